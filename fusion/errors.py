@@ -1,0 +1,41 @@
+"""The exceptions fusion raises on purpose.
+
+Every error names what was wrong (a file, a section and key, a field, a seed) and what was
+expected, so that a user can fix it without reading the source.
+"""
+
+from __future__ import annotations
+
+
+class FusionError(Exception):
+    """Base class of every error fusion raises on purpose."""
+
+
+class ConfigError(FusionError, ValueError):
+    """A configuration file, section, key or value is not what fusion expects."""
+
+
+class DatasetError(FusionError):
+    """A dataset (manifest, shard or line) is missing, unreadable or inconsistent."""
+
+
+class ShardBusyError(DatasetError):
+    """Another writer holds the shard of this seed in this dataset directory."""
+
+
+class ShardExistsError(DatasetError):
+    """The shard of this seed is already complete and overwriting was not asked for."""
+
+
+class ManifestConflictError(DatasetError):
+    """The manifest was made with another configuration or schema than this writer's."""
+
+
+__all__ = [
+    "ConfigError",
+    "DatasetError",
+    "FusionError",
+    "ManifestConflictError",
+    "ShardBusyError",
+    "ShardExistsError",
+]

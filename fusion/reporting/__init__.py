@@ -1,0 +1,1 @@
+"""Dataset writing, manifest, merging, loading and validation."""

@@ -1,0 +1,419 @@
+"""Offline-RL dataset logging: one JSON Lines shard per seed, registered in a manifest.
+
+The writer knows nothing of the simulator: the simulator builds a transition and calls
+:meth:`DatasetLogger.log_transition`. Each line is one transition
+``{t, seed, state, action, reward, next_state, action_mask, meta}`` written with orjson into
+an in-memory buffer that is hashed and written out every ``flush_every`` transitions and at
+close. A crash can only lose buffered lines or leave a last line without its newline, which no
+loader takes for a transition.
+
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> with DatasetLogger.open_shard(d, seed=7, engine_props={"erlang": 300}) as log:
+    ...     log.log_transition({"src": 0, "dst": 1, "paths": []}, -1, -1.0, None, [], {})
+    >>> [tr["t"] for tr in load_dataset(d)]
+    [0]
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import orjson
+from filelock import FileLock, Timeout
+
+from fusion.errors import ShardBusyError, ShardExistsError
+from fusion.reporting import manifest as mf
+from fusion.reporting.loader import filter_by_window, load_dataset
+from fusion.reporting.shard_stats import summarise
+
+if TYPE_CHECKING:
+    from fusion.modules.rl.policies import PathPolicy
+
+logger = logging.getLogger(__name__)
+
+_DUMPS = orjson.dumps
+_OPT = orjson.OPT_APPEND_NEWLINE | orjson.OPT_SERIALIZE_NUMPY
+_MAX_BUFFER = 4 << 20
+_DEFAULT_RNG: np.random.Generator | None = None
+
+
+def _non_finite_field(value: Any, where: str) -> str | None:
+    """Path of the first NaN or infinity inside ``value``, or ``None``."""
+    if isinstance(value, (float, np.floating)):
+        return None if math.isfinite(value) else where
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            found = _non_finite_field(item, f"{where}.{key}" if where else str(key))
+            if found:
+                return found
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            found = _non_finite_field(item, f"{where}[{index}]")
+            if found:
+                return found
+    elif isinstance(value, np.ndarray) and value.dtype.kind == "f" and not np.isfinite(value).all():
+        return where
+    return None
+
+
+class DatasetLogger:
+    """Log offline-RL transitions to a JSON Lines file, one object per line.
+
+    Use :meth:`open_shard` for a dataset directory with a manifest (the normal way), or the
+    constructor for a lone file as in the seed card.
+
+    :param output_path: The JSONL file to write (parents are created, an old file is replaced).
+    :param engine_props: Engine configuration; ``engine_props["seed"]`` goes into every line.
+    :param flush_every: Write the buffer out every this many transitions (and always at close).
+
+    Example::
+
+        >>> import tempfile, os
+        >>> path = os.path.join(tempfile.mkdtemp(), "offline_data.jsonl")
+        >>> with DatasetLogger(path, {"seed": 42}) as log:
+        ...     log.log_transition({"src": 0, "dst": 5, "paths": []}, 0, 1.0, None, [True],
+        ...                        {"decision_time_ms": 0.35, "bp_window_tag": "pre"})
+        >>> log.transition_count
+        1
+    """
+
+    def __init__(
+        self,
+        output_path: str | os.PathLike[str],
+        engine_props: Mapping[str, Any],
+        *,
+        flush_every: int = 1000,
+    ) -> None:
+        if isinstance(flush_every, bool) or not isinstance(flush_every, int) or flush_every < 1:
+            raise ValueError(f"flush_every must be a positive integer, got {flush_every!r}")
+        self.output_path = Path(output_path)
+        self.output_path.parent.mkdir(parents=True, exist_ok=True)
+        self.engine_props = engine_props
+        self.transition_count = 0
+        self._seed = engine_props.get("seed")
+        self._flush_every = flush_every
+        self._next_flush = flush_every
+        self._buffer = bytearray()
+        self._sha = hashlib.sha256()
+        self._bytes = 0
+        self._tally: dict[tuple[Any, int, tuple[bool, ...]], int] = {}
+        self._extra_stats: dict[str, Any] = {}
+        self._closed = False
+        self._shard: _ShardContext | None = None
+        self._started = mf.now_iso()
+        self._file = open(self.output_path, "wb", buffering=0)  # noqa: SIM115 - closed in close()
+        logger.debug("dataset logger opened %s", self.output_path)
+
+    # -- shards --------------------------------------------------------------------------------
+    @classmethod
+    def open_shard(
+        cls,
+        dataset_dir: str | os.PathLike[str],
+        seed: int,
+        engine_props: Mapping[str, Any],
+        *,
+        stem: str = mf.DEFAULT_STEM,
+        overwrite: bool = False,
+        flush_every: int = 1000,
+    ) -> DatasetLogger:
+        """Open the shard ``dataset_dir/<stem>.seed<seed>.jsonl`` and register it as ``writing``.
+
+        The manifest is created if missing (its config is ``engine_props`` without ``seed``),
+        or checked against this config. A second writer of the same seed and directory is
+        refused; so is a complete shard unless ``overwrite``.
+
+        :param dataset_dir: The dataset directory.
+        :param seed: The simulation seed, 0 .. 2**31-1; written into every line.
+        :param engine_props: The resolved config (plain JSON values).
+        :param stem: Shard file stem.
+        :param overwrite: Rewrite a shard that is already complete.
+        :param flush_every: Write the buffer out every this many transitions.
+        :raises ShardBusyError: when another writer holds this seed's shard.
+        :raises ShardExistsError: when the shard is complete and ``overwrite`` is false.
+        :raises ManifestConflictError: when the directory holds a dataset of another config.
+        """
+        seed = mf.check_seed(seed)
+        directory = Path(dataset_dir)
+        directory.mkdir(parents=True, exist_ok=True)
+        shard_path = directory / mf.shard_file_name(seed, stem)
+        lock = FileLock(str(shard_path) + ".lock", timeout=0)
+        try:
+            lock.acquire()
+        except Timeout as exc:
+            raise ShardBusyError(
+                f"{shard_path}: another writer holds the shard of seed {seed}"
+            ) from exc
+        try:
+            config = {k: v for k, v in engine_props.items() if k != "seed"}
+            manifest = mf.init_manifest(directory, config, planned_seeds=[seed], stem=stem)
+            _refuse_existing(manifest, seed, shard_path, overwrite)
+            mf.sidecar_path(shard_path).unlink(missing_ok=True)
+            entry = {
+                "seed": seed,
+                "file": shard_path.name,
+                "status": mf.STATUS_WRITING,
+                "started": mf.now_iso(),
+                **mf.host_and_pid(),
+            }
+            mf.put_shard_entry(directory, entry)
+            props = {**engine_props, "seed": seed}
+            log = cls(shard_path, props, flush_every=flush_every)
+        except BaseException:
+            lock.release()
+            raise
+        log._shard = _ShardContext(directory, lock, manifest, entry)
+        return log
+
+    # -- writing -------------------------------------------------------------------------------
+    def log_transition(
+        self,
+        state: Mapping[str, Any],
+        action: int,
+        reward: float,
+        next_state: Mapping[str, Any] | None,
+        action_mask: Sequence[bool],
+        meta: Mapping[str, Any],
+    ) -> None:
+        """Log one transition; a rejected transition writes nothing.
+
+        :param state: The state dict (``src``, ``dst``, ..., ``paths``).
+        :param action: The chosen path index, or -1 when blocked.
+        :param reward: A finite reward (+1.0 accepted, -1.0 blocked).
+        :param next_state: The next state dict, or ``None``.
+        :param action_mask: One boolean per path: feasible now.
+        :param meta: Metadata (``decision_time_ms``, ``bp_window_tag``, ...).
+        :raises ValueError: naming the field when the action is illegal for the mask, the mask
+            length differs from the number of paths, or any number is NaN or infinite.
+        """
+        if self._closed:
+            raise ValueError(f"{self.output_path}: log_transition on a closed DatasetLogger")
+        if action != -1 and (
+            action.__class__ is not int
+            or not 0 <= action < len(action_mask)
+            or not action_mask[action]
+        ):
+            raise ValueError(
+                f"action {action!r} is not -1 or the index of a feasible path in "
+                f"action_mask {list(action_mask)!r}"
+            )
+        paths = state.get("paths")
+        if paths and len(paths) != len(action_mask):
+            raise ValueError(
+                f"action_mask has {len(action_mask)} entries but state.paths has {len(paths)}"
+            )
+        if reward - reward != 0:
+            raise ValueError(f"reward must be finite, got {reward!r}")
+        record = {
+            "t": self.transition_count,
+            "seed": self._seed,
+            "state": state,
+            "action": action,
+            "reward": reward,
+            "next_state": next_state,
+            "action_mask": action_mask,
+            "meta": meta,
+        }
+        try:
+            line = _DUMPS(record, option=_OPT)
+        except orjson.JSONEncodeError as exc:
+            raise ValueError(f"transition t={self.transition_count} is not JSON: {exc}") from exc
+        # orjson writes NaN and infinities as null without a word: look closer only when the
+        # line holds more nulls than the one a missing next_state explains.
+        nulls = line.count(b"null")
+        if nulls and nulls != (next_state is None):
+            bad = _non_finite_field(record, "")
+            if bad is not None:
+                raise ValueError(f"{bad} is NaN or infinite; a transition must hold finite numbers")
+        key = (meta.get("bp_window_tag"), action, tuple(action_mask))
+        tally = self._tally
+        tally[key] = tally.get(key, 0) + 1
+        self._buffer += line
+        self.transition_count += 1
+        if self.transition_count >= self._next_flush or len(self._buffer) > _MAX_BUFFER:
+            self.flush()
+
+    def record_summary(self, stats: Mapping[str, Any]) -> None:
+        """Add caller's summary stats (e.g. the simulator's) to the shard's manifest entry.
+
+        :param stats: Plain JSON values, merged into the entry's ``stats``.
+        """
+        self._extra_stats.update(stats)
+
+    def flush(self) -> None:
+        """Hash and write out the buffered lines (whole lines only)."""
+        if self._buffer:
+            self._sha.update(self._buffer)
+            self._file.write(self._buffer)
+            self._bytes += len(self._buffer)
+            self._buffer.clear()
+        self._next_flush = self.transition_count + self._flush_every
+
+    # -- closing -------------------------------------------------------------------------------
+    def close(self, error: BaseException | None = None) -> None:
+        """Write out the buffer, fsync, and for a shard publish its sidecar and manifest entry.
+
+        Closing twice is harmless.
+
+        :param error: The exception that ended the writing; the shard is then ``failed``.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.flush()
+            os.fsync(self._file.fileno())
+        finally:
+            self._file.close()
+        logger.info("dataset logger closed: %d transitions logged", self.transition_count)
+        if self._shard is not None:
+            self._shard.publish(self, error)
+
+    def stats(self) -> dict[str, Any]:
+        """The summary stats of what was logged so far, plus any recorded by the caller."""
+        stats = summarise(self._tally)
+        stats.update(self._extra_stats)
+        return stats
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closed
+
+    @property
+    def sha256(self) -> str:
+        """sha256 of the bytes written out so far."""
+        return self._sha.hexdigest()
+
+    @property
+    def bytes_written(self) -> int:
+        """Bytes written out so far."""
+        return self._bytes
+
+    def __enter__(self) -> DatasetLogger:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_val: BaseException | None,
+        exc_tb: TracebackType | None,
+    ) -> None:
+        self.close(error=exc_val)
+
+    def __reduce__(self) -> Any:
+        raise TypeError(
+            "a DatasetLogger holds an open file and a lock and cannot be pickled: "
+            "build it inside the worker process (DatasetLogger.open_shard)"
+        )
+
+    def __del__(self) -> None:
+        if not getattr(self, "_closed", True) and self._shard is None:
+            self.close()
+
+
+class _ShardContext:
+    """What a shard writer needs beyond its file: directory, lock, dataset identity, entry."""
+
+    def __init__(
+        self, directory: Path, lock: FileLock, manifest: Mapping[str, Any], entry: dict[str, Any]
+    ) -> None:
+        self.directory = directory
+        self.lock = lock
+        self.identity = {k: manifest[k] for k in ("config", "config_sha256", "stem")}
+        self.identity.update(format=mf.FORMAT_NAME, schema_version=mf.SCHEMA_VERSION)
+        self.entry = entry
+
+    def publish(self, log: DatasetLogger, error: BaseException | None) -> None:
+        """Publish the closed shard's sidecar, then its manifest entry; release the lock."""
+        try:
+            entry = dict(self.entry)
+            entry.update(
+                status=mf.STATUS_FAILED if error is not None else mf.STATUS_COMPLETE,
+                transitions=log.transition_count,
+                bytes=log.bytes_written,
+                sha256=log.sha256,
+                finished=mf.now_iso(),
+                stats=log.stats(),
+            )
+            if error is not None:
+                entry["error"] = f"{type(error).__name__}: {error}"
+            mf.publish_sidecar(log.output_path, mf.sidecar_record(self.identity, entry))
+            mf.put_shard_entry(self.directory, entry)
+        finally:
+            self.lock.release()
+
+
+def _refuse_existing(
+    manifest: Mapping[str, Any], seed: int, shard_path: Path, overwrite: bool
+) -> None:
+    if overwrite:
+        return
+    sidecar = mf.read_sidecar(mf.sidecar_path(shard_path))
+    listed = [e for e in manifest["shards"] if int(e["seed"]) == seed]
+    complete = (sidecar is not None and sidecar.get("status") == mf.STATUS_COMPLETE) or any(
+        e.get("status") == mf.STATUS_COMPLETE for e in listed
+    )
+    if complete:
+        raise ShardExistsError(
+            f"{shard_path}: the shard of seed {seed} is already complete; "
+            "pass overwrite=True (or --overwrite / --resume) to write it again"
+        )
+
+
+def select_path_with_epsilon_mix(
+    policy: PathPolicy,
+    state: Mapping[str, Any],
+    action_mask: Sequence[bool],
+    epsilon: float = 0.1,
+    rng: np.random.Generator | None = None,
+) -> int:
+    """Pick the policy's choice, or with probability ``epsilon`` its second choice.
+
+    Adds behaviour diversity to an offline dataset without straying far from the heuristic.
+    The draw comes from ``rng`` (the run's seeded stream); it is made only when at least two
+    paths are feasible.
+
+    :param policy: The behaviour policy.
+    :param state: The current state.
+    :param action_mask: One boolean per path.
+    :param epsilon: Probability of taking the second choice, in [0, 1].
+    :param rng: The run's random generator; a process-wide unseeded one when ``None``.
+    :return: The chosen path index, -1 when no path is feasible.
+
+    Example::
+
+        >>> from fusion.modules.rl.policies import KSPFFPolicy
+        >>> select_path_with_epsilon_mix(KSPFFPolicy(), {}, [True, True, False], epsilon=1.0)
+        1
+    """
+    if not 0.0 <= epsilon <= 1.0:
+        raise ValueError(f"epsilon must lie in [0, 1], got {epsilon!r}")
+    ranking = policy.rank(state, action_mask)
+    if not ranking:
+        return -1
+    if len(ranking) >= 2 and epsilon > 0.0:
+        if rng is None:
+            global _DEFAULT_RNG
+            if _DEFAULT_RNG is None:
+                _DEFAULT_RNG = np.random.default_rng()
+            rng = _DEFAULT_RNG
+        if rng.random() < epsilon:
+            return ranking[1]
+    return ranking[0]
+
+
+__all__ = [
+    "DatasetLogger",
+    "filter_by_window",
+    "load_dataset",
+    "select_path_with_epsilon_mix",
+]

@@ -1,0 +1,287 @@
+"""Merging a dataset's shards into one JSON Lines file, in an order fixed by the data alone.
+
+Order ``seed`` concatenates the shards' bytes by ascending seed without parsing JSON; order
+``t`` takes line ``t`` of every shard, ties by seed. Every shard's sha256 and line count are
+checked against the manifest while it is copied; the output is written to a temp file and
+renamed, and a sidecar ``OUT.manifest.json`` records the sources, the order, each seed's line
+and byte range, and the output's sha256.
+
+    >>> import tempfile, os
+    >>> from fusion.reporting.dataset_logger import DatasetLogger
+    >>> d = tempfile.mkdtemp()
+    >>> for seed in (3, 1):
+    ...     with DatasetLogger.open_shard(d, seed, {}) as log:
+    ...         log.log_transition({"src": 0, "dst": 1, "paths": []}, -1, -1.0, None, [], {})
+    >>> info = merge_shards(d, os.path.join(d, "merged.jsonl"))
+    >>> [s["seed"] for s in info["shards"]], info["transitions"]
+    ([1, 3], 2)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import orjson
+
+from fusion import __version__
+from fusion.errors import DatasetError
+from fusion.reporting import manifest as mf
+from fusion.reporting.atomic import atomic_output, write_bytes_atomic
+from fusion.reporting.compression import compression_of, open_binary
+from fusion.reporting.loader import ShardRef, dataset_shards
+
+MERGE_FORMAT = "fusion-offline-rl-merge"
+ORDERS = ("seed", "t")
+_CHUNK = 1 << 20
+
+
+def merged_sidecar_path(out_path: str | os.PathLike[str]) -> Path:
+    """Where the merge's own record goes: ``OUT.manifest.json``."""
+    out = Path(out_path)
+    return out.with_name(out.name + ".manifest.json")
+
+
+class _HashingWriter:
+    """A binary sink that hashes and counts what it writes."""
+
+    def __init__(self, sink: BinaryIO) -> None:
+        self.sink = sink
+        self.sha = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes | memoryview) -> None:
+        self.sha.update(data)
+        self.sink.write(data)
+        self.size += len(data)
+
+
+def _iter_chunks(path: Path) -> Iterator[bytes]:
+    """The file's stored bytes (what its sha256 covers) in chunks."""
+    with open(path, "rb", buffering=0) as raw:
+        while chunk := raw.read(_CHUNK):
+            yield chunk
+
+
+def _problems(manifest: dict[str, Any], refs: list[ShardRef]) -> dict[int, str]:
+    """Seeds that cannot be merged as complete, with the reason."""
+    problems: dict[int, str] = {}
+    listed = {ref.seed for ref in refs}
+    for seed in manifest.get("planned_seeds", []):
+        if int(seed) not in listed:
+            problems[int(seed)] = "missing: planned but never started"
+    for ref in refs:
+        if not ref.path.exists():
+            problems[ref.seed] = f"missing: {ref.path.name} does not exist"
+        elif not ref.complete:
+            problems[ref.seed] = f"incomplete: status {ref.status}"
+    return problems
+
+
+def _verify(ref: ShardRef) -> str | None:
+    """Why a complete shard does not match its manifest entry, or ``None`` when it does."""
+    sha = hashlib.sha256()
+    for chunk in _iter_chunks(ref.path):
+        sha.update(chunk)
+    if sha.hexdigest() != ref.entry.get("sha256"):
+        return f"corrupt: sha256 {sha.hexdigest()} != manifest {ref.entry.get('sha256')}"
+    return None
+
+
+def _copy_seed_order(
+    ref: ShardRef, out: _HashingWriter, whole_lines_only: bool
+) -> tuple[int, str | None]:
+    """Append one shard's bytes; return ``(lines, problem)``. Plain shards are copied as bytes."""
+    lines = 0
+    if compression_of(ref.path) is None:
+        sha = hashlib.sha256()
+        tail = b""
+        for chunk in _iter_chunks(ref.path):
+            sha.update(chunk)
+            lines += chunk.count(b"\n")
+            if whole_lines_only:
+                data = tail + chunk
+                cut = data.rfind(b"\n") + 1
+                out.write(data[:cut])
+                tail = data[cut:]
+            else:
+                out.write(chunk)
+        if not whole_lines_only:
+            if sha.hexdigest() != ref.entry.get("sha256"):
+                return (
+                    lines,
+                    f"corrupt: sha256 {sha.hexdigest()} != manifest {ref.entry.get('sha256')}",
+                )
+            if ref.transitions != lines:
+                return lines, f"corrupt: {lines} lines, manifest {ref.transitions}"
+        return lines, None
+    if not whole_lines_only:
+        problem = _verify(ref)
+        if problem:
+            return 0, problem
+    with open_binary(ref.path) as stream:
+        for line in stream:
+            if not line.endswith(b"\n"):
+                break
+            out.write(line)
+            lines += 1
+    if not whole_lines_only and ref.transitions != lines:
+        return lines, f"corrupt: {lines} lines, manifest {ref.transitions}"
+    return lines, None
+
+
+def _interleave_by_t(refs: list[ShardRef], out: _HashingWriter) -> dict[int, int]:
+    """Round-robin by line (``t``), ties by seed; whole lines only. Returns lines per seed."""
+    streams = [(ref.seed, open_binary(ref.path)) for ref in refs]
+    counts = {ref.seed: 0 for ref in refs}
+    try:
+        active = streams
+        while active:
+            still = []
+            for seed, stream in active:
+                line = stream.readline()
+                if line.endswith(b"\n"):
+                    out.write(line)
+                    counts[seed] += 1
+                    still.append((seed, stream))
+            active = still
+    finally:
+        for _, stream in streams:
+            stream.close()
+    return counts
+
+
+def merge_shards(
+    dataset_dir: str | os.PathLike[str],
+    out_path: str | os.PathLike[str],
+    order: str = "seed",
+    allow_partial: bool = False,
+    *,
+    compress: str | None = None,
+) -> dict[str, Any]:
+    """Merge a dataset's shards into ``out_path`` and write ``OUT.manifest.json`` beside it.
+
+    :param dataset_dir: The dataset directory (or its ``manifest.json``).
+    :param out_path: The merged JSON Lines file.
+    :param order: ``"seed"`` (shards by ascending seed) or ``"t"`` (round-robin by ``t``).
+    :param allow_partial: Merge what can be merged: whole lines of incomplete shards; missing
+        and corrupt shards are left out. Everything left out or cut is recorded.
+    :param compress: ``None``, ``"gzip"`` or ``"zstd"``; the output name should end in
+        ``.gz`` / ``.zst`` to be read back transparently.
+    :raises DatasetError: naming every seed that is missing, incomplete or corrupt (unless
+        ``allow_partial``); the output is then not written.
+    :return: The merge record written to ``OUT.manifest.json``.
+    """
+    if order not in ORDERS:
+        raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
+    manifest, refs = dataset_shards(dataset_dir)
+    problems = _problems(manifest, refs)
+    if problems and not allow_partial:
+        raise DatasetError(_refusal(dataset_dir, problems))
+    if allow_partial or order == "t":
+        # Verify before writing: a corrupt shard found mid-copy could not be taken back out.
+        for ref in refs:
+            if ref.complete and ref.path.exists() and (problem := _verify(ref)):
+                problems[ref.seed] = problem
+        if problems and not allow_partial:
+            raise DatasetError(_refusal(dataset_dir, problems))
+    usable = [
+        ref for ref in refs if ref.path.exists() and not (ref.complete and ref.seed in problems)
+    ]
+    records: list[dict[str, Any]] = []
+    out = Path(out_path)
+    with atomic_output(out) as handle:
+        sink, finish = _compressed_sink(handle, compress)
+        writer = _HashingWriter(sink)
+        if order == "seed":
+            for ref in usable:
+                start = writer.size
+                lines, problem = _copy_seed_order(ref, writer, whole_lines_only=not ref.complete)
+                if problem:  # only without allow_partial: it verified every shard above
+                    raise DatasetError(_refusal(dataset_dir, {ref.seed: problem}))
+                records.append(_range(ref, lines, start, writer.size))
+        else:
+            counts = _interleave_by_t(usable, writer)
+            records = [_range(ref, counts[ref.seed], None, None) for ref in usable]
+        finish()
+    info = _merge_record(dataset_dir, manifest, out, order, writer, records, problems, compress)
+    info["sha256_file"] = _file_sha256(out) if compress else info["sha256"]
+    write_bytes_atomic(merged_sidecar_path(out), orjson.dumps(info, option=orjson.OPT_INDENT_2))
+    return info
+
+
+def _range(ref: ShardRef, lines: int, start: int | None, end: int | None) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "seed": ref.seed,
+        "file": ref.path.name,
+        "status": ref.status,
+        "sha256": ref.entry.get("sha256"),
+        "lines": lines,
+    }
+    if start is not None:
+        record["byte_start"] = start
+        record["byte_end"] = end
+    return record
+
+
+def _refusal(dataset_dir: str | os.PathLike[str], problems: dict[int, str]) -> str:
+    listed = "; ".join(f"seed {seed}: {why}" for seed, why in sorted(problems.items()))
+    return f"{dataset_dir}: cannot merge ({listed}); pass allow_partial / --allow-partial to merge the rest"
+
+
+def _file_sha256(path: Path) -> str:
+    sha = hashlib.sha256()
+    for chunk in _iter_chunks(path):
+        sha.update(chunk)
+    return sha.hexdigest()
+
+
+def _compressed_sink(handle: BinaryIO, compress: str | None) -> tuple[Any, Any]:
+    """A writable stream over ``handle`` and the function that finishes it."""
+    if compress is None:
+        return handle, lambda: None
+    if compress == "gzip":
+        import gzip
+
+        gz = gzip.GzipFile(fileobj=handle, mode="wb", mtime=0, compresslevel=6)
+        return gz, gz.close
+    if compress == "zstd":
+        from fusion.reporting.compression import _zstandard
+
+        zstd = _zstandard()
+        stream = zstd.ZstdCompressor(level=6).stream_writer(handle, closefd=False)  # type: ignore[attr-defined]
+        return stream, stream.close
+    raise ValueError(f"compress must be None, 'gzip' or 'zstd', got {compress!r}")
+
+
+def _merge_record(
+    dataset_dir: str | os.PathLike[str],
+    manifest: dict[str, Any],
+    out: Path,
+    order: str,
+    writer: _HashingWriter,
+    records: list[dict[str, Any]],
+    problems: dict[int, str],
+    compress: str | None,
+) -> dict[str, Any]:
+    return {
+        "format": MERGE_FORMAT,
+        "schema_version": mf.SCHEMA_VERSION,
+        "fusion_version": __version__,
+        "created": mf.now_iso(),
+        "source": str(Path(dataset_dir).resolve()),
+        "config_sha256": manifest.get("config_sha256"),
+        "config": manifest.get("config"),
+        "order": order,
+        "output": out.name,
+        "compression": compress,
+        "sha256": writer.sha.hexdigest(),
+        "bytes": writer.size,
+        "transitions": sum(r["lines"] for r in records),
+        "shards": records,
+        "partial": bool(problems),
+        "left_out_or_cut": {str(seed): why for seed, why in sorted(problems.items())},
+    }

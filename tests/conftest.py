@@ -1,0 +1,89 @@
+"""Shared fixtures: a valid example transition like the seed card's, and small datasets."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fusion.reporting.dataset_logger import DatasetLogger
+
+EXAMPLE_STATE: dict[str, Any] = {
+    "src": 3,
+    "dst": 9,
+    "slots_needed": 2,
+    "est_remaining_time": 1.7,
+    "is_disaster": 0,
+    "paths": [
+        {
+            "path_hops": 5,
+            "min_residual_slots": 8,
+            "frag_indicator": 0.42,
+            "failure_mask": 0,
+            "dist_to_disaster_centroid": 1,
+        },
+        {
+            "path_hops": 6,
+            "min_residual_slots": 12,
+            "frag_indicator": 0.1,
+            "failure_mask": 0,
+            "dist_to_disaster_centroid": 2,
+        },
+        {
+            "path_hops": 7,
+            "min_residual_slots": 10,
+            "frag_indicator": 0.0,
+            "failure_mask": 1,
+            "dist_to_disaster_centroid": 0,
+        },
+        {
+            "path_hops": 8,
+            "min_residual_slots": 5,
+            "frag_indicator": 0.3,
+            "failure_mask": 0,
+            "dist_to_disaster_centroid": 3,
+        },
+    ],
+}
+EXAMPLE_META: dict[str, Any] = {
+    "decision_time_ms": 0.35,
+    "restoration_latency_ms": 100.0,
+    "bp_window_tag": "pre",
+    "backup_available": True,
+    "was_groomed": False,
+}
+EXAMPLE_MASK = [True, True, False, True]
+
+
+def example(i: int = 0) -> dict[str, Any]:
+    """Keyword arguments of one valid transition; ``i`` varies it a little."""
+    state = copy.deepcopy(EXAMPLE_STATE)
+    state["src"] = i % 14
+    meta = dict(EXAMPLE_META, bp_window_tag=("pre", "fail", "post")[i % 3], request_id=i)
+    blocked = i % 5 == 4
+    return {
+        "state": state,
+        "action": -1 if blocked else (i % 2) * 3,
+        "reward": -1.0 if blocked else 1.0,
+        "next_state": None,
+        "action_mask": [False] * 4 if blocked else list(EXAMPLE_MASK),
+        "meta": meta,
+    }
+
+
+def write_shard(directory: Path, seed: int, n: int, **kwargs: Any) -> Path:
+    """Write a complete shard of ``n`` example transitions; return its path."""
+    with DatasetLogger.open_shard(directory, seed, {"toy": 1}, **kwargs) as log:
+        for i in range(n):
+            log.log_transition(**example(i + seed))
+    return log.output_path
+
+
+@pytest.fixture
+def dataset(tmp_path: Path) -> Path:
+    """A dataset of seeds 2, 10 and 1 (written in that order) with 5, 7 and 3 transitions."""
+    for seed, n in ((2, 5), (10, 7), (1, 3)):
+        write_shard(tmp_path, seed, n)
+    return tmp_path

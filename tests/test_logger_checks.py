@@ -1,0 +1,127 @@
+"""The write path's checks, flush policy and lifecycle."""
+
+from __future__ import annotations
+
+import math
+import pickle
+
+import numpy as np
+import orjson
+import pytest
+from conftest import example
+
+from fusion.reporting.dataset_logger import DatasetLogger
+
+
+def _lines(path):
+    return path.read_bytes().splitlines(keepends=True)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field"),
+    [
+        (lambda kw: kw.update(reward=math.nan), "reward"),
+        (lambda kw: kw.update(reward=math.inf), "reward"),
+        (
+            lambda kw: kw["state"]["paths"][1].update(frag_indicator=math.nan),
+            "state.paths[1].frag_indicator",
+        ),
+        (lambda kw: kw["state"].update(est_remaining_time=-math.inf), "state.est_remaining_time"),
+        (lambda kw: kw["meta"].update(decision_time_ms=np.float64("nan")), "meta.decision_time_ms"),
+    ],
+)
+def test_log_transition_when_non_finite_raises_naming_field_and_writes_nothing(
+    tmp_path, mutate, field
+):
+    path = tmp_path / "d.jsonl"
+    with DatasetLogger(path, {"seed": 1}, flush_every=1) as log:
+        log.log_transition(**example(0))
+        bad = example(1)
+        mutate(bad)
+        with pytest.raises(ValueError, match=field.replace("[", r"\[").replace("]", r"\]")):
+            log.log_transition(**bad)
+        log.log_transition(**example(2))
+    lines = _lines(path)
+    assert len(lines) == 2
+    assert [orjson.loads(line)["t"] for line in lines] == [0, 1]
+
+
+@pytest.mark.parametrize(
+    ("action", "mask"),
+    [(2, [True, True, False, True]), (4, [True] * 4), (-2, [True] * 4), (True, [True] * 4)],
+)
+def test_log_transition_when_action_illegal_raises(tmp_path, action, mask):
+    kw = example(0)
+    kw.update(action=action, action_mask=mask)
+    with (
+        DatasetLogger(tmp_path / "d.jsonl", {"seed": 1}) as log,
+        pytest.raises(ValueError, match="action"),
+    ):
+        log.log_transition(**kw)
+    assert log.transition_count == 0
+
+
+def test_log_transition_when_mask_length_differs_from_paths_raises(tmp_path):
+    kw = example(0)
+    kw["action_mask"] = [True, False]
+    kw["action"] = 0
+    with (
+        DatasetLogger(tmp_path / "d.jsonl", {"seed": 1}) as log,
+        pytest.raises(ValueError, match="paths"),
+    ):
+        log.log_transition(**kw)
+
+
+def test_log_transition_when_none_in_meta_writes_null(tmp_path):
+    kw = example(0)
+    kw["meta"]["restoration_latency_ms"] = None
+    with DatasetLogger(tmp_path / "d.jsonl", {"seed": 1}) as log:
+        log.log_transition(**kw)
+    assert b'"restoration_latency_ms":null' in (tmp_path / "d.jsonl").read_bytes()
+
+
+def test_flush_when_every_three_writes_whole_lines_in_batches(tmp_path):
+    path = tmp_path / "d.jsonl"
+    log = DatasetLogger(path, {"seed": 1}, flush_every=3)
+    for i in range(2):
+        log.log_transition(**example(i))
+    assert path.read_bytes() == b""
+    log.log_transition(**example(2))
+    assert len(_lines(path)) == 3 and path.read_bytes().endswith(b"\n")
+    log.log_transition(**example(3))
+    assert len(_lines(path)) == 3
+    log.close()
+    assert len(_lines(path)) == 4
+
+
+def test_logger_when_closed_twice_is_harmless_and_use_after_close_raises(tmp_path):
+    log = DatasetLogger(tmp_path / "d.jsonl", {"seed": 1})
+    log.close()
+    log.close()
+    with pytest.raises(ValueError, match="closed"):
+        log.log_transition(**example(0))
+
+
+def test_logger_when_pickled_refuses_and_says_build_in_worker(tmp_path):
+    with (
+        DatasetLogger(tmp_path / "d.jsonl", {"seed": 1}) as log,
+        pytest.raises(TypeError, match="worker"),
+    ):
+        pickle.dumps(log)
+
+
+@pytest.mark.parametrize("flush_every", [0, -1, 1.5, True])
+def test_logger_when_flush_every_invalid_raises(tmp_path, flush_every):
+    with pytest.raises(ValueError, match="flush_every"):
+        DatasetLogger(tmp_path / "d.jsonl", {"seed": 1}, flush_every=flush_every)
+
+
+def test_logger_when_written_hash_matches_file(tmp_path):
+    import hashlib
+
+    path = tmp_path / "d.jsonl"
+    with DatasetLogger(path, {"seed": 1}, flush_every=7) as log:
+        for i in range(50):
+            log.log_transition(**example(i))
+    assert log.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert log.bytes_written == path.stat().st_size

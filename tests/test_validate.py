@@ -1,0 +1,67 @@
+"""Validation: what it flags, and the CLI's exit codes."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from fusion.cli import main
+from fusion.reporting import manifest as mf
+from fusion.reporting.validate import check_record, validate_dataset
+
+
+def _rewrite_line(path, index, change):
+    lines = path.read_bytes().splitlines(keepends=True)
+    record = orjson.loads(lines[index])
+    change(record)
+    lines[index] = orjson.dumps(record) + b"\n"
+    path.write_bytes(b"".join(lines))
+
+
+def test_validate_when_dataset_clean_is_ok(dataset, capsys):
+    assert validate_dataset(dataset).ok
+    assert main(["validate", str(dataset)]) == 0
+    assert "valid" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (lambda r: r.update(t=7), "t is 7, expected 2"),
+        (lambda r: r.update(reward=0.5), "reward 0.5 does not match"),
+        (lambda r: r.update(action_mask=[True]), "action_mask has 1 entries"),
+        (lambda r: r.update(action=2), "action 2 is not -1"),
+        (lambda r: r.update(seed=99), "seed is 99"),
+        (lambda r: r.pop("meta"), "missing ['meta']"),
+        (lambda r: r["state"].pop("dst"), "state lacks ['dst']"),
+    ],
+)
+def test_validate_when_line_breaks_schema_names_file_line_and_problem(dataset, change, expected):
+    shard = dataset / mf.shard_file_name(2)
+    _rewrite_line(shard, 2, change)
+    report = validate_dataset(dataset)
+    assert not report.ok
+    assert any(f"{shard.name}:3" in p and expected in p for p in report.problems), report.problems
+    assert main(["validate", str(dataset)]) == 1
+
+
+def test_validate_when_shard_changed_flags_checksum_and_unlisted_file(dataset):
+    shard = dataset / mf.shard_file_name(1)
+    shard.write_bytes(shard.read_bytes().replace(b'"src":1', b'"src":2', 1))
+    (dataset / "offline_data.seed77.jsonl").write_bytes(b"")
+    problems = validate_dataset(dataset).problems
+    assert any("sha256" in p and shard.name in p for p in problems)
+    assert any("seed77" in p and "does not list" in p for p in problems)
+
+
+def test_validate_when_manifest_missing_reports_it(tmp_path):
+    report = validate_dataset(tmp_path)
+    assert not report.ok and "no manifest" in report.problems[0]
+
+
+def test_check_record_when_valid_example_has_no_problems():
+    from conftest import example
+
+    kw = example(0)
+    record = {"t": 0, "seed": 1, **kw}
+    assert check_record(record, 0, 1) == []
