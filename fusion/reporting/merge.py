@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -33,6 +34,7 @@ from fusion.reporting import manifest as mf
 from fusion.reporting.atomic import atomic_output, write_bytes_atomic
 from fusion.reporting.compression import compression_of, open_binary
 from fusion.reporting.loader import ShardRef, dataset_shards
+from fusion.reporting.sink import HashingSink
 
 MERGE_FORMAT = "fusion-offline-rl-merge"
 ORDERS = ("seed", "t")
@@ -43,20 +45,6 @@ def merged_sidecar_path(out_path: str | os.PathLike[str]) -> Path:
     """Where the merge's own record goes: ``OUT.manifest.json``."""
     out = Path(out_path)
     return out.with_name(out.name + ".manifest.json")
-
-
-class _HashingWriter:
-    """A binary sink that hashes and counts what it writes."""
-
-    def __init__(self, sink: BinaryIO) -> None:
-        self.sink = sink
-        self.sha = hashlib.sha256()
-        self.size = 0
-
-    def write(self, data: bytes | memoryview) -> None:
-        self.sha.update(data)
-        self.sink.write(data)
-        self.size += len(data)
 
 
 def _iter_chunks(path: Path) -> Iterator[bytes]:
@@ -92,51 +80,59 @@ def _verify(ref: ShardRef) -> str | None:
 
 
 def _copy_seed_order(
-    ref: ShardRef, out: _HashingWriter, whole_lines_only: bool
+    ref: ShardRef, out: HashingSink, hasher: ThreadPoolExecutor, whole_lines_only: bool
 ) -> tuple[int, str | None]:
-    """Append one shard's bytes; return ``(lines, problem)``. Plain shards are copied as bytes."""
+    """Append one shard's bytes; return ``(lines, problem)``. Plain shards are copied as bytes.
+
+    The shard's sha256 runs on ``hasher``'s thread and the output's on ``out``'s while this
+    thread writes: hashlib releases the GIL, so the two hashes use both cores.
+    """
     lines = 0
     if compression_of(ref.path) is None:
         sha = hashlib.sha256()
         tail = b""
         for chunk in _iter_chunks(ref.path):
-            sha.update(chunk)
-            lines += chunk.count(b"\n")
+            hashed = hasher.submit(sha.update, chunk)
             if whole_lines_only:
                 data = tail + chunk
                 cut = data.rfind(b"\n") + 1
                 out.write(data[:cut])
+                lines += data.count(b"\n", 0, cut)
                 tail = data[cut:]
             else:
                 out.write(chunk)
-        if not whole_lines_only:
-            if sha.hexdigest() != ref.entry.get("sha256"):
-                return (
-                    lines,
-                    f"corrupt: sha256 {sha.hexdigest()} != manifest {ref.entry.get('sha256')}",
-                )
-            if ref.transitions != lines:
-                return lines, f"corrupt: {lines} lines, manifest {ref.transitions}"
-        return lines, None
+            hashed.result()
+        if whole_lines_only:
+            return lines, None
+        if sha.hexdigest() != ref.entry.get("sha256"):
+            return 0, f"corrupt: sha256 {sha.hexdigest()} != manifest {ref.entry.get('sha256')}"
+        # The bytes are exactly those the writer hashed at close, so are its line count.
+        return int(ref.transitions or 0), None
     if not whole_lines_only:
         problem = _verify(ref)
         if problem:
             return 0, problem
+    buffer = bytearray()
     with open_binary(ref.path) as stream:
         for line in stream:
             if not line.endswith(b"\n"):
                 break
-            out.write(line)
+            buffer += line
             lines += 1
+            if len(buffer) >= _CHUNK:
+                out.write(buffer)
+                buffer = bytearray()
+    out.write(buffer)
     if not whole_lines_only and ref.transitions != lines:
         return lines, f"corrupt: {lines} lines, manifest {ref.transitions}"
     return lines, None
 
 
-def _interleave_by_t(refs: list[ShardRef], out: _HashingWriter) -> dict[int, int]:
+def _interleave_by_t(refs: list[ShardRef], out: HashingSink) -> dict[int, int]:
     """Round-robin by line (``t``), ties by seed; whole lines only. Returns lines per seed."""
     streams = [(ref.seed, open_binary(ref.path)) for ref in refs]
     counts = {ref.seed: 0 for ref in refs}
+    buffer = bytearray()
     try:
         active = streams
         while active:
@@ -144,10 +140,14 @@ def _interleave_by_t(refs: list[ShardRef], out: _HashingWriter) -> dict[int, int
             for seed, stream in active:
                 line = stream.readline()
                 if line.endswith(b"\n"):
-                    out.write(line)
+                    buffer += line
                     counts[seed] += 1
                     still.append((seed, stream))
             active = still
+            if len(buffer) >= _CHUNK:
+                out.write(buffer)
+                buffer = bytearray()
+        out.write(buffer)
     finally:
         for _, stream in streams:
             stream.close()
@@ -193,19 +193,24 @@ def merge_shards(
     ]
     records: list[dict[str, Any]] = []
     out = Path(out_path)
-    with atomic_output(out) as handle:
-        sink, finish = _compressed_sink(handle, compress)
-        writer = _HashingWriter(sink)
-        if order == "seed":
-            for ref in usable:
-                start = writer.size
-                lines, problem = _copy_seed_order(ref, writer, whole_lines_only=not ref.complete)
-                if problem:  # only without allow_partial: it verified every shard above
-                    raise DatasetError(_refusal(dataset_dir, {ref.seed: problem}))
-                records.append(_range(ref, lines, start, writer.size))
-        else:
-            counts = _interleave_by_t(usable, writer)
-            records = [_range(ref, counts[ref.seed], None, None) for ref in usable]
+    with atomic_output(out, buffering=0) as handle, ThreadPoolExecutor(1) as hasher:
+        stream, finish = _compressed_sink(handle, compress)
+        writer = HashingSink(stream)
+        try:
+            if order == "seed":
+                for ref in usable:
+                    start = writer.size
+                    lines, problem = _copy_seed_order(
+                        ref, writer, hasher, whole_lines_only=not ref.complete
+                    )
+                    if problem:  # only without allow_partial: it verified every shard above
+                        raise DatasetError(_refusal(dataset_dir, {ref.seed: problem}))
+                    records.append(_range(ref, lines, start, writer.size))
+            else:
+                counts = _interleave_by_t(usable, writer)
+                records = [_range(ref, counts[ref.seed], None, None) for ref in usable]
+        finally:
+            writer.close()
         finish()
     info = _merge_record(dataset_dir, manifest, out, order, writer, records, problems, compress)
     info["sha256_file"] = _file_sha256(out) if compress else info["sha256"]
@@ -262,7 +267,7 @@ def _merge_record(
     manifest: dict[str, Any],
     out: Path,
     order: str,
-    writer: _HashingWriter,
+    writer: HashingSink,
     records: list[dict[str, Any]],
     problems: dict[int, str],
     compress: str | None,
@@ -278,7 +283,7 @@ def _merge_record(
         "order": order,
         "output": out.name,
         "compression": compress,
-        "sha256": writer.sha.hexdigest(),
+        "sha256": writer.hexdigest(),
         "bytes": writer.size,
         "transitions": sum(r["lines"] for r in records),
         "shards": records,

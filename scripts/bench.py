@@ -1,0 +1,206 @@
+"""fusion's benchmarks. Each prints figures measured in one run, as ratios to a baseline.
+
+    python scripts/bench.py logger    # DatasetLogger vs the seed's json.dump+flush; merge; load
+    python scripts/bench.py sim       # requests/s on NSFNet k=4, logging on and off
+    python scripts/bench.py sweep     # 4 seeds on 1 worker and on 2 workers
+    python scripts/bench.py arrays    # to_arrays from JSONL and from the cache
+    python scripts/bench.py size      # bytes per transition raw, gzip, zstd
+    python scripts/bench.py all
+
+Times are wall-clock on a shared machine: compare the ratios, not the absolute figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+SEED_STATE: dict[str, Any] = {
+    "src": 3,
+    "dst": 9,
+    "slots_needed": 2,
+    "est_remaining_time": 1.7,
+    "is_disaster": 0,
+    "paths": [
+        {
+            "path_hops": 5,
+            "min_residual_slots": 8,
+            "frag_indicator": 0.42,
+            "failure_mask": 0,
+            "dist_to_disaster_centroid": 1,
+        },
+        {
+            "path_hops": 6,
+            "min_residual_slots": 12,
+            "frag_indicator": 0.42,
+            "failure_mask": 0,
+            "dist_to_disaster_centroid": 1,
+        },
+        {
+            "path_hops": 7,
+            "min_residual_slots": 10,
+            "frag_indicator": 0.42,
+            "failure_mask": 0,
+            "dist_to_disaster_centroid": 1,
+        },
+        {
+            "path_hops": 8,
+            "min_residual_slots": 5,
+            "frag_indicator": 0.42,
+            "failure_mask": 0,
+            "dist_to_disaster_centroid": 1,
+        },
+    ],
+}
+SEED_META: dict[str, Any] = {
+    "decision_time_ms": 0.35,
+    "restoration_latency_ms": 100,
+    "bp_window_tag": "pre",
+    "backup_available": True,
+    "was_groomed": False,
+}
+SEED_MASK = [True, True, False, True]
+
+
+def _timed(fn: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def _line(name: str, value: float, unit: str, ratio: float | None = None, base: str = "") -> None:
+    text = f"{name:<34} {value:>14,.0f} {unit:<14}"
+    if ratio is not None:
+        text += f" {ratio:>7.2f}x {base}"
+    print(text, flush=True)
+
+
+class SeedReferenceLogger:
+    """The seed card's implementation: json.dump, a newline and a flush per transition."""
+
+    def __init__(self, output_path: Path, engine_props: dict[str, Any]) -> None:
+        self.file_handle = open(output_path, "w", encoding="utf-8")  # noqa: SIM115
+        self.engine_props = engine_props
+        self.transition_count = 0
+
+    def log_transition(self, state, action, reward, next_state, action_mask, meta) -> None:  # type: ignore[no-untyped-def]
+        transition = {
+            "t": self.transition_count,
+            "seed": self.engine_props.get("seed"),
+            "state": state,
+            "action": action,
+            "reward": reward,
+            "next_state": next_state,
+            "action_mask": action_mask,
+            "meta": meta,
+        }
+        json.dump(transition, self.file_handle)
+        self.file_handle.write("\n")
+        self.file_handle.flush()
+        self.transition_count += 1
+
+    def close(self) -> None:
+        self.file_handle.close()
+
+
+def bench_logger(n: int, work: Path) -> None:
+    """DatasetLogger against the seed's reference; merge against a copy; load."""
+    from fusion.reporting.dataset_logger import DatasetLogger, load_dataset
+    from fusion.reporting.merge import merge_shards
+
+    state, meta, mask = SEED_STATE, SEED_META, SEED_MASK
+    n_ref = max(n // 10, 1000)
+    ref = SeedReferenceLogger(work / "ref.jsonl", {"seed": 42})
+    t_ref = _timed(
+        lambda: [ref.log_transition(state, 0, 1.0, None, mask, meta) for _ in range(n_ref)]
+    )
+    ref.close()
+    ref_rate = n_ref / t_ref
+    _line("logger: seed reference", ref_rate, "transitions/s", 1.0, "(json.dump+flush per line)")
+
+    def run_ours(directory: Path, seed: int) -> None:
+        with DatasetLogger.open_shard(directory, seed, {"bench": True}) as log:
+            write = log.log_transition
+            for _ in range(n):
+                write(state, 0, 1.0, None, mask, meta)
+
+    data = work / "dataset"
+    t_ours = _timed(lambda: run_ours(data, 0))
+    ours = n / t_ours
+    _line(
+        "logger: DatasetLogger.open_shard",
+        ours,
+        "transitions/s",
+        ours / ref_rate,
+        "vs seed reference",
+    )
+    for seed in range(1, 4):
+        run_ours(data, seed)
+
+    total = sum(p.stat().st_size for p in data.glob("*.jsonl"))
+    t_copy = min(_timed(lambda: _copy_all(data, work / "copy")) for _ in range(3))
+    copy_rate = total / t_copy / 1e6
+    _line("merge: plain copy of the shards", copy_rate, "MB/s", 1.0, "(shutil.copyfileobj)")
+    t_merge = min(_timed(lambda: merge_shards(data, work / "merged.jsonl")) for _ in range(3))
+    merge_rate = total / t_merge / 1e6
+    _line(
+        "merge: order seed, sha256 checked",
+        merge_rate,
+        "MB/s",
+        merge_rate / copy_rate,
+        "vs plain copy",
+    )
+
+    count = 0
+
+    def load() -> None:
+        nonlocal count
+        count = sum(1 for _ in load_dataset(data))
+
+    t_load = _timed(load)
+    load_rate = count / t_load
+    _line(
+        "load: load_dataset (4 shards)",
+        load_rate,
+        "transitions/s",
+        load_rate / ref_rate,
+        "vs seed logger",
+    )
+
+
+def _copy_all(src: Path, dst: Path) -> None:
+    dst.mkdir(exist_ok=True)
+    with open(dst / "all.jsonl", "wb") as out:
+        for path in sorted(src.glob("*.jsonl")):
+            with open(path, "rb") as f:
+                shutil.copyfileobj(f, out, 1 << 20)
+
+
+BENCHES: dict[str, Callable[[argparse.Namespace, Path], None]] = {
+    "logger": lambda a, w: bench_logger(a.n or 200_000, w),
+}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("which", choices=[*BENCHES, "all"])
+    parser.add_argument("-n", type=int, default=0, help="size of the run (bench-specific)")
+    args = parser.parse_args()
+    names = list(BENCHES) if args.which == "all" else [args.which]
+    for name in names:
+        print(f"== {name}")
+        with tempfile.TemporaryDirectory(prefix=f"fusion-bench-{name}-") as work:
+            BENCHES[name](args, Path(work))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
