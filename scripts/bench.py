@@ -13,7 +13,6 @@ Times are wall-clock on a shared machine: compare the ratios, not the absolute f
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import shutil
 import sys
@@ -184,8 +183,25 @@ def _copy_all(src: Path, dst: Path) -> None:
                 shutil.copyfileobj(f, out, 1 << 20)
 
 
+def bench_sim(n: int, work: Path) -> None:
+    """Requests/s on NSFNet, k=4, logging off and on, in one run."""
+    from fusion.configs.config import load_config
+    from fusion.core.simulation import SimulationEngine, run_simulation
+
+    cfg = load_config().replace("general_settings", num_requests=n, k_paths=4)
+    SimulationEngine(cfg.replace("general_settings", num_requests=2000), 0).run()  # warm k-paths
+    off = min(_timed(lambda: SimulationEngine(cfg, 1).run()) for _ in range(2))
+    on_cfg = cfg.replace(
+        "dataset_logging", dataset_output_path=str(work / "d" / "offline_data.jsonl")
+    )
+    on = min(_timed(lambda: run_simulation(on_cfg, 1, overwrite=True)) for _ in range(2))
+    _line("sim: NSFNet k=4, logging off", n / off, "requests/s", 1.0, "")
+    _line("sim: NSFNet k=4, logging on", n / on, "requests/s", off / on, "vs logging off")
+
+
 BENCHES: dict[str, Callable[[argparse.Namespace, Path], None]] = {
     "logger": lambda a, w: bench_logger(a.n or 200_000, w),
+    "sim": lambda a, w: bench_sim(a.n or 50_000, w),
 }
 
 
