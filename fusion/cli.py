@@ -18,7 +18,8 @@ from pathlib import Path
 import orjson
 
 from fusion import __version__
-from fusion.errors import ConfigError, DatasetError, FusionError
+from fusion.configs.config import Config
+from fusion.errors import ConfigError, DatasetError, FusionError, ManifestConflictError
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -68,6 +69,112 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_OK if report.ok else EXIT_FAILURE
 
 
+def _load(args: argparse.Namespace) -> Config:
+    from fusion.configs.config import load_config
+
+    return load_config(args.config)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """``fusion run``: one seed."""
+    from fusion.core.simulation import run_simulation
+
+    config = _load(args)
+    seed = args.seed if args.seed is not None else config.general.seeds[0]
+    out = args.out if args.out is not None else str(config.dataset_dir)
+    stats = run_simulation(config, seed, dataset_dir=out, overwrite=args.overwrite)
+    print(
+        f"seed {seed}: {stats['requests']} requests, blocking probability "
+        f"{stats['blocking_probability']:.4f}; shard in {out}"
+    )
+    return EXIT_OK
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """``fusion sweep``: every seed, in parallel."""
+    from fusion.configs.config import parse_seeds
+    from fusion.reporting.summary import format_inspection, inspect_dataset
+    from fusion.sweep import DatasetExistsError, run_sweep
+
+    config = _load(args)
+    try:
+        seeds = parse_seeds(args.seeds) if args.seeds else None
+    except ValueError as exc:
+        raise UsageError(f"--seeds {args.seeds!r}: {exc}") from None
+    try:
+        result = run_sweep(
+            config,
+            seeds=seeds,
+            workers=args.workers,
+            out=args.out,
+            backend=args.backend,
+            ray_address=args.ray_address,
+            resume=args.resume,
+            overwrite=args.overwrite,
+            quiet=args.quiet,
+        )
+    except (DatasetExistsError, ManifestConflictError) as exc:
+        raise UsageError(str(exc)) from None
+    print(format_inspection(inspect_dataset(result.dataset_dir)))
+    print(f"dataset: {result.dataset_dir} ({len(result.seeds)} seeds in {result.seconds:.1f} s)")
+    failed = [s for s in result.seeds if s.status == "failed"]
+    for outcome in failed:
+        print(f"seed {outcome.seed} FAILED: {outcome.error}", file=sys.stderr)
+    if failed:
+        print(
+            f"{len(failed)} seed(s) failed; fix the cause and rerun with --resume", file=sys.stderr
+        )
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    """``fusion inspect DIR``."""
+    from fusion.reporting.summary import format_inspection, inspect_dataset, plot_blocking
+
+    report = inspect_dataset(args.dataset)
+    if args.json:
+        _print_json(report)
+    else:
+        print(format_inspection(report))
+    if args.plot:
+        plot_blocking(args.dataset, args.plot)
+        print(f"plot written to {args.plot}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _add_run(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="run one seed's simulation and write its shard")
+    p.add_argument("--config", help="INI config (default: the embedded default.ini)")
+    p.add_argument("--seed", type=int, help="the seed (default: the config's first)")
+    p.add_argument("--out", help="dataset directory (default: from dataset_output_path)")
+    p.add_argument("--overwrite", action="store_true", help="rewrite the seed's complete shard")
+    p.set_defaults(func=cmd_run)
+
+
+def _add_sweep(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sweep", help="run every seed in parallel into one dataset")
+    p.add_argument("--config", help="INI config (default: the embedded default.ini)")
+    p.add_argument("--seeds", help="seeds, e.g. 0-7 or 0,3,5 (default: the config's)")
+    p.add_argument("--workers", type=int, help="parallel tasks (default: all cores)")
+    p.add_argument("--out", help="dataset directory (default: from dataset_output_path)")
+    p.add_argument("--backend", choices=("local", "ray"), default="local")
+    p.add_argument("--ray-address", help="join this Ray cluster (default: start a local Ray)")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--resume", action="store_true", help="keep good shards, rerun the rest")
+    group.add_argument("--overwrite", action="store_true", help="replace an existing dataset")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_sweep)
+
+
+def _add_inspect(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("inspect", help="blocking figures per shard and across seeds")
+    p.add_argument("dataset", help="dataset directory or manifest.json")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--plot", help="draw blocking probability over time to this PNG")
+    p.set_defaults(func=cmd_inspect)
+
+
 def _add_merge(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("merge", help="merge a dataset's shards into one file")
     p.add_argument("dataset", help="dataset directory (or its manifest.json)")
@@ -90,7 +197,13 @@ def _add_validate(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_validate)
 
 
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [_add_merge, _add_validate]
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    _add_run,
+    _add_sweep,
+    _add_merge,
+    _add_validate,
+    _add_inspect,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -117,7 +230,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return int(args.func(args))
-    except (ConfigError, UsageError) as exc:
+    except (ConfigError, UsageError, ManifestConflictError) as exc:
         print(f"fusion {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except (DatasetError, FusionError, OSError, ValueError) as exc:

@@ -199,9 +199,22 @@ def bench_sim(n: int, work: Path) -> None:
     _line("sim: NSFNet k=4, logging on", n / on, "requests/s", off / on, "vs logging off")
 
 
+def bench_sweep(n: int, work: Path) -> None:
+    """4 seeds on 1 worker and on 2 workers, in one run."""
+    from fusion.configs.config import load_config
+    from fusion.sweep import run_sweep
+
+    cfg = load_config().replace("general_settings", num_requests=n)
+    one = _timed(lambda: run_sweep(cfg, seeds=range(4), workers=1, out=work / "w1", quiet=True))
+    two = _timed(lambda: run_sweep(cfg, seeds=range(4), workers=2, out=work / "w2", quiet=True))
+    _line("sweep: 4 seeds, 1 worker", 4 * n / one, "requests/s", 1.0, "")
+    _line("sweep: 4 seeds, 2 workers", 4 * n / two, "requests/s", one / two, "vs 1 worker")
+
+
 BENCHES: dict[str, Callable[[argparse.Namespace, Path], None]] = {
     "logger": lambda a, w: bench_logger(a.n or 200_000, w),
     "sim": lambda a, w: bench_sim(a.n or 50_000, w),
+    "sweep": lambda a, w: bench_sweep(a.n or 50_000, w),
 }
 
 

@@ -29,3 +29,25 @@ def write_forever(directory: str, seed: int) -> None:
 
 if __name__ == "__main__":
     write_forever(sys.argv[1], int(sys.argv[2]))
+
+
+def failing_seed_task(config, seed, dataset_dir):  # type: ignore[no-untyped-def]
+    """The sweep's task, except that seed 2's simulation raises."""
+    from fusion.sweep import run_seed_task
+
+    if seed != 2:
+        return run_seed_task(config, seed, dataset_dir)
+    import fusion.core.simulation as simulation
+
+    original = simulation.SimulationEngine.handle_arrival
+
+    def broken(self, request):  # type: ignore[no-untyped-def]
+        if request == 100:
+            raise RuntimeError("injected failure in seed 2")
+        return original(self, request)
+
+    simulation.SimulationEngine.handle_arrival = broken  # type: ignore[method-assign]
+    try:
+        return run_seed_task(config, seed, dataset_dir)
+    finally:  # the worker process runs other seeds next
+        simulation.SimulationEngine.handle_arrival = original  # type: ignore[method-assign]

@@ -83,7 +83,7 @@ def test_slots_for_when_table_looked_up_picks_most_efficient_reaching_format():
     assert slots_for(100, 5000) == ("QPSK", 4)
     assert slots_for(400, 1400) is None
     for rate, formats in MODULATION_TABLE.items():
-        for name, reach, slots in formats:
+        for _name, reach, slots in formats:
             assert slots_for(rate, reach)[1] <= slots
 
 

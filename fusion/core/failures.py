@@ -79,6 +79,7 @@ def plan_failure(
     kind = settings.failure_type
     if kind == "none":
         return None
+    centre: tuple[int, ...]
     if kind == "link":
         u, v, index = _parse_link(topology, settings.failed_link, "failed_link")
         links, centre = frozenset({index}), (u, v)

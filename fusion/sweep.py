@@ -1,0 +1,286 @@
+"""Seed-parallel sweeps: one task per seed on local processes or on Ray.
+
+The driver writes the manifest (config and planned seeds) first; each task runs one seed's
+simulation and writes its own shard, updating its own manifest entry under the lock. A task
+is idempotent: a rerun (Ray retries a task whose worker died) rewrites its shard from scratch.
+``resume`` keeps complete shards whose sha256 still matches and reruns every other planned
+seed; it refuses a directory made with another config.
+
+    >>> import tempfile
+    >>> from fusion.configs.config import load_config
+    >>> cfg = load_config().replace("general_settings", num_requests=500)
+    >>> result = run_sweep(cfg, seeds=[0, 1], workers=1, out=tempfile.mkdtemp(), quiet=True)
+    >>> [r.status for r in result.seeds]
+    ['complete', 'complete']
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import hashlib
+import logging
+import multiprocessing
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from fusion.configs.config import Config
+from fusion.core.simulation import run_simulation
+from fusion.errors import FusionError, ManifestConflictError
+from fusion.reporting import manifest as mf
+
+logger = logging.getLogger(__name__)
+
+BACKENDS = ("local", "ray")
+
+
+class DatasetExistsError(FusionError):
+    """The output directory holds data and neither resume nor overwrite was asked for."""
+
+
+@dataclass
+class SeedOutcome:
+    """How one seed's task ended.
+
+    :param seed: The seed.
+    :param status: ``complete``, ``failed`` or ``kept`` (resumed: its shard was already good).
+    :param stats: The simulation's summary stats (empty when failed).
+    :param error: The error, when failed.
+    """
+
+    seed: int
+    status: str
+    stats: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+
+
+@dataclass
+class SweepResult:
+    """A sweep's outcome: where the dataset is and how every seed ended."""
+
+    dataset_dir: Path
+    seeds: list[SeedOutcome]
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        """Whether no seed failed."""
+        return all(s.status != "failed" for s in self.seeds)
+
+
+def run_seed_task(config: Config, seed: int, dataset_dir: str) -> SeedOutcome:
+    """One seed's task (module-level so it pickles for processes and Ray).
+
+    :param config: The resolved config.
+    :param seed: The seed.
+    :param dataset_dir: The dataset directory.
+    """
+    try:
+        stats = run_simulation(config, seed, dataset_dir=dataset_dir, overwrite=True)
+    except Exception as exc:  # the shard is marked failed by the logger; report and go on
+        logger.exception("seed %d failed", seed)
+        return SeedOutcome(seed, "failed", error=f"{type(exc).__name__}: {exc}")
+    stats.pop("bp_timeline", None)
+    return SeedOutcome(seed, "complete", stats)
+
+
+def _file_sha256(path: Path) -> str:
+    sha = hashlib.sha256()
+    with open(path, "rb", buffering=0) as handle:
+        while chunk := handle.read(1 << 20):
+            sha.update(chunk)
+    return sha.hexdigest()
+
+
+def _prepare(
+    config: Config, directory: Path, seeds: Sequence[int], resume: bool, overwrite: bool
+) -> list[int]:
+    """Check or clear the directory, write the manifest; return the seeds already done."""
+    identity = config.identity()
+    occupied = directory.exists() and any(directory.iterdir())
+    if occupied and not (resume or overwrite):
+        raise DatasetExistsError(
+            f"{directory} is not empty; pass --resume to complete it or --overwrite to replace it"
+        )
+    kept: list[int] = []
+    if occupied and overwrite:
+        _clear_dataset(directory)
+    elif occupied and resume:
+        try:
+            manifest = mf.read_manifest(directory)
+        except FusionError:
+            manifest = mf.rebuild_manifest(directory)
+        want = mf.config_sha256(identity)
+        if manifest["config_sha256"] != want:
+            raise ManifestConflictError(
+                f"{directory}: cannot resume: the dataset's config sha256 is "
+                f"{manifest['config_sha256']}, this config's is {want}"
+            )
+        for entry in mf.shard_entries(manifest):
+            path = directory / entry["file"]
+            if (
+                entry.get("status") == mf.STATUS_COMPLETE
+                and int(entry["seed"]) in seeds
+                and path.exists()
+                and _file_sha256(path) == entry.get("sha256")
+            ):
+                kept.append(int(entry["seed"]))
+    mf.init_manifest(directory, identity, planned_seeds=seeds, stem=config.dataset_stem)
+    return kept
+
+
+def _clear_dataset(directory: Path) -> None:
+    """Remove a dataset's own files (shards, sidecars, manifest, locks), nothing else."""
+    for path in directory.iterdir():
+        name = path.name
+        if (
+            mf.parse_shard_name(name)
+            or name.endswith((mf.SIDECAR_SUFFIX, ".lock"))
+            or name == mf.MANIFEST_NAME
+        ):
+            path.unlink()
+
+
+def _progress(total: int, quiet: bool) -> tqdm:
+    return tqdm(
+        total=total,
+        unit="seed",
+        desc="sweep",
+        disable=quiet or not sys.stderr.isatty(),
+        file=sys.stderr,
+    )
+
+
+def _run_local(
+    task: Callable[[Config, int, str], SeedOutcome],
+    config: Config,
+    seeds: Sequence[int],
+    directory: str,
+    workers: int,
+    on_done: Callable[[SeedOutcome], None],
+) -> None:
+    context = multiprocessing.get_context("spawn")
+    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = {pool.submit(task, config, seed, directory): seed for seed in seeds}
+        try:
+            for future in cf.as_completed(futures):
+                try:
+                    on_done(future.result())
+                except cf.process.BrokenProcessPool as exc:
+                    on_done(SeedOutcome(futures[future], "failed", error=f"worker died: {exc}"))
+        except KeyboardInterrupt:
+            for future in futures:
+                future.cancel()
+            raise
+
+
+def _run_ray(
+    task: Callable[[Config, int, str], SeedOutcome],
+    config: Config,
+    seeds: Sequence[int],
+    directory: str,
+    workers: int,
+    address: str | None,
+    on_done: Callable[[SeedOutcome], None],
+) -> None:
+    try:
+        import ray
+    except ImportError as exc:
+        raise FusionError("the ray backend needs Ray: pip install 'fusion-offline[ray]'") from exc
+    started_here = not ray.is_initialized()
+    if started_here:
+        if address:
+            ray.init(address=address, log_to_driver=False)
+        else:
+            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+    try:
+        remote = ray.remote(max_retries=3, num_cpus=1)(task)
+        pending = {remote.remote(config, seed, directory): seed for seed in seeds}
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            for ref in done:
+                seed = pending.pop(ref)
+                try:
+                    on_done(ray.get(ref))
+                except Exception as exc:  # a task that failed even after Ray's retries
+                    on_done(SeedOutcome(seed, "failed", error=f"{type(exc).__name__}: {exc}"))
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def run_sweep(
+    config: Config,
+    *,
+    seeds: Iterable[int] | None = None,
+    workers: int | None = None,
+    out: str | os.PathLike[str] | None = None,
+    backend: str = "local",
+    ray_address: str | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    quiet: bool = False,
+    task: Callable[[Config, int, str], SeedOutcome] = run_seed_task,
+) -> SweepResult:
+    """Run every seed of a config in parallel into one dataset directory.
+
+    :param config: The resolved config (logging must be on).
+    :param seeds: Seeds to run (default: the config's).
+    :param workers: Parallel tasks (default: the machine's cores).
+    :param out: The dataset directory (default: from ``dataset_output_path``).
+    :param backend: ``local`` (processes, spawn) or ``ray``.
+    :param ray_address: A Ray cluster to join (default: start a local Ray).
+    :param resume: Keep complete shards whose sha256 matches; rerun the other seeds.
+    :param overwrite: Replace an existing dataset.
+    :param quiet: No progress bar.
+    :param task: What runs one seed (tests inject failures here).
+    :raises DatasetExistsError: when ``out`` holds data and neither resume nor overwrite.
+    :raises ManifestConflictError: when resuming a dataset of another config.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if resume and overwrite:
+        raise ValueError("resume and overwrite exclude each other")
+    if not config.dataset.log_offline_dataset:
+        raise ValueError("[dataset_logging] log_offline_dataset is false: a sweep writes a dataset")
+    planned = sorted(
+        {mf.check_seed(s) for s in (seeds if seeds is not None else config.general.seeds)}
+    )
+    workers = max(1, workers or os.cpu_count() or 1)
+    directory = Path(out) if out is not None else config.dataset_dir
+    directory.mkdir(parents=True, exist_ok=True)
+    kept = _prepare(config, directory, planned, resume, overwrite)
+    outcomes = {seed: SeedOutcome(seed, "kept") for seed in kept}
+    todo = [seed for seed in planned if seed not in outcomes]
+    started = time.monotonic()
+    bar = _progress(len(planned), quiet)
+    bar.update(len(kept))
+    transitions = 0
+
+    def on_done(outcome: SeedOutcome) -> None:
+        nonlocal transitions
+        outcomes[outcome.seed] = outcome
+        transitions += int(outcome.stats.get("requests", 0))
+        rate = transitions / max(time.monotonic() - started, 1e-9)
+        bar.set_postfix_str(f"{rate:,.0f} transitions/s")
+        bar.update(1)
+        if outcome.status == "failed":
+            logger.error("seed %d failed: %s", outcome.seed, outcome.error)
+
+    try:
+        if todo:
+            if backend == "local":
+                _run_local(task, config, todo, str(directory), min(workers, len(todo)), on_done)
+            else:
+                _run_ray(task, config, todo, str(directory), workers, ray_address, on_done)
+    finally:
+        bar.close()
+    return SweepResult(
+        directory, [outcomes[s] for s in planned if s in outcomes], time.monotonic() - started
+    )

@@ -1,0 +1,151 @@
+"""Sweeps: parallel local processes, Ray, resume after SIGKILL, refusal, failures, CLI."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from fusion.cli import main
+from fusion.configs.config import load_config
+from fusion.core.simulation import run_simulation
+from fusion.reporting import manifest as mf
+from fusion.reporting.dataset_logger import load_dataset
+from fusion.reporting.validate import validate_dataset
+from fusion.sweep import run_sweep
+
+N = 1500
+
+
+def _cfg(n: int = N):
+    cfg = load_config().replace("general_settings", num_requests=n)
+    return cfg.replace("failure_settings", t_repair_after_arrivals=n // 4)
+
+
+def _ini(tmp_path: Path, n: int = N, erlang: float = 300.0) -> Path:
+    path = tmp_path / "sweep.ini"
+    path.write_text(
+        f"[general_settings]\nnum_requests = {n}\nerlang = {erlang}\nseeds = 0-3\n"
+        f"[failure_settings]\nt_repair_after_arrivals = {n // 4}\n"
+        f"[dataset_logging]\ndataset_output_path = {tmp_path / 'data' / 'offline_data.jsonl'}\n"
+    )
+    return path
+
+
+def _strip(transitions):
+    out = []
+    for tr in transitions:
+        tr["meta"].pop("decision_time_ms")
+        out.append(tr)
+    return out
+
+
+def test_sweep_when_four_seeds_on_two_workers_each_shard_equals_its_seed_run_alone(tmp_path):
+    result = run_sweep(_cfg(), seeds=[3, 0, 2, 1], workers=2, out=tmp_path / "d", quiet=True)
+    assert result.ok and [s.seed for s in result.seeds] == [0, 1, 2, 3]
+    manifest = mf.read_manifest(tmp_path / "d")
+    assert [e["seed"] for e in manifest["shards"]] == [0, 1, 2, 3]
+    assert all(e["status"] == "complete" and e["transitions"] == N for e in manifest["shards"])
+    assert validate_dataset(tmp_path / "d").ok
+    for seed in (0, 3):
+        run_simulation(_cfg(), seed, dataset_dir=str(tmp_path / f"alone{seed}"))
+        assert _strip(load_dataset(tmp_path / f"alone{seed}")) == _strip(
+            load_dataset(tmp_path / "d", seeds=[seed])
+        )
+
+
+def test_sweep_when_directory_exists_without_flags_exits_2_and_leaves_it_untouched(
+    tmp_path, capsys
+):
+    ini = _ini(tmp_path)
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "notes.txt").write_text("mine")
+    assert main(["sweep", "--config", str(ini), "--quiet"]) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert [p.name for p in data.iterdir()] == ["notes.txt"]
+
+
+def test_sweep_when_resumed_with_another_config_is_refused_naming_both_hashes(tmp_path, capsys):
+    ini = _ini(tmp_path)
+    assert main(["sweep", "--config", str(ini), "--seeds", "0-1", "--quiet", "--workers", "1"]) == 0
+    other = _ini(tmp_path, erlang=400.0)
+    assert main(["sweep", "--config", str(other), "--resume", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err.count("sha256") >= 1 and len([w for w in err.split() if len(w.strip(",")) == 64]) == 2
+    )
+
+
+def test_sweep_when_a_seed_raises_reports_it_and_the_others_complete(tmp_path):
+    import _workers
+
+    result = run_sweep(
+        _cfg(),
+        seeds=[1, 2, 3],
+        workers=2,
+        out=tmp_path / "d",
+        quiet=True,
+        task=_workers.failing_seed_task,
+    )
+    status = {s.seed: s.status for s in result.seeds}
+    assert status == {1: "complete", 2: "failed", 3: "complete"}
+    assert "injected failure" in result.seeds[1].error
+    entries = {e["seed"]: e for e in mf.read_manifest(tmp_path / "d")["shards"]}
+    assert entries[2]["status"] == "failed" and "injected failure" in entries[2]["error"]
+    assert {tr["seed"] for tr in load_dataset(tmp_path / "d")} == {1, 3}
+
+
+def test_sweep_when_sigkilled_mid_run_then_resumed_equals_a_clean_run(tmp_path):
+    ini = _ini(tmp_path, n=30_000)
+    cmd = [
+        sys.executable,
+        "-m",
+        "fusion.cli",
+        "sweep",
+        "--config",
+        str(ini),
+        "--workers",
+        "2",
+        "--quiet",
+    ]
+    proc = subprocess.Popen(
+        cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    data = tmp_path / "data"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        shards = list(data.glob("*.jsonl")) if data.exists() else []
+        if len(shards) >= 2 and sum(p.stat().st_size for p in shards) > 2_000_000:
+            break
+        time.sleep(0.1)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not validate_dataset(data).ok
+    assert main(["sweep", "--config", str(ini), "--resume", "--quiet", "--workers", "2"]) == 0
+    assert validate_dataset(data).ok
+    clean = tmp_path / "clean"
+    assert (
+        main(["sweep", "--config", str(ini), "--out", str(clean), "--quiet", "--workers", "2"]) == 0
+    )
+    assert _strip(load_dataset(data)) == _strip(load_dataset(clean))
+
+
+@pytest.mark.slow
+def test_sweep_when_ray_backend_gives_the_same_dataset_as_local(tmp_path):
+    pytest.importorskip("ray", reason="the ray extra is not installed")  # CI installs it
+    cfg = _cfg(800)
+    local = run_sweep(cfg, seeds=[0, 1, 2], workers=2, out=tmp_path / "local", quiet=True)
+    ray_run = run_sweep(
+        cfg, seeds=[0, 1, 2], workers=2, out=tmp_path / "ray", backend="ray", quiet=True
+    )
+    assert local.ok and ray_run.ok
+    assert _strip(load_dataset(tmp_path / "ray")) == _strip(load_dataset(tmp_path / "local"))
+    a, b = mf.read_manifest(tmp_path / "local"), mf.read_manifest(tmp_path / "ray")
+    assert a["config_sha256"] == b["config_sha256"]
+    assert [e["sha256"] for e in a["shards"]] != [] and len(b["shards"]) == 3
