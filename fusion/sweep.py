@@ -17,7 +17,6 @@ seed; it refuses a directory made with another config.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import hashlib
 import logging
 import multiprocessing
 import os
@@ -90,14 +89,6 @@ def run_seed_task(config: Config, seed: int, dataset_dir: str) -> SeedOutcome:
     return SeedOutcome(seed, "complete", stats)
 
 
-def _file_sha256(path: Path) -> str:
-    sha = hashlib.sha256()
-    with open(path, "rb", buffering=0) as handle:
-        while chunk := handle.read(1 << 20):
-            sha.update(chunk)
-    return sha.hexdigest()
-
-
 def _prepare(
     config: Config, directory: Path, seeds: Sequence[int], resume: bool, overwrite: bool
 ) -> list[int]:
@@ -128,7 +119,7 @@ def _prepare(
                 entry.get("status") == mf.STATUS_COMPLETE
                 and int(entry["seed"]) in seeds
                 and path.exists()
-                and _file_sha256(path) == entry.get("sha256")
+                and mf.file_sha256(path) == entry.get("sha256")
             ):
                 kept.append(int(entry["seed"]))
     mf.init_manifest(directory, identity, planned_seeds=seeds, stem=config.dataset_stem)

@@ -149,3 +149,18 @@ def test_sweep_when_ray_backend_gives_the_same_dataset_as_local(tmp_path):
     a, b = mf.read_manifest(tmp_path / "local"), mf.read_manifest(tmp_path / "ray")
     assert a["config_sha256"] == b["config_sha256"]
     assert [e["sha256"] for e in a["shards"]] != [] and len(b["shards"]) == 3
+
+
+def test_inspect_when_json_and_plot_asked_reports_aggregates_and_draws(tmp_path, capsys):
+    import json
+
+    run_sweep(_cfg(), seeds=[0, 1, 2], workers=2, out=tmp_path / "d", quiet=True)
+    assert main(["inspect", str(tmp_path / "d"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [r["seed"] for r in report["shards"]] == [0, 1, 2]
+    agg = report["across_seeds"]["bp"]
+    assert agg["n"] == 3 and agg["ci95_low"] <= agg["mean"] <= agg["ci95_high"]
+    pytest.importorskip("matplotlib", reason="the plot extra is not installed")  # CI installs it
+    png = tmp_path / "bp.png"
+    assert main(["inspect", str(tmp_path / "d"), "--plot", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

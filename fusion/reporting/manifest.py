@@ -30,6 +30,7 @@ import orjson
 from filelock import FileLock
 
 from fusion import __version__
+from fusion.configs.config import MAX_SEED
 from fusion.errors import DatasetError, ManifestConflictError
 from fusion.reporting.atomic import write_bytes_atomic
 
@@ -39,7 +40,6 @@ SCHEMA_VERSION = 1
 DEFAULT_STEM = "offline_data"
 SIDECAR_SUFFIX = ".shard.json"
 LOCK_TIMEOUT_S = 120.0
-MAX_SEED = 2**31 - 1
 
 STATUS_WRITING = "writing"
 STATUS_COMPLETE = "complete"
@@ -272,6 +272,15 @@ def count_whole_lines(path: Path) -> tuple[int, int]:
                 whole_bytes = total + chunk.rindex(b"\n") + 1
             total += len(chunk)
     return lines, whole_bytes
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file's stored bytes, read in 1 MiB chunks."""
+    sha = hashlib.sha256()
+    with open(path, "rb", buffering=0) as handle:
+        while chunk := handle.read(1 << 20):
+            sha.update(chunk)
+    return sha.hexdigest()
 
 
 def rebuild_manifest(dataset_dir: str | os.PathLike[str]) -> dict[str, Any]:

@@ -71,11 +71,9 @@ def _problems(manifest: dict[str, Any], refs: list[ShardRef]) -> dict[int, str]:
 
 def _verify(ref: ShardRef) -> str | None:
     """Why a complete shard does not match its manifest entry, or ``None`` when it does."""
-    sha = hashlib.sha256()
-    for chunk in _iter_chunks(ref.path):
-        sha.update(chunk)
-    if sha.hexdigest() != ref.entry.get("sha256"):
-        return f"corrupt: sha256 {sha.hexdigest()} != manifest {ref.entry.get('sha256')}"
+    digest = mf.file_sha256(ref.path)
+    if digest != ref.entry.get("sha256"):
+        return f"corrupt: sha256 {digest} != manifest {ref.entry.get('sha256')}"
     return None
 
 
@@ -213,7 +211,7 @@ def merge_shards(
             writer.close()
         finish()
     info = _merge_record(dataset_dir, manifest, out, order, writer, records, problems, compress)
-    info["sha256_file"] = _file_sha256(out) if compress else info["sha256"]
+    info["sha256_file"] = mf.file_sha256(out) if compress else info["sha256"]
     write_bytes_atomic(merged_sidecar_path(out), orjson.dumps(info, option=orjson.OPT_INDENT_2))
     return info
 
@@ -235,13 +233,6 @@ def _range(ref: ShardRef, lines: int, start: int | None, end: int | None) -> dic
 def _refusal(dataset_dir: str | os.PathLike[str], problems: dict[int, str]) -> str:
     listed = "; ".join(f"seed {seed}: {why}" for seed, why in sorted(problems.items()))
     return f"{dataset_dir}: cannot merge ({listed}); pass allow_partial / --allow-partial to merge the rest"
-
-
-def _file_sha256(path: Path) -> str:
-    sha = hashlib.sha256()
-    for chunk in _iter_chunks(path):
-        sha.update(chunk)
-    return sha.hexdigest()
 
 
 def _compressed_sink(handle: BinaryIO, compress: str | None) -> tuple[Any, Any]:

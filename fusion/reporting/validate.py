@@ -12,7 +12,6 @@ True
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 from collections.abc import Mapping
@@ -166,14 +165,6 @@ def _check_lines(
     return count
 
 
-def _file_sha256(path: Path) -> str:
-    sha = hashlib.sha256()
-    with open(path, "rb", buffering=0) as raw:
-        while chunk := raw.read(1 << 20):
-            sha.update(chunk)
-    return sha.hexdigest()
-
-
 def _check_shard(ref: ShardRef, report: ValidationReport) -> None:
     before = len(report.problems)
     lines = 0
@@ -183,7 +174,7 @@ def _check_shard(ref: ShardRef, report: ValidationReport) -> None:
         report.problems.append(f"seed {ref.seed}: {ref.path} is missing")
     else:
         if ref.complete:
-            sha = _file_sha256(ref.path)
+            sha = mf.file_sha256(ref.path)
             if sha != ref.entry.get("sha256"):
                 report.problems.append(
                     f"{ref.path}: sha256 {sha} differs from the manifest's {ref.entry.get('sha256')}"
