@@ -240,3 +240,14 @@ def test_default_ini_when_read_lists_every_key_with_a_comment():
             previous = text.splitlines()[text.splitlines().index(line) - 1]
             assert previous.startswith("# ")
     assert load_config() == Config(source=load_config().source)
+
+
+def test_engine_when_link_next_state_at_log_time_agrees_with_load_time_linking(tmp_path):
+    plain = small(tmp_path / "plain", 600)
+    linked = small(tmp_path / "linked", 600).replace("dataset_logging", link_next_state="true")
+    run_simulation(plain, 4)
+    run_simulation(linked, 4)
+    at_log = _without_timing(list(load_dataset(tmp_path / "linked")))
+    at_load = _without_timing(list(load_dataset(tmp_path / "plain", link_next=True)))
+    assert len(at_log) == 600 and at_log[-1]["next_state"] is None
+    assert at_log == at_load

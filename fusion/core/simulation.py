@@ -45,7 +45,7 @@ from fusion.configs.config import Config
 from fusion.core.failures import FailurePlan, plan_failure
 from fusion.core.modulation import BIT_RATES, slots_for
 from fusion.core.spectrum import SpectrumState, first_fit, longest_run
-from fusion.core.topology import CandidatePath, Topology, load_topology
+from fusion.core.topology import Topology, load_topology
 from fusion.core.traffic import generate_traffic
 from fusion.errors import ConfigError
 from fusion.modules.rl.policies import PathPolicy, make_policy
@@ -60,7 +60,6 @@ TIMELINE_BUCKETS = 100
 class _Pair:
     """What every request of one node pair shares: its K paths and their fixed figures."""
 
-    paths: list[CandidatePath]
     links: list[tuple[int, ...]]
     hops: list[int]
     needs: dict[int, list[int]]  # bit rate -> per path: slots incl. guard (0: out of reach)
@@ -203,7 +202,6 @@ class SimulationEngine:
         link_sets = [set(p.links) for p in paths]
         disjoint = [[a.isdisjoint(b) for b in link_sets] for a in link_sets]
         return _Pair(
-            paths,
             [p.links for p in paths],
             [p.hops for p in paths],
             needs,
