@@ -76,7 +76,7 @@ def _timed(fn: Callable[[], Any]) -> float:
 
 
 def _line(name: str, value: float, unit: str, ratio: float | None = None, base: str = "") -> None:
-    text = f"{name:<34} {value:>14,.0f} {unit:<14}"
+    text = f"{name:<38} {value:>12,.0f} {unit:<14}"
     if ratio is not None:
         text += f" {ratio:>7.2f}x {base}"
     print(text, flush=True)
@@ -211,10 +211,56 @@ def bench_sweep(n: int, work: Path) -> None:
     _line("sweep: 4 seeds, 2 workers", 4 * n / two, "requests/s", one / two, "vs 1 worker")
 
 
+def _sim_dataset(work: Path, n: int, seeds: int = 4) -> Path:
+    """A default-config dataset of ``seeds`` seeds with ``n`` requests each."""
+    from fusion.configs.config import load_config
+    from fusion.sweep import run_sweep
+
+    cfg = load_config().replace("general_settings", num_requests=n)
+    out = work / "dataset"
+    run_sweep(cfg, seeds=range(seeds), workers=2, out=out, quiet=True)
+    return out
+
+
+def bench_arrays(n: int, work: Path) -> None:
+    """to_arrays from JSONL against load_dataset's dicts, and from the npz cache."""
+    from fusion.datasets.arrays import to_arrays
+    from fusion.reporting.loader import load_dataset
+
+    data = _sim_dataset(work, n)
+    rows = 4 * n
+    t_dicts = _timed(lambda: sum(1 for _ in load_dataset(data)))
+    _line(
+        "arrays: load_dataset dicts (baseline)",
+        rows / t_dicts,
+        "transitions/s",
+        1.0,
+        "(orjson, 4 shards)",
+    )
+    t_json = min(_timed(lambda: to_arrays(data, cache=False)) for _ in range(3))
+    _line(
+        "arrays: to_arrays from JSONL",
+        rows / t_json,
+        "transitions/s",
+        t_dicts / t_json,
+        "vs load_dataset",
+    )
+    to_arrays(data)  # writes the cache
+    t_cache = min(_timed(lambda: to_arrays(data)) for _ in range(3))
+    _line(
+        "arrays: to_arrays from the npz cache",
+        rows / t_cache,
+        "transitions/s",
+        t_json / t_cache,
+        "vs from JSONL",
+    )
+
+
 BENCHES: dict[str, Callable[[argparse.Namespace, Path], None]] = {
     "logger": lambda a, w: bench_logger(a.n or 200_000, w),
     "sim": lambda a, w: bench_sim(a.n or 50_000, w),
     "sweep": lambda a, w: bench_sweep(a.n or 50_000, w),
+    "arrays": lambda a, w: bench_arrays(a.n or 50_000, w),
 }
 
 

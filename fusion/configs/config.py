@@ -318,6 +318,25 @@ def config_from_mapping(data: Mapping[str, Mapping[str, str]], source: str) -> C
     return config
 
 
+def config_from_dict(data: Mapping[str, Mapping[str, Any]], source: str) -> Config:
+    """Rebuild a :class:`Config` from :meth:`Config.to_dict` or :meth:`Config.identity` output.
+
+    This is how a dataset's manifest (which records ``identity()``) gives back the config its
+    shards were made with; keys it lacks take their defaults.
+
+    :param data: Sections of typed JSON values.
+    :param source: Named in errors (the manifest's path).
+    :raises ConfigError: on an unknown section or key.
+    """
+    text = {
+        section: {
+            k: ",".join(map(str, v)) if isinstance(v, list) else str(v) for k, v in keys.items()
+        }
+        for section, keys in data.items()
+    }
+    return config_from_mapping(text, source)
+
+
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     """Read an INI file (the embedded ``default.ini`` when ``None``); missing keys take defaults.
 

@@ -143,13 +143,19 @@ def _shard_records(ref: ShardRef, include_incomplete: bool) -> Iterator[dict[str
 
 
 def _link_next(records: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-    previous: dict[str, Any] | None = None
+    """Fill ``next_state`` from the next record of the same seed, never across seeds.
+
+    Each record is held until its successor (or the end) is read, so a shard's records come out
+    in order, and a merged file keeps the order in which the records complete.
+    """
+    pending: dict[Any, dict[str, Any]] = {}
     for record in records:
+        previous = pending.pop(record.get("seed"), None)
         if previous is not None:
             previous["next_state"] = record["state"]
             yield previous
-        previous = record
-    if previous is not None:
+        pending[record.get("seed")] = record
+    for previous in pending.values():
         previous["next_state"] = None
         yield previous
 
@@ -174,7 +180,7 @@ def load_dataset(
     :param window: Only transitions whose ``meta.bp_window_tag`` is this (pre, fail, post).
     :param include_incomplete: Also read shards not ``complete`` (their whole lines only).
     :param link_next: Fill ``next_state`` with the state of the next transition of the same
-        shard (``None`` for a shard's last transition).
+        shard, or of the same seed in a merged file (``None`` for a seed's last transition).
     :raises DatasetError: naming the file and line of a corrupt line, or a complete shard whose
         line count differs from the manifest's.
 

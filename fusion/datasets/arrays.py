@@ -1,0 +1,331 @@
+"""The array view of a dataset: numpy arrays ready for offline RL, in ``(seed, t)`` order.
+
+:func:`to_arrays` reads a dataset directory, its ``manifest.json`` or a lone ``.jsonl`` (plain,
+``.gz`` or ``.zst``) and returns a :class:`TransitionArrays`:
+
+- ``observations``: float32 ``(N, 5 + 5K)`` in upstream FUSION's order (``src, dst,
+  slots_needed, est_remaining_time, is_disaster``, then ``path_hops, min_residual_slots,
+  frag_indicator, failure_mask, dist_to_disaster_centroid`` for each path;
+  ``metadata["observation_names"]`` spells it out).
+- ``actions`` int64 (-1: blocked), ``rewards`` float32, ``action_masks`` bool ``(N, K)``.
+- ``next_observations``: the observation of the next transition of the same shard (zeros
+  after a shard's last transition); ``dones``: true at each shard's last transition.
+  Linking happens before any ``window`` filter, so a transition keeps its true successor.
+- ``seeds``, ``t`` int64; ``window_tags`` int8, an index into ``metadata["window_tags"]``
+  (``pre``, ``fail``, ``post``; -1 when a line has none).
+
+Rows are sorted by ``(seed, t)`` whatever order a file holds them in, so a dataset and its
+merge (in either order) give the same arrays. The first call on a dataset writes an ``.npz``
+cache beside it (see :mod:`fusion.datasets.array_cache`).
+
+    >>> import tempfile
+    >>> from fusion.reporting.dataset_logger import DatasetLogger
+    >>> d = tempfile.mkdtemp()
+    >>> state = {"src": 0, "dst": 1, "slots_needed": 3, "est_remaining_time": 1.0, "is_disaster": 0,
+    ...          "paths": [{"path_hops": 2, "min_residual_slots": 9, "frag_indicator": 0.0,
+    ...                     "failure_mask": 0, "dist_to_disaster_centroid": -1}]}
+    >>> with DatasetLogger.open_shard(d, 5, {}) as log:
+    ...     for _ in range(3):
+    ...         log.log_transition(state, 0, 1.0, None, [True], {"bp_window_tag": "pre"})
+    >>> arrays = to_arrays(d)
+    >>> arrays.observations.shape, arrays.dones.tolist(), arrays.metadata["k_paths"]
+    ((3, 10), [False, False, True], 1)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fusion.datasets import array_cache
+from fusion.datasets.columns import Columns, read_columns
+from fusion.errors import DatasetError
+from fusion.modules.rl.features import (
+    PATH_FEATURES,
+    STATE_FEATURES,
+    observation_names,
+    observation_size,
+)
+from fusion.reporting import manifest as mf
+from fusion.reporting.loader import WINDOW_TAGS, ShardRef, dataset_shards, is_lone_file
+from fusion.reporting.merge import merged_sidecar_path
+
+logger = logging.getLogger(__name__)
+
+#: The arrays a cache holds; the rest are derived on load.
+BASE_COLUMNS = ("observations", "actions", "rewards", "action_masks", "seeds", "t", "window_tags")
+
+
+@dataclass(frozen=True)
+class TransitionArrays:
+    """A dataset as arrays, one row per transition, in ``(seed, t)`` order.
+
+    :param observations: float32 ``(N, 5 + 5K)``.
+    :param actions: int64 ``(N,)``, -1 for a blocked request.
+    :param rewards: float32 ``(N,)``.
+    :param action_masks: bool ``(N, K)``.
+    :param next_observations: float32 ``(N, 5 + 5K)``; zeros where ``dones``.
+    :param dones: bool ``(N,)``, true at the last transition of each shard.
+    :param seeds: int64 ``(N,)``.
+    :param t: int64 ``(N,)``.
+    :param window_tags: int8 ``(N,)``, index into ``metadata["window_tags"]``, -1 if none.
+    :param metadata: Feature order, K, sources and their sha256, filters, cache use.
+    """
+
+    observations: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    action_masks: np.ndarray
+    next_observations: np.ndarray
+    dones: np.ndarray
+    seeds: np.ndarray
+    t: np.ndarray
+    window_tags: np.ndarray
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.actions)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Every array by name (everything but ``metadata``)."""
+        return {
+            name: getattr(self, name) for name in self.__dataclass_fields__ if name != "metadata"
+        }
+
+    def take(self, rows: np.ndarray) -> TransitionArrays:
+        """The rows selected by an index or boolean array, metadata kept.
+
+        :param rows: Row indices or a boolean mask of length N.
+        """
+        return TransitionArrays(
+            **{k: v[rows] for k, v in self.arrays().items()}, metadata=self.metadata
+        )
+
+
+@dataclass(frozen=True)
+class _Source:
+    path: Path
+    known: Mapping[str, Any]
+    whole_lines_only: bool
+    seed: int | None
+
+
+def _lone_stem(path: Path) -> str:
+    name = path.name
+    for suffix in (".gz", ".zst", ".jsonl", ".json"):
+        name = name.removesuffix(suffix)
+    return name
+
+
+def _dataset_sources(
+    path: str | os.PathLike[str], include_incomplete: bool
+) -> tuple[Path, str, list[_Source]]:
+    manifest, refs = dataset_shards(path)
+    source = Path(path)
+    directory = source if source.is_dir() else source.parent
+    sources = []
+    for ref in refs:
+        if ref.complete:
+            if not ref.path.exists():
+                raise DatasetError(
+                    f"{ref.path}: shard of seed {ref.seed} is listed complete but missing"
+                )
+            sources.append(_Source(ref.path, ref.entry, False, ref.seed))
+        elif include_incomplete and ref.path.exists():
+            sources.append(_Source(ref.path, {}, True, ref.seed))
+        else:
+            _warn_skipped(ref)
+    return directory, str(manifest.get("stem") or mf.DEFAULT_STEM), sources
+
+
+def _warn_skipped(ref: ShardRef) -> None:
+    logger.warning(
+        "%s: shard of seed %d is %s, skipped (include_incomplete=True reads its whole lines)",
+        ref.path,
+        ref.seed,
+        ref.status if ref.path.exists() else "missing",
+    )
+
+
+def _lone_sources(path: Path) -> list[_Source]:
+    known: dict[str, Any] = {}
+    sidecar = merged_sidecar_path(path)
+    if sidecar.exists():
+        try:
+            record = mf.read_manifest(sidecar)
+        except DatasetError:
+            record = {}
+        known = {"sha256": record.get("sha256"), "transitions": record.get("transitions")}
+    return [_Source(path, known, False, None)]
+
+
+def _read_checked(source: _Source) -> Columns:
+    columns = read_columns(source.path, whole_lines_only=source.whole_lines_only)
+    promised = source.known.get("transitions")
+    if promised is not None and len(columns) != int(promised):
+        raise DatasetError(
+            f"{source.path}: {len(columns)} lines, the manifest promises {promised} "
+            "(the file was cut or changed after it was closed)"
+        )
+    return columns
+
+
+def _assemble(parts: list[Columns]) -> dict[str, np.ndarray]:
+    """Concatenate per-file columns into the base arrays, K = the longest path list or mask."""
+    k = max(
+        [int(c.path_counts.max(initial=0)) for c in parts]
+        + [int(c.mask_counts.max(initial=0)) for c in parts]
+        + [0]
+    )
+    n = sum(len(c) for c in parts)
+    observations = np.zeros((n, observation_size(k)), dtype=np.float32)
+    masks = np.zeros((n, k), dtype=bool)
+    start = 0
+    for c in parts:
+        rows = slice(start, start + len(c))
+        observations[rows, : len(STATE_FEATURES)] = c.state
+        paths = observations[rows, len(STATE_FEATURES) :].reshape(len(c), k, len(PATH_FEATURES))
+        _scatter(paths, c.path_values, c.path_counts)
+        _scatter(masks[rows], c.mask_values, c.mask_counts)
+        start += len(c)
+
+    def cat(name: str, dtype: Any) -> np.ndarray:
+        arrays = [getattr(c, name) for c in parts]
+        return np.concatenate(arrays).astype(dtype, copy=False) if arrays else np.zeros(0, dtype)
+
+    return {
+        "observations": observations,
+        "actions": cat("actions", np.int64),
+        "rewards": cat("rewards", np.float32),
+        "action_masks": masks,
+        "seeds": cat("seeds", np.int64),
+        "t": cat("t", np.int64),
+        "window_tags": cat("windows", np.int8),
+    }
+
+
+def _scatter(target: np.ndarray, values: np.ndarray, counts: np.ndarray) -> None:
+    """Write row-after-row list items into ``target[row, position]`` (padding stays zero)."""
+    n, k = target.shape[0], target.shape[1]
+    if len(values) == n * k and (counts == k).all():
+        target[...] = values.reshape(target.shape)
+        return
+    rows = np.repeat(np.arange(n), counts)
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1])) if n else np.zeros(0, np.int64)
+    positions = np.arange(len(values)) - np.repeat(starts, counts)
+    target[rows, positions] = values
+
+
+def _in_order(base: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    seeds, t = base["seeds"], base["t"]
+    if len(t) < 2:
+        return base
+    ordered = (seeds[1:] > seeds[:-1]) | ((seeds[1:] == seeds[:-1]) & (t[1:] > t[:-1]))
+    if ordered.all():
+        return base
+    order = np.lexsort((t, seeds))
+    return {name: array[order] for name, array in base.items()}
+
+
+def _linked(base: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    observations, seeds = base["observations"], base["seeds"]
+    dones = np.ones(len(seeds), dtype=bool)
+    dones[:-1] = seeds[1:] != seeds[:-1]
+    following = np.zeros_like(observations)
+    following[:-1] = observations[1:]
+    following[dones] = 0.0
+    return following, dones
+
+
+def _parse(sources: list[_Source]) -> dict[str, np.ndarray]:
+    """Parse every source, a file per thread as well (pyarrow drops the GIL while parsing)."""
+    with ThreadPoolExecutor(max(1, min(len(sources), os.cpu_count() or 1))) as pool:
+        parts = list(pool.map(_read_checked, sources))
+    return _in_order(_assemble(parts))
+
+
+def to_arrays(
+    path: str | os.PathLike[str],
+    *,
+    seeds: Iterable[int] | None = None,
+    window: str | None = None,
+    include_incomplete: bool = False,
+    cache: bool = True,
+) -> TransitionArrays:
+    """Load a dataset as arrays (see the module docstring for every array).
+
+    :param path: A dataset directory, its ``manifest.json``, or a ``.jsonl[.gz|.zst]`` file.
+    :param seeds: Only these seeds.
+    :param window: Only transitions of this BP window (``pre``, ``fail``, ``post``).
+    :param include_incomplete: Also read shards not ``complete`` (their whole lines; no cache).
+    :param cache: Use and write the ``.npz`` cache beside the data.
+    :raises DatasetError: naming the file (and line) of missing, cut or malformed data.
+
+    Example::
+
+        >>> import tempfile, os
+        >>> from fusion.reporting.dataset_logger import DatasetLogger
+        >>> p = os.path.join(tempfile.mkdtemp(), "one.jsonl")
+        >>> s = {"src": 0, "dst": 1, "slots_needed": 3, "est_remaining_time": 1.0, "is_disaster": 0,
+        ...      "paths": []}
+        >>> with DatasetLogger(p, {"seed": 1}) as log:
+        ...     log.log_transition(s, -1, -1.0, None, [False, False], {})
+        >>> a = to_arrays(p, cache=False)
+        >>> a.actions.tolist(), a.action_masks.shape, a.observations.dtype.name
+        ([-1], (1, 2), 'float32')
+    """
+    if window is not None and window not in WINDOW_TAGS:
+        raise ValueError(f"window must be one of {WINDOW_TAGS} or None, got {window!r}")
+    wanted = None if seeds is None else sorted({int(s) for s in seeds})
+    if is_lone_file(path):
+        lone = Path(path)
+        directory, stem, sources = lone.parent, _lone_stem(lone), _lone_sources(lone)
+    else:
+        directory, stem, sources = _dataset_sources(path, include_incomplete)
+    cacheable = cache and not any(s.whole_lines_only for s in sources)
+    base: dict[str, np.ndarray] | None = None
+    from_cache = False
+    if cacheable:
+        target = array_cache.cache_path(directory, stem)
+        key = array_cache.cache_key([(s.path, s.known) for s in sources])
+        hit = array_cache.load_cache(target, key)
+        if hit is not None:
+            base, from_cache = hit[0], True
+        elif wanted is None or all(s.seed is None for s in sources):
+            base = _parse(sources)
+            array_cache.save_cache(target, key, base, {"sources": [str(s.path) for s in sources]})
+    if base is None:
+        chosen = [s for s in sources if wanted is None or s.seed is None or s.seed in wanted]
+        base = _parse(chosen)
+    next_observations, dones = _linked(base)
+    keep = np.ones(len(dones), dtype=bool)
+    if wanted is not None:
+        keep &= np.isin(base["seeds"], wanted)
+    if window is not None:
+        keep &= base["window_tags"] == WINDOW_TAGS.index(window)
+    k = base["action_masks"].shape[1]
+    metadata = {
+        "observation_names": observation_names(k),
+        "state_features": list(STATE_FEATURES),
+        "path_features": list(PATH_FEATURES),
+        "k_paths": k,
+        "window_tags": list(WINDOW_TAGS),
+        "source": str(path),
+        "sources": [
+            {"file": s.path.name, "seed": s.seed, "sha256": s.known.get("sha256")} for s in sources
+        ],
+        "seeds": wanted,
+        "window": window,
+        "from_cache": from_cache,
+    }
+    result = TransitionArrays(
+        **base, next_observations=next_observations, dones=dones, metadata=metadata
+    )
+    return result if keep.all() else replace(result.take(keep), metadata=metadata)

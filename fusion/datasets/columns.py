@@ -1,0 +1,183 @@
+"""One JSON Lines file parsed into typed columns with pyarrow's multi-threaded JSON reader.
+
+Only the fields an array view needs are typed (``t``, ``seed``, the state's features, ``action``,
+``reward``, ``action_mask``, ``meta.bp_window_tag``); the rest of each line is parsed and
+dropped. pyarrow reads ``.gz`` and ``.zst`` itself. A line that is not JSON is reported with
+its file and line number (found by a strict re-read); a required field that is missing or of
+the wrong type is reported with the file and field.
+
+    >>> import tempfile, os
+    >>> p = os.path.join(tempfile.mkdtemp(), "a.jsonl")
+    >>> line = (b'{"t":0,"seed":7,"state":{"src":0,"dst":1,"slots_needed":2,"est_remaining_time":1.5,'
+    ...         b'"is_disaster":0,"paths":[]},"action":-1,"reward":-1.0,"action_mask":[false],"meta":{}}\\n')
+    >>> _ = open(p, "wb").write(line)
+    >>> cols = read_columns(p)
+    >>> len(cols), cols.seeds.tolist(), cols.mask_counts.tolist()
+    (1, [7], [1])
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pj
+
+from fusion.errors import DatasetError
+from fusion.modules.rl.features import PATH_FEATURES, STATE_FEATURES
+from fusion.reporting.compression import compression_of, open_binary
+from fusion.reporting.loader import WINDOW_TAGS, iter_json_lines
+
+BLOCK_SIZE = 4 << 20
+
+_PATH_TYPE = pa.struct([(name, pa.float64()) for name in PATH_FEATURES])
+_STATE_TYPE = pa.struct(
+    [*((name, pa.float64()) for name in STATE_FEATURES), ("paths", pa.list_(_PATH_TYPE))]
+)
+SCHEMA = pa.schema(
+    [
+        ("t", pa.int64()),
+        ("seed", pa.int64()),
+        ("state", _STATE_TYPE),
+        ("action", pa.int64()),
+        ("reward", pa.float64()),
+        ("action_mask", pa.list_(pa.bool_())),
+        ("meta", pa.struct([("bp_window_tag", pa.string())])),
+    ]
+)
+_WINDOW_SET = pa.array(WINDOW_TAGS)
+
+
+@dataclass(frozen=True)
+class Columns:
+    """The typed columns of one file, rows in file order.
+
+    :param t: ``t`` per row.
+    :param seeds: ``seed`` per row.
+    :param state: ``(n, 5)`` float64, the request features in :data:`STATE_FEATURES` order.
+    :param path_values: ``(sum of path counts, 5)`` float64, every path's features, row after row.
+    :param path_counts: Paths listed per row.
+    :param actions: ``action`` per row.
+    :param rewards: ``reward`` per row.
+    :param mask_values: Every row's mask entries, row after row.
+    :param mask_counts: Mask length per row.
+    :param windows: Index of ``meta.bp_window_tag`` in :data:`WINDOW_TAGS`, -1 when absent.
+    """
+
+    t: np.ndarray
+    seeds: np.ndarray
+    state: np.ndarray
+    path_values: np.ndarray
+    path_counts: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    mask_values: np.ndarray
+    mask_counts: np.ndarray
+    windows: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.t)
+
+
+def _first_null(array: pa.Array) -> int:
+    return int(pc.index(pc.is_null(array), True).as_py())
+
+
+def _required(path: Path, name: str, array: pa.Array) -> pa.Array:
+    if array.null_count:
+        line = _first_null(array) + 1
+        raise DatasetError(f"{path}:{line}: field {name!r} is missing or null (expected a value)")
+    return array
+
+
+def _list_parts(path: Path, name: str, array: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    _required(path, name, array)
+    counts = pc.list_value_length(array).to_numpy(zero_copy_only=False).astype(np.int64)
+    return array.flatten(), counts
+
+
+def _read_table(path: Path, whole_lines_only: bool) -> pa.Table:
+    options = pj.ParseOptions(explicit_schema=SCHEMA, unexpected_field_behavior="ignore")
+    read = pj.ReadOptions(block_size=BLOCK_SIZE)
+    if whole_lines_only:
+        with open_binary(path) as handle:
+            data = handle.read()
+        return pj.read_json(
+            io.BytesIO(data[: data.rfind(b"\n") + 1]), read_options=read, parse_options=options
+        )
+    with pa.input_stream(str(path), compression=compression_of(path)) as stream:
+        return pj.read_json(stream, read_options=read, parse_options=options)
+
+
+def _explain(path: Path, whole_lines_only: bool, exc: Exception) -> DatasetError:
+    """Name the bad line when a strict re-read finds one; else pass on pyarrow's reason."""
+    try:
+        for _ in iter_json_lines(path, whole_only=whole_lines_only):
+            pass
+    except DatasetError as strict:
+        return strict
+    return DatasetError(
+        f"{path}: {exc} (a field has the wrong type; expected the seed card's schema)"
+    )
+
+
+def read_columns(path: str | os.PathLike[str], *, whole_lines_only: bool = False) -> Columns:
+    """Parse a ``.jsonl`` (or ``.jsonl.gz`` / ``.jsonl.zst``) file into :class:`Columns`.
+
+    :param path: The file.
+    :param whole_lines_only: Drop a last line without a newline (a writer died mid-line).
+    :raises DatasetError: naming the file (and line, where there is one) of bad input.
+    """
+    source = Path(path)
+    try:
+        table = _read_table(source, whole_lines_only)
+    except (pa.ArrowInvalid, OSError) as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise DatasetError(f"{source}: no such file") from exc
+        raise _explain(source, whole_lines_only, exc) from exc
+    state = _required(source, "state", table.column("state").combine_chunks())
+    paths, path_counts = _list_parts(source, "state.paths", state.field("paths"))
+    masks, mask_counts = _list_parts(
+        source, "action_mask", table.column("action_mask").combine_chunks()
+    )
+    _required(source, "action_mask[]", masks)
+
+    def column(name: str) -> np.ndarray:
+        array = _required(source, name, table.column(name).combine_chunks())
+        return np.asarray(array.to_numpy(zero_copy_only=False))
+
+    state_matrix = np.empty((len(table), len(STATE_FEATURES)), dtype=np.float64)
+    for j, name in enumerate(STATE_FEATURES):
+        state_matrix[:, j] = _required(source, f"state.{name}", state.field(name)).to_numpy(
+            zero_copy_only=False
+        )
+    path_matrix = np.empty((len(paths), len(PATH_FEATURES)), dtype=np.float64)
+    for j, name in enumerate(PATH_FEATURES):
+        field = paths.field(name)
+        if field.null_count:
+            row = int(np.searchsorted(np.cumsum(path_counts), _first_null(field), side="right"))
+            raise DatasetError(
+                f"{source}:{row + 1}: field 'state.paths[].{name}' is missing or null "
+                "(expected a number)"
+            )
+        path_matrix[:, j] = field.to_numpy(zero_copy_only=False)
+    tags = table.column("meta").combine_chunks().field("bp_window_tag")
+    windows: Any = pc.fill_null(pc.index_in(tags, value_set=_WINDOW_SET), -1)
+    return Columns(
+        t=column("t"),
+        seeds=column("seed"),
+        state=state_matrix,
+        path_values=path_matrix,
+        path_counts=path_counts,
+        actions=column("action"),
+        rewards=column("reward"),
+        mask_values=np.asarray(masks.to_numpy(zero_copy_only=False), dtype=bool),
+        mask_counts=mask_counts,
+        windows=windows.to_numpy(zero_copy_only=False).astype(np.int8),
+    )
