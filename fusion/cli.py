@@ -53,6 +53,20 @@ def cmd_merge(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """``fusion export DIR --format npz|parquet -o OUT``."""
+    from fusion.configs.config import parse_seeds
+    from fusion.datasets.export import export_dataset
+
+    try:
+        seeds = parse_seeds(args.seeds) if args.seeds else None
+    except ValueError as exc:
+        raise UsageError(f"--seeds {args.seeds!r}: {exc}") from None
+    rows = export_dataset(args.dataset, args.output, args.format, seeds=seeds)
+    print(f"exported {rows} transitions to {args.output} ({args.format})")
+    return EXIT_OK
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     """``fusion validate DIR``."""
     from fusion.reporting.manifest import rebuild_manifest
@@ -187,6 +201,15 @@ def _add_merge(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_merge)
 
 
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="write a dataset as D4RL-style .npz or as Parquet")
+    p.add_argument("dataset", help="dataset directory, manifest.json or a .jsonl[.gz|.zst] file")
+    p.add_argument("--format", choices=("npz", "parquet"), required=True)
+    p.add_argument("-o", "--output", required=True, help="the .npz or .parquet file")
+    p.add_argument("--seeds", help="only these seeds: 0-3 or 0,2,5")
+    p.set_defaults(func=cmd_export)
+
+
 def _add_validate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("validate", help="check a dataset against its manifest and the schema")
     p.add_argument("dataset", help="dataset directory, manifest.json or a .jsonl file")
@@ -203,6 +226,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_merge,
     _add_validate,
     _add_inspect,
+    _add_export,
 ]
 
 

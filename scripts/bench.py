@@ -256,11 +256,30 @@ def bench_arrays(n: int, work: Path) -> None:
     )
 
 
+def bench_size(n: int, work: Path) -> None:
+    """Bytes per transition raw, gzip and zstd (default config); compression MB/s vs a copy."""
+    from fusion.reporting.compression import compress_file
+
+    data = _sim_dataset(work, n, seeds=1)
+    shard = next(data.glob("*.seed0.jsonl"))
+    raw = shard.stat().st_size
+    lines = n  # one transition per request
+    _line("size: raw JSON Lines", raw / lines, "bytes/trans.", 1.0, "(default config, K=4)")
+    t_copy = min(_timed(lambda: shutil.copyfile(shard, work / "copy.jsonl")) for _ in range(3))
+    for kind, suffix in (("gzip", ".gz"), ("zstd", ".zst")):
+        target = work / f"shard.jsonl{suffix}"
+        t = min(_timed(lambda k=kind, o=target: compress_file(shard, o, k)) for _ in range(2))
+        size = target.stat().st_size
+        _line(f"size: {kind}", size / lines, "bytes/trans.", raw / size, "smaller than raw")
+        _line(f"size: {kind} compression", raw / t / 1e6, "MB/s", t_copy / t, "of a plain copy's speed")
+
+
 BENCHES: dict[str, Callable[[argparse.Namespace, Path], None]] = {
     "logger": lambda a, w: bench_logger(a.n or 200_000, w),
     "sim": lambda a, w: bench_sim(a.n or 50_000, w),
     "sweep": lambda a, w: bench_sweep(a.n or 50_000, w),
     "arrays": lambda a, w: bench_arrays(a.n or 50_000, w),
+    "size": lambda a, w: bench_size(a.n or 50_000, w),
 }
 
 

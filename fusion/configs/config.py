@@ -186,6 +186,11 @@ class DatasetLoggingSettings:
     epsilon_mix: float = _key(0.1, _probability, "probability of the policy's second choice")
     flush_every: int = _key(1000, _int_at_least(1), "write the buffer out every N transitions")
     link_next_state: bool = _key(False, _boolean, "fill next_state at log time (holds one back)")
+    shard_compression: str = _key(
+        "none",
+        _choice("none", "gzip", "zstd"),
+        "none, gzip or zstd: compress each shard once complete",
+    )
 
 
 SECTIONS: dict[str, type] = {
@@ -203,7 +208,11 @@ _ATTRS = {
     "dataset_logging": "dataset",
 }
 # Keys that say where or which seeds, not what a seed's transitions are.
-_NOT_IDENTITY = {("general_settings", "seeds"), ("dataset_logging", "dataset_output_path")}
+_NOT_IDENTITY = {
+    ("general_settings", "seeds"),
+    ("dataset_logging", "dataset_output_path"),
+    ("dataset_logging", "shard_compression"),  # how shards are stored, not what they hold
+}
 
 
 @dataclass(frozen=True)

@@ -464,6 +464,9 @@ def run_simulation(
         stem=config.dataset_stem,
         overwrite=overwrite,
         flush_every=config.dataset.flush_every,
+        compress=None
+        if config.dataset.shard_compression == "none"
+        else config.dataset.shard_compression,
     ) as log:
         stats = SimulationEngine(config, seed, logger=log).run()
         log.record_summary({"simulation": {k: v for k, v in stats.items()}})

@@ -55,7 +55,6 @@ from fusion.modules.rl.features import (
 )
 from fusion.reporting import manifest as mf
 from fusion.reporting.loader import WINDOW_TAGS, ShardRef, dataset_shards, is_lone_file
-from fusion.reporting.merge import merged_sidecar_path
 
 logger = logging.getLogger(__name__)
 
@@ -155,14 +154,8 @@ def _warn_skipped(ref: ShardRef) -> None:
 
 
 def _lone_sources(path: Path) -> list[_Source]:
-    known: dict[str, Any] = {}
-    sidecar = merged_sidecar_path(path)
-    if sidecar.exists():
-        try:
-            record = mf.read_manifest(sidecar)
-        except DatasetError:
-            record = {}
-        known = {"sha256": record.get("sha256"), "transitions": record.get("transitions")}
+    record = mf.read_sidecar(mf.merged_sidecar_path(path)) or {}
+    known = {"sha256": record.get("sha256_file"), "transitions": record.get("transitions")}
     return [_Source(path, known, False, None)]
 
 

@@ -18,7 +18,6 @@ the wrong type is reported with the file and field.
 
 from __future__ import annotations
 
-import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,21 +101,37 @@ def _list_parts(path: Path, name: str, array: pa.Array) -> tuple[pa.Array, np.nd
     return array.flatten(), counts
 
 
-def _read_table(path: Path, whole_lines_only: bool) -> pa.Table:
-    options = pj.ParseOptions(explicit_schema=SCHEMA, unexpected_field_behavior="ignore")
+def read_table(path: Path, schema: pa.Schema, *, whole_lines_only: bool = False) -> pa.Table:
+    """Parse a JSON Lines file (plain, ``.gz`` or ``.zst``) into a table of ``schema``'s fields.
+
+    Fields not in the schema are parsed and dropped. Errors are pyarrow's
+    (:func:`read_columns` turns them into messages that name the line).
+
+    :param path: The file.
+    :param schema: The fields to keep and their types.
+    :param whole_lines_only: Drop a last line without a newline.
+    """
+    options = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
     read = pj.ReadOptions(block_size=BLOCK_SIZE)
-    if whole_lines_only:
+    if whole_lines_only or compression_of(path) is not None:
+        # Decompress here, not in pyarrow: our reader names a cut stream (and pyarrow's JSON
+        # reader was seen to crash the process when its input stream failed mid-read).
         with open_binary(path) as handle:
             data = handle.read()
-        return pj.read_json(
-            io.BytesIO(data[: data.rfind(b"\n") + 1]), read_options=read, parse_options=options
-        )
-    with pa.input_stream(str(path), compression=compression_of(path)) as stream:
-        return pj.read_json(stream, read_options=read, parse_options=options)
+        if whole_lines_only:
+            data = data[: data.rfind(b"\n") + 1]
+        return pj.read_json(pa.BufferReader(data), read_options=read, parse_options=options)
+    return pj.read_json(str(path), read_options=read, parse_options=options)
 
 
-def _explain(path: Path, whole_lines_only: bool, exc: Exception) -> DatasetError:
-    """Name the bad line when a strict re-read finds one; else pass on pyarrow's reason."""
+def explain(path: Path, whole_lines_only: bool, exc: Exception) -> DatasetError:
+    """A :class:`DatasetError` for pyarrow's ``exc``: the bad line's number when a strict
+    re-read finds one, else the file and pyarrow's reason.
+
+    :param path: The file that failed to parse.
+    :param whole_lines_only: As it was read.
+    :param exc: pyarrow's error.
+    """
     try:
         for _ in iter_json_lines(path, whole_only=whole_lines_only):
             pass
@@ -136,11 +151,11 @@ def read_columns(path: str | os.PathLike[str], *, whole_lines_only: bool = False
     """
     source = Path(path)
     try:
-        table = _read_table(source, whole_lines_only)
+        table = read_table(source, SCHEMA, whole_lines_only=whole_lines_only)
     except (pa.ArrowInvalid, OSError) as exc:
         if isinstance(exc, FileNotFoundError):
             raise DatasetError(f"{source}: no such file") from exc
-        raise _explain(source, whole_lines_only, exc) from exc
+        raise explain(source, whole_lines_only, exc) from exc
     state = _required(source, "state", table.column("state").combine_chunks())
     paths, path_counts = _list_parts(source, "state.paths", state.field("paths"))
     masks, mask_counts = _list_parts(

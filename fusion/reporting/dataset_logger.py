@@ -29,8 +29,9 @@ import numpy as np
 import orjson
 from filelock import FileLock, Timeout
 
-from fusion.errors import ShardBusyError, ShardExistsError
+from fusion.errors import DatasetError, ShardBusyError, ShardExistsError
 from fusion.reporting import manifest as mf
+from fusion.reporting.compression import SUFFIXES, check_compression, compress_file
 from fusion.reporting.loader import filter_by_window, load_dataset
 from fusion.reporting.shard_stats import summarise
 from fusion.reporting.sink import HashingSink
@@ -125,6 +126,7 @@ class DatasetLogger:
         stem: str = mf.DEFAULT_STEM,
         overwrite: bool = False,
         flush_every: int = 1000,
+        compress: str | None = None,
     ) -> DatasetLogger:
         """Open the shard ``dataset_dir/<stem>.seed<seed>.jsonl`` and register it as ``writing``.
 
@@ -138,11 +140,16 @@ class DatasetLogger:
         :param stem: Shard file stem.
         :param overwrite: Rewrite a shard that is already complete.
         :param flush_every: Write the buffer out every this many transitions.
+        :param compress: ``"gzip"`` or ``"zstd"``: once the shard is complete, replace it with
+            ``<stem>.seed<seed>.jsonl.gz`` / ``.zst`` (the plain file stays while writing, so a
+            crash still leaves whole lines); the manifest then records the compressed file's
+            sha256 and size, and the plain file's as ``raw_sha256`` / ``raw_bytes``.
         :raises ShardBusyError: when another writer holds this seed's shard.
         :raises ShardExistsError: when the shard is complete and ``overwrite`` is false.
         :raises ManifestConflictError: when the directory holds a dataset of another config.
         """
         seed = mf.check_seed(seed)
+        check_compression(compress)
         directory = Path(dataset_dir)
         directory.mkdir(parents=True, exist_ok=True)
         shard_path = directory / mf.shard_file_name(seed, stem)
@@ -157,7 +164,9 @@ class DatasetLogger:
             config = {k: v for k, v in engine_props.items() if k != "seed"}
             manifest = mf.init_manifest(directory, config, planned_seeds=[seed], stem=stem)
             _refuse_existing(manifest, seed, shard_path, overwrite)
-            mf.sidecar_path(shard_path).unlink(missing_ok=True)
+            mf.sidecar_path(shard_path).unlink(missing_ok=True)  # shared by .gz / .zst
+            for suffix in SUFFIXES.values():  # compressed files an earlier run left
+                shard_path.with_name(shard_path.name + suffix).unlink(missing_ok=True)
             entry = {
                 "seed": seed,
                 "file": shard_path.name,
@@ -171,7 +180,7 @@ class DatasetLogger:
         except BaseException:
             lock.release()
             raise
-        log._shard = _ShardContext(directory, lock, manifest, entry)
+        log._shard = _ShardContext(directory, lock, manifest, entry, compress)
         return log
 
     # -- writing -------------------------------------------------------------------------------
@@ -326,10 +335,16 @@ class _ShardContext:
     """What a shard writer needs beyond its file: directory, lock, dataset identity, entry."""
 
     def __init__(
-        self, directory: Path, lock: FileLock, manifest: Mapping[str, Any], entry: dict[str, Any]
+        self,
+        directory: Path,
+        lock: FileLock,
+        manifest: Mapping[str, Any],
+        entry: dict[str, Any],
+        compress: str | None,
     ) -> None:
         self.directory = directory
         self.lock = lock
+        self.compress = compress
         self.identity = {k: manifest[k] for k in ("config", "config_sha256", "stem")}
         self.identity.update(format=mf.FORMAT_NAME, schema_version=mf.SCHEMA_VERSION)
         self.entry = entry
@@ -348,10 +363,35 @@ class _ShardContext:
             )
             if error is not None:
                 entry["error"] = f"{type(error).__name__}: {error}"
-            mf.publish_sidecar(log.output_path, mf.sidecar_record(self.identity, entry))
+            published = log.output_path
+            if error is None and self.compress is not None:
+                published = self._compressed(log, entry)
+            mf.publish_sidecar(published, mf.sidecar_record(self.identity, entry))
             mf.put_shard_entry(self.directory, entry)
+            if published != log.output_path:
+                log.output_path.unlink()
         finally:
             self.lock.release()
+
+    def _compressed(self, log: DatasetLogger, entry: dict[str, Any]) -> Path:
+        """Compress the complete shard beside itself; on failure keep the plain one (and say so)."""
+        assert self.compress is not None
+        target = log.output_path.with_name(log.output_path.name + SUFFIXES[self.compress])
+        try:
+            sha, size = compress_file(log.output_path, target, self.compress)
+        except (OSError, DatasetError) as exc:
+            logger.warning("%s: kept uncompressed: %s", log.output_path, exc)
+            entry["compression_error"] = f"{type(exc).__name__}: {exc}"
+            return log.output_path
+        entry.update(
+            file=target.name,
+            compression=self.compress,
+            raw_bytes=entry["bytes"],
+            raw_sha256=entry["sha256"],
+            bytes=size,
+            sha256=sha,
+        )
+        return target
 
 
 def _refuse_existing(

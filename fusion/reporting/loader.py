@@ -83,6 +83,21 @@ def dataset_shards(
     return manifest, refs
 
 
+def complete_shard_files(
+    path: str | os.PathLike[str], seeds: Iterable[int] | None = None
+) -> list[Path]:
+    """The files of a dataset's complete shards, in seed order: what to hand another reader.
+
+    DuckDB, Polars or pandas then read exactly the shards the manifest vouches for (a glob
+    would also take a shard still being written, or one whose writer died mid-line).
+
+    :param path: A dataset directory or its ``manifest.json``.
+    :param seeds: Only these seeds.
+    """
+    _, refs = dataset_shards(path, seeds)
+    return [ref.path for ref in refs if ref.complete]
+
+
 def is_lone_file(path: str | os.PathLike[str]) -> bool:
     """Whether ``path`` names a JSON Lines file rather than a dataset or manifest."""
     source = Path(path)
@@ -131,15 +146,30 @@ def _shard_records(ref: ShardRef, include_incomplete: bool) -> Iterator[dict[str
         return
     if not ref.path.exists():
         raise DatasetError(f"{ref.path}: shard of seed {ref.seed} is listed complete but missing")
+    yield from _counted(ref.path, ref.transitions, "the manifest")
+
+
+def _counted(path: Path, promised: int | None, by: str) -> Iterator[dict[str, Any]]:
+    """Every record of a file, then a check that there were as many as promised."""
     count = 0
-    for record in iter_json_lines(ref.path):
+    for record in iter_json_lines(path):
         count += 1
         yield record
-    if ref.transitions is not None and count != ref.transitions:
+    if promised is not None and count != promised:
         raise DatasetError(
-            f"{ref.path}: {count} lines, the manifest promises {ref.transitions} "
+            f"{path}: {count} lines, {by} promises {promised} "
             "(the file was cut or changed after it was closed)"
         )
+
+
+def merged_transitions(path: Path) -> int | None:
+    """The line count a merged file's ``OUT.manifest.json`` records, if it has a readable one.
+
+    :param path: The merged file.
+    """
+    record = mf.read_sidecar(mf.merged_sidecar_path(path))
+    value = None if record is None else record.get("transitions")
+    return int(value) if value is not None else None
 
 
 def _link_next(records: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
@@ -196,7 +226,10 @@ def load_dataset(
     """
     _check_window(window)
     if is_lone_file(path):
-        streams: list[Iterator[dict[str, Any]]] = [iter_json_lines(Path(path))]
+        lone = Path(path)
+        streams: list[Iterator[dict[str, Any]]] = [
+            _counted(lone, merged_transitions(lone), mf.merged_sidecar_path(lone).name)
+        ]
     else:
         _, refs = dataset_shards(path, seeds)
         streams = [_shard_records(ref, include_incomplete) for ref in refs]

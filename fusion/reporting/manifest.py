@@ -33,6 +33,7 @@ from fusion import __version__
 from fusion.configs.config import MAX_SEED
 from fusion.errors import DatasetError, ManifestConflictError
 from fusion.reporting.atomic import write_bytes_atomic
+from fusion.reporting.compression import open_binary
 
 MANIFEST_NAME = "manifest.json"
 FORMAT_NAME = "fusion-offline-rl"
@@ -73,6 +74,12 @@ def sidecar_path(shard_path: str | os.PathLike[str]) -> Path:
         if name.endswith(suffix):
             name = name[: -len(suffix)]
     return path.with_name(name + SIDECAR_SUFFIX)
+
+
+def merged_sidecar_path(out_path: str | os.PathLike[str]) -> Path:
+    """Where a merge's own record goes: ``OUT.manifest.json`` beside the merged file ``OUT``."""
+    out = Path(out_path)
+    return out.with_name(out.name + ".manifest.json")
 
 
 def config_sha256(config: Mapping[str, Any]) -> str:
@@ -260,17 +267,23 @@ def read_sidecar(path: Path) -> dict[str, Any] | None:
 
 
 def count_whole_lines(path: Path) -> tuple[int, int]:
-    """``(lines, bytes)`` of the whole, newline-terminated lines at the start of a file."""
+    """``(lines, bytes)`` of the whole, newline-terminated lines at the start of a file.
+
+    A compressed file is counted after decompression, up to where its stream is cut.
+    """
     lines = 0
     whole_bytes = 0
     total = 0
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            n = chunk.count(b"\n")
-            if n:
-                lines += n
-                whole_bytes = total + chunk.rindex(b"\n") + 1
-            total += len(chunk)
+    with open_binary(path) as handle:
+        try:
+            while chunk := handle.read(1 << 20):
+                n = chunk.count(b"\n")
+                if n:
+                    lines += n
+                    whole_bytes = total + chunk.rindex(b"\n") + 1
+                total += len(chunk)
+        except DatasetError:
+            pass  # a cut compressed stream: what came before the cut is counted
     return lines, whole_bytes
 
 
@@ -306,7 +319,7 @@ def rebuild_manifest(dataset_dir: str | os.PathLike[str]) -> dict[str, Any]:
         parsed = parse_shard_name(path.name)
         if parsed is not None:
             stems.add(parsed[0])
-            shard_files[parsed[1]] = path
+            shard_files.setdefault(parsed[1], path)  # sorted: the plain file before .gz / .zst
     configs = {r["config_sha256"]: r for r in sidecars.values() if "config_sha256" in r}
     if len(configs) != 1:
         raise DatasetError(

@@ -24,7 +24,7 @@ import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import orjson
 
@@ -32,19 +32,19 @@ from fusion import __version__
 from fusion.errors import DatasetError
 from fusion.reporting import manifest as mf
 from fusion.reporting.atomic import atomic_output, write_bytes_atomic
-from fusion.reporting.compression import compression_of, open_binary
+from fusion.reporting.compression import (
+    check_compression,
+    compressed_writer,
+    compression_of,
+    open_binary,
+)
 from fusion.reporting.loader import ShardRef, dataset_shards
+from fusion.reporting.manifest import merged_sidecar_path
 from fusion.reporting.sink import HashingSink
 
 MERGE_FORMAT = "fusion-offline-rl-merge"
 ORDERS = ("seed", "t")
 _CHUNK = 1 << 20
-
-
-def merged_sidecar_path(out_path: str | os.PathLike[str]) -> Path:
-    """Where the merge's own record goes: ``OUT.manifest.json``."""
-    out = Path(out_path)
-    return out.with_name(out.name + ".manifest.json")
 
 
 def _iter_chunks(path: Path) -> Iterator[bytes]:
@@ -175,6 +175,7 @@ def merge_shards(
     """
     if order not in ORDERS:
         raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
+    check_compression(compress)
     manifest, refs = dataset_shards(dataset_dir)
     problems = _problems(manifest, refs)
     if problems and not allow_partial:
@@ -192,7 +193,7 @@ def merge_shards(
     records: list[dict[str, Any]] = []
     out = Path(out_path)
     with atomic_output(out, buffering=0) as handle, ThreadPoolExecutor(1) as hasher:
-        stream, finish = _compressed_sink(handle, compress)
+        stream, finish = compressed_writer(handle, compress)
         writer = HashingSink(stream)
         try:
             if order == "seed":
@@ -233,24 +234,6 @@ def _range(ref: ShardRef, lines: int, start: int | None, end: int | None) -> dic
 def _refusal(dataset_dir: str | os.PathLike[str], problems: dict[int, str]) -> str:
     listed = "; ".join(f"seed {seed}: {why}" for seed, why in sorted(problems.items()))
     return f"{dataset_dir}: cannot merge ({listed}); pass allow_partial / --allow-partial to merge the rest"
-
-
-def _compressed_sink(handle: BinaryIO, compress: str | None) -> tuple[Any, Any]:
-    """A writable stream over ``handle`` and the function that finishes it."""
-    if compress is None:
-        return handle, lambda: None
-    if compress == "gzip":
-        import gzip
-
-        gz = gzip.GzipFile(fileobj=handle, mode="wb", mtime=0, compresslevel=6)
-        return gz, gz.close
-    if compress == "zstd":
-        from fusion.reporting.compression import _zstandard
-
-        zstd = _zstandard()
-        stream = zstd.ZstdCompressor(level=6).stream_writer(handle, closefd=False)  # type: ignore[attr-defined]
-        return stream, stream.close
-    raise ValueError(f"compress must be None, 'gzip' or 'zstd', got {compress!r}")
 
 
 def _merge_record(

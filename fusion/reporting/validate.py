@@ -144,22 +144,25 @@ def _check_lines(
     """Check every line of a file; return how many lines were read."""
     count = 0
     shown = 0
-    with open_binary(path) as stream:
-        for count, line in enumerate(stream, 1):
-            if not line.endswith(b"\n"):
-                if whole_only:
-                    return count - 1
-                report.problems.append(f"{path}:{count}: last line has no newline (cut)")
-            try:
-                record = orjson.loads(line)
-            except orjson.JSONDecodeError as exc:
-                found = [f"not JSON ({exc})"]
-            else:
-                found = check_record(record, count - 1, expected_seed)
-            for problem in found:
-                shown += 1
-                if shown <= MAX_LINE_PROBLEMS:
-                    report.problems.append(f"{path}:{count}: {problem}")
+    try:
+        with open_binary(path) as stream:
+            for count, line in enumerate(stream, 1):
+                if not line.endswith(b"\n"):
+                    if whole_only:
+                        return count - 1
+                    report.problems.append(f"{path}:{count}: last line has no newline (cut)")
+                try:
+                    record = orjson.loads(line)
+                except orjson.JSONDecodeError as exc:
+                    found = [f"not JSON ({exc})"]
+                else:
+                    found = check_record(record, count - 1, expected_seed)
+                for problem in found:
+                    shown += 1
+                    if shown <= MAX_LINE_PROBLEMS:
+                        report.problems.append(f"{path}:{count}: {problem}")
+    except DatasetError as exc:  # a cut or corrupt compressed stream
+        report.problems.append(f"{exc} after line {count}")
     if shown > MAX_LINE_PROBLEMS:
         report.problems.append(f"{path}: {shown - MAX_LINE_PROBLEMS} more line problems not shown")
     return count
