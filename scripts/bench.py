@@ -271,7 +271,13 @@ def bench_size(n: int, work: Path) -> None:
         t = min(_timed(lambda k=kind, o=target: compress_file(shard, o, k)) for _ in range(2))
         size = target.stat().st_size
         _line(f"size: {kind}", size / lines, "bytes/trans.", raw / size, "smaller than raw")
-        _line(f"size: {kind} compression", raw / t / 1e6, "MB/s", t_copy / t, "of a plain copy's speed")
+        _line(
+            f"size: {kind} compression",
+            raw / t / 1e6,
+            "MB/s",
+            t_copy / t,
+            "of a plain copy's speed",
+        )
 
 
 BENCHES: dict[str, Callable[[argparse.Namespace, Path], None]] = {

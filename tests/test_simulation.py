@@ -27,6 +27,7 @@ def small(tmp: Path, n: int = 3000, **general: object) -> Config:
 def test_topology_when_shipped_has_published_sizes():
     assert (load_topology("NSFNet").num_nodes, load_topology("NSFNet").num_links) == (14, 22)
     assert (load_topology("toy").num_nodes, load_topology("toy").num_links) == (5, 6)
+    assert (load_topology("USNet").num_nodes, load_topology("USNet").num_links) == (24, 43)
 
 
 def test_k_paths_when_asked_are_loop_free_and_sorted_by_length():
@@ -208,6 +209,12 @@ def test_engine_when_failure_types_vary_restores_or_drops_and_reports(tmp_path):
         ("[failure_settings]\nfailed_link = 0-13\n", "failed_link = '0-13'"),
         ("[failure_settings]\nfailure_type = flood\n", "failure_type = 'flood'"),
         ("[dataset_logging]\nepsilon_mix = 1.5\n", "epsilon_mix = '1.5'"),
+        (
+            "[general_settings]\nrequest_distribution = 100:0.5\n",
+            "request_distribution = '100:0.5'",
+        ),
+        ("[general_settings]\nrequest_distribution = 30:1\n", "unknown bit rates [30]"),
+        ("[dataset_logging]\nshard_compression = lz4\n", "shard_compression = 'lz4'"),
     ],
 )
 def test_config_when_bad_fails_naming_the_key(tmp_path, text, named):
@@ -219,6 +226,15 @@ def test_config_when_bad_fails_naming_the_key(tmp_path, text, named):
         cfg = load_config(path)
         SimulationEngine(cfg.replace("general_settings", num_requests=10), 0)
     assert named in str(info.value) and str(path) in str(info.value)
+
+
+def test_config_when_request_distribution_set_draws_only_those_bit_rates(tmp_path):
+    path = tmp_path / "mix.ini"
+    path.write_text('[general_settings]\nrequest_distribution = {"50": 0.25, "100": 0.75}\n')
+    cfg = load_config(path).replace("general_settings", num_requests=4000)
+    assert cfg.general.bandwidth_mix == (0.0, 0.25, 0.75, 0.0, 0.0)
+    rates = SimulationEngine(cfg, 3).traffic.bit_rate
+    assert set(rates.tolist()) == {50, 100} and 0.22 < float((rates == 50).mean()) < 0.28
 
 
 def test_config_when_upstream_section_name_used_is_accepted(tmp_path):

@@ -21,6 +21,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import orjson
+
+from fusion.core.modulation import BANDWIDTH_MIX, BIT_RATES
 from fusion.errors import ConfigError
 
 MAX_SEED = 2**31 - 1
@@ -115,6 +118,26 @@ def _seeds(text: str) -> tuple[int, ...]:
     return parse_seeds(text)
 
 
+def _request_distribution(text: str) -> str:
+    """``25:0.1,50:0.1,...`` or upstream's ``{"25": 0.1, ...}`` -> canonical ``rate:share`` text."""
+    raw = text.strip()
+    try:
+        if raw.startswith("{"):
+            pairs = [(str(k), str(v)) for k, v in orjson.loads(raw).items()]
+        else:
+            pairs = [tuple(part.split(":")) for part in raw.split(",") if part.strip()]  # type: ignore[misc]
+        shares = {int(rate): float(share) for rate, share in pairs}
+    except (ValueError, AttributeError, orjson.JSONDecodeError):
+        raise ValueError("bit rate:share pairs such as 25:0.1,100:0.9") from None
+    unknown = sorted(set(shares) - set(BIT_RATES))
+    if unknown or any(v < 0 for v in shares.values()) or abs(sum(shares.values()) - 1.0) > 1e-6:
+        raise ValueError(
+            f"shares >= 0 of the bit rates {list(BIT_RATES)} that sum to 1"
+            + (f" (unknown bit rates {unknown})" if unknown else "")
+        )
+    return ",".join(f"{rate}:{shares.get(rate, 0.0):g}" for rate in BIT_RATES)
+
+
 def _key(default: Any, parse: Callable[[str], Any], help: str) -> Any:
     return field(default=default, metadata={"parse": parse, "help": help})
 
@@ -130,13 +153,25 @@ class GeneralSettings:
     num_requests: int = _key(50_000, _int_at_least(1), "requests per seed")
     k_paths: int = _key(4, _int_at_least(1), "candidate paths per request (k shortest by length)")
     seeds: tuple[int, ...] = _key((42, 43, 44, 45, 46), _seeds, "seeds to run: 0-3, 0,2,5 or 0-2,7")
+    request_distribution: str = _key(
+        _request_distribution(
+            ",".join(f"{r}:{m}" for r, m in zip(BIT_RATES, BANDWIDTH_MIX, strict=True))
+        ),
+        _request_distribution,
+        "share of requests per bit rate in Gbps (FUSION's mix)",
+    )
+
+    @property
+    def bandwidth_mix(self) -> tuple[float, ...]:
+        """The shares of :data:`~fusion.core.modulation.BIT_RATES`, in that order."""
+        return tuple(float(part.split(":")[1]) for part in self.request_distribution.split(","))
 
 
 @dataclass(frozen=True)
 class TopologySettings:
     """``[topology_settings]``: network and spectrum grid."""
 
-    network: str = _key("NSFNet", _text, "NSFNet, toy, or a path to a 'src dst km' file")
+    network: str = _key("NSFNet", _text, "NSFNet, USNet, toy, or a path to a 'src dst km' file")
     c_band: int = _key(320, _int_at_least(1), "frequency slots per link (12.5 GHz each)")
     guard_slots: int = _key(1, _int_at_least(0), "guard slots added to every lightpath")
 

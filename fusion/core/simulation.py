@@ -105,6 +105,7 @@ class SimulationEngine:
             num_nodes=self.topology.num_nodes,
             erlang=g.erlang,
             holding_time=g.holding_time,
+            mix=g.bandwidth_mix,
         )
         try:
             self.failure: FailurePlan | None = plan_failure(

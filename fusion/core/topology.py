@@ -2,7 +2,8 @@
 
 A topology is an undirected graph of nodes and fibre links with lengths in km; every link
 carries one spectrum (see :mod:`fusion.core.spectrum`). Shipped networks: ``NSFNet`` (14 nodes,
-22 links) and ``toy`` (5 nodes, 6 links); any ``src dst km`` text file works too.
+22 links), ``USNet`` (24 nodes, 43 links) and ``toy`` (5 nodes, 6 links); any ``src dst km``
+text file works too.
 The K shortest paths of a node pair (by length, networkx's ``shortest_simple_paths``) are
 computed once per topology and K in a process and shared by every request and every seed.
 
@@ -26,7 +27,7 @@ import networkx as nx
 
 from fusion.errors import ConfigError
 
-SHIPPED = {"nsfnet": "nsfnet.txt", "toy": "toy.txt"}
+SHIPPED = {"nsfnet": "nsfnet.txt", "usnet": "usnet.txt", "toy": "toy.txt"}
 
 
 @dataclass(frozen=True)
@@ -148,7 +149,7 @@ def parse_edges(text: str, source: str) -> list[tuple[int, int, float]]:
 def load_topology(network: str) -> Topology:
     """A shipped network by name (case-insensitive) or a ``src dst km`` file (cached).
 
-    :param network: ``NSFNet``, ``toy`` or a path.
+    :param network: ``NSFNet``, ``USNet``, ``toy`` or a path.
     :raises ConfigError: naming the network when it is neither.
     """
     shipped = SHIPPED.get(network.lower())
@@ -159,7 +160,7 @@ def load_topology(network: str) -> Topology:
     if not path.is_file():
         raise ConfigError(
             f"[topology_settings] network = {network!r}: expected one of "
-            f"{sorted(n for n in ('NSFNet', 'toy'))} or a path to a 'src dst km' file"
+            "['NSFNet', 'USNet', 'toy'] or a path to a 'src dst km' file"
         )
     return _topology(path.stem, path.read_text("utf-8"), str(path))
 
