@@ -129,12 +129,16 @@ class SimulationEngine:
         self._lightpaths: dict[int, tuple[tuple[int, ...], int, int, int, int, int]] = {}
         self._queue: list[tuple[float, int, int, int, int]] = []
         self._sequence = 0
-        self._requests = (
-            self.traffic.arrival.tolist(),
-            self.traffic.holding.tolist(),
-            self.traffic.src.tolist(),
-            self.traffic.dst.tolist(),
-            self.traffic.bit_rate.tolist(),
+        # One (arrival, holding, src, dst, bit_rate) row of Python numbers per request.
+        self._requests = list(
+            zip(
+                self.traffic.arrival.tolist(),
+                self.traffic.holding.tolist(),
+                self.traffic.src.tolist(),
+                self.traffic.dst.tolist(),
+                self.traffic.bit_rate.tolist(),
+                strict=True,
+            )
         )
         self.now = 0.0
         self._stats = _Stats(g.num_requests)
@@ -158,8 +162,8 @@ class SimulationEngine:
         self.now = when
         if kind == ARRIVAL:
             self.handle_arrival(payload)
-            if payload + 1 < len(self._requests[0]):
-                self._schedule(self._requests[0][payload + 1], ARRIVAL, payload + 1)
+            if payload + 1 < len(self._requests):
+                self._schedule(self._requests[payload + 1][0], ARRIVAL, payload + 1)
         elif kind == DEPARTURE:
             self.handle_release(payload)
         elif kind == FAILURE:
@@ -218,7 +222,7 @@ class SimulationEngine:
         :param request: Index into the seed's traffic.
         """
         started = self._clock()
-        arrival, holding, src, dst, rate = (column[request] for column in self._requests)
+        arrival, holding, src, dst, rate = self._requests[request]
         pair = self._pair(src, dst)
         free, count, full = self.spectrum.free, self.spectrum.free_count, self.spectrum.full
         disaster = self._disaster
@@ -274,7 +278,10 @@ class SimulationEngine:
             self._lightpaths[request] = (pair.links[action], start, need, src, dst, rate)
             self._schedule(arrival + holding, DEPARTURE, request)
             row = pair.disjoint[action]
-            backup = any(ok and row[j] for j, ok in enumerate(mask) if j != action)
+            for j, ok in enumerate(mask):
+                if ok and row[j] and j != action:
+                    backup = True
+                    break
         decision_ms = (self._clock() - started) * 1000.0
         tag = self._get_bp_window_tag(arrival)
         self._stats.arrival(request, arrival, tag, rate, action >= 0, slots_needed > 0)

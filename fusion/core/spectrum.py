@@ -51,20 +51,21 @@ def longest_run(mask: int) -> int:
     """
     if not mask:
         return 0
-    levels = [mask]
-    while True:
-        step = 1 << (len(levels) - 1)
-        nxt = levels[-1] & (levels[-1] >> step)
-        if not nxt:
-            break
-        levels.append(nxt)
-    length = 1 << (len(levels) - 1)
-    starts = levels[-1]
-    for j in range(len(levels) - 2, -1, -1):
-        longer = starts & (levels[j] >> length)
+    levels = []  # levels[j]: starts of runs of at least 2**j slots
+    step = 1
+    longer = mask & (mask >> 1)
+    while longer:
+        levels.append(mask)
+        mask = longer
+        step <<= 1
+        longer = mask & (mask >> step)
+    length = step  # mask: starts of runs of at least `length` slots
+    for level in reversed(levels):
+        step >>= 1
+        longer = mask & (level >> length)
         if longer:
-            starts = longer
-            length += 1 << j
+            mask = longer
+            length += step
     return length
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -104,7 +105,7 @@ class DatasetLogger:
         self._flush_every = flush_every
         self._next_flush = flush_every
         self._buffer = bytearray()
-        self._tally: dict[tuple[Any, int, tuple[bool, ...]], int] = {}
+        self._tally: defaultdict[tuple[Any, ...], int] = defaultdict(int)
         self._extra_stats: dict[str, Any] = {}
         self._closed = False
         self._shard: _ShardContext | None = None
@@ -243,9 +244,7 @@ class DatasetLogger:
             bad = _non_finite_field(record, "")
             if bad is not None:
                 raise ValueError(f"{bad} is NaN or infinite; a transition must hold finite numbers")
-        key = (meta.get("bp_window_tag"), action, tuple(action_mask))
-        tally = self._tally
-        tally[key] = tally.get(key, 0) + 1
+        self._tally[(meta.get("bp_window_tag"), action, *action_mask)] += 1
         self._buffer += line
         self.transition_count += 1
         if self.transition_count >= self._next_flush or len(self._buffer) > _MAX_BUFFER:

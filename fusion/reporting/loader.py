@@ -17,6 +17,7 @@ raises :class:`~fusion.errors.DatasetError` naming the file and line number.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 from collections.abc import Iterable, Iterator
@@ -105,14 +106,22 @@ def is_lone_file(path: str | os.PathLike[str]) -> bool:
 
 
 def iter_json_lines(
-    path: Path, *, whole_only: bool = False, handle: BinaryIO | None = None
+    path: Path,
+    *,
+    whole_only: bool = False,
+    handle: BinaryIO | None = None,
+    promised: int | None = None,
+    promised_by: str = "the manifest",
 ) -> Iterator[dict[str, Any]]:
     """Parse every line of a JSON Lines file strictly.
 
     :param path: The file (plain, ``.gz`` or ``.zst``).
     :param whole_only: Drop a last line that has no newline (a writer died mid-line).
     :param handle: An already open binary file to read instead of opening ``path``.
-    :raises DatasetError: naming the file and line number of a line that is not JSON.
+    :param promised: The number of lines the file must have (checked at its end).
+    :param promised_by: Who promised it, for the error message.
+    :raises DatasetError: naming the file and line number of a line that is not JSON, or the
+        file when it has another number of lines than promised.
     """
     loads = orjson.loads
     with handle if handle is not None else open_binary(path) as stream:
@@ -127,39 +136,30 @@ def iter_json_lines(
             if whole_only and not line.endswith(b"\n"):
                 return
             yield record
+    if promised is not None and lineno != promised:
+        raise DatasetError(
+            f"{path}: {lineno} lines, {promised_by} promises {promised} "
+            "(the file was cut or changed after it was closed)"
+        )
 
 
 def _shard_records(ref: ShardRef, include_incomplete: bool) -> Iterator[dict[str, Any]]:
-    if not ref.complete:
-        if not include_incomplete:
-            logger.warning(
-                "%s: shard of seed %d is %s, skipped (include_incomplete=True reads its whole lines)",
-                ref.path,
-                ref.seed,
-                ref.status,
-            )
-            return
+    """The records of one shard (checked against the manifest), or none with a warning."""
+    if ref.complete:
         if not ref.path.exists():
-            logger.warning("%s: shard of seed %d is missing, skipped", ref.path, ref.seed)
-            return
-        yield from iter_json_lines(ref.path, whole_only=True)
-        return
-    if not ref.path.exists():
-        raise DatasetError(f"{ref.path}: shard of seed {ref.seed} is listed complete but missing")
-    yield from _counted(ref.path, ref.transitions, "the manifest")
-
-
-def _counted(path: Path, promised: int | None, by: str) -> Iterator[dict[str, Any]]:
-    """Every record of a file, then a check that there were as many as promised."""
-    count = 0
-    for record in iter_json_lines(path):
-        count += 1
-        yield record
-    if promised is not None and count != promised:
-        raise DatasetError(
-            f"{path}: {count} lines, {by} promises {promised} "
-            "(the file was cut or changed after it was closed)"
+            raise DatasetError(
+                f"{ref.path}: shard of seed {ref.seed} is listed complete but missing"
+            )
+        return iter_json_lines(ref.path, promised=ref.transitions)
+    if not include_incomplete or not ref.path.exists():
+        logger.warning(
+            "%s: shard of seed %d is %s, skipped (include_incomplete=True reads its whole lines)",
+            ref.path,
+            ref.seed,
+            ref.status if ref.path.exists() else "missing",
         )
+        return iter(())
+    return iter_json_lines(ref.path, whole_only=True)
 
 
 def merged_transitions(path: Path) -> int | None:
@@ -203,7 +203,7 @@ def load_dataset(
     include_incomplete: bool = False,
     link_next: bool = False,
 ) -> Iterator[dict[str, Any]]:
-    """Yield transitions in ``(seed, t)`` order.
+    """The transitions, in ``(seed, t)`` order, as a lazy iterator.
 
     :param path: A ``.jsonl`` file, a dataset directory, or a ``manifest.json``.
     :param seeds: Only these seeds (dataset input only).
@@ -227,20 +227,25 @@ def load_dataset(
     _check_window(window)
     if is_lone_file(path):
         lone = Path(path)
-        streams: list[Iterator[dict[str, Any]]] = [
-            _counted(lone, merged_transitions(lone), mf.merged_sidecar_path(lone).name)
-        ]
+        streams: Iterator[Iterator[dict[str, Any]]] = iter(
+            [
+                iter_json_lines(
+                    lone,
+                    promised=merged_transitions(lone),
+                    promised_by=mf.merged_sidecar_path(lone).name,
+                )
+            ]
+        )
     else:
         _, refs = dataset_shards(path, seeds)
-        streams = [_shard_records(ref, include_incomplete) for ref in refs]
-    for stream in streams:
-        records = _link_next(stream) if link_next else stream
-        if window is None:
-            yield from records
-        else:
-            for record in records:
-                if record["meta"].get("bp_window_tag") == window:
-                    yield record
+        # Lazily, shard after shard: a shard's problem surfaces when the reader reaches it.
+        streams = (_shard_records(ref, include_incomplete) for ref in refs)
+    if link_next:
+        streams = (_link_next(stream) for stream in streams)
+    records = itertools.chain.from_iterable(streams)
+    if window is None:
+        return records
+    return (record for record in records if record["meta"].get("bp_window_tag") == window)
 
 
 def filter_by_window(dataset_path: str | os.PathLike[str], window_tag: str) -> list[dict[str, Any]]:

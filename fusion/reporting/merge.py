@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -80,32 +80,21 @@ def _verify(ref: ShardRef) -> str | None:
 def _copy_seed_order(
     ref: ShardRef, out: HashingSink, hasher: ThreadPoolExecutor, whole_lines_only: bool
 ) -> tuple[int, str | None]:
-    """Append one shard's bytes; return ``(lines, problem)``. Plain shards are copied as bytes.
-
-    The shard's sha256 runs on ``hasher``'s thread and the output's on ``out``'s while this
-    thread writes: hashlib releases the GIL, so the two hashes use both cores.
+    """Append one shard's bytes; return ``(lines, problem)``. Plain shards are copied as bytes
+    (see :func:`_copy_mapped`); compressed ones are decompressed, their sha256 checked first.
     """
     lines = 0
     if compression_of(ref.path) is None:
-        sha = hashlib.sha256()
+        if not whole_lines_only:
+            return _copy_pipelined(ref, out, hasher)
         tail = b""
         for chunk in _iter_chunks(ref.path):
-            hashed = hasher.submit(sha.update, chunk)
-            if whole_lines_only:
-                data = tail + chunk
-                cut = data.rfind(b"\n") + 1
-                out.write(data[:cut])
-                lines += data.count(b"\n", 0, cut)
-                tail = data[cut:]
-            else:
-                out.write(chunk)
-            hashed.result()
-        if whole_lines_only:
-            return lines, None
-        if sha.hexdigest() != ref.entry.get("sha256"):
-            return 0, f"corrupt: sha256 {sha.hexdigest()} != manifest {ref.entry.get('sha256')}"
-        # The bytes are exactly those the writer hashed at close, so are its line count.
-        return int(ref.transitions or 0), None
+            data = tail + chunk
+            cut = data.rfind(b"\n") + 1
+            out.write(data[:cut])
+            lines += data.count(b"\n", 0, cut)
+            tail = data[cut:]
+        return lines, None
     if not whole_lines_only:
         problem = _verify(ref)
         if problem:
@@ -124,6 +113,30 @@ def _copy_seed_order(
     if not whole_lines_only and ref.transitions != lines:
         return lines, f"corrupt: {lines} lines, manifest {ref.transitions}"
     return lines, None
+
+
+def _copy_pipelined(
+    ref: ShardRef, out: HashingSink, hasher: ThreadPoolExecutor
+) -> tuple[int, str | None]:
+    """Append a whole plain shard, checking its sha256 on the way.
+
+    Chunk ``i`` is hashed (the shard's sha256 on ``hasher``'s thread, the output's on
+    ``out``'s) while chunk ``i + 1`` is read and written: hashlib drops the GIL, so both hashes
+    run beside the copy on the second core.
+    """
+    sha = hashlib.sha256()
+    hashed: Future[None] | None = None
+    for chunk in _iter_chunks(ref.path):
+        if hashed is not None:
+            hashed.result()
+        hashed = hasher.submit(sha.update, chunk)
+        out.write(chunk)
+    if hashed is not None:
+        hashed.result()
+    if sha.hexdigest() != ref.entry.get("sha256"):
+        return 0, f"corrupt: sha256 {sha.hexdigest()} != manifest {ref.entry.get('sha256')}"
+    # The bytes are exactly those the writer hashed at close, so are its line count.
+    return int(ref.transitions or 0), None
 
 
 def _interleave_by_t(refs: list[ShardRef], out: HashingSink) -> dict[int, int]:

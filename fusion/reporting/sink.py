@@ -43,7 +43,10 @@ class HashingSink:
         else:
             self.drain()
             self._pending = self._pool.submit(self._sha.update, data)
-        self._file.write(data)
+        view = memoryview(data)
+        while view:  # a raw file may take part of a large buffer per call
+            written = self._file.write(view)
+            view = view[written if written is not None else len(view) :]
 
     def drain(self) -> None:
         """Wait until everything written is hashed (re-raising the thread's error)."""
