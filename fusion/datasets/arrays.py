@@ -54,7 +54,13 @@ from fusion.modules.rl.features import (
     observation_size,
 )
 from fusion.reporting import manifest as mf
-from fusion.reporting.loader import WINDOW_TAGS, ShardRef, dataset_shards, is_lone_file
+from fusion.reporting.loader import (
+    WINDOW_TAGS,
+    ShardRef,
+    check_window,
+    dataset_shards,
+    is_lone_file,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -274,8 +280,7 @@ def to_arrays(
         >>> a.actions.tolist(), a.action_masks.shape, a.observations.dtype.name
         ([-1], (1, 2), 'float32')
     """
-    if window is not None and window not in WINDOW_TAGS:
-        raise ValueError(f"window must be one of {WINDOW_TAGS} or None, got {window!r}")
+    check_window(window)
     wanted = None if seeds is None else sorted({int(s) for s in seeds})
     if is_lone_file(path):
         lone = Path(path)

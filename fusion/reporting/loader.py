@@ -190,7 +190,8 @@ def _link_next(records: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         yield previous
 
 
-def _check_window(window: str | None) -> None:
+def check_window(window: str | None) -> None:
+    """Refuse a window tag that is not ``pre``, ``fail``, ``post`` or ``None``."""
     if window is not None and window not in WINDOW_TAGS:
         raise ValueError(f"window must be one of {WINDOW_TAGS} or None, got {window!r}")
 
@@ -224,7 +225,7 @@ def load_dataset(
         >>> next(load_dataset(p))["action"]
         0
     """
-    _check_window(window)
+    check_window(window)
     if is_lone_file(path):
         lone = Path(path)
         streams: Iterator[Iterator[dict[str, Any]]] = iter(
