@@ -56,6 +56,13 @@ DEPARTURE, REPAIR, FAILURE, ARRIVAL = 0, 1, 2, 3
 TIMELINE_BUCKETS = 100
 
 
+@dataclass(frozen=True)
+class _Draws:
+    """Pre-drawn uniforms served one ``random()`` call at a time."""
+
+    random: Callable[[], float]
+
+
 @dataclass
 class _Pair:
     """What every request of one node pair shares: its K paths and their fixed figures."""
@@ -120,6 +127,10 @@ class SimulationEngine:
         self._k = g.k_paths
         self._guard = config.topology.guard_slots
         self._epsilon = config.dataset.epsilon_mix if logger is not None else 0.0
+        # Epsilon-mix's uniforms, drawn at once: the same stream as one random() per decision
+        # with two or more feasible paths, without a numpy call per decision.
+        draws = self._epsilon_rng.random(g.num_requests).tolist() if self._epsilon > 0 else []
+        self._epsilon_draws = _Draws(iter(draws).__next__)
         self._link_next = config.dataset.link_next_state and logger is not None
         self._held: tuple[Any, ...] | None = None
         self._failed: frozenset[int] = frozenset()
@@ -266,7 +277,7 @@ class SimulationEngine:
         }
         if self._epsilon > 0.0:
             action = select_path_with_epsilon_mix(
-                self.policy, state, mask, self._epsilon, self._epsilon_rng
+                self.policy, state, mask, self._epsilon, self._epsilon_draws
             )
         else:
             action = self.policy.select_path(state, mask)

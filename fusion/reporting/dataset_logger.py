@@ -24,7 +24,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import orjson
@@ -410,12 +410,20 @@ def _refuse_existing(
         )
 
 
+class UniformSource(Protocol):
+    """What epsilon-mix draws from: a ``numpy.random.Generator``, or any ``random()``."""
+
+    def random(self) -> float:
+        """A uniform draw in [0, 1)."""
+        ...
+
+
 def select_path_with_epsilon_mix(
     policy: PathPolicy,
     state: Mapping[str, Any],
     action_mask: Sequence[bool],
     epsilon: float = 0.1,
-    rng: np.random.Generator | None = None,
+    rng: UniformSource | None = None,
 ) -> int:
     """Pick the policy's choice, or with probability ``epsilon`` its second choice.
 
@@ -427,7 +435,8 @@ def select_path_with_epsilon_mix(
     :param state: The current state.
     :param action_mask: One boolean per path.
     :param epsilon: Probability of taking the second choice, in [0, 1].
-    :param rng: The run's random generator; a process-wide unseeded one when ``None``.
+    :param rng: The run's random generator (anything with ``random() -> float`` in [0, 1));
+        a process-wide unseeded one when ``None``.
     :return: The chosen path index, -1 when no path is feasible.
 
     Example::
