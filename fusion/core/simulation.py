@@ -241,27 +241,28 @@ class SimulationEngine:
         features: list[dict[str, Any]] = []
         mask: list[bool] = []
         commons: list[int] = []
-        for index, links in enumerate(pair.links):
+        slots = self.spectrum.slots
+        for links, hops, distance, need, failed in zip(
+            pair.links, pair.hops, pair.distance, needs, pair.failed, strict=True
+        ):
             common = full
-            residual = self.spectrum.slots
+            residual = slots
             for link in links:
                 common &= free[link]
                 if count[link] < residual:
                     residual = count[link]
             total = common.bit_count()
             longest = longest_run(common)
-            need = needs[index]
-            failed = pair.failed[index]
             features.append(
                 {
-                    "path_hops": pair.hops[index],
+                    "path_hops": hops,
                     "min_residual_slots": residual,
-                    "frag_indicator": round(1.0 - longest / total, 4) if total else 0.0,
+                    "frag_indicator": round(1.0 - longest / total, 4) if longest != total else 0.0,
                     "failure_mask": 1 if failed else 0,
-                    "dist_to_disaster_centroid": pair.distance[index] if disaster else -1,
+                    "dist_to_disaster_centroid": distance if disaster else -1,
                 }
             )
-            mask.append(bool(need) and not failed and longest >= need)
+            mask.append(need > 0 and not failed and longest >= need)
             commons.append(common)
         for _ in range(len(mask), self._k):
             features.append(_PADDING)
