@@ -125,3 +125,21 @@ def test_logger_when_written_hash_matches_file(tmp_path):
             log.log_transition(**example(i))
     assert log.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
     assert log.bytes_written == path.stat().st_size
+
+
+def test_logger_when_link_next_fills_next_state_and_skips_a_rejected_transition(tmp_path):
+    path = tmp_path / "linked.jsonl"
+    steps = [example(i) for i in range(4)]
+    with DatasetLogger(path, {"seed": 1}, link_next=True) as log:
+        log.log_transition(**steps[0])
+        assert path.read_bytes() == b""  # held back until the next one arrives
+        bad = example(9)
+        bad["reward"] = math.nan
+        with pytest.raises(ValueError):
+            log.log_transition(**bad)
+        for step in steps[1:]:
+            log.log_transition(**step)
+    lines = [orjson.loads(line) for line in path.read_bytes().splitlines()]
+    assert [line["t"] for line in lines] == [0, 1, 2, 3]
+    assert [line["next_state"] for line in lines] == [s["state"] for s in steps[1:]] + [None]
+    assert [line["action"] for line in lines] == [s["action"] for s in steps]

@@ -131,8 +131,6 @@ class SimulationEngine:
         # with two or more feasible paths, without a numpy call per decision.
         draws = self._epsilon_rng.random(g.num_requests).tolist() if self._epsilon > 0 else []
         self._epsilon_draws = _Draws(iter(draws).__next__)
-        self._link_next = config.dataset.link_next_state and logger is not None
-        self._held: tuple[Any, ...] | None = None
         self._failed: frozenset[int] = frozenset()
         self._disaster = False
         self._epoch = 0
@@ -187,9 +185,6 @@ class SimulationEngine:
         """Run every event; return the summary stats (also recorded in the logger)."""
         while self.step():
             pass
-        if self._held is not None and self.logger is not None:
-            self.logger.log_transition(*self._held)
-            self._held = None
         return self.stats()
 
     # -- arrivals and departures ----------------------------------------------------------------
@@ -311,14 +306,7 @@ class SimulationEngine:
             "arrival_time": arrival,
             "bit_rate": rate,
         }
-        transition = (state, action, 1.0 if action >= 0 else -1.0, None, mask, meta)
-        if not self._link_next:
-            self.logger.log_transition(*transition)
-            return
-        if self._held is not None:
-            held = self._held
-            self.logger.log_transition(held[0], held[1], held[2], state, held[4], held[5])
-        self._held = transition
+        self.logger.log_transition(state, action, 1.0 if action >= 0 else -1.0, None, mask, meta)
 
     def handle_release(self, request: int) -> None:
         """Free the spectrum of a departing lightpath (if a failure did not drop it first).
@@ -487,6 +475,7 @@ def run_simulation(
         compress=None
         if config.dataset.shard_compression == "none"
         else config.dataset.shard_compression,
+        link_next=config.dataset.link_next_state,
     ) as log:
         stats = SimulationEngine(config, seed, logger=log).run()
         log.record_summary({"simulation": {k: v for k, v in stats.items()}})

@@ -76,6 +76,10 @@ class DatasetLogger:
     :param output_path: The JSONL file to write (parents are created, an old file is replaced).
     :param engine_props: Engine configuration; ``engine_props["seed"]`` goes into every line.
     :param flush_every: Write the buffer out every this many transitions (and always at close).
+    :param link_next: Fill each transition's ``next_state`` with the ``state`` of the next one
+        logged (the last keeps ``null``): the logger holds one transition back until the next
+        arrives, so the caller must not change a state dict after logging it. A crash loses at
+        most that one; whatever was flushed stays whole.
 
     Example::
 
@@ -94,6 +98,7 @@ class DatasetLogger:
         engine_props: Mapping[str, Any],
         *,
         flush_every: int = 1000,
+        link_next: bool = False,
     ) -> None:
         if isinstance(flush_every, bool) or not isinstance(flush_every, int) or flush_every < 1:
             raise ValueError(f"flush_every must be a positive integer, got {flush_every!r}")
@@ -109,6 +114,8 @@ class DatasetLogger:
         self._extra_stats: dict[str, Any] = {}
         self._closed = False
         self._shard: _ShardContext | None = None
+        self._link_next = link_next
+        self._held: tuple[dict[str, Any], bytes] | None = None  # (record, line without next)
         self._started = mf.now_iso()
         self._file = open(self.output_path, "wb", buffering=0)  # noqa: SIM115 - closed in close()
         # Hashing in the caller: a background thread lost more to GIL hand-offs than it saved
@@ -128,6 +135,7 @@ class DatasetLogger:
         overwrite: bool = False,
         flush_every: int = 1000,
         compress: str | None = None,
+        link_next: bool = False,
     ) -> DatasetLogger:
         """Open the shard ``dataset_dir/<stem>.seed<seed>.jsonl`` and register it as ``writing``.
 
@@ -145,6 +153,7 @@ class DatasetLogger:
             ``<stem>.seed<seed>.jsonl.gz`` / ``.zst`` (the plain file stays while writing, so a
             crash still leaves whole lines); the manifest then records the compressed file's
             sha256 and size, and the plain file's as ``raw_sha256`` / ``raw_bytes``.
+        :param link_next: Fill ``next_state`` at log time (see the class's parameters).
         :raises ShardBusyError: when another writer holds this seed's shard.
         :raises ShardExistsError: when the shard is complete and ``overwrite`` is false.
         :raises ManifestConflictError: when the directory holds a dataset of another config.
@@ -177,7 +186,7 @@ class DatasetLogger:
             }
             mf.put_shard_entry(directory, entry)
             props = {**engine_props, "seed": seed}
-            log = cls(shard_path, props, flush_every=flush_every)
+            log = cls(shard_path, props, flush_every=flush_every, link_next=link_next)
         except BaseException:
             lock.release()
             raise
@@ -245,8 +254,15 @@ class DatasetLogger:
             if bad is not None:
                 raise ValueError(f"{bad} is NaN or infinite; a transition must hold finite numbers")
         self._tally[(meta.get("bp_window_tag"), action, *action_mask)] += 1
-        self._buffer += line
         self.transition_count += 1
+        if self._link_next:
+            held, self._held = self._held, (record, line)
+            if held is None:
+                return
+            # Both parts were checked when they were logged: no NaN can hide in this line.
+            held[0]["next_state"] = state
+            line = _DUMPS(held[0], option=_OPT)
+        self._buffer += line
         if self.transition_count >= self._next_flush or len(self._buffer) > _MAX_BUFFER:
             self.flush()
 
@@ -275,6 +291,9 @@ class DatasetLogger:
         if self._closed:
             return
         self._closed = True
+        if self._held is not None:  # the last transition keeps next_state null
+            self._buffer += self._held[1]
+            self._held = None
         try:
             self.flush()
             self._sink.close()
