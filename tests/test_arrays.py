@@ -202,22 +202,24 @@ def test_to_arrays_when_shard_incomplete_skips_unless_asked(tmp_path, caplog):
     assert int((both.seeds == 2).sum()) == 4 and not both.metadata["from_cache"]
 
 
-def test_sampler_when_dataset_is_one_merged_file_or_shards_gives_same_batches(dataset, tmp_path):
-    merge_shards(dataset, tmp_path / "one.jsonl", order="t")
-    sharded, single = (
-        to_arrays(dataset, cache=False),
-        to_arrays(tmp_path / "one.jsonl", cache=False),
-    )
-    a, b = MinibatchSampler(len(sharded), 4, seed=7), MinibatchSampler(len(single), 4, seed=7)
+def test_sampler_when_dataset_is_one_merged_file_or_four_shards_gives_same_batches(tmp_path):
+    shards = tmp_path / "four"
+    for seed, n in ((7, 6), (3, 5), (12, 9), (0, 4)):  # written out of order
+        write_shard(shards, seed, n)
+    merge_shards(shards, tmp_path / "one.jsonl", order="t")
+    sharded, single = to_arrays(shards, cache=False), to_arrays(tmp_path / "one.jsonl", cache=False)
+    assert len(sharded) == len(single) == 24
+    a, b = MinibatchSampler(len(sharded), 5, seed=7), MinibatchSampler(len(single), 5, seed=7)
     for epoch in range(3):
-        for x, y in zip(
+        pairs = zip(
             iter_minibatches(sharded, a, epoch), iter_minibatches(single, b, epoch), strict=True
-        ):
+        )
+        for x, y in pairs:
             for name in x:
                 np.testing.assert_array_equal(x[name], y[name])
     assert [list(r) for r in a.epoch(0)] != [list(r) for r in a.epoch(1)]
     assert [list(r) for r in a.epoch(0)] != [
-        list(r) for r in MinibatchSampler(15, 4, seed=8).epoch(0)
+        list(r) for r in MinibatchSampler(24, 5, seed=8).epoch(0)
     ]
 
 
