@@ -106,10 +106,6 @@ def _choice(*options: str) -> Callable[[str], str]:
     return parse
 
 
-def _optional_int(text: str) -> int | None:
-    return None if text.strip().lower() in ("", "none") else int(text)
-
-
 def _text(text: str) -> str:
     return text.strip()
 

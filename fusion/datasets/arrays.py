@@ -64,9 +64,6 @@ from fusion.reporting.loader import (
 
 logger = logging.getLogger(__name__)
 
-#: The arrays a cache holds; the rest are derived on load.
-BASE_COLUMNS = ("observations", "actions", "rewards", "action_masks", "seeds", "t", "window_tags")
-
 
 @dataclass(frozen=True)
 class TransitionArrays:

@@ -116,7 +116,6 @@ class DatasetLogger:
         self._shard: _ShardContext | None = None
         self._link_next = link_next
         self._held: tuple[dict[str, Any], bytes] | None = None  # (record, line without next)
-        self._started = mf.now_iso()
         self._file = open(self.output_path, "wb", buffering=0)  # noqa: SIM115 - closed in close()
         # Hashing in the caller: a background thread lost more to GIL hand-offs than it saved
         # for ~1 MB buffers (scripts/bench.py logger, measured both ways in one run).
