@@ -57,6 +57,7 @@ from fusion.reporting import manifest as mf
 from fusion.reporting.loader import (
     WINDOW_TAGS,
     ShardRef,
+    check_line_count,
     check_window,
     dataset_shards,
     is_lone_file,
@@ -158,18 +159,18 @@ def _warn_skipped(ref: ShardRef) -> None:
 
 def _lone_sources(path: Path) -> list[_Source]:
     record = mf.read_sidecar(mf.merged_sidecar_path(path)) or {}
-    known = {"sha256": record.get("sha256_file"), "transitions": record.get("transitions")}
+    known = {
+        "sha256": record.get("sha256_file"),
+        "transitions": record.get("transitions"),
+        "promised_by": mf.merged_sidecar_path(path).name,
+    }
     return [_Source(path, known, False, None)]
 
 
 def _read_checked(source: _Source) -> Columns:
     columns = read_columns(source.path, whole_lines_only=source.whole_lines_only)
-    promised = source.known.get("transitions")
-    if promised is not None and len(columns) != int(promised):
-        raise DatasetError(
-            f"{source.path}: {len(columns)} lines, the manifest promises {promised} "
-            "(the file was cut or changed after it was closed)"
-        )
+    by = source.known.get("promised_by", "the manifest")
+    check_line_count(source.path, len(columns), source.known.get("transitions"), by)
     return columns
 
 

@@ -38,9 +38,14 @@ import pyarrow.parquet as pq
 
 from fusion.datasets.arrays import to_arrays
 from fusion.datasets.columns import explain, read_table
-from fusion.errors import DatasetError
+from fusion.reporting import manifest as mf
 from fusion.reporting.atomic import atomic_output
-from fusion.reporting.loader import dataset_shards, is_lone_file, merged_transitions
+from fusion.reporting.loader import (
+    check_line_count,
+    dataset_shards,
+    is_lone_file,
+    merged_transitions,
+)
 
 FORMATS = ("npz", "parquet")
 
@@ -127,11 +132,13 @@ def _read(path: Path) -> pa.Table:
 
 def _files(
     path: str | os.PathLike[str], seeds: Iterable[int] | None
-) -> list[tuple[Path, int | None]]:
+) -> list[tuple[Path, int | None, str]]:
+    """Each file to export, the lines recorded for it, and who recorded them."""
     if is_lone_file(path):
-        return [(Path(path), merged_transitions(Path(path)))]
+        lone = Path(path)
+        return [(lone, merged_transitions(lone), mf.merged_sidecar_path(lone).name)]
     _, refs = dataset_shards(path, seeds)
-    return [(ref.path, ref.transitions) for ref in refs if ref.complete]
+    return [(ref.path, ref.transitions, "the manifest") for ref in refs if ref.complete]
 
 
 def export_parquet(
@@ -146,10 +153,9 @@ def export_parquet(
     """
     rows = 0
     with atomic_output(out) as handle, pq.ParquetWriter(handle, PARQUET_SCHEMA) as writer:
-        for file, promised in _files(path, seeds):
+        for file, promised, by in _files(path, seeds):
             table = _flat(_read(file))
-            if promised is not None and len(table) != promised:
-                raise DatasetError(f"{file}: {len(table)} lines, the manifest promises {promised}")
+            check_line_count(file, len(table), promised, by)
             writer.write_table(table)
             rows += len(table)
     return rows

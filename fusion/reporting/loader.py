@@ -136,9 +136,23 @@ def iter_json_lines(
             if whole_only and not line.endswith(b"\n"):
                 return
             yield record
-    if promised is not None and lineno != promised:
+    check_line_count(path, lineno, promised, promised_by)
+
+
+def check_line_count(
+    path: Path, count: int, promised: int | None, by: str = "the manifest"
+) -> None:
+    """Refuse a file whose line count differs from the one recorded for it.
+
+    :param path: The file, for the message.
+    :param count: Lines read.
+    :param promised: Lines recorded (``None``: nothing to check).
+    :param by: Who recorded it (the manifest, or a merge's ``OUT.manifest.json``).
+    :raises DatasetError: when the counts differ.
+    """
+    if promised is not None and count != int(promised):
         raise DatasetError(
-            f"{path}: {lineno} lines, {promised_by} promises {promised} "
+            f"{path}: {count} lines, {by} promises {promised} "
             "(the file was cut or changed after it was closed)"
         )
 

@@ -71,7 +71,11 @@ def _problems(manifest: dict[str, Any], refs: list[ShardRef]) -> dict[int, str]:
 
 def _verify(ref: ShardRef) -> str | None:
     """Why a complete shard does not match its manifest entry, or ``None`` when it does."""
-    digest = mf.file_sha256(ref.path)
+    return _sha_problem(ref, mf.file_sha256(ref.path))
+
+
+def _sha_problem(ref: ShardRef, digest: str) -> str | None:
+    """The refusal for a shard whose bytes hash to ``digest``, or ``None`` when they match."""
     if digest != ref.entry.get("sha256"):
         return f"corrupt: sha256 {digest} != manifest {ref.entry.get('sha256')}"
     return None
@@ -133,8 +137,9 @@ def _copy_pipelined(
         out.write(chunk)
     if hashed is not None:
         hashed.result()
-    if sha.hexdigest() != ref.entry.get("sha256"):
-        return 0, f"corrupt: sha256 {sha.hexdigest()} != manifest {ref.entry.get('sha256')}"
+    problem = _sha_problem(ref, sha.hexdigest())
+    if problem:
+        return 0, problem
     # The bytes are exactly those the writer hashed at close, so are its line count.
     return int(ref.transitions or 0), None
 
