@@ -31,11 +31,16 @@ class ManifestConflictError(DatasetError):
     """The manifest was made with another configuration or schema than this writer's."""
 
 
+class MissingDependencyError(FusionError, ImportError):
+    """An optional package a feature needs is not installed; the message names the extra."""
+
+
 __all__ = [
     "ConfigError",
     "DatasetError",
     "FusionError",
     "ManifestConflictError",
+    "MissingDependencyError",
     "ShardBusyError",
     "ShardExistsError",
 ]

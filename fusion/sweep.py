@@ -32,6 +32,7 @@ from tqdm import tqdm
 from fusion.configs.config import Config
 from fusion.core.simulation import run_simulation
 from fusion.errors import FusionError, ManifestConflictError
+from fusion.optional import require
 from fusion.reporting import manifest as mf
 
 logger = logging.getLogger(__name__)
@@ -180,10 +181,7 @@ def _run_ray(
     address: str | None,
     on_done: Callable[[SeedOutcome], None],
 ) -> None:
-    try:
-        import ray
-    except ImportError as exc:
-        raise FusionError("the ray backend needs Ray: pip install 'fusion-offline[ray]'") from exc
+    ray = require("ray", "ray", "the ray backend")
     started_here = not ray.is_initialized()
     if started_here:
         if address:

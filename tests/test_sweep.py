@@ -138,7 +138,7 @@ def test_sweep_when_sigkilled_mid_run_then_resumed_equals_a_clean_run(tmp_path):
 
 @pytest.mark.slow
 def test_sweep_when_ray_backend_gives_the_same_dataset_as_local(tmp_path):
-    pytest.importorskip("ray", reason="the ray extra is not installed")  # CI installs it
+    pytest.importorskip("ray", reason="the ray backend needs the ray extra")
     cfg = _cfg(800)
     local = run_sweep(cfg, seeds=[0, 1, 2], workers=2, out=tmp_path / "local", quiet=True)
     ray_run = run_sweep(
@@ -154,13 +154,13 @@ def test_sweep_when_ray_backend_gives_the_same_dataset_as_local(tmp_path):
 def test_inspect_when_json_and_plot_asked_reports_aggregates_and_draws(tmp_path, capsys):
     import json
 
+    pytest.importorskip("matplotlib", reason="--plot needs matplotlib (the dev or plot extra)")
     run_sweep(_cfg(), seeds=[0, 1, 2], workers=2, out=tmp_path / "d", quiet=True)
     assert main(["inspect", str(tmp_path / "d"), "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert [r["seed"] for r in report["shards"]] == [0, 1, 2]
     agg = report["across_seeds"]["bp"]
     assert agg["n"] == 3 and agg["ci95_low"] <= agg["mean"] <= agg["ci95_high"]
-    pytest.importorskip("matplotlib", reason="the plot extra is not installed")  # CI installs it
     png = tmp_path / "bp.png"
     assert main(["inspect", str(tmp_path / "d"), "--plot", str(png)]) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

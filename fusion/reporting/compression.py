@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from fusion.errors import DatasetError
+from fusion.optional import require
 from fusion.reporting.atomic import atomic_output
 
 READ_BUFFER = 1 << 20
@@ -45,14 +46,7 @@ def compression_of(path: str | os.PathLike[str]) -> str | None:
 
 
 def _zstandard() -> Any:
-    try:
-        import zstandard
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise DatasetError(
-            "reading or writing .zst files needs the zstandard package: "
-            "pip install 'fusion-offline[compress]'"
-        ) from exc
-    return zstandard
+    return require("zstandard", "compress", "reading or writing .zst files")
 
 
 def check_compression(kind: str | None) -> None:
@@ -60,7 +54,7 @@ def check_compression(kind: str | None) -> None:
 
     :param kind: ``None``, ``"gzip"`` or ``"zstd"``.
     :raises ValueError: for another name.
-    :raises DatasetError: for zstd when zstandard is not installed.
+    :raises MissingDependencyError: for zstd when zstandard is not installed.
     """
     if kind is not None and kind not in COMPRESSIONS:
         raise ValueError(f"compression must be None, 'gzip' or 'zstd', got {kind!r}")
@@ -152,8 +146,8 @@ def open_binary(path: str | os.PathLike[str]) -> BinaryIO:
     """Open a file for buffered binary reading, decompressing by its suffix.
 
     :param path: The file.
-    :raises DatasetError: when ``.zst`` is asked for and zstandard is not installed; reads of a
-        cut or corrupt compressed stream raise it too, naming the file.
+    :raises MissingDependencyError: when ``.zst`` is asked for and zstandard is missing.
+    :raises DatasetError: on reads of a cut or corrupt compressed stream, naming the file.
     """
     source = Path(path)
     kind = compression_of(source)

@@ -14,6 +14,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+from fusion.optional import require
 from fusion.reporting.loader import dataset_shards
 
 # two-sided 95% Student t quantiles for 1..30 degrees of freedom; 1.96 beyond
@@ -119,13 +120,8 @@ def format_inspection(report: dict[str, Any]) -> str:
 
 def plot_blocking(path: str | os.PathLike[str], out: str | os.PathLike[str]) -> None:
     """Blocking probability over arrival time per seed, failure window shaded (matplotlib)."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as exc:
-        raise RuntimeError("--plot needs matplotlib: pip install 'fusion-offline[plot]'") from exc
+    require("matplotlib", "plot", "--plot").use("Agg")
+    plt = require("matplotlib.pyplot", "plot", "--plot")
     _, refs = dataset_shards(path)
     fig, ax = plt.subplots(figsize=(9, 4))
     shaded = False
