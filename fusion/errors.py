@@ -27,6 +27,10 @@ class ShardExistsError(DatasetError):
     """The shard of this seed is already complete and overwriting was not asked for."""
 
 
+class ShardWriteError(DatasetError):
+    """Writing or closing a shard failed (a full disk, an I/O error); the shard is ``failed``."""
+
+
 class ManifestConflictError(DatasetError):
     """The manifest was made with another configuration or schema than this writer's."""
 
@@ -43,4 +47,5 @@ __all__ = [
     "MissingDependencyError",
     "ShardBusyError",
     "ShardExistsError",
+    "ShardWriteError",
 ]

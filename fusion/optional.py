@@ -1,11 +1,11 @@
 """Optional packages: import them when a feature needs them, or say which extra to install.
 
-    >>> require("json", "dev", "an example").__name__
-    'json'
-    >>> require("no_such_package_here", "ray", "the ray backend")
-    Traceback (most recent call last):
-    ...
-    fusion.errors.MissingDependencyError: the ray backend needs the no_such_package_here package: pip install 'fusion-offline[ray]'
+>>> require("json", "dev", "an example").__name__
+'json'
+>>> require("no_such_package_here", "ray", "the ray backend")
+Traceback (most recent call last):
+...
+fusion.errors.MissingDependencyError: the ray backend needs the no_such_package_here package: pip install 'fusion-offline[ray]'
 """
 
 from __future__ import annotations

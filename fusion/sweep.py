@@ -34,6 +34,7 @@ from fusion.core.simulation import run_simulation
 from fusion.errors import FusionError, ManifestConflictError
 from fusion.optional import require
 from fusion.reporting import manifest as mf
+from fusion.reporting.integrity import file_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -120,7 +121,7 @@ def _prepare(
                 entry.get("status") == mf.STATUS_COMPLETE
                 and int(entry["seed"]) in seeds
                 and path.exists()
-                and mf.file_sha256(path) == entry.get("sha256")
+                and file_sha256(path) == entry.get("sha256")
             ):
                 kept.append(int(entry["seed"]))
     mf.init_manifest(directory, identity, planned_seeds=seeds, stem=config.dataset_stem)

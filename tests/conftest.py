@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from fusion.reporting import manifest as mf
 from fusion.reporting.dataset_logger import DatasetLogger
 
 EXAMPLE_STATE: dict[str, Any] = {
@@ -87,3 +88,23 @@ def dataset(tmp_path: Path) -> Path:
     for seed, n in ((2, 5), (10, 7), (1, 3)):
         write_shard(tmp_path, seed, n)
     return tmp_path
+
+
+def mark_status(directory: Path, seed: int, status: str) -> None:
+    """Make a complete shard look ``writing`` or ``failed`` as the protocol records it: the
+    manifest entry says so, and the sidecar (the truth readers overlay) agrees or is absent."""
+
+    def change(manifest: dict[str, Any]) -> None:
+        for entry in manifest["shards"]:
+            if entry["seed"] == seed:
+                entry["status"] = status
+
+    mf.update_manifest(directory, change)
+    sidecar = mf.sidecar_path(directory / mf.shard_file_name(seed))
+    if status == mf.STATUS_WRITING:
+        sidecar.unlink(missing_ok=True)
+    else:
+        record = mf.read_sidecar(sidecar) or {}
+        mf.publish_sidecar(
+            sidecar.with_name(mf.shard_file_name(seed)), {**record, "status": status}
+        )

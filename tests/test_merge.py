@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 import pytest
-from conftest import write_shard
+from conftest import mark_status, write_shard
 
 from fusion.cli import main
 from fusion.errors import DatasetError
@@ -68,10 +68,7 @@ def test_merge_when_order_t_round_robins_ties_by_seed(dataset, tmp_path_factory)
 def test_merge_when_shard_incomplete_refuses_by_name_and_writes_nothing(dataset, tmp_path_factory):
     out_dir = tmp_path_factory.mktemp("out")
 
-    def mark(m):
-        m["shards"][1]["status"] = "writing"
-
-    mf.update_manifest(dataset, mark)
+    mark_status(dataset, 2, "writing")
     with pytest.raises(DatasetError, match="seed 2: incomplete"):
         merge_shards(dataset, out_dir / "m.jsonl")
     assert list(out_dir.iterdir()) == []
@@ -94,7 +91,7 @@ def test_merge_when_allow_partial_takes_whole_lines_and_records_gaps(dataset, tm
     (dataset / mf.shard_file_name(1)).unlink()
     shard2 = dataset / mf.shard_file_name(2)
     shard2.write_bytes(shard2.read_bytes() + b'{"t": 5, "se')
-    mf.update_manifest(dataset, lambda m: m["shards"][1].update(status="writing"))
+    mark_status(dataset, 2, "writing")
     info = merge_shards(dataset, out, allow_partial=True)
     seeds = [orjson.loads(line)["seed"] for line in out.read_bytes().splitlines()]
     assert seeds == [2] * 5 + [10] * 7
@@ -106,7 +103,7 @@ def test_cli_merge_when_dataset_incomplete_exits_1_and_with_allow_partial_exits_
     dataset, tmp_path_factory, capsys
 ):
     out = tmp_path_factory.mktemp("out") / "m.jsonl"
-    mf.update_manifest(dataset, lambda m: m["shards"][0].update(status="failed"))
+    mark_status(dataset, 1, "failed")
     assert main(["merge", str(dataset), "-o", str(out)]) == 1
     assert "seed 1" in capsys.readouterr().err
     assert not out.exists()

@@ -21,6 +21,7 @@ from fusion.errors import DatasetError
 from fusion.reporting import manifest as mf
 from fusion.reporting.compression import compress_file, open_binary
 from fusion.reporting.dataset_logger import DatasetLogger, load_dataset
+from fusion.reporting.integrity import file_sha256
 from fusion.reporting.loader import complete_shard_files
 from fusion.reporting.merge import merge_shards
 from fusion.reporting.validate import validate_dataset
@@ -46,11 +47,10 @@ def test_shard_when_compress_asked_replaces_plain_and_reads_back_the_same(
     for entry in manifest["shards"]:
         stored = packed / entry["file"]
         assert entry["compression"] == kind and entry["bytes"] == stored.stat().st_size
-        assert entry["sha256"] == mf.file_sha256(stored)
+        assert entry["sha256"] == file_sha256(stored)
         plain = dataset / mf.shard_file_name(entry["seed"])
         assert (
-            entry["raw_sha256"] == mf.file_sha256(plain)
-            and entry["raw_bytes"] == plain.stat().st_size
+            entry["raw_sha256"] == file_sha256(plain) and entry["raw_bytes"] == plain.stat().st_size
         )
         with open_binary(stored) as handle:
             assert handle.read() == plain.read_bytes()
@@ -87,7 +87,7 @@ def test_merge_when_compressed_round_trips_and_is_deterministic(dataset, tmp_pat
     info = merge_shards(dataset, out, compress=kind)
     with open_binary(out) as handle:
         assert handle.read() == (tmp_path / "plain.jsonl").read_bytes()
-    assert info["sha256_file"] == mf.file_sha256(out) and info["transitions"] == 15
+    assert info["sha256_file"] == file_sha256(out) and info["transitions"] == 15
     first = out.read_bytes()
     merge_shards(dataset, out, compress=kind)
     assert out.read_bytes() == first

@@ -44,24 +44,16 @@ def cache_path(directory: Path, stem: str) -> Path:
     return directory / f"{stem}{CACHE_SUFFIX}"
 
 
-def cache_key(files: Sequence[tuple[Path, Mapping[str, Any]]]) -> str:
+def cache_key(files: Sequence[tuple[Path, int | None, str | None]]) -> str:
     """The key of a set of source files: sha256 over their names, recorded figures and stat.
 
-    :param files: Each source file with what is known of it (manifest ``sha256``,
-        ``transitions``; empty for a lone file without a sidecar).
+    :param files: Each source file with its recorded line count and sha256 (``None`` when
+        nothing records them, as for a lone file without a merge record).
     """
     parts: list[Any] = [CACHE_VERSION]
-    for path, known in files:
+    for path, lines, sha256 in files:
         stat = path.stat()
-        parts.append(
-            [
-                path.name,
-                known.get("sha256"),
-                known.get("transitions"),
-                stat.st_size,
-                stat.st_mtime_ns,
-            ]
-        )
+        parts.append([path.name, sha256, lines, stat.st_size, stat.st_mtime_ns])
     return hashlib.sha256(orjson.dumps(parts)).hexdigest()
 
 

@@ -36,32 +36,24 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from fusion.datasets import array_cache
 from fusion.datasets.columns import Columns, read_columns
-from fusion.errors import DatasetError
 from fusion.modules.rl.features import (
     PATH_FEATURES,
     STATE_FEATURES,
     observation_names,
     observation_size,
 )
-from fusion.reporting import manifest as mf
-from fusion.reporting.loader import (
-    WINDOW_TAGS,
-    ShardRef,
-    check_line_count,
-    check_window,
-    dataset_shards,
-    is_lone_file,
-)
+from fusion.reporting.integrity import check_columns, check_line_count, check_stored
+from fusion.reporting.schema import WINDOW_TAGS, check_window
+from fusion.reporting.sources import Source, resolve, warn_skipped
 
 logger = logging.getLogger(__name__)
 
@@ -112,65 +104,16 @@ class TransitionArrays:
         )
 
 
-@dataclass(frozen=True)
-class _Source:
-    path: Path
-    known: Mapping[str, Any]
-    whole_lines_only: bool
-    seed: int | None
-
-
-def _lone_stem(path: Path) -> str:
-    name = path.name
-    for suffix in (".gz", ".zst", ".jsonl", ".json"):
-        name = name.removesuffix(suffix)
-    return name
-
-
-def _dataset_sources(
-    path: str | os.PathLike[str], include_incomplete: bool
-) -> tuple[Path, str, list[_Source]]:
-    manifest, refs = dataset_shards(path)
-    source = Path(path)
-    directory = source if source.is_dir() else source.parent
-    sources = []
-    for ref in refs:
-        if ref.complete:
-            if not ref.path.exists():
-                raise DatasetError(
-                    f"{ref.path}: shard of seed {ref.seed} is listed complete but missing"
-                )
-            sources.append(_Source(ref.path, ref.entry, False, ref.seed))
-        elif include_incomplete and ref.path.exists():
-            sources.append(_Source(ref.path, {}, True, ref.seed))
-        else:
-            _warn_skipped(ref)
-    return directory, str(manifest.get("stem") or mf.DEFAULT_STEM), sources
-
-
-def _warn_skipped(ref: ShardRef) -> None:
-    logger.warning(
-        "%s: shard of seed %d is %s, skipped (include_incomplete=True reads its whole lines)",
-        ref.path,
-        ref.seed,
-        ref.status if ref.path.exists() else "missing",
-    )
-
-
-def _lone_sources(path: Path) -> list[_Source]:
-    record = mf.read_sidecar(mf.merged_sidecar_path(path)) or {}
-    known = {
-        "sha256": record.get("sha256_file"),
-        "transitions": record.get("transitions"),
-        "promised_by": mf.merged_sidecar_path(path).name,
-    }
-    return [_Source(path, known, False, None)]
-
-
-def _read_checked(source: _Source) -> Columns:
+def _read_checked(source: Source, verify: bool) -> Columns:
+    """One source's columns, checked as :func:`~fusion.reporting.loader.read_source` checks."""
+    if source.complete and verify:
+        check_stored(source.path, None, source.sha256, source.promised_by, verify=True)
     columns = read_columns(source.path, whole_lines_only=source.whole_lines_only)
-    by = source.known.get("promised_by", "the manifest")
-    check_line_count(source.path, len(columns), source.known.get("transitions"), by)
+    allowed = None if source.per_seed is None else list(source.per_seed)
+    check_columns(source.path, columns.seeds, columns.t, source.seed, allowed)
+    if source.complete:
+        check_line_count(source.path, len(columns), source.lines, source.promised_by)
+        check_stored(source.path, source.size, None, source.promised_by, verify=False)
     return columns
 
 
@@ -241,10 +184,10 @@ def _linked(base: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return following, dones
 
 
-def _parse(sources: list[_Source]) -> dict[str, np.ndarray]:
+def _parse(sources: list[Source], verify: bool) -> dict[str, np.ndarray]:
     """Parse every source, a file per thread as well (pyarrow drops the GIL while parsing)."""
     with ThreadPoolExecutor(max(1, min(len(sources), os.cpu_count() or 1))) as pool:
-        parts = list(pool.map(_read_checked, sources))
+        parts = list(pool.map(lambda source: _read_checked(source, verify), sources))
     return _in_order(_assemble(parts))
 
 
@@ -255,6 +198,7 @@ def to_arrays(
     window: str | None = None,
     include_incomplete: bool = False,
     cache: bool = True,
+    verify: bool = False,
 ) -> TransitionArrays:
     """Load a dataset as arrays (see the module docstring for every array).
 
@@ -263,7 +207,9 @@ def to_arrays(
     :param window: Only transitions of this BP window (``pre``, ``fail``, ``post``).
     :param include_incomplete: Also read shards not ``complete`` (their whole lines; no cache).
     :param cache: Use and write the ``.npz`` cache beside the data.
-    :raises DatasetError: naming the file (and line) of missing, cut or malformed data.
+    :param verify: Check each file's sha256 against its record before parsing it.
+    :raises DatasetError: naming the file (and line) of missing, cut or malformed data, or of
+        a line whose seed or ``t`` does not belong where it is.
 
     Example::
 
@@ -280,26 +226,24 @@ def to_arrays(
     """
     check_window(window)
     wanted = None if seeds is None else sorted({int(s) for s in seeds})
-    if is_lone_file(path):
-        lone = Path(path)
-        directory, stem, sources = lone.parent, _lone_stem(lone), _lone_sources(lone)
-    else:
-        directory, stem, sources = _dataset_sources(path, include_incomplete)
+    resolved = resolve(path, include_incomplete=include_incomplete)
+    chosen = resolved.only(wanted)
+    warn_skipped(chosen)
+    sources = resolved.sources
     cacheable = cache and not any(s.whole_lines_only for s in sources)
     base: dict[str, np.ndarray] | None = None
     from_cache = False
     if cacheable:
-        target = array_cache.cache_path(directory, stem)
-        key = array_cache.cache_key([(s.path, s.known) for s in sources])
+        target = array_cache.cache_path(resolved.directory, resolved.stem)
+        key = array_cache.cache_key([(s.path, s.lines, s.sha256) for s in sources])
         hit = array_cache.load_cache(target, key)
         if hit is not None:
             base, from_cache = hit[0], True
-        elif wanted is None or all(s.seed is None for s in sources):
-            base = _parse(sources)
+        elif wanted is None or resolved.is_file:
+            base = _parse(sources, verify)
             array_cache.save_cache(target, key, base, {"sources": [str(s.path) for s in sources]})
     if base is None:
-        chosen = [s for s in sources if wanted is None or s.seed is None or s.seed in wanted]
-        base = _parse(chosen)
+        base = _parse(chosen.sources, verify)
     next_observations, dones = _linked(base)
     keep = np.ones(len(dones), dtype=bool)
     if wanted is not None:
@@ -315,7 +259,7 @@ def to_arrays(
         "window_tags": list(WINDOW_TAGS),
         "source": str(path),
         "sources": [
-            {"file": s.path.name, "seed": s.seed, "sha256": s.known.get("sha256")} for s in sources
+            {"file": s.path.name, "seed": s.seed, "sha256": s.sha256} for s in chosen.sources
         ],
         "seeds": wanted,
         "window": window,

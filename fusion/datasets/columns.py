@@ -31,7 +31,8 @@ import pyarrow.json as pj
 from fusion.errors import DatasetError
 from fusion.modules.rl.features import PATH_FEATURES, STATE_FEATURES
 from fusion.reporting.compression import compression_of, open_binary
-from fusion.reporting.loader import WINDOW_TAGS, iter_json_lines
+from fusion.reporting.loader import iter_json_lines
+from fusion.reporting.schema import WINDOW_TAGS
 
 BLOCK_SIZE = 4 << 20
 

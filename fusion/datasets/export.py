@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -38,14 +37,9 @@ import pyarrow.parquet as pq
 
 from fusion.datasets.arrays import to_arrays
 from fusion.datasets.columns import explain, read_table
-from fusion.reporting import manifest as mf
 from fusion.reporting.atomic import atomic_output
-from fusion.reporting.loader import (
-    check_line_count,
-    dataset_shards,
-    is_lone_file,
-    merged_transitions,
-)
+from fusion.reporting.integrity import check_columns, check_line_count, check_stored
+from fusion.reporting.sources import Source, resolve, warn_skipped
 
 FORMATS = ("npz", "parquet")
 
@@ -123,22 +117,21 @@ def _flat(table: pa.Table) -> pa.Table:
     return pa.table(columns, schema=PARQUET_SCHEMA)
 
 
-def _read(path: Path) -> pa.Table:
+def _read(source: Source) -> pa.Table:
+    """One source's records, checked as every reader checks them, only the selected seeds."""
     try:
-        return read_table(path, RECORD_SCHEMA)
+        table = read_table(source.path, RECORD_SCHEMA, whole_lines_only=source.whole_lines_only)
     except pa.ArrowInvalid as exc:
-        raise explain(path, False, exc) from exc
-
-
-def _files(
-    path: str | os.PathLike[str], seeds: Iterable[int] | None
-) -> list[tuple[Path, int | None, str]]:
-    """Each file to export, the lines recorded for it, and who recorded them."""
-    if is_lone_file(path):
-        lone = Path(path)
-        return [(lone, merged_transitions(lone), mf.merged_sidecar_path(lone).name)]
-    _, refs = dataset_shards(path, seeds)
-    return [(ref.path, ref.transitions, "the manifest") for ref in refs if ref.complete]
+        raise explain(source.path, source.whole_lines_only, exc) from exc
+    seeds, t = table.column("seed").to_numpy(), table.column("t").to_numpy()
+    allowed = None if source.per_seed is None else list(source.per_seed)
+    check_columns(source.path, seeds, t, source.seed, allowed)
+    if source.complete:
+        check_line_count(source.path, len(table), source.lines, source.promised_by)
+        check_stored(source.path, source.size, None, source.promised_by, verify=False)
+    if source.select is not None:
+        table = table.filter(pa.array(np.isin(seeds, list(source.select))))
+    return table
 
 
 def export_parquet(
@@ -148,14 +141,16 @@ def export_parquet(
 
     :param path: A dataset directory, its manifest, or a ``.jsonl[.gz|.zst]`` file.
     :param out: The Parquet file.
-    :param seeds: Only these seeds (dataset input).
-    :raises DatasetError: naming a file that is malformed or has fewer lines than promised.
+    :param seeds: Only these seeds (of a dataset or a merged file).
+    :raises DatasetError: naming a file that is malformed, has other lines than promised, or
+        holds a line whose seed or ``t`` does not belong there.
     """
     rows = 0
+    resolved = resolve(path, seeds=seeds)
+    warn_skipped(resolved)
     with atomic_output(out) as handle, pq.ParquetWriter(handle, PARQUET_SCHEMA) as writer:
-        for file, promised, by in _files(path, seeds):
-            table = _flat(_read(file))
-            check_line_count(file, len(table), promised, by)
+        for source in resolved.sources:
+            table = _flat(_read(source))
             writer.write_table(table)
             rows += len(table)
     return rows

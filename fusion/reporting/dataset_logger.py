@@ -17,8 +17,8 @@ loader takes for a transition.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import math
 import os
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -30,10 +30,11 @@ import numpy as np
 import orjson
 from filelock import FileLock, Timeout
 
-from fusion.errors import DatasetError, ShardBusyError, ShardExistsError
+from fusion.errors import DatasetError, ShardBusyError, ShardExistsError, ShardWriteError
 from fusion.reporting import manifest as mf
 from fusion.reporting.compression import SUFFIXES, check_compression, compress_file
 from fusion.reporting.loader import filter_by_window, load_dataset
+from fusion.reporting.schema import MAX_LINE_BYTES, check_transition, non_finite_field
 from fusion.reporting.shard_stats import summarise
 from fusion.reporting.sink import HashingSink
 
@@ -46,25 +47,6 @@ _DUMPS = orjson.dumps
 _OPT = orjson.OPT_APPEND_NEWLINE | orjson.OPT_SERIALIZE_NUMPY
 _MAX_BUFFER = 4 << 20
 _DEFAULT_RNG: np.random.Generator | None = None
-
-
-def _non_finite_field(value: Any, where: str) -> str | None:
-    """Path of the first NaN or infinity inside ``value``, or ``None``."""
-    if isinstance(value, (float, np.floating)):
-        return None if math.isfinite(value) else where
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            found = _non_finite_field(item, f"{where}.{key}" if where else str(key))
-            if found:
-                return found
-    elif isinstance(value, (list, tuple)):
-        for index, item in enumerate(value):
-            found = _non_finite_field(item, f"{where}[{index}]")
-            if found:
-                return found
-    elif isinstance(value, np.ndarray) and value.dtype.kind == "f" and not np.isfinite(value).all():
-        return where
-    return None
 
 
 class DatasetLogger:
@@ -113,6 +95,8 @@ class DatasetLogger:
         self._tally: defaultdict[tuple[Any, ...], int] = defaultdict(int)
         self._extra_stats: dict[str, Any] = {}
         self._closed = False
+        self._write_error: ShardWriteError | None = None
+        self.lines_written = 0
         self._shard: _ShardContext | None = None
         self._link_next = link_next
         self._held: tuple[dict[str, Any], bytes] | None = None  # (record, line without next)
@@ -135,12 +119,18 @@ class DatasetLogger:
         flush_every: int = 1000,
         compress: str | None = None,
         link_next: bool = False,
+        commit: bool = True,
     ) -> DatasetLogger:
-        """Open the shard ``dataset_dir/<stem>.seed<seed>.jsonl`` and register it as ``writing``.
+        """Open the shard ``dataset_dir/<stem>.seed<seed>.jsonl``.
 
-        The manifest is created if missing (its config is ``engine_props`` without ``seed``),
-        or checked against this config. A second writer of the same seed and directory is
-        refused; so is a complete shard unless ``overwrite``.
+        At close the shard's record goes to its sidecar (always) and, with ``commit``, to the
+        manifest (see :mod:`fusion.reporting.manifest` for the protocol). With ``commit`` the
+        manifest is created if missing (its config is ``engine_props`` without ``seed``) or
+        checked against this config, and the shard is listed ``writing`` until it closes.
+        Without ``commit`` (a sweep's worker: its driver alone writes the manifest) the
+        manifest is not touched at all, and :attr:`record` holds the entry after close. A
+        second writer of the same seed and directory is refused; so is a complete shard unless
+        ``overwrite``.
 
         :param dataset_dir: The dataset directory.
         :param seed: The simulation seed, 0 .. 2**31-1; written into every line.
@@ -153,6 +143,7 @@ class DatasetLogger:
             crash still leaves whole lines); the manifest then records the compressed file's
             sha256 and size, and the plain file's as ``raw_sha256`` / ``raw_bytes``.
         :param link_next: Fill ``next_state`` at log time (see the class's parameters).
+        :param commit: Publish the entry to the manifest too (off for a sweep's workers).
         :raises ShardBusyError: when another writer holds this seed's shard.
         :raises ShardExistsError: when the shard is complete and ``overwrite`` is false.
         :raises ManifestConflictError: when the directory holds a dataset of another config.
@@ -171,8 +162,14 @@ class DatasetLogger:
             ) from exc
         try:
             config = {k: v for k, v in engine_props.items() if k != "seed"}
-            manifest = mf.init_manifest(directory, config, planned_seeds=[seed], stem=stem)
-            _refuse_existing(manifest, seed, shard_path, overwrite)
+            if commit:
+                manifest = mf.init_manifest(directory, config, planned_seeds=[seed], stem=stem)
+                listed = [e for e in manifest["shards"] if e["seed"] == seed]
+            else:  # the driver made and checked the manifest; reading it would cost per shard
+                manifest = {"config": config, "config_sha256": mf.config_sha256(config)}
+                manifest["stem"] = stem
+                listed = []
+            _refuse_existing(listed, seed, shard_path, overwrite)
             mf.sidecar_path(shard_path).unlink(missing_ok=True)  # shared by .gz / .zst
             for suffix in SUFFIXES.values():  # compressed files an earlier run left
                 shard_path.with_name(shard_path.name + suffix).unlink(missing_ok=True)
@@ -183,14 +180,20 @@ class DatasetLogger:
                 "started": mf.now_iso(),
                 **mf.host_and_pid(),
             }
-            mf.put_shard_entry(directory, entry)
+            if commit:
+                mf.put_shard_entry(directory, entry)
             props = {**engine_props, "seed": seed}
             log = cls(shard_path, props, flush_every=flush_every, link_next=link_next)
         except BaseException:
             lock.release()
             raise
-        log._shard = _ShardContext(directory, lock, manifest, entry, compress)
+        log._shard = _ShardContext(directory, lock, manifest, entry, compress, commit)
         return log
+
+    @property
+    def record(self) -> dict[str, Any] | None:
+        """The shard's entry as published at close (``None`` before, or for a lone file)."""
+        return None if self._shard is None else self._shard.record
 
     # -- writing -------------------------------------------------------------------------------
     def log_transition(
@@ -210,27 +213,18 @@ class DatasetLogger:
         :param next_state: The next state dict, or ``None``.
         :param action_mask: One boolean per path: feasible now.
         :param meta: Metadata (``decision_time_ms``, ``bp_window_tag``, ...).
-        :raises ValueError: naming the field when the action is illegal for the mask, the mask
-            length differs from the number of paths, or any number is NaN or infinite.
+        :raises ValueError: naming the field when a value has the wrong type (see
+            :func:`~fusion.reporting.schema.check_transition`), the action is illegal for the
+            mask, the mask length differs from the number of paths, any number is NaN or
+            infinite, or the line would be longer than a reader takes.
+        :raises ShardWriteError: naming the file when writing fails (a full disk); the shard's
+            earlier lines stay whole and it is recorded ``failed`` at close.
         """
         if self._closed:
             raise ValueError(f"{self.output_path}: log_transition on a closed DatasetLogger")
-        if action != -1 and (
-            action.__class__ is not int
-            or not 0 <= action < len(action_mask)
-            or not action_mask[action]
-        ):
-            raise ValueError(
-                f"action {action!r} is not -1 or the index of a feasible path in "
-                f"action_mask {list(action_mask)!r}"
-            )
-        paths = state.get("paths")
-        if paths and len(paths) != len(action_mask):
-            raise ValueError(
-                f"action_mask has {len(action_mask)} entries but state.paths has {len(paths)}"
-            )
-        if reward - reward != 0:
-            raise ValueError(f"reward must be finite, got {reward!r}")
+        action, reward, action_mask = check_transition(
+            state, action, reward, next_state, action_mask, meta
+        )
         record = {
             "t": self.transition_count,
             "seed": self._seed,
@@ -249,9 +243,14 @@ class DatasetLogger:
         # line holds more nulls than the one a missing next_state explains.
         nulls = line.count(b"null")
         if nulls and nulls != (next_state is None):
-            bad = _non_finite_field(record, "")
+            bad = non_finite_field(record)
             if bad is not None:
                 raise ValueError(f"{bad} is NaN or infinite; a transition must hold finite numbers")
+        if len(line) > MAX_LINE_BYTES:
+            raise ValueError(
+                f"transition t={self.transition_count} is {len(line)} bytes as JSON, over the "
+                f"{MAX_LINE_BYTES} a line may hold"
+            )
         self._tally[(meta.get("bp_window_tag"), action, *action_mask)] += 1
         self.transition_count += 1
         if self._link_next:
@@ -273,11 +272,32 @@ class DatasetLogger:
         self._extra_stats.update(stats)
 
     def flush(self) -> None:
-        """Hash and write out the buffered lines (whole lines only)."""
+        """Hash and write out the buffered lines (whole lines only).
+
+        :raises ShardWriteError: when the file refuses them; what was written before stays,
+            the partial buffer is cut off again so the file ends on a whole line.
+        """
+        if self._write_error is not None:
+            raise ShardWriteError(f"{self.output_path}: an earlier write failed") from None
         if self._buffer:
             buffer, self._buffer = self._buffer, bytearray()
-            self._sink.write(buffer)
+            try:
+                self._sink.write(buffer)
+            except OSError as exc:
+                self._fail_write(exc)
+            self.lines_written += buffer.count(b"\n")
         self._next_flush = self.transition_count + self._flush_every
+
+    def _fail_write(self, exc: OSError) -> None:
+        """Cut the file back to the last whole buffer and raise the error with the path."""
+        self._buffer = bytearray()
+        with contextlib.suppress(OSError):
+            os.ftruncate(self._file.fileno(), self._sink.size)  # frees the partial buffer
+        self._write_error = ShardWriteError(
+            f"{self.output_path}: writing the shard failed ({exc.strerror or exc}); its "
+            f"{self.lines_written} whole lines before that stay readable"
+        )
+        raise self._write_error from exc
 
     # -- closing -------------------------------------------------------------------------------
     def close(self, error: BaseException | None = None) -> None:
@@ -286,6 +306,8 @@ class DatasetLogger:
         Closing twice is harmless.
 
         :param error: The exception that ended the writing; the shard is then ``failed``.
+        :raises ShardWriteError: when the last write or the fsync fails (the shard is then
+            recorded ``failed`` with that error, and its lock released).
         """
         if self._closed:
             return
@@ -293,16 +315,25 @@ class DatasetLogger:
         if self._held is not None:  # the last transition keeps next_state null
             self._buffer += self._held[1]
             self._held = None
+        failure: BaseException | None = None
         try:
-            self.flush()
-            self._sink.close()
-            os.fsync(self._file.fileno())
+            if self._write_error is None:
+                self.flush()
+                os.fsync(self._file.fileno())
+        except ShardWriteError as exc:
+            failure = exc
+        except OSError as exc:  # fsync: the data may not be on disk
+            failure = ShardWriteError(f"{self.output_path}: fsync failed ({exc.strerror or exc})")
+            failure.__cause__ = exc
         finally:
             self._sink.close()
             self._file.close()
+        failure = error or failure or self._write_error
         logger.info("dataset logger closed: %d transitions logged", self.transition_count)
         if self._shard is not None:
-            self._shard.publish(self, error)
+            self._shard.publish(self, failure)
+        if failure is not None and error is None:
+            raise failure
 
     def stats(self) -> dict[str, Any]:
         """The summary stats of what was logged so far, plus any recorded by the caller."""
@@ -358,10 +389,13 @@ class _ShardContext:
         manifest: Mapping[str, Any],
         entry: dict[str, Any],
         compress: str | None,
+        commit: bool,
     ) -> None:
         self.directory = directory
         self.lock = lock
         self.compress = compress
+        self.commit = commit
+        self.record: dict[str, Any] | None = None
         self.identity = {k: manifest[k] for k in ("config", "config_sha256", "stem")}
         self.identity.update(format=mf.FORMAT_NAME, schema_version=mf.SCHEMA_VERSION)
         self.entry = entry
@@ -372,7 +406,7 @@ class _ShardContext:
             entry = dict(self.entry)
             entry.update(
                 status=mf.STATUS_FAILED if error is not None else mf.STATUS_COMPLETE,
-                transitions=log.transition_count,
+                transitions=log.lines_written,
                 bytes=log.bytes_written,
                 sha256=log.sha256,
                 finished=mf.now_iso(),
@@ -383,10 +417,18 @@ class _ShardContext:
             published = log.output_path
             if error is None and self.compress is not None:
                 published = self._compressed(log, entry)
+            self.record = entry
             mf.publish_sidecar(published, mf.sidecar_record(self.identity, entry))
-            mf.put_shard_entry(self.directory, entry)
+            if self.commit:
+                mf.put_shard_entry(self.directory, entry)
             if published != log.output_path:
                 log.output_path.unlink()
+        except OSError as exc:
+            if error is None:
+                raise ShardWriteError(
+                    f"{log.output_path}: publishing the shard's record failed ({exc})"
+                ) from exc
+            logger.error("%s: could not record the failure (%s): %s", log.output_path, exc, error)
         finally:
             self.lock.release()
 
@@ -412,12 +454,11 @@ class _ShardContext:
 
 
 def _refuse_existing(
-    manifest: Mapping[str, Any], seed: int, shard_path: Path, overwrite: bool
+    listed: Sequence[Mapping[str, Any]], seed: int, shard_path: Path, overwrite: bool
 ) -> None:
     if overwrite:
         return
     sidecar = mf.read_sidecar(mf.sidecar_path(shard_path))
-    listed = [e for e in manifest["shards"] if int(e["seed"]) == seed]
     complete = (sidecar is not None and sidecar.get("status") == mf.STATUS_COMPLETE) or any(
         e.get("status") == mf.STATUS_COMPLETE for e in listed
     )

@@ -21,67 +21,18 @@ import itertools
 import logging
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import orjson
 
 from fusion.errors import DatasetError
-from fusion.reporting import manifest as mf
 from fusion.reporting.compression import open_binary
+from fusion.reporting.integrity import LineCheck, check_line_count, check_stored
+from fusion.reporting.schema import check_window
+from fusion.reporting.sources import Source, resolve, warn_skipped
 
 logger = logging.getLogger(__name__)
-
-WINDOW_TAGS = ("pre", "fail", "post")
-
-
-@dataclass(frozen=True)
-class ShardRef:
-    """One shard as the manifest lists it.
-
-    :param seed: The shard's seed.
-    :param path: Its file.
-    :param status: ``writing``, ``complete`` or ``failed``.
-    :param entry: The whole manifest entry.
-    """
-
-    seed: int
-    path: Path
-    status: str
-    entry: dict[str, Any]
-
-    @property
-    def complete(self) -> bool:
-        """Whether the writer closed this shard without error."""
-        return self.status == mf.STATUS_COMPLETE
-
-    @property
-    def transitions(self) -> int | None:
-        """Lines the manifest promises, when it knows."""
-        value = self.entry.get("transitions")
-        return int(value) if value is not None else None
-
-
-def dataset_shards(
-    path: str | os.PathLike[str], seeds: Iterable[int] | None = None
-) -> tuple[dict[str, Any], list[ShardRef]]:
-    """The manifest of a dataset and its shards in seed order, optionally only some seeds.
-
-    :param path: A dataset directory or its ``manifest.json``.
-    :param seeds: Keep only these seeds.
-    :raises DatasetError: when the manifest is missing or unreadable.
-    """
-    source = Path(path)
-    directory = source if source.is_dir() else source.parent
-    manifest = mf.read_manifest(source)
-    wanted = None if seeds is None else {int(s) for s in seeds}
-    refs = [
-        ShardRef(int(e["seed"]), directory / e["file"], str(e.get("status")), e)
-        for e in mf.shard_entries(manifest)
-        if wanted is None or int(e["seed"]) in wanted
-    ]
-    return manifest, refs
 
 
 def complete_shard_files(
@@ -95,37 +46,21 @@ def complete_shard_files(
     :param path: A dataset directory or its ``manifest.json``.
     :param seeds: Only these seeds.
     """
-    _, refs = dataset_shards(path, seeds)
-    return [ref.path for ref in refs if ref.complete]
-
-
-def is_lone_file(path: str | os.PathLike[str]) -> bool:
-    """Whether ``path`` names a JSON Lines file rather than a dataset or manifest."""
-    source = Path(path)
-    return source.is_file() and source.name != mf.MANIFEST_NAME
+    return [source.path for source in resolve(path, seeds=seeds).sources]
 
 
 def iter_json_lines(
-    path: Path,
-    *,
-    whole_only: bool = False,
-    handle: BinaryIO | None = None,
-    promised: int | None = None,
-    promised_by: str = "the manifest",
+    path: Path, *, whole_only: bool = False, handle: BinaryIO | None = None
 ) -> Iterator[dict[str, Any]]:
     """Parse every line of a JSON Lines file strictly.
 
     :param path: The file (plain, ``.gz`` or ``.zst``).
     :param whole_only: Drop a last line that has no newline (a writer died mid-line).
     :param handle: An already open binary file to read instead of opening ``path``.
-    :param promised: The number of lines the file must have (checked at its end).
-    :param promised_by: Who promised it, for the error message.
-    :raises DatasetError: naming the file and line number of a line that is not JSON, or the
-        file when it has another number of lines than promised.
+    :raises DatasetError: naming the file and line number of a line that is not JSON.
     """
     loads = orjson.loads
     with handle if handle is not None else open_binary(path) as stream:
-        lineno = 0
         for lineno, line in enumerate(stream, 1):
             try:
                 record = loads(line)
@@ -136,54 +71,43 @@ def iter_json_lines(
             if whole_only and not line.endswith(b"\n"):
                 return
             yield record
-    check_line_count(path, lineno, promised, promised_by)
 
 
-def check_line_count(
-    path: Path, count: int, promised: int | None, by: str = "the manifest"
-) -> None:
-    """Refuse a file whose line count differs from the one recorded for it.
+def read_source(source: Source, *, verify: bool = False) -> Iterator[dict[str, Any]]:
+    """The records of one source, checked as they are read.
 
-    :param path: The file, for the message.
-    :param count: Lines read.
-    :param promised: Lines recorded (``None``: nothing to check).
-    :param by: Who recorded it (the manifest, or a merge's ``OUT.manifest.json``).
-    :raises DatasetError: when the counts differ.
+    Always: every line's ``seed`` and ``t`` (:class:`~fusion.reporting.integrity.LineCheck`),
+    then at the end the line count and the stored size against the record. With ``verify``,
+    the sha256 of the stored bytes too, before the first record.
+
+    :param source: What :func:`~fusion.reporting.sources.resolve` found.
+    :param verify: Also check the sha256.
+    :raises DatasetError: naming the file (and line) of whatever does not match.
     """
-    if promised is not None and count != int(promised):
-        raise DatasetError(
-            f"{path}: {count} lines, {by} promises {promised} "
-            "(the file was cut or changed after it was closed)"
-        )
-
-
-def _shard_records(ref: ShardRef, include_incomplete: bool) -> Iterator[dict[str, Any]]:
-    """The records of one shard (checked against the manifest), or none with a warning."""
-    if ref.complete:
-        if not ref.path.exists():
+    if source.complete and verify:
+        check_stored(source.path, None, source.sha256, source.promised_by, verify=True)
+    check = LineCheck(
+        source.path, source.seed, None if source.per_seed is None else source.per_seed
+    )
+    line = check.line
+    select = source.select
+    lineno = 0
+    for lineno, record in enumerate(
+        iter_json_lines(source.path, whole_only=not source.complete), 1
+    ):
+        try:
+            seed, t = record["seed"], record["t"]
+        except (KeyError, TypeError):
             raise DatasetError(
-                f"{ref.path}: shard of seed {ref.seed} is listed complete but missing"
-            )
-        return iter_json_lines(ref.path, promised=ref.transitions)
-    if not include_incomplete or not ref.path.exists():
-        logger.warning(
-            "%s: shard of seed %d is %s, skipped (include_incomplete=True reads its whole lines)",
-            ref.path,
-            ref.seed,
-            ref.status if ref.path.exists() else "missing",
-        )
-        return iter(())
-    return iter_json_lines(ref.path, whole_only=True)
-
-
-def merged_transitions(path: Path) -> int | None:
-    """The line count a merged file's ``OUT.manifest.json`` records, if it has a readable one.
-
-    :param path: The merged file.
-    """
-    record = mf.read_sidecar(mf.merged_sidecar_path(path))
-    value = None if record is None else record.get("transitions")
-    return int(value) if value is not None else None
+                f"{source.path}:{lineno}: a transition needs 'seed' and 't'"
+            ) from None
+        line(seed, t, lineno)
+        if select is None or seed in select:
+            yield record
+    if source.complete:
+        check_line_count(source.path, lineno, source.lines, source.promised_by)
+        check.finish(source.per_seed, source.promised_by)
+        check_stored(source.path, source.size, None, source.promised_by, verify=False)
 
 
 def _link_next(records: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
@@ -204,12 +128,6 @@ def _link_next(records: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         yield previous
 
 
-def check_window(window: str | None) -> None:
-    """Refuse a window tag that is not ``pre``, ``fail``, ``post`` or ``None``."""
-    if window is not None and window not in WINDOW_TAGS:
-        raise ValueError(f"window must be one of {WINDOW_TAGS} or None, got {window!r}")
-
-
 def load_dataset(
     path: str | os.PathLike[str],
     *,
@@ -217,17 +135,21 @@ def load_dataset(
     window: str | None = None,
     include_incomplete: bool = False,
     link_next: bool = False,
+    verify: bool = False,
 ) -> Iterator[dict[str, Any]]:
     """The transitions, in ``(seed, t)`` order, as a lazy iterator.
 
     :param path: A ``.jsonl`` file, a dataset directory, or a ``manifest.json``.
-    :param seeds: Only these seeds (dataset input only).
+    :param seeds: Only these seeds (of a dataset, or of a merged file).
     :param window: Only transitions whose ``meta.bp_window_tag`` is this (pre, fail, post).
     :param include_incomplete: Also read shards not ``complete`` (their whole lines only).
     :param link_next: Fill ``next_state`` with the state of the next transition of the same
         shard, or of the same seed in a merged file (``None`` for a seed's last transition).
-    :raises DatasetError: naming the file and line of a corrupt line, or a complete shard whose
-        line count differs from the manifest's.
+    :param verify: Check every file's sha256 against its record before reading it (sizes,
+        line counts and each line's ``seed`` and ``t`` are always checked).
+    :raises DatasetError: naming the file and line of a corrupt line, a line whose seed or
+        ``t`` does not belong where it is, or a file whose size or line count differs from
+        its record.
 
     Example::
 
@@ -240,21 +162,12 @@ def load_dataset(
         0
     """
     check_window(window)
-    if is_lone_file(path):
-        lone = Path(path)
-        streams: Iterator[Iterator[dict[str, Any]]] = iter(
-            [
-                iter_json_lines(
-                    lone,
-                    promised=merged_transitions(lone),
-                    promised_by=mf.merged_sidecar_path(lone).name,
-                )
-            ]
-        )
-    else:
-        _, refs = dataset_shards(path, seeds)
-        # Lazily, shard after shard: a shard's problem surfaces when the reader reaches it.
-        streams = (_shard_records(ref, include_incomplete) for ref in refs)
+    resolved = resolve(path, seeds=seeds, include_incomplete=include_incomplete)
+    warn_skipped(resolved)
+    # Lazily, source after source: a file's problem surfaces when the reader reaches it.
+    streams: Iterator[Iterator[dict[str, Any]]] = (
+        read_source(source, verify=verify) for source in resolved.sources
+    )
     if link_next:
         streams = (_link_next(stream) for stream in streams)
     records = itertools.chain.from_iterable(streams)

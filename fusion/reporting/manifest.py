@@ -17,23 +17,24 @@ from the files alone.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
 import socket
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import orjson
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
 from fusion import __version__
 from fusion.configs.config import MAX_SEED
 from fusion.errors import DatasetError, ManifestConflictError
 from fusion.reporting.atomic import write_bytes_atomic
-from fusion.reporting.compression import open_binary
+from fusion.reporting.integrity import count_whole_lines
 
 MANIFEST_NAME = "manifest.json"
 FORMAT_NAME = "fusion-offline-rl"
@@ -45,6 +46,7 @@ LOCK_TIMEOUT_S = 120.0
 STATUS_WRITING = "writing"
 STATUS_COMPLETE = "complete"
 STATUS_FAILED = "failed"
+STATUSES = (STATUS_WRITING, STATUS_COMPLETE, STATUS_FAILED)
 
 _SHARD_RE = re.compile(r"^(?P<stem>.+)\.seed(?P<seed>\d+)\.jsonl(?P<comp>\.gz|\.zst)?$")
 
@@ -141,7 +143,87 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
             f"{file}: schema_version {data.get('schema_version')!r}, "
             f"this fusion reads {SCHEMA_VERSION}"
         )
+    check_manifest(file, data)
     return data
+
+
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _bad(file: Path, where: str, expected: str, value: Any) -> DatasetError:
+    return DatasetError(
+        f"{file}: {where} is {value!r}, expected {expected}; "
+        "run `fusion validate --rebuild` to make the manifest again from the shards' sidecars"
+    )
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def check_entry(file: Path, where: str, entry: Any, stem: str | None) -> None:
+    """Refuse a shard entry (manifest or sidecar) whose fields have the wrong type.
+
+    :param file: The file it was read from, for the message.
+    :param where: Its place there (``shards[3]``), for the message.
+    :param entry: The parsed entry.
+    :param stem: The dataset's shard stem, when known: the entry's file must be its seed's.
+    :raises DatasetError: naming the file, the field and what was expected.
+    """
+    if not isinstance(entry, dict):
+        raise _bad(file, where, "an object", entry)
+    seed = entry.get("seed")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise _bad(file, f"{where}.seed", f"an integer in 0 .. {MAX_SEED}", seed)
+    name = entry.get("file")
+    parsed = parse_shard_name(name) if isinstance(name, str) else None
+    if parsed is None or parsed[1] != seed or (stem is not None and parsed[0] != stem):
+        raise _bad(file, f"{where}.file", f"the shard file name of seed {seed}", name)
+    status = entry.get("status")
+    if status not in STATUSES:
+        raise _bad(file, f"{where}.status", f"one of {STATUSES}", status)
+    complete = status == STATUS_COMPLETE
+    for key in ("transitions", "bytes"):
+        value = entry.get(key)
+        if (value is not None or complete) and not _is_count(value):
+            raise _bad(file, f"{where}.{key}", "a whole number >= 0", value)
+    sha = entry.get("sha256")
+    if (sha is not None or complete) and not (isinstance(sha, str) and _HEX64.match(sha)):
+        raise _bad(file, f"{where}.sha256", "64 hex digits", sha)
+    if not isinstance(entry.get("stats", {}), dict):
+        raise _bad(file, f"{where}.stats", "an object", entry.get("stats"))
+
+
+def check_manifest(file: Path, data: dict[str, Any]) -> None:
+    """Refuse a manifest whose fields have the wrong type, or that lists a seed twice.
+
+    :param file: The manifest file, for the message.
+    :param data: Its parsed content.
+    :raises DatasetError: naming the file and the field.
+    """
+    stem = data.get("stem")
+    if not isinstance(stem, str) or not stem or "/" in stem:
+        raise _bad(file, "stem", "a file stem", stem)
+    if not isinstance(data.get("config"), dict):
+        raise _bad(file, "config", "an object", data.get("config"))
+    sha = data.get("config_sha256")
+    if not (isinstance(sha, str) and _HEX64.match(sha)):
+        raise _bad(file, "config_sha256", "64 hex digits", sha)
+    planned = data.get("planned_seeds", [])
+    if not isinstance(planned, list) or not all(_is_count(s) for s in planned):
+        raise _bad(file, "planned_seeds", "a list of seeds", planned)
+    shards = data.get("shards")
+    if not isinstance(shards, list):
+        raise _bad(file, "shards", "a list of shard entries", shards)
+    seen: set[int] = set()
+    for index, entry in enumerate(shards):
+        check_entry(file, f"shards[{index}]", entry, stem)
+        if entry["seed"] in seen:
+            raise DatasetError(
+                f"{file}: shards[{index}] lists seed {entry['seed']} a second time; "
+                "run `fusion validate --rebuild` to make the manifest again from the sidecars"
+            )
+        seen.add(entry["seed"])
 
 
 def _write_manifest(dataset_dir: Path, manifest: dict[str, Any]) -> None:
@@ -236,20 +318,143 @@ def update_manifest(
         return manifest
 
 
-def put_shard_entry(dataset_dir: str | os.PathLike[str], entry: Mapping[str, Any]) -> None:
-    """Insert or replace the entry of ``entry["seed"]`` in the manifest, keeping seed order.
+def commit_entries(
+    dataset_dir: str | os.PathLike[str],
+    entries: Iterable[Mapping[str, Any]] = (),
+    *,
+    planned_seeds: Iterable[int] = (),
+) -> dict[str, Any]:
+    """Publish shard entries (and planned seeds) in one atomic rewrite of the manifest.
+
+    The commit also takes in every sidecar the manifest does not yet reflect
+    (:func:`current_entries`), so an update a lock failed to serialise is repaired by the next
+    commit. The lock only spares work: when it cannot be had within its timeout the commit goes
+    ahead without it, since no reader depends on it.
 
     :param dataset_dir: The dataset directory.
-    :param entry: The shard's record (``seed``, ``file``, ``status`` and the rest).
+    :param entries: Shard records (``seed``, ``file``, ``status`` and the rest), compacted.
+    :param planned_seeds: Seeds to add to ``planned_seeds``.
+    :return: The manifest as written.
     """
-    seed = int(entry["seed"])
+    directory = Path(dataset_dir)
+    new = {int(e["seed"]): compact_entry(e) for e in entries}
+    with _lock_if_possible(directory):
+        manifest = read_manifest(directory)
+        by_seed = {e["seed"]: e for e in current_entries(directory, manifest)}
+        by_seed.update(new)
+        manifest["shards"] = [by_seed[seed] for seed in sorted(by_seed)]
+        planned = {int(s) for s in planned_seeds}
+        if planned - set(manifest.get("planned_seeds", [])):
+            manifest["planned_seeds"] = sorted(planned | set(manifest.get("planned_seeds", [])))
+        _write_manifest(directory, manifest)
+        return manifest
 
-    def change(manifest: dict[str, Any]) -> None:
-        shards = [e for e in manifest["shards"] if int(e["seed"]) != seed]
-        shards.append(dict(entry))
-        manifest["shards"] = shards
 
-    update_manifest(dataset_dir, change)
+def put_shard_entry(dataset_dir: str | os.PathLike[str], entry: Mapping[str, Any]) -> None:
+    """Insert or replace one shard's entry in the manifest (:func:`commit_entries` of one).
+
+    :param dataset_dir: The dataset directory.
+    :param entry: The shard's record.
+    """
+    commit_entries(dataset_dir, [entry])
+
+
+@contextlib.contextmanager
+def _lock_if_possible(directory: Path) -> Iterator[None]:
+    lock = manifest_lock(directory)
+    try:
+        lock.acquire()
+    except Timeout:
+        yield  # the commit is still correct without the lock; only work may be repeated
+        return
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+#: Entry keys the manifest keeps; everything else of a shard's record stays in its sidecar.
+ENTRY_KEYS = (
+    "seed",
+    "file",
+    "status",
+    "transitions",
+    "bytes",
+    "sha256",
+    "started",
+    "finished",
+    "host",
+    "pid",
+    "compression",
+    "raw_bytes",
+    "raw_sha256",
+    "compression_error",
+    "error",
+    "note",
+)
+#: The headline stats a manifest entry keeps (``fusion inspect`` reads these).
+ENTRY_STATS = (
+    "accepted",
+    "blocked",
+    "blocking_probability",
+    "per_window",
+    "path_feasible",
+    "path_chosen",
+)
+
+
+def compact_entry(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A shard's manifest entry: its status, counts, checksums and headline stats (< 1 KB).
+
+    Long per-shard series (the simulator's timeline, per-bit-rate tables, path counts) stay
+    in the shard's sidecar, where ``fusion inspect --plot`` reads them.
+
+    :param record: The shard's full record (a sidecar's, or a writer's).
+    """
+    entry = {key: record[key] for key in ENTRY_KEYS if key in record}
+    stats = record.get("stats")
+    if isinstance(stats, Mapping):
+        entry["stats"] = {key: stats[key] for key in ENTRY_STATS if key in stats}
+    return entry
+
+
+def current_entries(dataset_dir: Path, manifest: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The shard entries as they are now: the manifest's, overlaid with newer sidecars.
+
+    A seed the manifest does not list as complete takes its sidecar's record when the sidecar
+    exists and is of this dataset (a writer closed it after the manifest was last written, or
+    its manifest update was lost). Costs one directory listing, plus one small read per such
+    sidecar; a consolidated manifest reads none.
+
+    :param dataset_dir: The dataset directory.
+    :param manifest: Its manifest as read.
+    :return: The entries sorted by seed.
+    """
+    by_seed = {int(e["seed"]): e for e in manifest.get("shards", [])}
+    stem = manifest.get("stem")
+    try:
+        names = [entry.name for entry in os.scandir(dataset_dir)]
+    except OSError:
+        names = []
+    for name in names:
+        if not name.endswith(SIDECAR_SUFFIX):
+            continue
+        parsed = parse_shard_name(name[: -len(SIDECAR_SUFFIX)])
+        if parsed is None or parsed[0] != stem:
+            continue
+        listed = by_seed.get(parsed[1])
+        if listed is not None and listed.get("status") == STATUS_COMPLETE:
+            continue
+        record = read_sidecar(dataset_dir / name)
+        if record is None or record.get("config_sha256") != manifest.get("config_sha256"):
+            continue
+        try:
+            check_entry(dataset_dir / name, "the sidecar", record, stem)
+        except DatasetError:
+            continue
+        if record["seed"] == parsed[1]:
+            by_seed[parsed[1]] = compact_entry(record)
+    return [by_seed[seed] for seed in sorted(by_seed)]
 
 
 def shard_entries(manifest: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -264,36 +469,6 @@ def read_sidecar(path: Path) -> dict[str, Any] | None:
     except (FileNotFoundError, orjson.JSONDecodeError):
         return None
     return data if isinstance(data, dict) else None
-
-
-def count_whole_lines(path: Path) -> tuple[int, int]:
-    """``(lines, bytes)`` of the whole, newline-terminated lines at the start of a file.
-
-    A compressed file is counted after decompression, up to where its stream is cut.
-    """
-    lines = 0
-    whole_bytes = 0
-    total = 0
-    with open_binary(path) as handle:
-        try:
-            while chunk := handle.read(1 << 20):
-                n = chunk.count(b"\n")
-                if n:
-                    lines += n
-                    whole_bytes = total + chunk.rindex(b"\n") + 1
-                total += len(chunk)
-        except DatasetError:
-            pass  # a cut compressed stream: what came before the cut is counted
-    return lines, whole_bytes
-
-
-def file_sha256(path: Path) -> str:
-    """sha256 of a file's stored bytes, read in 1 MiB chunks."""
-    sha = hashlib.sha256()
-    with open(path, "rb", buffering=0) as handle:
-        while chunk := handle.read(1 << 20):
-            sha.update(chunk)
-    return sha.hexdigest()
 
 
 def rebuild_manifest(dataset_dir: str | os.PathLike[str]) -> dict[str, Any]:
@@ -313,8 +488,12 @@ def rebuild_manifest(dataset_dir: str | os.PathLike[str]) -> dict[str, Any]:
     for path in sorted(directory.iterdir()):
         if path.name.endswith(SIDECAR_SUFFIX):
             record = read_sidecar(path)
-            if record is not None and "seed" in record:
-                sidecars[int(record["seed"])] = record
+            try:
+                check_entry(path, "the sidecar", record, None)
+            except DatasetError:
+                continue  # unreadable or garbled: its shard is listed as never closed
+            assert record is not None
+            sidecars[int(record["seed"])] = record
             continue
         parsed = parse_shard_name(path.name)
         if parsed is not None:
@@ -333,7 +512,7 @@ def rebuild_manifest(dataset_dir: str | os.PathLike[str]) -> dict[str, Any]:
     for seed in sorted(set(sidecars) | set(shard_files)):
         record = sidecars.get(seed)
         if record is not None:
-            entry = {k: v for k, v in record.items() if k not in _SIDECAR_ONLY}
+            entry = compact_entry(record)
         else:
             lines, whole = count_whole_lines(shard_files[seed])
             entry = {

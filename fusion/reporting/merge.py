@@ -38,11 +38,11 @@ from fusion.reporting.compression import (
     compression_of,
     open_binary,
 )
-from fusion.reporting.loader import ShardRef, dataset_shards
+from fusion.reporting.integrity import file_sha256
 from fusion.reporting.manifest import merged_sidecar_path
 from fusion.reporting.sink import HashingSink
+from fusion.reporting.sources import MERGE_FORMAT, Source, resolve
 
-MERGE_FORMAT = "fusion-offline-rl-merge"
 ORDERS = ("seed", "t")
 _CHUNK = 1 << 20
 
@@ -54,35 +54,20 @@ def _iter_chunks(path: Path) -> Iterator[bytes]:
             yield chunk
 
 
-def _problems(manifest: dict[str, Any], refs: list[ShardRef]) -> dict[int, str]:
-    """Seeds that cannot be merged as complete, with the reason."""
-    problems: dict[int, str] = {}
-    listed = {ref.seed for ref in refs}
-    for seed in manifest.get("planned_seeds", []):
-        if int(seed) not in listed:
-            problems[int(seed)] = "missing: planned but never started"
-    for ref in refs:
-        if not ref.path.exists():
-            problems[ref.seed] = f"missing: {ref.path.name} does not exist"
-        elif not ref.complete:
-            problems[ref.seed] = f"incomplete: status {ref.status}"
-    return problems
-
-
-def _verify(ref: ShardRef) -> str | None:
+def _verify(ref: Source) -> str | None:
     """Why a complete shard does not match its manifest entry, or ``None`` when it does."""
-    return _sha_problem(ref, mf.file_sha256(ref.path))
+    return _sha_problem(ref, file_sha256(ref.path))
 
 
-def _sha_problem(ref: ShardRef, digest: str) -> str | None:
+def _sha_problem(ref: Source, digest: str) -> str | None:
     """The refusal for a shard whose bytes hash to ``digest``, or ``None`` when they match."""
-    if digest != ref.entry.get("sha256"):
-        return f"corrupt: sha256 {digest} != manifest {ref.entry.get('sha256')}"
+    if digest != ref.sha256:
+        return f"corrupt: sha256 {digest} != manifest {ref.sha256}"
     return None
 
 
 def _copy_seed_order(
-    ref: ShardRef, out: HashingSink, hasher: ThreadPoolExecutor, whole_lines_only: bool
+    ref: Source, out: HashingSink, hasher: ThreadPoolExecutor, whole_lines_only: bool
 ) -> tuple[int, str | None]:
     """Append one shard's bytes; return ``(lines, problem)``. Plain shards are copied as bytes
     (see :func:`_copy_mapped`); compressed ones are decompressed, their sha256 checked first.
@@ -114,13 +99,13 @@ def _copy_seed_order(
                 out.write(buffer)
                 buffer = bytearray()
     out.write(buffer)
-    if not whole_lines_only and ref.transitions != lines:
-        return lines, f"corrupt: {lines} lines, manifest {ref.transitions}"
+    if not whole_lines_only and ref.lines != lines:
+        return lines, f"corrupt: {lines} lines, manifest {ref.lines}"
     return lines, None
 
 
 def _copy_pipelined(
-    ref: ShardRef, out: HashingSink, hasher: ThreadPoolExecutor
+    ref: Source, out: HashingSink, hasher: ThreadPoolExecutor
 ) -> tuple[int, str | None]:
     """Append a whole plain shard, checking its sha256 on the way.
 
@@ -141,13 +126,13 @@ def _copy_pipelined(
     if problem:
         return 0, problem
     # The bytes are exactly those the writer hashed at close, so are its line count.
-    return int(ref.transitions or 0), None
+    return int(ref.lines or 0), None
 
 
-def _interleave_by_t(refs: list[ShardRef], out: HashingSink) -> dict[int, int]:
+def _interleave_by_t(refs: list[Source], out: HashingSink) -> dict[int, int]:
     """Round-robin by line (``t``), ties by seed; whole lines only. Returns lines per seed."""
-    streams = [(ref.seed, open_binary(ref.path)) for ref in refs]
-    counts = {ref.seed: 0 for ref in refs}
+    streams = [(ref.shard_seed, open_binary(ref.path)) for ref in refs]
+    counts = {ref.shard_seed: 0 for ref in refs}
     buffer = bytearray()
     try:
         active = streams
@@ -194,22 +179,31 @@ def merge_shards(
     if order not in ORDERS:
         raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
     check_compression(compress)
-    manifest, refs = dataset_shards(dataset_dir)
-    problems = _problems(manifest, refs)
+    resolved = resolve(dataset_dir, include_incomplete=allow_partial, missing="skip")
+    if resolved.manifest is None:
+        raise DatasetError(f"{dataset_dir}: merge takes a dataset directory or its manifest.json")
+    manifest, refs = resolved.manifest, resolved.sources
+    problems = dict(resolved.skipped)
+    problems.update(
+        (ref.shard_seed, f"incomplete: status {ref.status}, whole lines only")
+        for ref in refs
+        if not ref.complete
+    )
     if problems and not allow_partial:
         raise DatasetError(_refusal(dataset_dir, problems))
     if allow_partial or order == "t":
         # Verify before writing: a corrupt shard found mid-copy could not be taken back out.
         for ref in refs:
             if ref.complete and ref.path.exists() and (problem := _verify(ref)):
-                problems[ref.seed] = problem
+                problems[ref.shard_seed] = problem
         if problems and not allow_partial:
             raise DatasetError(_refusal(dataset_dir, problems))
-    usable = [
-        ref for ref in refs if ref.path.exists() and not (ref.complete and ref.seed in problems)
-    ]
+    usable = [ref for ref in refs if not (ref.complete and ref.seed in problems)]
     records: list[dict[str, Any]] = []
     out = Path(out_path)
+    # The old record goes first: a merge killed after publishing the new output must not leave
+    # it described by the old one (readers also compare the output's size with its record).
+    merged_sidecar_path(out).unlink(missing_ok=True)
     with atomic_output(out, buffering=0) as handle, ThreadPoolExecutor(1) as hasher:
         stream, finish = compressed_writer(handle, compress)
         writer = HashingSink(stream)
@@ -221,26 +215,27 @@ def merge_shards(
                         ref, writer, hasher, whole_lines_only=not ref.complete
                     )
                     if problem:  # only without allow_partial: it verified every shard above
-                        raise DatasetError(_refusal(dataset_dir, {ref.seed: problem}))
+                        raise DatasetError(_refusal(dataset_dir, {ref.shard_seed: problem}))
                     records.append(_range(ref, lines, start, writer.size))
             else:
                 counts = _interleave_by_t(usable, writer)
-                records = [_range(ref, counts[ref.seed], None, None) for ref in usable]
+                records = [_range(ref, counts[ref.shard_seed], None, None) for ref in usable]
         finally:
             writer.close()
         finish()
     info = _merge_record(dataset_dir, manifest, out, order, writer, records, problems, compress)
-    info["sha256_file"] = mf.file_sha256(out) if compress else info["sha256"]
+    info["sha256_file"] = file_sha256(out) if compress else info["sha256"]
+    info["bytes_file"] = out.stat().st_size
     write_bytes_atomic(merged_sidecar_path(out), orjson.dumps(info, option=orjson.OPT_INDENT_2))
     return info
 
 
-def _range(ref: ShardRef, lines: int, start: int | None, end: int | None) -> dict[str, Any]:
+def _range(ref: Source, lines: int, start: int | None, end: int | None) -> dict[str, Any]:
     record: dict[str, Any] = {
         "seed": ref.seed,
         "file": ref.path.name,
         "status": ref.status,
-        "sha256": ref.entry.get("sha256"),
+        "sha256": ref.sha256 if ref.complete else ref.entry.get("sha256"),
         "lines": lines,
     }
     if start is not None:

@@ -36,17 +36,20 @@ class HashingSink:
         """Write ``data`` and queue it for hashing; the caller must not change it afterwards.
 
         :param data: The bytes to write and hash.
+        :raises OSError: when the file refuses them; ``size`` then counts only earlier writes.
         """
-        self.size += len(data)
-        if self._pool is None:
-            self._sha.update(data)
-        else:
+        if self._pool is not None:
             self.drain()
             self._pending = self._pool.submit(self._sha.update, data)
         view = memoryview(data)
         while view:  # a raw file may take part of a large buffer per call
             written = self._file.write(view)
             view = view[written if written is not None else len(view) :]
+        # Counted (and, in the caller, hashed) once wholly written: after a failed write,
+        # size and sha256 still describe exactly the buffers that reached the file.
+        self.size += len(data)
+        if self._pool is None:
+            self._sha.update(data)
 
     def drain(self) -> None:
         """Wait until everything written is hashed (re-raising the thread's error)."""

@@ -14,8 +14,10 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+from fusion.errors import DatasetError
 from fusion.optional import require
-from fusion.reporting.loader import dataset_shards
+from fusion.reporting import manifest as mf
+from fusion.reporting.sources import resolve
 
 # two-sided 95% Student t quantiles for 1..30 degrees of freedom; 1.96 beyond
 _T95 = [
@@ -65,9 +67,11 @@ def interval(values: Sequence[float]) -> dict[str, float]:
 
 def inspect_dataset(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Shard rows and across-seed aggregates of a dataset directory or manifest."""
-    manifest, refs = dataset_shards(path)
+    resolved = resolve(path, include_incomplete=True, missing="skip")
+    if resolved.manifest is None:
+        raise DatasetError(f"{path}: inspect takes a dataset directory or its manifest.json")
     rows = []
-    for ref in refs:
+    for ref in resolved.sources:
         stats = ref.entry.get("stats", {})
         rows.append(
             {
@@ -89,7 +93,8 @@ def inspect_dataset(path: str | os.PathLike[str]) -> dict[str, Any]:
     }
     return {
         "dataset": str(path),
-        "config_sha256": manifest.get("config_sha256"),
+        "config_sha256": resolved.manifest.get("config_sha256"),
+        "skipped": [{"seed": seed, "why": why} for seed, why in resolved.skipped],
         "shards": rows,
         "across_seeds": aggregate,
     }
@@ -122,11 +127,12 @@ def plot_blocking(path: str | os.PathLike[str], out: str | os.PathLike[str]) -> 
     """Blocking probability over arrival time per seed, failure window shaded (matplotlib)."""
     require("matplotlib", "plot", "--plot").use("Agg")
     plt = require("matplotlib.pyplot", "plot", "--plot")
-    _, refs = dataset_shards(path)
     fig, ax = plt.subplots(figsize=(9, 4))
     shaded = False
-    for ref in refs:
-        sim = ref.entry.get("stats", {}).get("simulation", {})
+    for ref in resolve(path, include_incomplete=True, missing="skip").sources:
+        # Long series live in the shard's sidecar, not in the manifest.
+        record = mf.read_sidecar(mf.sidecar_path(ref.path)) or {}
+        sim = record.get("stats", {}).get("simulation", {})
         timeline = sim.get("bp_timeline", [])
         if timeline:
             ax.plot(

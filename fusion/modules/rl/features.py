@@ -3,7 +3,8 @@
 An observation is ``5 + 5K`` numbers: the request's ``src, dst, slots_needed,
 est_remaining_time, is_disaster``, then for each of the K paths ``path_hops,
 min_residual_slots, frag_indicator, failure_mask, dist_to_disaster_centroid``. A state with
-fewer than K paths is padded with zeros. The array view
+fewer than K paths is padded with zeros. The names come from the record's schema
+(:mod:`fusion.reporting.schema`). The array view
 (:func:`fusion.datasets.arrays.to_arrays`) and learned policies
 (:class:`fusion.modules.rl.bc.BCPolicy`) both use this one definition.
 
@@ -23,14 +24,15 @@ from typing import Any
 
 import numpy as np
 
-STATE_FEATURES = ("src", "dst", "slots_needed", "est_remaining_time", "is_disaster")
-PATH_FEATURES = (
-    "path_hops",
-    "min_residual_slots",
-    "frag_indicator",
-    "failure_mask",
-    "dist_to_disaster_centroid",
-)
+from fusion.reporting.schema import PATH_FEATURES, STATE_FEATURES
+
+__all__ = [
+    "PATH_FEATURES",
+    "STATE_FEATURES",
+    "observation",
+    "observation_names",
+    "observation_size",
+]
 
 
 def observation_size(k_paths: int) -> int:

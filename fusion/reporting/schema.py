@@ -1,0 +1,263 @@
+"""The transition record: its fields, their types, the feature order and the window tags.
+
+This is the one definition the writer's checks, the validator, the array view and the exports
+share. A line is one JSON object with exactly the keys :data:`TOP_KEYS`:
+
+- ``t`` (int, 0, 1, 2, ... within its seed), ``seed`` (int);
+- ``state``: an object with the request features :data:`STATE_FEATURES` and ``paths``, a list
+  of objects with the path features :data:`PATH_FEATURES` (upstream FUSION's order: the array
+  view flattens a state as ``STATE_FEATURES + PATH_FEATURES x K``);
+- ``action`` (int: a feasible path index, or -1 when blocked), ``reward`` (+1.0 routed, -1.0
+  blocked),
+  ``next_state`` (``null`` or an object), ``action_mask`` (booleans, one per path);
+- ``meta``: an object; ``meta.bp_window_tag`` is one of :data:`WINDOW_TAGS` when present.
+
+A line is at most :data:`MAX_LINE_BYTES` long (the array view parses in blocks of 4 MiB).
+
+    >>> action, reward, mask = check_transition({"paths": []}, 0, 1, None, [True], {})
+    >>> action, reward, mask
+    (0, 1.0, [True])
+    >>> check_transition({"paths": []}, 0, True, None, [True], {})
+    Traceback (most recent call last):
+    ...
+    ValueError: reward must be a finite float (+1.0 routed, -1.0 blocked), got True (bool)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+TOP_KEYS = frozenset(
+    {"t", "seed", "state", "action", "reward", "next_state", "action_mask", "meta"}
+)
+STATE_FEATURES = ("src", "dst", "slots_needed", "est_remaining_time", "is_disaster")
+PATH_FEATURES = (
+    "path_hops",
+    "min_residual_slots",
+    "frag_indicator",
+    "failure_mask",
+    "dist_to_disaster_centroid",
+)
+STATE_KEYS = (*STATE_FEATURES, "paths")
+WINDOW_TAGS = ("pre", "fail", "post")
+MAX_LINE_BYTES = 1 << 20
+
+
+def check_window(window: str | None) -> None:
+    """Refuse a window tag that is not ``pre``, ``fail``, ``post`` or ``None``.
+
+    :param window: The tag asked for.
+    :raises ValueError: naming the tag and the allowed ones.
+    """
+    if window is not None and window not in WINDOW_TAGS:
+        raise ValueError(f"window must be one of {WINDOW_TAGS} or None, got {window!r}")
+
+
+def _kind(value: Any) -> str:
+    return type(value).__name__
+
+
+def _as_action(action: Any, mask: Sequence[Any]) -> int:
+    if action.__class__ is not int:
+        if isinstance(action, (bool, np.bool_)) or not isinstance(action, (int, np.integer)):
+            raise ValueError(
+                f"action must be an integer (a path index or -1), got {action!r} ({_kind(action)})"
+            )
+        action = int(action)
+    if action != -1 and not (0 <= action < len(mask) and mask[action]):
+        raise ValueError(
+            f"action {action!r} is not -1 or the index of a feasible path in "
+            f"action_mask {list(mask)!r}"
+        )
+    return action
+
+
+def _as_reward(reward: Any) -> float:
+    if reward.__class__ is not float:
+        if isinstance(reward, (bool, np.bool_)) or not isinstance(
+            reward, (int, float, np.integer, np.floating)
+        ):
+            raise ValueError(
+                "reward must be a finite float (+1.0 routed, -1.0 blocked), "
+                f"got {reward!r} ({_kind(reward)})"
+            )
+        reward = float(reward)
+    return reward
+
+
+def _as_mask(mask: Any) -> list[bool]:
+    if isinstance(mask, np.ndarray):
+        if mask.dtype != np.bool_ or mask.ndim != 1:
+            raise ValueError(f"action_mask must be booleans, got an array of {mask.dtype}")
+        return mask.tolist()
+    if mask.__class__ is not list:
+        if not isinstance(mask, (list, tuple)):
+            raise ValueError(f"action_mask must be a list of booleans, got {_kind(mask)}")
+        mask = list(mask)
+    for entry in mask:
+        if entry.__class__ is not bool:
+            if not isinstance(entry, np.bool_):
+                raise ValueError(
+                    f"action_mask entries must be booleans, got {entry!r} ({_kind(entry)}) "
+                    f"in {mask!r}"
+                )
+            mask = [bool(m) for m in mask]
+            break
+    return mask
+
+
+def check_transition(
+    state: Any, action: Any, reward: Any, next_state: Any, action_mask: Any, meta: Any
+) -> tuple[int, float, list[bool]]:
+    """The writer's check: refuse what a reader would refuse; return the normalised values.
+
+    numpy integers, floats and booleans become Python ones; everything else of the wrong type
+    is refused with a ``ValueError`` naming the field. NaN and infinities are checked after
+    serialisation (:func:`non_finite_field`).
+
+    :param state: The state (a mapping; ``paths``, when present, a list of mappings).
+    :param action: A path index feasible in the mask, or -1.
+    :param reward: +1.0 when routed (``action >= 0``), -1.0 when blocked; any real number type
+        but bool.
+    :param next_state: ``None`` or a mapping.
+    :param action_mask: Booleans, one per path.
+    :param meta: A mapping.
+    :return: ``(action, reward, action_mask)`` as written.
+    :raises ValueError: naming the field and what was expected.
+    """
+    if not isinstance(state, Mapping):
+        raise ValueError(f"state must be a dict, got {_kind(state)}")
+    if not isinstance(meta, Mapping):
+        raise ValueError(f"meta must be a dict, got {_kind(meta)}")
+    if next_state is not None and not isinstance(next_state, Mapping):
+        raise ValueError(f"next_state must be None or a dict, got {_kind(next_state)}")
+    mask = _as_mask(action_mask)
+    paths = state.get("paths")
+    if paths is not None:
+        if paths.__class__ is not list and not isinstance(paths, (list, tuple)):
+            raise ValueError(f"state.paths must be a list of path dicts, got {_kind(paths)}")
+        if paths and len(paths) != len(mask):
+            raise ValueError(
+                f"action_mask has {len(mask)} entries but state.paths has {len(paths)}"
+            )
+    action, reward = _as_action(action, mask), _as_reward(reward)
+    if reward != (1.0 if action >= 0 else -1.0):
+        raise ValueError(
+            f"reward {reward!r} does not match action {action} (+1.0 routed, -1.0 blocked)"
+        )
+    return action, reward, mask
+
+
+def non_finite_field(value: Any, where: str = "") -> str | None:
+    """Path of the first NaN or infinity inside ``value`` (dataclasses included), or ``None``.
+
+    :param value: A transition or any part of it.
+    :param where: The path of ``value`` itself, for the answer.
+    """
+    if isinstance(value, (float, np.floating)):
+        return None if math.isfinite(value) else where
+    if isinstance(value, Mapping):
+        items: Any = value.items()
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        items = ((f.name, getattr(value, f.name)) for f in dataclasses.fields(value))
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            found = non_finite_field(item, f"{where}[{index}]")
+            if found:
+                return found
+        return None
+    elif isinstance(value, np.ndarray):
+        if value.dtype.kind == "f" and not np.isfinite(value).all():
+            return where
+        if value.dtype.kind == "O":
+            return non_finite_field(value.tolist(), where)
+        return None
+    else:
+        return None
+    for key, item in items:
+        found = non_finite_field(item, f"{where}.{key}" if where else str(key))
+        if found:
+            return found
+    return None
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_record(record: Any, expected_t: int | None, expected_seed: int | None) -> list[str]:
+    """Problems of one parsed line against the schema (empty when it is valid).
+
+    :param record: The parsed line.
+    :param expected_t: The ``t`` this line must carry, or ``None`` to skip that check.
+    :param expected_seed: The ``seed`` it must carry, or ``None``.
+    """
+    if not isinstance(record, dict):
+        return ["not a JSON object"]
+    keys = set(record)
+    if keys != TOP_KEYS:
+        missing, extra = sorted(TOP_KEYS - keys), sorted(keys - TOP_KEYS)
+        return [f"top-level keys: missing {missing}, unexpected {extra}"]
+    problems = []
+    t, action, reward, mask = record["t"], record["action"], record["reward"], record["action_mask"]
+    if not _is_int(t) or (expected_t is not None and t != expected_t):
+        problems.append(f"t is {t!r}, expected {expected_t}")
+    if not _is_int(record["seed"]) or (
+        expected_seed is not None and record["seed"] != expected_seed
+    ):
+        problems.append(f"seed is {record['seed']!r}, expected {expected_seed}")
+    state = record["state"]
+    paths: list[Any] = []
+    if not isinstance(state, dict):
+        problems.append("state is not an object")
+    else:
+        missing_state = [k for k in STATE_KEYS if k not in state]
+        if missing_state:
+            problems.append(f"state lacks {missing_state}")
+        bad = [k for k in STATE_FEATURES if k in state and not _is_number(state[k])]
+        if bad:
+            problems.append(f"state.{bad[0]} is {state[bad[0]]!r}, not a number")
+        listed = state.get("paths")
+        if "paths" in state and not isinstance(listed, list):
+            problems.append("state.paths is not a list")
+        paths = listed if isinstance(listed, list) else []
+        for index, path in enumerate(paths):
+            if not isinstance(path, dict) or any(
+                not _is_number(path.get(k)) for k in PATH_FEATURES
+            ):
+                problems.append(
+                    f"state.paths[{index}] lacks a number for one of {list(PATH_FEATURES)}"
+                )
+                break
+    if not isinstance(mask, list) or not all(isinstance(m, bool) for m in mask):
+        problems.append("action_mask is not a list of booleans")
+        mask = []
+    elif paths and len(mask) != len(paths):
+        problems.append(f"action_mask has {len(mask)} entries, state.paths {len(paths)}")
+    if not _is_int(action):
+        problems.append(f"action is {action!r}, not an integer")
+    elif action != -1 and not (0 <= action < len(mask) and mask[action]):
+        problems.append(f"action {action} is not -1 nor a feasible index of {mask}")
+    if not _is_number(reward) or not math.isfinite(reward):
+        problems.append(f"reward is {reward!r}, not a finite number")
+    elif _is_int(action) and reward != (1.0 if action >= 0 else -1.0):
+        problems.append(f"reward {reward} does not match action {action} (+1 routed, -1 blocked)")
+    if record["next_state"] is not None and not isinstance(record["next_state"], dict):
+        problems.append("next_state is neither null nor an object")
+    meta = record["meta"]
+    if not isinstance(meta, dict):
+        problems.append("meta is not an object")
+    elif "bp_window_tag" in meta and meta["bp_window_tag"] not in WINDOW_TAGS:
+        problems.append(
+            f"meta.bp_window_tag is {meta['bp_window_tag']!r}, not one of {WINDOW_TAGS}"
+        )
+    return problems
