@@ -92,9 +92,14 @@ def _load(args: argparse.Namespace) -> Config:
 def cmd_run(args: argparse.Namespace) -> int:
     """``fusion run``: one seed."""
     from fusion.core.simulation import run_simulation
+    from fusion.reporting.manifest import check_seed
 
     config = _load(args)
     seed = args.seed if args.seed is not None else config.general.seeds[0]
+    try:
+        check_seed(seed)
+    except ValueError as exc:
+        raise UsageError(f"--seed: {exc}") from None
     out = args.out if args.out is not None else str(config.dataset_dir)
     stats = run_simulation(config, seed, dataset_dir=out, overwrite=args.overwrite)
     print(

@@ -20,6 +20,17 @@ from pathlib import Path
 from typing import BinaryIO
 
 
+def _read_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+#: The process's umask when fusion was imported: published files get ``0o666 & ~umask``, as
+#: the shards (opened with ``open``) do, not mkstemp's 0600 (datasets live on shared disks).
+UMASK = _read_umask()
+
+
 def _fsync_dir(directory: Path) -> None:
     """Make a rename durable (best effort: not every file system lets a directory be opened)."""
     try:
@@ -47,6 +58,7 @@ def atomic_output(path: str | os.PathLike[str], *, buffering: int = 1 << 20) -> 
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     tmp = Path(tmp_name)
     try:
+        os.fchmod(fd, 0o666 & ~UMASK)
         with os.fdopen(fd, "wb", buffering=buffering) as handle:
             yield handle
             handle.flush()

@@ -137,7 +137,8 @@ def load_dataset(
     link_next: bool = False,
     verify: bool = False,
 ) -> Iterator[dict[str, Any]]:
-    """The transitions, in ``(seed, t)`` order, as a lazy iterator.
+    """The transitions as a lazy iterator: a dataset in ``(seed, t)`` order, a lone file in
+    its own order (a ``t``-order merge stays interleaved; ``t`` ascends within each seed).
 
     :param path: A ``.jsonl`` file, a dataset directory, or a ``manifest.json``.
     :param seeds: Only these seeds (of a dataset, or of a merged file).
