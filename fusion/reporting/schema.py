@@ -130,13 +130,23 @@ def check_transition(
     :return: ``(action, reward, action_mask)`` as written.
     :raises ValueError: naming the field and what was expected.
     """
-    if not isinstance(state, Mapping):
+    # Fast paths first (this runs once per logged transition): exact built-in types pass
+    # with identity checks; anything else takes the general checks below.
+    if state.__class__ is not dict and not isinstance(state, Mapping):
         raise ValueError(f"state must be a dict, got {_kind(state)}")
-    if not isinstance(meta, Mapping):
+    if meta.__class__ is not dict and not isinstance(meta, Mapping):
         raise ValueError(f"meta must be a dict, got {_kind(meta)}")
-    if next_state is not None and not isinstance(next_state, Mapping):
-        raise ValueError(f"next_state must be None or a dict, got {_kind(next_state)}")
-    mask = _as_mask(action_mask)
+    if next_state is not None and next_state.__class__ is not dict:
+        if not isinstance(next_state, Mapping):
+            raise ValueError(f"next_state must be None or a dict, got {_kind(next_state)}")
+    mask = action_mask
+    if mask.__class__ is list:
+        for entry in mask:
+            if entry.__class__ is not bool:
+                mask = _as_mask(mask)
+                break
+    else:
+        mask = _as_mask(mask)
     paths = state.get("paths")
     if paths is not None:
         if paths.__class__ is not list and not isinstance(paths, (list, tuple)):
@@ -145,7 +155,12 @@ def check_transition(
             raise ValueError(
                 f"action_mask has {len(mask)} entries but state.paths has {len(paths)}"
             )
-    action, reward = _as_action(action, mask), _as_reward(reward)
+    if action.__class__ is not int or (
+        action != -1 and not (0 <= action < len(mask) and mask[action])
+    ):
+        action = _as_action(action, mask)
+    if reward.__class__ is not float:
+        reward = _as_reward(reward)
     if reward != (1.0 if action >= 0 else -1.0):
         raise ValueError(
             f"reward {reward!r} does not match action {action} (+1.0 routed, -1.0 blocked)"
