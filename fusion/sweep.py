@@ -1,8 +1,12 @@
 """Seed-parallel sweeps: one task per seed on local processes or on Ray.
 
-The driver writes the manifest (config and planned seeds) first; each task runs one seed's
-simulation and writes its own shard, updating its own manifest entry under the lock. A task
-is idempotent: a rerun (Ray retries a task whose worker died) rewrites its shard from scratch.
+The commit protocol, as output committers do it: the driver writes the manifest (config and
+planned seeds) first; each task runs one seed's simulation, writes its shard and the shard's
+sidecar, and returns its entry; the driver alone rewrites ``manifest.json``, in batches (every
+:data:`COMMIT_EVERY_S` seconds and at the end). No task touches the manifest or its lock, so a
+seed's cost does not grow with the sweep. A killed driver leaves sidecars, from which readers
+and ``--resume`` see every shard that was closed. A task is idempotent: a rerun (Ray retries a
+task whose worker died) rewrites its shard from scratch.
 ``resume`` keeps complete shards whose sha256 still matches and reruns every other planned
 seed; it refuses a directory made with another config.
 
@@ -39,6 +43,7 @@ from fusion.reporting.integrity import file_sha256
 logger = logging.getLogger(__name__)
 
 BACKENDS = ("local", "ray")
+COMMIT_EVERY_S = 2.0
 
 
 class DatasetExistsError(FusionError):
@@ -53,12 +58,15 @@ class SeedOutcome:
     :param status: ``complete``, ``failed`` or ``kept`` (resumed: its shard was already good).
     :param stats: The simulation's summary stats (empty when failed).
     :param error: The error, when failed.
+    :param entry: The shard's entry as its writer published it in the sidecar (for the
+        driver to commit); empty when the worker died before closing it.
     """
 
     seed: int
     status: str
     stats: dict[str, Any] = field(default_factory=dict)
     error: str = ""
+    entry: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -82,13 +90,17 @@ def run_seed_task(config: Config, seed: int, dataset_dir: str) -> SeedOutcome:
     :param seed: The seed.
     :param dataset_dir: The dataset directory.
     """
+    entry: dict[str, Any] = {}
     try:
-        stats = run_simulation(config, seed, dataset_dir=dataset_dir, overwrite=True)
-    except Exception as exc:  # the shard is marked failed by the logger; report and go on
+        stats = run_simulation(
+            config, seed, dataset_dir=dataset_dir, overwrite=True, commit=False, record=entry
+        )
+    except Exception as exc:  # the logger recorded the shard failed; report and go on
         logger.exception("seed %d failed", seed)
-        return SeedOutcome(seed, "failed", error=f"{type(exc).__name__}: {exc}")
+        failed = mf.read_sidecar(mf.sidecar_path(Path(dataset_dir) / mf.shard_file_name(seed)))
+        return SeedOutcome(seed, "failed", error=f"{type(exc).__name__}: {exc}", entry=failed or {})
     stats.pop("bp_timeline", None)
-    return SeedOutcome(seed, "complete", stats)
+    return SeedOutcome(seed, "complete", stats, entry=mf.compact_entry(entry))
 
 
 def _prepare(
@@ -115,7 +127,7 @@ def _prepare(
                 f"{directory}: cannot resume: the dataset's config sha256 is "
                 f"{manifest['config_sha256']}, this config's is {want}"
             )
-        for entry in mf.shard_entries(manifest):
+        for entry in mf.current_entries(directory, manifest):  # sidecars a killed driver left
             path = directory / entry["file"]
             if (
                 entry.get("status") == mf.STATUS_COMPLETE
@@ -252,16 +264,26 @@ def run_sweep(
     bar = _progress(len(planned), quiet)
     bar.update(len(kept))
     transitions = 0
+    failures = 0
+    pending: list[dict[str, Any]] = []
+    last_commit = time.monotonic()
 
     def on_done(outcome: SeedOutcome) -> None:
-        nonlocal transitions
+        nonlocal transitions, failures, last_commit
         outcomes[outcome.seed] = outcome
         transitions += int(outcome.stats.get("requests", 0))
         rate = transitions / max(time.monotonic() - started, 1e-9)
-        bar.set_postfix_str(f"{rate:,.0f} transitions/s")
-        bar.update(1)
+        if outcome.entry:
+            pending.append(outcome.entry)
         if outcome.status == "failed":
+            failures += 1
             logger.error("seed %d failed: %s", outcome.seed, outcome.error)
+        bar.set_postfix_str(f"{rate:,.0f} transitions/s, {failures} failed")
+        bar.update(1)
+        if time.monotonic() - last_commit >= COMMIT_EVERY_S:
+            mf.commit_entries(directory, pending)
+            pending.clear()
+            last_commit = time.monotonic()
 
     try:
         if todo:
@@ -271,6 +293,7 @@ def run_sweep(
                 _run_ray(task, config, todo, str(directory), workers, ray_address, on_done)
     finally:
         bar.close()
+        mf.commit_entries(directory, pending)  # also on an interrupt: what closed is kept
     return SweepResult(
         directory, [outcomes[s] for s in planned if s in outcomes], time.monotonic() - started
     )

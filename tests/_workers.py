@@ -51,3 +51,40 @@ def failing_seed_task(config, seed, dataset_dir):  # type: ignore[no-untyped-def
         return run_seed_task(config, seed, dataset_dir)
     finally:  # the worker process runs other seeds next
         simulation.SimulationEngine.handle_arrival = original  # type: ignore[method-assign]
+
+
+class NeverExcludes:
+    """A lock that never excludes, as ``filelock`` may be across NFS clients."""
+
+    def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        pass
+
+    def acquire(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        return self
+
+    def release(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        pass
+
+    def __enter__(self):  # type: ignore[no-untyped-def]
+        return self
+
+    def __exit__(self, *exc):  # type: ignore[no-untyped-def]
+        pass
+
+
+def write_shards_without_exclusion(directory: str, seeds: list[int], n: int) -> None:
+    """Write complete shards with manifest updates under a lock that never excludes."""
+    import time as _time
+
+    from fusion.reporting import manifest as mf
+
+    mf.manifest_lock = lambda _d: NeverExcludes()  # type: ignore[assignment,return-value]
+    real_write = mf._write_manifest
+
+    def slow_write(directory, manifest):  # type: ignore[no-untyped-def]
+        _time.sleep(0.002)  # widen the read-modify-write window so updates really race
+        real_write(directory, manifest)
+
+    mf._write_manifest = slow_write  # type: ignore[assignment]
+    for seed in seeds:
+        write_shard(Path(directory), seed, n)

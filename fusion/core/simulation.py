@@ -452,6 +452,8 @@ def run_simulation(
     *,
     dataset_dir: str | None = None,
     overwrite: bool = False,
+    commit: bool = True,
+    record: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run one seed; with logging on, write its shard through the logging core.
 
@@ -459,6 +461,9 @@ def run_simulation(
     :param seed: The seed.
     :param dataset_dir: Where the shard goes (default: from ``dataset_output_path``).
     :param overwrite: Rewrite the seed's shard if it is already complete.
+    :param commit: Publish the shard's entry to the manifest at close (a sweep's driver
+        commits instead, from ``record``).
+    :param record: Filled with the shard's entry as published at close.
     :return: The run's summary stats.
     """
     if not config.dataset.log_offline_dataset:
@@ -476,7 +481,10 @@ def run_simulation(
         if config.dataset.shard_compression == "none"
         else config.dataset.shard_compression,
         link_next=config.dataset.link_next_state,
+        commit=commit,
     ) as log:
         stats = SimulationEngine(config, seed, logger=log).run()
         log.record_summary({"simulation": {k: v for k, v in stats.items()}})
+    if record is not None and log.record is not None:
+        record.update(log.record)
     return stats

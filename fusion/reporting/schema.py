@@ -136,9 +136,12 @@ def check_transition(
         raise ValueError(f"state must be a dict, got {_kind(state)}")
     if meta.__class__ is not dict and not isinstance(meta, Mapping):
         raise ValueError(f"meta must be a dict, got {_kind(meta)}")
-    if next_state is not None and next_state.__class__ is not dict:
-        if not isinstance(next_state, Mapping):
-            raise ValueError(f"next_state must be None or a dict, got {_kind(next_state)}")
+    if (
+        next_state is not None
+        and next_state.__class__ is not dict
+        and not isinstance(next_state, Mapping)
+    ):
+        raise ValueError(f"next_state must be None or a dict, got {_kind(next_state)}")
     mask = action_mask
     if mask.__class__ is list:
         for entry in mask:
