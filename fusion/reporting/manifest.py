@@ -1,12 +1,24 @@
 """The dataset manifest: one ``manifest.json`` per dataset directory, and per-shard sidecars.
 
-The manifest records the format, the schema version, the package version, the resolved config
-and its sha256, and one entry per shard, sorted by seed. It is only ever changed under a
-``filelock`` lock and always published by temp file + ``os.replace``, so a reader never sees
-half a file and no writer's update is lost. Because a lock may not exclude on a network file
-system, every closed shard also publishes its own record in a sidecar
-(``offline_data.seed3.jsonl.shard.json``): :func:`rebuild_manifest` makes the manifest again
-from the files alone.
+The protocol, and the invariant it keeps (nothing closed is ever lost, and no reader depends on
+a lock):
+
+1. A shard's **sidecar** (``offline_data.seed3.jsonl.shard.json``) is the truth about a closed
+   shard. Its writer publishes it at close, after the shard is fsynced, by temp file + fsync +
+   ``os.replace``; a new attempt at the seed removes it first. No lock is involved.
+2. ``manifest.json`` is a consolidated index of the sidecars: format, schema version, the
+   resolved config and its sha256 (which never change once written), planned seeds, and one
+   compact entry per shard (< 1 KB: status, counts, size, sha256, headline stats; long series
+   stay in the sidecar), sorted by seed. It is only ever published whole by temp file +
+   ``os.replace``. Its writers: a sweep's driver (batched :func:`commit_entries`; its
+   workers never touch it) or, without a driver, :meth:`DatasetLogger.open_shard` itself.
+3. Readers take the manifest's complete entries and overlay every sidecar of a seed the
+   manifest does not list complete (:func:`current_entries`: one directory listing), and every
+   commit writes those back. So an update lost to a lock that does not exclude (NFS) is a
+   stale index, never a lost shard; ``fusion validate --rebuild`` remakes the index from the
+   files alone.
+
+Every field is type-checked on read (:func:`check_manifest`); a seed listed twice is refused.
 
     >>> import tempfile
     >>> d = tempfile.mkdtemp()
