@@ -16,11 +16,12 @@ from types import ModuleType
 from fusion.errors import MissingDependencyError
 
 
-def require(module: str, extra: str, purpose: str) -> ModuleType:
+def require(module: str, extra: str | None, purpose: str) -> ModuleType:
     """Import ``module``, or raise :class:`MissingDependencyError` naming the extra to install.
 
     :param module: The module to import (``"ray"``, ``"matplotlib.pyplot"``).
-    :param extra: The ``fusion-offline`` extra that installs it.
+    :param extra: The ``fusion-offline`` extra that installs it (``None``: a core dependency,
+        so the install itself is broken).
     :param purpose: What needs it, for the message (``"--plot"``).
     :raises MissingDependencyError: when the import fails.
     """
@@ -28,6 +29,7 @@ def require(module: str, extra: str, purpose: str) -> ModuleType:
         return importlib.import_module(module)
     except ImportError as exc:
         package = module.split(".", 1)[0]
+        target = "fusion-offline" if extra is None else f"'fusion-offline[{extra}]'"
         raise MissingDependencyError(
-            f"{purpose} needs the {package} package: pip install 'fusion-offline[{extra}]'"
+            f"{purpose} needs the {package} package: pip install {target}"
         ) from exc

@@ -47,3 +47,29 @@ def test_quick_start_commands_when_a_block_is_missing_raise_naming_the_section()
 @pytest.mark.parametrize("module", ["zstandard", "pyarrow", "orjson", "filelock", "tqdm"])
 def test_core_dependencies_when_installed_import(module):
     assert importlib.util.find_spec(module) is not None
+
+
+def test_missing_optional_package_when_needed_names_the_extra(monkeypatch, tmp_path, capsys):
+    import builtins
+
+    from fusion.cli import main
+    from fusion.errors import MissingDependencyError
+    from fusion.optional import require
+
+    with pytest.raises(MissingDependencyError, match=r"pip install 'fusion-offline\[ray\]'"):
+        require("no_such_module_here", "ray", "the ray backend")
+    real_import = builtins.__import__
+
+    def no_matplotlib(name, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if name.startswith("matplotlib"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    from conftest import write_shard
+
+    write_shard(tmp_path, 1, 3)
+    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+    monkeypatch.delitem(sys.modules, "matplotlib", raising=False)
+    monkeypatch.delitem(sys.modules, "matplotlib.pyplot", raising=False)
+    assert main(["inspect", str(tmp_path), "--plot", str(tmp_path / "x.png")]) == 1
+    assert "pip install 'fusion-offline[plot]'" in capsys.readouterr().err

@@ -46,7 +46,7 @@ def compression_of(path: str | os.PathLike[str]) -> str | None:
 
 
 def _zstandard() -> Any:
-    return require("zstandard", "compress", "reading or writing .zst files")
+    return require("zstandard", None, "reading or writing .zst files")
 
 
 def check_compression(kind: str | None) -> None:
