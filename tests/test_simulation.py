@@ -267,3 +267,31 @@ def test_engine_when_link_next_state_at_log_time_agrees_with_load_time_linking(t
     at_load = _without_timing(list(load_dataset(tmp_path / "plain", link_next=True)))
     assert len(at_log) == 600 and at_log[-1]["next_state"] is None
     assert at_log == at_load
+
+
+def test_engine_when_given_in_memory_writer_logs_what_a_shard_holds(tmp_path):
+    from fusion.core.simulation import SimulationEngine
+    from fusion.core.writer import InMemoryWriter, TransitionWriter
+
+    cfg = load_config().replace("general_settings", num_requests=300)
+    writer = InMemoryWriter(seed=5)
+    assert isinstance(writer, TransitionWriter)
+    stats = SimulationEngine(cfg, 5, logger=writer).run()
+    assert len(writer.records) == stats["requests"] == 300
+    run_simulation(cfg, 5, dataset_dir=str(tmp_path))
+    on_disk = list(load_dataset(tmp_path))
+
+    def strip(records):
+        return [
+            {**r, "meta": {k: v for k, v in r["meta"].items() if k != "decision_time_ms"}}
+            for r in records
+        ]
+
+    assert strip(writer.records) == strip(on_disk)
+
+
+def test_simulation_module_when_imported_knows_no_file_format():
+    import fusion.core.simulation as simulation
+
+    source = Path(simulation.__file__).read_text(encoding="utf-8")
+    assert "reporting.manifest" not in source and "select_path_with_epsilon_mix" not in source

@@ -405,3 +405,13 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
 def default_ini_text() -> str:
     """The embedded default config file's text."""
     return resources.files("fusion.configs").joinpath(DEFAULT_CONFIG).read_text("utf-8")
+
+
+def check_seed(seed: Any) -> int:
+    """Return ``seed`` as an int, or raise ``ValueError`` naming it and the allowed range.
+
+    :param seed: The seed to check.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"seed must be an integer in 0 .. {MAX_SEED}, got {seed!r}")
+    return seed

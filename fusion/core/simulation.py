@@ -41,16 +41,15 @@ from typing import Any
 
 import numpy as np
 
-from fusion.configs.config import Config
+from fusion.configs.config import Config, check_seed
 from fusion.core.failures import FailurePlan, plan_failure
 from fusion.core.modulation import BIT_RATES, slots_for
 from fusion.core.spectrum import SpectrumState, first_fit, longest_run
 from fusion.core.topology import Topology, load_topology
 from fusion.core.traffic import generate_traffic
+from fusion.core.writer import TransitionWriter
 from fusion.errors import ConfigError
-from fusion.modules.rl.policies import PathPolicy, make_policy
-from fusion.reporting.dataset_logger import DatasetLogger, select_path_with_epsilon_mix
-from fusion.reporting.manifest import check_seed
+from fusion.modules.rl.policies import EpsilonMixPolicy, PathPolicy, make_policy
 
 DEPARTURE, REPAIR, FAILURE, ARRIVAL = 0, 1, 2, 3
 TIMELINE_BUCKETS = 100
@@ -82,7 +81,8 @@ class SimulationEngine:
 
     :param config: The resolved config.
     :param seed: The seed; every random stream of the run derives from it.
-    :param logger: Where transitions go (``None``: no logging).
+    :param logger: Where transitions go, any :class:`~fusion.core.writer.TransitionWriter`
+        (``None``: no logging).
     :param policy: The behaviour policy (default: ``[policy_settings] policy``).
     :param clock: Seconds, for ``decision_time_ms`` (injectable for tests).
     """
@@ -92,7 +92,7 @@ class SimulationEngine:
         config: Config,
         seed: int,
         *,
-        logger: DatasetLogger | None = None,
+        logger: TransitionWriter | None = None,
         policy: PathPolicy | None = None,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
@@ -131,6 +131,11 @@ class SimulationEngine:
         # with two or more feasible paths, without a numpy call per decision.
         draws = self._epsilon_rng.random(g.num_requests).tolist() if self._epsilon > 0 else []
         self._epsilon_draws = _Draws(iter(draws).__next__)
+        self._behaviour = (
+            EpsilonMixPolicy(self.policy, self._epsilon, self._epsilon_draws)
+            if self._epsilon > 0.0
+            else self.policy
+        )
         self._failed: frozenset[int] = frozenset()
         self._disaster = False
         self._epoch = 0
@@ -271,12 +276,7 @@ class SimulationEngine:
             "is_disaster": 1 if disaster else 0,
             "paths": features,
         }
-        if self._epsilon > 0.0:
-            action = select_path_with_epsilon_mix(
-                self.policy, state, mask, self._epsilon, self._epsilon_draws
-            )
-        else:
-            action = self.policy.select_path(state, mask)
+        action = self._behaviour.select_path(state, mask)
         backup = False
         if action >= 0:
             need = needs[action]
@@ -468,6 +468,8 @@ def run_simulation(
     """
     if not config.dataset.log_offline_dataset:
         return SimulationEngine(config, seed).run()
+    from fusion.reporting.dataset_logger import DatasetLogger  # the writer of shards
+
     directory = dataset_dir if dataset_dir is not None else str(config.dataset_dir)
     engine_props = {**config.identity(), "seed": seed}
     with DatasetLogger.open_shard(

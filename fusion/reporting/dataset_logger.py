@@ -24,13 +24,14 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
 from filelock import FileLock, Timeout
 
 from fusion.errors import DatasetError, ShardBusyError, ShardExistsError, ShardWriteError
+from fusion.modules.rl.policies import UniformSource
 from fusion.reporting import manifest as mf
 from fusion.reporting.compression import SUFFIXES, check_compression, compress_file
 from fusion.reporting.loader import filter_by_window, load_dataset
@@ -467,14 +468,6 @@ def _refuse_existing(
             f"{shard_path}: the shard of seed {seed} is already complete; "
             "pass overwrite=True (or --overwrite / --resume) to write it again"
         )
-
-
-class UniformSource(Protocol):
-    """What epsilon-mix draws from: a ``numpy.random.Generator``, or any ``random()``."""
-
-    def random(self) -> float:
-        """A uniform draw in [0, 1)."""
-        ...
 
 
 def select_path_with_epsilon_mix(

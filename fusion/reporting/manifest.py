@@ -44,6 +44,7 @@ from filelock import FileLock, Timeout
 
 from fusion import __version__
 from fusion.configs.config import MAX_SEED
+from fusion.configs.config import check_seed as check_seed  # writers check seeds here too
 from fusion.errors import DatasetError, ManifestConflictError
 from fusion.reporting.atomic import write_bytes_atomic
 from fusion.reporting.integrity import count_whole_lines
@@ -555,10 +556,3 @@ def sidecar_record(manifest_like: Mapping[str, Any], entry: Mapping[str, Any]) -
 def publish_sidecar(shard_path: Path, record: Mapping[str, Any]) -> None:
     """Write a shard's sidecar atomically (temp file, fsync, ``os.replace``)."""
     write_bytes_atomic(sidecar_path(shard_path), orjson.dumps(record, option=orjson.OPT_INDENT_2))
-
-
-def check_seed(seed: Any) -> int:
-    """Return ``seed`` as an int, or raise ``ValueError`` naming it and the allowed range."""
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
-        raise ValueError(f"seed must be an integer in 0 .. {MAX_SEED}, got {seed!r}")
-    return seed

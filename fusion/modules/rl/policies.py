@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -44,6 +44,50 @@ class PathPolicy(ABC):
         """
         ranking = self.rank(state, action_mask)
         return ranking[0] if ranking else -1
+
+
+class UniformSource(Protocol):
+    """What epsilon-mix draws from: a ``numpy.random.Generator``, or any ``random()``."""
+
+    def random(self) -> float:
+        """A uniform draw in [0, 1)."""
+        ...
+
+
+class EpsilonMixPolicy(PathPolicy):
+    """A behaviour policy's choice, or with probability ``epsilon`` its second choice.
+
+    The draw comes from the run's seeded ``rng``, made only when at least two paths are
+    feasible; there is no unseeded fallback.
+
+    :param base: The behaviour policy.
+    :param epsilon: Probability of the second choice, in [0, 1].
+    :param rng: The run's random stream.
+
+    Example::
+
+        >>> EpsilonMixPolicy(KSPFFPolicy(), 1.0, np.random.default_rng(0)).select_path({}, [True, True])
+        1
+    """
+
+    def __init__(self, base: PathPolicy, epsilon: float, rng: UniformSource) -> None:
+        if not 0.0 <= epsilon <= 1.0:
+            raise ValueError(f"epsilon must lie in [0, 1], got {epsilon!r}")
+        self.base = base
+        self.epsilon = epsilon
+        self.rng = rng
+        self.name = f"{base.name}+epsilon{epsilon}"
+
+    def rank(self, state: Mapping[str, Any], action_mask: Sequence[bool]) -> list[int]:
+        return self.base.rank(state, action_mask)
+
+    def select_path(self, state: Mapping[str, Any], action_mask: Sequence[bool]) -> int:
+        ranking = self.base.rank(state, action_mask)
+        if not ranking:
+            return -1
+        if len(ranking) >= 2 and self.epsilon > 0.0 and self.rng.random() < self.epsilon:
+            return ranking[1]
+        return ranking[0]
 
 
 class KSPFFPolicy(PathPolicy):
