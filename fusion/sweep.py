@@ -24,7 +24,9 @@ import concurrent.futures as cf
 import logging
 import multiprocessing
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -171,18 +173,46 @@ def _run_local(
     on_done: Callable[[SeedOutcome], None],
 ) -> None:
     context = multiprocessing.get_context("spawn")
-    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        futures = {pool.submit(task, config, seed, directory): seed for seed in seeds}
-        try:
-            for future in cf.as_completed(futures):
-                try:
-                    on_done(future.result())
-                except cf.process.BrokenProcessPool as exc:
-                    on_done(SeedOutcome(futures[future], "failed", error=f"worker died: {exc}"))
-        except KeyboardInterrupt:
-            for future in futures:
-                future.cancel()
-            raise
+    pool = cf.ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=_die_with_parent
+    )
+    futures = {pool.submit(task, config, seed, directory): seed for seed in seeds}
+    try:
+        for future in cf.as_completed(futures):
+            try:
+                on_done(future.result())
+            except cf.process.BrokenProcessPool as exc:
+                on_done(SeedOutcome(futures[future], "failed", error=f"worker died: {exc}"))
+    except BaseException:  # an interrupt (SIGINT, or SIGTERM turned into one): stop every worker
+        processes = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.join(10)
+        raise
+    pool.shutdown(wait=True)
+
+
+def _die_with_parent() -> None:
+    """In a worker: be killed when the driver dies, even by SIGKILL (Linux), so no orphan
+    keeps writing a shard that a resumed sweep is about to rewrite."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the pool's own checks remain
+        pass
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver decides; it terminates us
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the driver so that it stops its workers and commits."""
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise _Terminated(f"signal {signum}")
 
 
 def _run_ray(
@@ -215,6 +245,18 @@ def _run_ray(
     finally:
         if started_here:
             ray.shutdown()
+
+
+def _interrupted_entries(directory: Path, stem: str, seeds: Sequence[int]) -> list[dict[str, Any]]:
+    """``failed`` entries for the started, unfinished shards of an interrupted sweep."""
+    entries = []
+    for seed in seeds:
+        name = mf.shard_file_name(seed, stem)
+        if (directory / name).exists() and not mf.sidecar_path(directory / name).exists():
+            entries.append(
+                {"seed": seed, "file": name, "status": mf.STATUS_FAILED, "error": "interrupted"}
+            )
+    return entries
 
 
 def run_sweep(
@@ -285,13 +327,22 @@ def run_sweep(
             pending.clear()
             last_commit = time.monotonic()
 
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         if todo:
             if backend == "local":
                 _run_local(task, config, todo, str(directory), min(workers, len(todo)), on_done)
             else:
                 _run_ray(task, config, todo, str(directory), workers, ray_address, on_done)
+    except KeyboardInterrupt:
+        unfinished = [seed for seed in todo if seed not in outcomes]
+        pending.extend(_interrupted_entries(directory, config.dataset_stem, unfinished))
+        raise
     finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
         bar.close()
         mf.commit_entries(directory, pending)  # also on an interrupt: what closed is kept
     return SweepResult(

@@ -138,6 +138,66 @@ def test_sweep_when_sigkilled_mid_run_then_resumed_equals_a_clean_run(tmp_path):
     assert _strip(load_dataset(data)) == _strip(load_dataset(clean))
 
 
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _start_sweep_and_wait_for_shards(tmp_path: Path, ini: Path) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "fusion.cli", "sweep", "--config", str(ini)]
+    proc = subprocess.Popen(
+        [*cmd, "--workers", "2", "--quiet"],
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    data = tmp_path / "data"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        shards = list(data.glob("*.jsonl")) if data.exists() else []
+        if len(shards) >= 2 and sum(p.stat().st_size for p in shards) > 2_000_000:
+            break
+        time.sleep(0.1)
+    return proc
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads children from /proc")
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL])
+def test_sweep_when_driver_alone_is_signalled_leaves_no_child_and_resumes(tmp_path, how):
+    ini = _ini(tmp_path, n=120_000)  # a seed takes seconds: a worker left running would show
+    proc = _start_sweep_and_wait_for_shards(tmp_path, ini)
+    children = _children(proc.pid)
+    assert children, "the sweep should have started its workers"
+    proc.send_signal(how)  # the driver only, not its process group
+    assert proc.wait(60) != 0
+    deadline = time.monotonic() + 3
+    while any(_alive(c) for c in children) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [c for c in children if _alive(c)], "orphan worker processes"
+    data = tmp_path / "data"
+    if how == signal.SIGTERM:  # committed on the way out: nothing unfinished looks complete
+        entries = mf.read_manifest(data)["shards"]
+        assert entries and all(e["status"] in ("complete", "failed") for e in entries)
+    assert main(["sweep", "--config", str(ini), "--resume", "--quiet", "--workers", "2"]) == 0
+    assert validate_dataset(data).ok
+    assert len(list(load_dataset(data))) == 4 * 120_000
+
+
 @pytest.mark.slow
 def test_sweep_when_ray_backend_gives_the_same_dataset_as_local(tmp_path):
     pytest.importorskip("ray", reason="the ray backend needs the ray extra")
