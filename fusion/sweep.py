@@ -164,25 +164,28 @@ def _progress(total: int, quiet: bool) -> tqdm:
     )
 
 
+Job = tuple[Config, int, str]
+"""One task's arguments: the resolved config, the seed, the dataset directory."""
+
+
 def _run_local(
     task: Callable[[Config, int, str], SeedOutcome],
-    config: Config,
-    seeds: Sequence[int],
-    directory: str,
+    jobs: Sequence[Job],
     workers: int,
-    on_done: Callable[[SeedOutcome], None],
+    on_done: Callable[[int, SeedOutcome], None],
 ) -> None:
     context = multiprocessing.get_context("spawn")
     pool = cf.ProcessPoolExecutor(
         max_workers=workers, mp_context=context, initializer=_die_with_parent
     )
-    futures = {pool.submit(task, config, seed, directory): seed for seed in seeds}
+    futures = {pool.submit(task, *job): i for i, job in enumerate(jobs)}
     try:
         for future in cf.as_completed(futures):
+            index = futures[future]
             try:
-                on_done(future.result())
+                on_done(index, future.result())
             except cf.process.BrokenProcessPool as exc:
-                on_done(SeedOutcome(futures[future], "failed", error=f"worker died: {exc}"))
+                on_done(index, SeedOutcome(jobs[index][1], "failed", error=f"worker died: {exc}"))
     except BaseException:  # an interrupt (SIGINT, or SIGTERM turned into one): stop every worker
         processes = list((getattr(pool, "_processes", None) or {}).values())
         pool.shutdown(wait=False, cancel_futures=True)
@@ -217,12 +220,10 @@ def _raise_terminated(signum: int, frame: Any) -> None:
 
 def _run_ray(
     task: Callable[[Config, int, str], SeedOutcome],
-    config: Config,
-    seeds: Sequence[int],
-    directory: str,
+    jobs: Sequence[Job],
     workers: int,
     address: str | None,
-    on_done: Callable[[SeedOutcome], None],
+    on_done: Callable[[int, SeedOutcome], None],
 ) -> None:
     ray = require("ray", "ray", "the ray backend")
     started_here = not ray.is_initialized()
@@ -233,15 +234,18 @@ def _run_ray(
             ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
     try:
         remote = ray.remote(max_retries=3, num_cpus=1)(task)
-        pending = {remote.remote(config, seed, directory): seed for seed in seeds}
+        pending = {remote.remote(*job): i for i, job in enumerate(jobs)}
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
             for ref in done:
-                seed = pending.pop(ref)
+                index = pending.pop(ref)
                 try:
-                    on_done(ray.get(ref))
+                    outcome = ray.get(ref)
                 except Exception as exc:  # a task that failed even after Ray's retries
-                    on_done(SeedOutcome(seed, "failed", error=f"{type(exc).__name__}: {exc}"))
+                    outcome = SeedOutcome(
+                        jobs[index][1], "failed", error=f"{type(exc).__name__}: {exc}"
+                    )
+                on_done(index, outcome)
     finally:
         if started_here:
             ray.shutdown()
@@ -257,6 +261,86 @@ def _interrupted_entries(directory: Path, stem: str, seeds: Sequence[int]) -> li
                 {"seed": seed, "file": name, "status": mf.STATUS_FAILED, "error": "interrupted"}
             )
     return entries
+
+
+def run_jobs(
+    jobs: Sequence[Job],
+    *,
+    kept: int = 0,
+    workers: int | None = None,
+    backend: str = "local",
+    ray_address: str | None = None,
+    quiet: bool = False,
+    task: Callable[[Config, int, str], SeedOutcome] = run_seed_task,
+) -> list[SeedOutcome | None]:
+    """Run seed tasks, of one dataset or of many (a study), in one pool; the driver alone
+    commits each directory's manifest, in batches and at the end (also on an interrupt).
+
+    :param jobs: ``(config, seed, directory)`` per task; each directory's manifest is made.
+    :param kept: Tasks already done (shown in the progress bar's count).
+    :param workers: Parallel tasks (default: the machine's cores).
+    :param backend: ``local`` (processes, spawn) or ``ray``.
+    :param ray_address: A Ray cluster to join (default: start a local Ray).
+    :param quiet: No progress bar.
+    :param task: What runs one seed (tests inject failures here).
+    :return: Each job's outcome, in job order (``None``: interrupted before it ended).
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    workers = max(1, workers or os.cpu_count() or 1)
+    outcomes: list[SeedOutcome | None] = [None] * len(jobs)
+    started = time.monotonic()
+    bar = _progress(len(jobs) + kept, quiet)
+    bar.update(kept)
+    transitions = 0
+    failures = 0
+    pending: dict[str, list[dict[str, Any]]] = {}
+    last_commit = time.monotonic()
+
+    def commit() -> None:
+        for directory, entries in pending.items():
+            if entries:
+                mf.commit_entries(directory, entries)
+        pending.clear()
+
+    def on_done(index: int, outcome: SeedOutcome) -> None:
+        nonlocal transitions, failures, last_commit
+        outcomes[index] = outcome
+        transitions += int(outcome.stats.get("requests", 0))
+        rate = transitions / max(time.monotonic() - started, 1e-9)
+        if outcome.entry:
+            pending.setdefault(jobs[index][2], []).append(outcome.entry)
+        if outcome.status == "failed":
+            failures += 1
+            logger.error("seed %d (%s) failed: %s", outcome.seed, jobs[index][2], outcome.error)
+        bar.set_postfix_str(f"{rate:,.0f} transitions/s, {failures} failed")
+        bar.update(1)
+        if time.monotonic() - last_commit >= COMMIT_EVERY_S:
+            commit()
+            last_commit = time.monotonic()
+
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        if jobs:
+            if backend == "local":
+                _run_local(task, jobs, min(workers, len(jobs)), on_done)
+            else:
+                _run_ray(task, jobs, workers, ray_address, on_done)
+    except KeyboardInterrupt:
+        for (config, seed, directory), outcome in zip(jobs, outcomes, strict=True):
+            if outcome is None:
+                pending.setdefault(directory, []).extend(
+                    _interrupted_entries(Path(directory), config.dataset_stem, [seed])
+                )
+        raise
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+        bar.close()
+        commit()  # also on an interrupt: what closed is kept
+    return outcomes
 
 
 def run_sweep(
@@ -296,55 +380,22 @@ def run_sweep(
     planned = sorted(
         {mf.check_seed(s) for s in (seeds if seeds is not None else config.general.seeds)}
     )
-    workers = max(1, workers or os.cpu_count() or 1)
     directory = Path(out) if out is not None else config.dataset_dir
     directory.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
     kept = _prepare(config, directory, planned, resume, overwrite)
     outcomes = {seed: SeedOutcome(seed, "kept") for seed in kept}
-    todo = [seed for seed in planned if seed not in outcomes]
-    started = time.monotonic()
-    bar = _progress(len(planned), quiet)
-    bar.update(len(kept))
-    transitions = 0
-    failures = 0
-    pending: list[dict[str, Any]] = []
-    last_commit = time.monotonic()
-
-    def on_done(outcome: SeedOutcome) -> None:
-        nonlocal transitions, failures, last_commit
-        outcomes[outcome.seed] = outcome
-        transitions += int(outcome.stats.get("requests", 0))
-        rate = transitions / max(time.monotonic() - started, 1e-9)
-        if outcome.entry:
-            pending.append(outcome.entry)
-        if outcome.status == "failed":
-            failures += 1
-            logger.error("seed %d failed: %s", outcome.seed, outcome.error)
-        bar.set_postfix_str(f"{rate:,.0f} transitions/s, {failures} failed")
-        bar.update(1)
-        if time.monotonic() - last_commit >= COMMIT_EVERY_S:
-            mf.commit_entries(directory, pending)
-            pending.clear()
-            last_commit = time.monotonic()
-
-    previous = None
-    if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, _raise_terminated)
-    try:
-        if todo:
-            if backend == "local":
-                _run_local(task, config, todo, str(directory), min(workers, len(todo)), on_done)
-            else:
-                _run_ray(task, config, todo, str(directory), workers, ray_address, on_done)
-    except KeyboardInterrupt:
-        unfinished = [seed for seed in todo if seed not in outcomes]
-        pending.extend(_interrupted_entries(directory, config.dataset_stem, unfinished))
-        raise
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
-        bar.close()
-        mf.commit_entries(directory, pending)  # also on an interrupt: what closed is kept
+    jobs = [(config, seed, str(directory)) for seed in planned if seed not in outcomes]
+    ran = run_jobs(
+        jobs,
+        kept=len(kept),
+        workers=workers,
+        backend=backend,
+        ray_address=ray_address,
+        quiet=quiet,
+        task=task,
+    )
+    outcomes.update((o.seed, o) for o in ran if o is not None)
     return SweepResult(
         directory, [outcomes[s] for s in planned if s in outcomes], time.monotonic() - started
     )

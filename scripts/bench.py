@@ -5,6 +5,7 @@
     python scripts/bench.py sweep     # 4 seeds on 1 worker and on 2 workers
     python scripts/bench.py arrays    # to_arrays from JSONL and from the cache
     python scripts/bench.py size      # bytes per transition raw, gzip, zstd
+    python scripts/bench.py scale     # tiny sweeps of 100, 1,000, 10,000 seeds; readers over them
     python scripts/bench.py all
 
 Times are wall-clock on a shared machine: compare the ratios, not the absolute figures.
@@ -291,12 +292,75 @@ def bench_size(n: int, work: Path) -> None:
         )
 
 
+def _scale_row(seeds: int, work: Path) -> dict[str, float]:
+    """One tiny sweep of ``seeds`` seeds (100 requests each, 2 workers), then every reader over
+    it; seconds per seed (per shard for the readers) and manifest bytes per shard."""
+    from fusion.configs.config import load_config
+    from fusion.datasets.arrays import to_arrays
+    from fusion.reporting import manifest as mf
+    from fusion.reporting.loader import load_dataset
+    from fusion.reporting.merge import merge_shards
+    from fusion.reporting.summary import inspect_dataset
+    from fusion.reporting.validate import validate_dataset
+    from fusion.sweep import run_sweep
+
+    cfg = load_config().replace("general_settings", num_requests=100)
+    out = work / f"scale{seeds}"
+    shutil.rmtree(out, ignore_errors=True)
+    result: Any = None
+
+    def sweep() -> None:
+        nonlocal result
+        result = run_sweep(cfg, seeds=range(seeds), workers=2, out=out, quiet=True)
+
+    row = {"sweep": _timed(sweep) / seeds}
+    manifest = mf.read_manifest(out)
+    complete = sum(e["status"] == mf.STATUS_COMPLETE for e in manifest["shards"])
+    if not result.ok or complete != seeds:
+        raise SystemExit(f"scale: {seeds} seeds: only {complete} complete")
+    row["manifest"] = (out / mf.MANIFEST_NAME).stat().st_size / seeds
+    row["load"] = _timed(lambda: sum(1 for _ in load_dataset(out))) / seeds
+    row["to_arrays"] = _timed(lambda: to_arrays(out, cache=False)) / seeds
+    row["merge seed"] = _timed(lambda: merge_shards(out, work / "m.jsonl")) / seeds
+    row["merge t"] = _timed(lambda: merge_shards(out, work / "m.jsonl", order="t")) / seeds
+    row["validate"] = _timed(lambda: validate_dataset(out)) / seeds
+    row["inspect"] = _timed(lambda: inspect_dataset(out)) / seeds
+    shutil.rmtree(out)
+    return row
+
+
+def bench_scale(largest: int, work: Path) -> None:
+    """Per-seed sweep cost and per-shard reader costs at 100, 1,000 and ``largest`` seeds.
+
+    The 100-seed row is the baseline: it is measured before each larger row and once after,
+    and its best is kept (the same machine spells for both).
+    """
+    sizes = [size for size in (1_000, largest) if size > 100]
+    base_rows = [_scale_row(100, work)]
+    rows = {}
+    for size in sorted(set(sizes)):
+        rows[size] = _scale_row(size, work)
+        base_rows.append(_scale_row(100, work))
+    base = {key: min(r[key] for r in base_rows) for key in base_rows[0]}
+    for size, row in [(100, base), *rows.items()]:
+        for key, value in row.items():
+            unit = (
+                "bytes/shard" if key == "manifest" else "ms/seed" if key == "sweep" else "ms/shard"
+            )
+            shown = value if key == "manifest" else value * 1e3
+            name = f"scale: {size:>6,} seeds, {key}"
+            text = f"{name:<38} {shown:>12,.2f} {unit:<14}"
+            text += f" {value / base[key]:>7.2f}x vs 100 seeds"
+            print(text, flush=True)
+
+
 BENCHES: dict[str, Callable[[argparse.Namespace, Path], None]] = {
     "logger": lambda a, w: bench_logger(a.n or 200_000, w),
     "sim": lambda a, w: bench_sim(a.n or 50_000, w),
     "sweep": lambda a, w: bench_sweep(a.n or 50_000, w),
     "arrays": lambda a, w: bench_arrays(a.n or 50_000, w),
     "size": lambda a, w: bench_size(a.n or 50_000, w),
+    "scale": lambda a, w: bench_scale(a.n or 10_000, w),
 }
 
 

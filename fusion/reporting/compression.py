@@ -97,10 +97,11 @@ class _ZstdReader(io.RawIOBase):
     """zstd decompression that notices a cut stream: at the end of the input the last frame
     must be complete (zstandard's own stream reader just stops)."""
 
-    def __init__(self, raw: BinaryIO, path: Path) -> None:
+    def __init__(self, raw: BinaryIO, path: Path, chunk: int = READ_BUFFER) -> None:
         super().__init__()
         self._zstd = _zstandard()
         self._raw = raw
+        self._chunk = chunk
         self._path = path
         self._decoder = self._zstd.ZstdDecompressor()
         self._frame = self._decoder.decompressobj()
@@ -112,7 +113,7 @@ class _ZstdReader(io.RawIOBase):
 
     def _fill(self) -> None:
         while not self._out and not self._ended:
-            chunk = self._raw.read(READ_BUFFER)
+            chunk = self._raw.read(self._chunk)
             if not chunk:
                 if not self._frame.eof:
                     raise _cut(self._path, "the last zstd frame has no end")
@@ -142,26 +143,28 @@ class _ZstdReader(io.RawIOBase):
         super().close()
 
 
-def open_binary(path: str | os.PathLike[str]) -> BinaryIO:
+def open_binary(path: str | os.PathLike[str], buffer_size: int = READ_BUFFER) -> BinaryIO:
     """Open a file for buffered binary reading, decompressing by its suffix.
 
     :param path: The file.
+    :param buffer_size: The read buffer's size (and, for zstd, how much compressed input is
+        decompressed at a time).
     :raises MissingDependencyError: when ``.zst`` is asked for and zstandard is missing.
     :raises DatasetError: on reads of a cut or corrupt compressed stream, naming the file.
     """
     source = Path(path)
     kind = compression_of(source)
     if kind is None:
-        return open(source, "rb", buffering=READ_BUFFER)
+        return open(source, "rb", buffering=buffer_size)
     raw = open(source, "rb", buffering=0)  # noqa: SIM115 - owned by the returned reader
     try:
         inner: io.RawIOBase = (
-            _GzipReader(raw, source) if kind == "gzip" else _ZstdReader(raw, source)
+            _GzipReader(raw, source) if kind == "gzip" else _ZstdReader(raw, source, buffer_size)
         )
     except BaseException:
         raw.close()
         raise
-    return io.BufferedReader(inner, buffer_size=READ_BUFFER)
+    return io.BufferedReader(inner, buffer_size=buffer_size)
 
 
 def compressed_writer(handle: Any, kind: str | None) -> tuple[Any, Callable[[], None]]:

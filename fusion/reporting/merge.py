@@ -19,9 +19,12 @@ and byte range, and the output's sha256.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
-from collections.abc import Iterator
+import tempfile
+from array import array
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -45,6 +48,7 @@ from fusion.reporting.sources import MERGE_FORMAT, Source, resolve
 
 ORDERS = ("seed", "t")
 _CHUNK = 1 << 20
+_MERGE_BUFFER = 1 << 16  # per open file in a t-order pass: 128 of them hold 8 MiB
 
 
 def _iter_chunks(path: Path) -> Iterator[bytes]:
@@ -129,11 +133,26 @@ def _copy_pipelined(
     return int(ref.lines or 0), None
 
 
-def _interleave_by_t(refs: list[Source], out: HashingSink) -> dict[int, int]:
-    """Round-robin by line (``t``), ties by seed; whole lines only. Returns lines per seed."""
-    streams = [(ref.shard_seed, open_binary(ref.path)) for ref in refs]
+def fan_in() -> int:
+    """How many files one ``t``-order pass opens at once: well inside the process's limit on
+    open files (``ulimit -n``), whatever else the process holds, and at most 128."""
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (ImportError, OSError, ValueError):  # not POSIX
+        return 64
+    if soft == resource.RLIM_INFINITY:
+        return 128
+    return max(2, min(128, (soft - 64) // 2))
+
+
+def _round_robin(refs: list[Source], emit: Callable[[bytes], None]) -> tuple[dict[int, int], array]:
+    """Line ``t`` of every shard in ``refs`` (ascending seeds), then line ``t + 1``; whole
+    lines only. Returns the lines taken per seed and the lines emitted per ``t``."""
+    streams = [(ref.shard_seed, open_binary(ref.path, _MERGE_BUFFER)) for ref in refs]
     counts = {ref.shard_seed: 0 for ref in refs}
-    buffer = bytearray()
+    per_t = array("Q")
     try:
         active = streams
         while active:
@@ -141,18 +160,107 @@ def _interleave_by_t(refs: list[Source], out: HashingSink) -> dict[int, int]:
             for seed, stream in active:
                 line = stream.readline()
                 if line.endswith(b"\n"):
-                    buffer += line
+                    emit(line)
                     counts[seed] += 1
                     still.append((seed, stream))
+            if still:
+                per_t.append(len(still))
             active = still
-            if len(buffer) >= _CHUNK:
-                out.write(buffer)
-                buffer = bytearray()
-        out.write(buffer)
     finally:
         for _, stream in streams:
             stream.close()
+    return counts, per_t
+
+
+def _round_robin_runs(runs: list[tuple[Path, array]], emit: Callable[[bytes], None]) -> array:
+    """Interleave run files of consecutive seed groups: at each ``t``, each run's lines of that
+    ``t`` (its ``per_t`` says how many), runs in seed order. Returns the lines per ``t``."""
+    per_t = array("Q")
+    with contextlib.ExitStack() as stack:
+        streams = [
+            (stack.enter_context(open(path, "rb", buffering=_MERGE_BUFFER)), counts)
+            for path, counts in runs
+        ]
+        for t in range(max(len(counts) for _, counts in runs)):
+            total = 0
+            for stream, counts in streams:
+                if t < len(counts):
+                    for _ in range(counts[t]):
+                        emit(stream.readline())
+                    total += counts[t]
+            per_t.append(total)
+    return per_t
+
+
+class _Buffered:
+    """Lines gathered into ~1 MiB writes."""
+
+    def __init__(self, write: Callable[[bytes], Any]) -> None:
+        self._write = write
+        self._buffer = bytearray()
+
+    def add(self, line: bytes) -> None:
+        self._buffer += line
+        if len(self._buffer) >= _CHUNK:
+            self.flush()
+
+    def flush(self) -> None:
+        self._write(bytes(self._buffer))
+        self._buffer.clear()
+
+
+def _interleave_by_t(
+    refs: list[Source], out: HashingSink, tmp_dir: Path, width: int | None = None
+) -> dict[int, int]:
+    """Round-robin by line (``t``), ties by seed; whole lines only. Returns lines per seed.
+
+    At most ``width`` (default :func:`fan_in`) files are open at once. With more shards, each
+    group of ``width`` consecutive shards is interleaved into a run file, remembering how many
+    of its lines each ``t`` has; since the groups are consecutive seed ranges, interleaving the
+    runs ``t`` by ``t`` in group order gives the same bytes as interleaving the shards. Runs of
+    runs are merged the same way until ``width`` are left, so each pass reads and writes the
+    data once (two passes up to ``width ** 2`` shards). Runs live in a temp directory beside
+    the output (``tmp_dir``), removed at the end.
+    """
+    width = width or fan_in()
+    buffered = _Buffered(out.write)
+    if len(refs) <= width:
+        taken, _ = _round_robin(refs, buffered.add)
+        buffered.flush()
+        return taken
+    counts: dict[int, int] = {}
+    with tempfile.TemporaryDirectory(prefix=".merge-runs.", dir=tmp_dir) as tmp:
+        runs: list[tuple[Path, array]] = []
+        for start in range(0, len(refs), width):
+            path = Path(tmp) / f"0.{start}"
+            with _run_file(path) as run:
+                taken, per_t = _round_robin(refs[start : start + width], run.add)
+            counts.update(taken)
+            runs.append((path, per_t))
+        level = 0
+        while len(runs) > width:
+            level += 1
+            merged = []
+            for start in range(0, len(runs), width):
+                path = Path(tmp) / f"{level}.{start}"
+                with _run_file(path) as run:
+                    per_t = _round_robin_runs(runs[start : start + width], run.add)
+                merged.append((path, per_t))
+            for path, _ in runs:
+                path.unlink()
+            runs = merged
+        _round_robin_runs(runs, buffered.add)
+        buffered.flush()
     return counts
+
+
+@contextlib.contextmanager
+def _run_file(path: Path) -> Iterator[_Buffered]:
+    """A run file being written, its lines buffered."""
+    with open(path, "wb") as handle:
+        lines = _Buffered(handle.write)
+        yield lines
+        lines.flush()
 
 
 def merge_shards(
@@ -218,7 +326,7 @@ def merge_shards(
                         raise DatasetError(_refusal(dataset_dir, {ref.shard_seed: problem}))
                     records.append(_range(ref, lines, start, writer.size))
             else:
-                counts = _interleave_by_t(usable, writer)
+                counts = _interleave_by_t(usable, writer, out.parent)
                 records = [_range(ref, counts[ref.shard_seed], None, None) for ref in usable]
         finally:
             writer.close()
