@@ -14,6 +14,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -110,39 +111,68 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    """``fusion sweep``: every seed, in parallel."""
+    """``fusion sweep``: every seed (of every grid point: a study), in parallel."""
     from fusion.configs.config import parse_seeds
-    from fusion.reporting.summary import format_inspection, inspect_dataset
-    from fusion.sweep import DatasetExistsError, run_sweep
+    from fusion.study.grid import apply_sets, parse_grid
+    from fusion.sweep import DatasetExistsError
 
-    config = _load(args)
+    config = apply_sets(_load(args), args.set)
+    axes = parse_grid(config, args.grid)
     try:
         seeds = parse_seeds(args.seeds) if args.seeds else None
     except ValueError as exc:
         raise UsageError(f"--seeds {args.seeds!r}: {exc}") from None
+    options = {
+        "seeds": seeds,
+        "workers": args.workers,
+        "out": args.out,
+        "backend": args.backend,
+        "ray_address": args.ray_address,
+        "resume": args.resume,
+        "overwrite": args.overwrite,
+        "quiet": args.quiet,
+    }
     try:
-        result = run_sweep(
-            config,
-            seeds=seeds,
-            workers=args.workers,
-            out=args.out,
-            backend=args.backend,
-            ray_address=args.ray_address,
-            resume=args.resume,
-            overwrite=args.overwrite,
-            quiet=args.quiet,
-        )
+        if axes:
+            return _study(config, axes, options)
+        return _sweep(config, options)
     except (DatasetExistsError, ManifestConflictError) as exc:
         raise UsageError(str(exc)) from None
+
+
+def _study(config: Config, axes: list[Any], options: dict[str, Any]) -> int:
+    from fusion.study.runner import run_study
+    from fusion.study.summary import format_study, inspect_study
+
+    result = run_study(config, axes, **options)
+    print(format_study(inspect_study(result.directory)))
+    tasks = sum(len(outs) for _, outs in result.points)
+    print(
+        f"study: {result.directory} ({len(result.points)} points, {tasks} tasks "
+        f"in {result.seconds:.1f} s)"
+    )
+    failed = [(p, o) for p, outs in result.points for o in outs if o.status == "failed"]
+    for point, outcome in failed:
+        print(f"{point.directory} seed {outcome.seed} FAILED: {outcome.error}", file=sys.stderr)
+    return _failed_hint(len(failed))
+
+
+def _sweep(config: Config, options: dict[str, Any]) -> int:
+    from fusion.reporting.summary import format_inspection, inspect_dataset
+    from fusion.sweep import run_sweep
+
+    result = run_sweep(config, **options)
     print(format_inspection(inspect_dataset(result.dataset_dir)))
     print(f"dataset: {result.dataset_dir} ({len(result.seeds)} seeds in {result.seconds:.1f} s)")
     failed = [s for s in result.seeds if s.status == "failed"]
     for outcome in failed:
         print(f"seed {outcome.seed} FAILED: {outcome.error}", file=sys.stderr)
+    return _failed_hint(len(failed))
+
+
+def _failed_hint(failed: int) -> int:
     if failed:
-        print(
-            f"{len(failed)} seed(s) failed; fix the cause and rerun with --resume", file=sys.stderr
-        )
+        print(f"{failed} seed(s) failed; fix the cause and rerun with --resume", file=sys.stderr)
         return EXIT_FAILURE
     return EXIT_OK
 
@@ -150,7 +180,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 def cmd_inspect(args: argparse.Namespace) -> int:
     """``fusion inspect DIR``."""
     from fusion.reporting.summary import format_inspection, inspect_dataset, plot_blocking
+    from fusion.study.layout import is_study
 
+    if is_study(args.dataset):
+        return _inspect_study(args)
+    if args.csv:
+        raise UsageError("--csv takes a study (a directory with study.json)")
     report = inspect_dataset(args.dataset)
     if args.json:
         _print_json(report)
@@ -158,6 +193,23 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         print(format_inspection(report))
     if args.plot:
         plot_blocking(args.dataset, args.plot)
+        print(f"plot written to {args.plot}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _inspect_study(args: argparse.Namespace) -> int:
+    from fusion.study.summary import format_study, inspect_study, plot_study, write_study_csv
+
+    report = inspect_study(args.dataset)
+    if args.json:
+        _print_json(report)
+    else:
+        print(format_study(report))
+    if args.csv:
+        write_study_csv(report, args.csv)
+        print(f"table written to {args.csv}", file=sys.stderr)
+    if args.plot:
+        plot_study(report, args.plot)
         print(f"plot written to {args.plot}", file=sys.stderr)
     return EXIT_OK
 
@@ -172,8 +224,24 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_sweep(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("sweep", help="run every seed in parallel into one dataset")
+    p = sub.add_parser(
+        "sweep", help="run every seed in parallel into one dataset (a study with --grid)"
+    )
     p.add_argument("--config", help="INI config (default: the embedded default.ini)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override one config key (repeatable)",
+    )
+    p.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=V1,V2,...",
+        help="a study axis (repeatable: the Cartesian product); one dataset per point",
+    )
     p.add_argument("--seeds", help="seeds, e.g. 0-7 or 0,3,5 (default: the config's)")
     p.add_argument("--workers", type=int, help="parallel tasks (default: all cores)")
     p.add_argument("--out", help="dataset directory (default: from dataset_output_path)")
@@ -187,10 +255,14 @@ def _add_sweep(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_inspect(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("inspect", help="blocking figures per shard and across seeds")
-    p.add_argument("dataset", help="dataset directory or manifest.json")
+    p = sub.add_parser("inspect", help="blocking figures per shard (per point) and across seeds")
+    p.add_argument("dataset", help="dataset directory, manifest.json, or a study directory")
     p.add_argument("--json", action="store_true", help="print JSON")
-    p.add_argument("--plot", help="draw blocking probability over time to this PNG")
+    p.add_argument(
+        "--plot",
+        help="PNG: blocking over time (dataset) or against load with 95%% intervals (study)",
+    )
+    p.add_argument("--csv", help="a study's table as CSV, one row per point")
     p.set_defaults(func=cmd_inspect)
 
 

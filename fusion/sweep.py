@@ -105,10 +105,11 @@ def run_seed_task(config: Config, seed: int, dataset_dir: str) -> SeedOutcome:
     return SeedOutcome(seed, "complete", stats, entry=mf.compact_entry(entry))
 
 
-def _prepare(
+def prepare_dataset(
     config: Config, directory: Path, seeds: Sequence[int], resume: bool, overwrite: bool
 ) -> list[int]:
-    """Check or clear the directory, write the manifest; return the seeds already done."""
+    """Check or clear a dataset directory, write its manifest; return the seeds already done
+    (complete shards whose sha256 still matches, when resuming)."""
     identity = config.identity()
     occupied = directory.exists() and any(directory.iterdir())
     if occupied and not (resume or overwrite):
@@ -117,7 +118,7 @@ def _prepare(
         )
     kept: list[int] = []
     if occupied and overwrite:
-        _clear_dataset(directory)
+        clear_dataset(directory)
     elif occupied and resume:
         try:
             manifest = mf.read_manifest(directory)
@@ -142,7 +143,7 @@ def _prepare(
     return kept
 
 
-def _clear_dataset(directory: Path) -> None:
+def clear_dataset(directory: Path) -> None:
     """Remove a dataset's own files (shards, sidecars, manifest, locks), nothing else."""
     for path in directory.iterdir():
         name = path.name
@@ -383,7 +384,7 @@ def run_sweep(
     directory = Path(out) if out is not None else config.dataset_dir
     directory.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    kept = _prepare(config, directory, planned, resume, overwrite)
+    kept = prepare_dataset(config, directory, planned, resume, overwrite)
     outcomes = {seed: SeedOutcome(seed, "kept") for seed in kept}
     jobs = [(config, seed, str(directory)) for seed in planned if seed not in outcomes]
     ran = run_jobs(

@@ -6,6 +6,7 @@
     python scripts/bench.py arrays    # to_arrays from JSONL and from the cache
     python scripts/bench.py size      # bytes per transition raw, gzip, zstd
     python scripts/bench.py scale     # tiny sweeps of 100, 1,000, 10,000 seeds; readers over them
+    python scripts/bench.py study     # a 3-load x 2-policy x 4-seed study vs a flat 24-seed sweep
     python scripts/bench.py all
 
 Times are wall-clock on a shared machine: compare the ratios, not the absolute figures.
@@ -354,6 +355,48 @@ def bench_scale(largest: int, work: Path) -> None:
             print(text, flush=True)
 
 
+def bench_study(n: int, work: Path) -> None:
+    """A 3-load x 2-policy x 4-seed study against one flat sweep of 24 seeds (erlang 300,
+    ksp_ff: the study's middle), both on 2 workers; alternated, best of three each."""
+    from fusion.configs.config import load_config
+    from fusion.study.grid import parse_grid
+    from fusion.study.runner import run_study
+    from fusion.sweep import run_sweep
+
+    cfg = load_config().replace("general_settings", num_requests=n)
+    axes = parse_grid(
+        cfg,
+        ["general_settings.erlang=200,300,400", "policy_settings.policy=ksp_ff,shortest_feasible"],
+    )
+    flats, studies = [], []
+    for i in range(3):
+        flats.append(
+            _timed(
+                lambda i=i: run_sweep(
+                    cfg, seeds=range(24), workers=2, out=work / f"f{i}", quiet=True
+                )
+            )
+        )
+        studies.append(
+            _timed(
+                lambda i=i: run_study(
+                    cfg, axes, seeds=range(4), workers=2, out=work / f"s{i}", quiet=True
+                )
+            )
+        )
+        shutil.rmtree(work / f"f{i}")
+        shutil.rmtree(work / f"s{i}")
+    flat, study = min(flats), min(studies)
+    _line("study: flat sweep, 24 seeds", 24 * n / flat, "requests/s", 1.0, "")
+    _line(
+        "study: 3 loads x 2 policies x 4 seeds",
+        24 * n / study,
+        "requests/s",
+        flat / study,
+        "vs the flat sweep",
+    )
+
+
 BENCHES: dict[str, Callable[[argparse.Namespace, Path], None]] = {
     "logger": lambda a, w: bench_logger(a.n or 200_000, w),
     "sim": lambda a, w: bench_sim(a.n or 50_000, w),
@@ -361,6 +404,7 @@ BENCHES: dict[str, Callable[[argparse.Namespace, Path], None]] = {
     "arrays": lambda a, w: bench_arrays(a.n or 50_000, w),
     "size": lambda a, w: bench_size(a.n or 50_000, w),
     "scale": lambda a, w: bench_scale(a.n or 10_000, w),
+    "study": lambda a, w: bench_study(a.n or 5_000, w),
 }
 
 

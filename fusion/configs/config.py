@@ -146,6 +146,11 @@ class GeneralSettings:
         300.0, _positive_float, "offered load in Erlang (arrival rate x mean holding time)"
     )
     holding_time: float = _key(1.0, _positive_float, "mean holding time of a request (exponential)")
+    erlang_start: int = _key(
+        0, _int_at_least(0), "study: loads range(erlang_start, erlang_stop, erlang_step); 0: none"
+    )
+    erlang_stop: int = _key(0, _int_at_least(0), "study: the load range's end, excluded (FUSION's)")
+    erlang_step: int = _key(0, _int_at_least(0), "study: the load range's step")
     num_requests: int = _key(50_000, _int_at_least(1), "requests per seed")
     k_paths: int = _key(4, _int_at_least(1), "candidate paths per request (k shortest by length)")
     seeds: tuple[int, ...] = _key((42, 43, 44, 45, 46), _seeds, "seeds to run: 0-3, 0,2,5 or 0-2,7")
@@ -241,9 +246,23 @@ _ATTRS = {
 # Keys that say where or which seeds, not what a seed's transitions are.
 _NOT_IDENTITY = {
     ("general_settings", "seeds"),
+    ("general_settings", "erlang_start"),  # a study's loads; each point's dataset has its erlang
+    ("general_settings", "erlang_stop"),
+    ("general_settings", "erlang_step"),
     ("dataset_logging", "dataset_output_path"),
     ("dataset_logging", "shard_compression"),  # how shards are stored, not what they hold
 }
+
+
+def section_fields(section: str) -> dict[str, dataclasses.Field[Any]]:
+    """The keys of an INI section (``general_settings``, ...), by name."""
+    return {f.name: f for f in dataclasses.fields(SECTIONS[section])}
+
+
+def section_attr(section: str) -> str:
+    """The :class:`Config` attribute holding an INI section (``general`` for
+    ``general_settings``)."""
+    return _ATTRS[section]
 
 
 @dataclass(frozen=True)

@@ -36,15 +36,16 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from fusion.datasets import array_cache
 from fusion.datasets.columns import Columns, read_columns
+from fusion.errors import DatasetError
 from fusion.modules.rl.features import (
     PATH_FEATURES,
     STATE_FEATURES,
@@ -54,6 +55,7 @@ from fusion.modules.rl.features import (
 from fusion.reporting.integrity import check_columns, check_line_count, check_stored
 from fusion.reporting.schema import WINDOW_TAGS, check_window
 from fusion.reporting.sources import Source, resolve, warn_skipped
+from fusion.study.layout import is_study, study_points
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +74,8 @@ class TransitionArrays:
     :param t: int64 ``(N,)``.
     :param window_tags: int8 ``(N,)``, index into ``metadata["window_tags"]``, -1 if none.
     :param metadata: Feature order, K, sources and their sha256, filters, cache use.
+    :param columns: A study's grid axes, one ``(N,)`` array each (``erlang`` float64,
+        ``policy`` str), so training can condition or filter on them; empty otherwise.
     """
 
     observations: np.ndarray
@@ -84,23 +88,30 @@ class TransitionArrays:
     t: np.ndarray
     window_tags: np.ndarray
     metadata: dict[str, Any] = field(default_factory=dict)
+    columns: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.actions)
 
     def arrays(self) -> dict[str, np.ndarray]:
-        """Every array by name (everything but ``metadata``)."""
-        return {
-            name: getattr(self, name) for name in self.__dataclass_fields__ if name != "metadata"
+        """Every array by name (everything but ``metadata``; a study's axis columns too)."""
+        named = {
+            name: getattr(self, name)
+            for name in self.__dataclass_fields__
+            if name not in ("metadata", "columns")
         }
+        return {**named, **self.columns}
 
     def take(self, rows: np.ndarray) -> TransitionArrays:
         """The rows selected by an index or boolean array, metadata kept.
 
         :param rows: Row indices or a boolean mask of length N.
         """
+        own = {k: v[rows] for k, v in self.arrays().items() if k not in self.columns}
         return TransitionArrays(
-            **{k: v[rows] for k, v in self.arrays().items()}, metadata=self.metadata
+            **own,
+            metadata=self.metadata,
+            columns={k: v[rows] for k, v in self.columns.items()},
         )
 
 
@@ -199,15 +210,18 @@ def to_arrays(
     include_incomplete: bool = False,
     cache: bool = True,
     verify: bool = False,
+    points: Mapping[str, Sequence[Any]] | None = None,
 ) -> TransitionArrays:
     """Load a dataset as arrays (see the module docstring for every array).
 
-    :param path: A dataset directory, its ``manifest.json``, or a ``.jsonl[.gz|.zst]`` file.
+    :param path: A dataset directory, its ``manifest.json``, a ``.jsonl[.gz|.zst]`` file, or
+        a study directory: its points' arrays in point order, with one column per axis.
     :param seeds: Only these seeds.
     :param window: Only transitions of this BP window (``pre``, ``fail``, ``post``).
     :param include_incomplete: Also read shards not ``complete`` (their whole lines; no cache).
     :param cache: Use and write the ``.npz`` cache beside the data.
     :param verify: Check each file's sha256 against its record before parsing it.
+    :param points: A study's points to read: axis -> values (``{"erlang": [300]}``).
     :raises DatasetError: naming the file (and line) of missing, cut or malformed data, or of
         a line whose seed or ``t`` does not belong where it is.
 
@@ -225,6 +239,10 @@ def to_arrays(
         ([-1], (1, 2), 'float32')
     """
     check_window(window)
+    if is_study(path):
+        return _study_arrays(path, points, seeds, window, include_incomplete, cache, verify)
+    if points is not None:
+        raise ValueError(f"{path}: points= takes a study (a directory with study.json)")
     wanted = None if seeds is None else sorted({int(s) for s in seeds})
     resolved = resolve(path, include_incomplete=include_incomplete)
     chosen = resolved.only(wanted)
@@ -266,6 +284,60 @@ def to_arrays(
         "from_cache": from_cache,
     }
     result = TransitionArrays(
-        **base, next_observations=next_observations, dones=dones, metadata=metadata
+        **cast(dict[str, Any], base),
+        next_observations=next_observations,
+        dones=dones,
+        metadata=metadata,
     )
     return result if keep.all() else replace(result.take(keep), metadata=metadata)
+
+
+def _study_arrays(
+    path: str | os.PathLike[str],
+    points: Mapping[str, Sequence[Any]] | None,
+    seeds: Iterable[int] | None,
+    window: str | None,
+    include_incomplete: bool,
+    cache: bool,
+    verify: bool,
+) -> TransitionArrays:
+    """A study's points' arrays, concatenated in point order, one column per grid axis."""
+    chosen = study_points(path, points)
+    if not chosen:
+        raise DatasetError(f"{path}: the study has no points")
+    parts = [
+        to_arrays(
+            p.path,
+            seeds=seeds,
+            window=window,
+            include_incomplete=include_incomplete,
+            cache=cache,
+            verify=verify,
+        )
+        for p in chosen
+    ]
+    ks = {part.metadata["k_paths"] for part in parts}
+    if len(ks) > 1:
+        raise DatasetError(
+            f"{path}: the points have different k_paths {sorted(ks)}; read them apart"
+        )
+    names = list(chosen[0].coords)
+    columns = {
+        name: np.concatenate(
+            [np.full(len(part), p.coords[name]) for p, part in zip(chosen, parts, strict=True)]
+        )
+        for name in names
+    }
+    own = [k for k in parts[0].arrays() if k not in parts[0].columns]
+    merged: dict[str, Any] = {k: np.concatenate([part.arrays()[k] for part in parts]) for k in own}
+    metadata = dict(parts[0].metadata)
+    metadata.update(
+        source=str(path),
+        points=[
+            {"point": p.coords, "dir": p.record["dir"], "rows": len(part)}
+            for p, part in zip(chosen, parts, strict=True)
+        ],
+        sources=[s for part in parts for s in part.metadata["sources"]],
+        from_cache=all(part.metadata["from_cache"] for part in parts),
+    )
+    return TransitionArrays(**merged, metadata=metadata, columns=columns)

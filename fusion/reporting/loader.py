@@ -20,7 +20,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -31,6 +31,7 @@ from fusion.reporting.compression import open_binary
 from fusion.reporting.integrity import LineCheck, check_line_count, check_stored
 from fusion.reporting.schema import check_window
 from fusion.reporting.sources import Source, resolve, warn_skipped
+from fusion.study.layout import is_study, study_points
 
 logger = logging.getLogger(__name__)
 
@@ -136,11 +137,14 @@ def load_dataset(
     include_incomplete: bool = False,
     link_next: bool = False,
     verify: bool = False,
+    points: Mapping[str, Sequence[Any]] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """The transitions as a lazy iterator: a dataset in ``(seed, t)`` order, a lone file in
-    its own order (a ``t``-order merge stays interleaved; ``t`` ascends within each seed).
+    its own order (a ``t``-order merge stays interleaved; ``t`` ascends within each seed), a
+    study in (point, seed, t) order, each record with its ``"point"`` (axis -> value).
 
-    :param path: A ``.jsonl`` file, a dataset directory, or a ``manifest.json``.
+    :param path: A ``.jsonl`` file, a dataset directory, a ``manifest.json``, or a study
+        directory (or its ``study.json``).
     :param seeds: Only these seeds (of a dataset, or of a merged file).
     :param window: Only transitions whose ``meta.bp_window_tag`` is this (pre, fail, post).
     :param include_incomplete: Also read shards not ``complete`` (their whole lines only).
@@ -148,6 +152,8 @@ def load_dataset(
         shard, or of the same seed in a merged file (``None`` for a seed's last transition).
     :param verify: Check every file's sha256 against its record before reading it (sizes,
         line counts and each line's ``seed`` and ``t`` are always checked).
+    :param points: A study's points to read: axis -> values (``{"erlang": [300]}``).
+    :raises ValueError: for ``points`` on what is not a study, or naming no point of it.
     :raises DatasetError: naming the file and line of a corrupt line, a line whose seed or
         ``t`` does not belong where it is, or a file whose size or line count differs from
         its record.
@@ -163,6 +169,24 @@ def load_dataset(
         0
     """
     check_window(window)
+    if is_study(path):
+        chosen = study_points(path, points)  # checked now, read lazily
+        return itertools.chain.from_iterable(
+            _with_point(
+                load_dataset(
+                    point.path,
+                    seeds=seeds,
+                    window=window,
+                    include_incomplete=include_incomplete,
+                    link_next=link_next,
+                    verify=verify,
+                ),
+                point.coords,
+            )
+            for point in chosen
+        )
+    if points is not None:
+        raise ValueError(f"{path}: points= takes a study (a directory with study.json)")
     resolved = resolve(path, seeds=seeds, include_incomplete=include_incomplete)
     warn_skipped(resolved)
     # Lazily, source after source: a file's problem surfaces when the reader reaches it.
@@ -175,6 +199,14 @@ def load_dataset(
     if window is None:
         return records
     return (record for record in records if record["meta"].get("bp_window_tag") == window)
+
+
+def _with_point(
+    records: Iterator[dict[str, Any]], coords: Mapping[str, Any]
+) -> Iterator[dict[str, Any]]:
+    for record in records:
+        record["point"] = dict(coords)
+        yield record
 
 
 def filter_by_window(dataset_path: str | os.PathLike[str], window_tag: str) -> list[dict[str, Any]]:

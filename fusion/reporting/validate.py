@@ -27,6 +27,7 @@ from fusion.reporting.compression import open_binary
 from fusion.reporting.integrity import LineCheck, file_sha256
 from fusion.reporting.schema import MAX_LINE_BYTES, check_record
 from fusion.reporting.sources import Resolved, Source, resolve
+from fusion.study.layout import is_study, study_points
 
 MAX_LINE_PROBLEMS = 20
 #: A temp file that :mod:`fusion.reporting.atomic` writes before renaming it into place.
@@ -57,8 +58,10 @@ class ValidationReport:
         lines = [f"dataset {self.path}: {'valid' if self.ok else 'INVALID'}"]
         for shard in self.shards:
             mark = "ok" if shard["ok"] else "BAD"
+            point = " ".join(f"{k}={v}" for k, v in shard.get("point", {}).items())
             lines.append(
-                f"  seed {shard['seed']:>6}  {shard['status']:<9} {shard['lines']:>9} lines  {mark}"
+                f"  {point + '  ' if point else ''}seed {shard['seed']:>6}  "
+                f"{shard['status']:<9} {shard['lines']:>9} lines  {mark}"
             )
         if self.problems:
             lines.append(f"{len(self.problems)} problem(s):")
@@ -190,9 +193,14 @@ def validate_dataset(path: str | os.PathLike[str]) -> ValidationReport:
     and a reward of +1 (routed) or -1 (blocked). Temp files left by killed writers are
     reported as warnings.
 
+    A study is checked point by point (each point's dataset as above), its problems and
+    warnings prefixed with the point's directory.
+
     :param path: What to check.
     :return: The report; ``report.ok`` tells whether it is valid.
     """
+    if is_study(path):
+        return _validate_study(path)
     report = ValidationReport(str(path))
     try:
         resolved = resolve(path, include_incomplete=True, missing="skip")
@@ -204,6 +212,22 @@ def validate_dataset(path: str | os.PathLike[str]) -> ValidationReport:
     for source in resolved.sources:
         _check_source(source, report)
     _stale_temp_files(resolved.directory, report)
+    return report
+
+
+def _validate_study(path: str | os.PathLike[str]) -> ValidationReport:
+    report = ValidationReport(str(path))
+    try:
+        points = study_points(path)
+    except DatasetError as exc:
+        report.problems.append(str(exc))
+        return report
+    for point in points:
+        sub = validate_dataset(point.path)
+        where = point.record["dir"]
+        report.problems += [f"{where}: {problem}" for problem in sub.problems]
+        report.warnings += [f"{where}: {warning}" for warning in sub.warnings]
+        report.shards += [{"point": point.coords, **shard} for shard in sub.shards]
     return report
 
 

@@ -1,0 +1,1 @@
+"""Studies: grids of datasets over config keys (loads, policies, ...) and seeds."""
