@@ -26,6 +26,8 @@ def test_ci_when_read_runs_the_readme_commands_not_its_own():
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert "readme_commands.py install" in ci and "readme_commands.py test" in ci
     assert "pip install" not in ci  # every install goes through the README's line
+    test_line = quick_start_commands((ROOT / "README.md").read_text(encoding="utf-8"))["test"]
+    assert f"\n{test_line}\n" in ci  # the README's test line, run as written
 
 
 def test_install_line_when_extras_named_they_exist_in_pyproject():
