@@ -344,6 +344,22 @@ def run_jobs(
     return outcomes
 
 
+def plan_seeds(
+    config: Config, seeds: Iterable[int] | None, resume: bool, overwrite: bool
+) -> list[int]:
+    """The sorted, checked seeds a sweep (or a study) runs, after checking its options.
+
+    :raises ValueError: for resume with overwrite, logging off, or a seed out of range.
+    """
+    if resume and overwrite:
+        raise ValueError("resume and overwrite exclude each other")
+    if not config.dataset.log_offline_dataset:
+        raise ValueError("[dataset_logging] log_offline_dataset is false: a sweep writes a dataset")
+    return sorted(
+        {mf.check_seed(s) for s in (seeds if seeds is not None else config.general.seeds)}
+    )
+
+
 def run_sweep(
     config: Config,
     *,
@@ -374,13 +390,7 @@ def run_sweep(
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    if resume and overwrite:
-        raise ValueError("resume and overwrite exclude each other")
-    if not config.dataset.log_offline_dataset:
-        raise ValueError("[dataset_logging] log_offline_dataset is false: a sweep writes a dataset")
-    planned = sorted(
-        {mf.check_seed(s) for s in (seeds if seeds is not None else config.general.seeds)}
-    )
+    planned = plan_seeds(config, seeds, resume, overwrite)
     directory = Path(out) if out is not None else config.dataset_dir
     directory.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()

@@ -35,6 +35,7 @@ from fusion.sweep import (
     DatasetExistsError,
     SeedOutcome,
     clear_dataset,
+    plan_seeds,
     prepare_dataset,
     run_jobs,
     run_seed_task,
@@ -142,13 +143,7 @@ def run_study(
     :raises DatasetExistsError: when ``out`` holds data and neither resume nor overwrite.
     :raises ManifestConflictError: when resuming a study of other axes or another config.
     """
-    if resume and overwrite:
-        raise ValueError("resume and overwrite exclude each other")
-    if not config.dataset.log_offline_dataset:
-        raise ValueError("[dataset_logging] log_offline_dataset is false: a study writes datasets")
-    planned = sorted(
-        {mf.check_seed(s) for s in (seeds if seeds is not None else config.general.seeds)}
-    )
+    planned = plan_seeds(config, seeds, resume, overwrite)
     directory = Path(out) if out is not None else config.dataset_dir
     directory.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
