@@ -34,9 +34,14 @@ def _print_json(value: object) -> None:
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
-    """``fusion merge DIR -o OUT``."""
+    """``fusion merge DIR -o OUT`` (or ``fusion merge STUDY -o OUT_DIR|OUT [--all]``)."""
     from fusion.reporting.merge import merge_shards
+    from fusion.study.layout import is_study
 
+    if is_study(args.dataset):
+        return _merge_study(args)
+    if args.all:
+        raise UsageError("--all takes a study (a directory with study.json)")
     info = merge_shards(
         args.dataset,
         args.output,
@@ -51,6 +56,33 @@ def cmd_merge(args: argparse.Namespace) -> int:
     if info["partial"]:
         for seed, why in info["left_out_or_cut"].items():
             print(f"  seed {seed}: {why}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _merge_study(args: argparse.Namespace) -> int:
+    from fusion.study.merge import merge_study
+
+    if args.all and args.compress:
+        raise UsageError(
+            "--all writes one uncompressed file (its points are byte ranges); drop --compress"
+        )
+    info = merge_study(
+        args.dataset,
+        args.output,
+        args.order,
+        all_points=args.all,
+        allow_partial=args.allow_partial,
+        compress=args.compress,
+    )
+    if args.all:
+        print(
+            f"merged {info['transitions']} transitions from {len(info['points'])} points "
+            f"(order {info['order']} within each) into {args.output} "
+            f"[sha256 {info['sha256'][:16]}…]"
+        )
+        return EXIT_OK
+    for point in info["points"]:
+        print(f"{point['output']}: {point['merge']['transitions']} transitions")
     return EXIT_OK
 
 
@@ -267,9 +299,18 @@ def _add_inspect(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_merge(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("merge", help="merge a dataset's shards into one file")
-    p.add_argument("dataset", help="dataset directory (or its manifest.json)")
-    p.add_argument("-o", "--output", required=True, help="merged JSON Lines file")
+    p = sub.add_parser("merge", help="merge a dataset's shards (or a study's) into one file")
+    p.add_argument("dataset", help="dataset directory (or its manifest.json), or a study")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="merged JSON Lines file (a study: a directory of one file per point, or with "
+        "--all one file)",
+    )
+    p.add_argument(
+        "--all", action="store_true", help="a study: every point into one file, ranges recorded"
+    )
     p.add_argument("--order", choices=("seed", "t"), default="seed")
     p.add_argument(
         "--allow-partial", action="store_true", help="merge what is whole; record the rest"

@@ -16,8 +16,10 @@ import pytest
 from fusion.cli import main
 from fusion.configs.config import load_config
 from fusion.datasets.arrays import to_arrays
+from fusion.errors import DatasetError
 from fusion.reporting import manifest as mf
 from fusion.reporting.loader import load_dataset
+from fusion.reporting.merge import merge_shards
 from fusion.reporting.validate import validate_dataset
 from fusion.study import runner as study_runner
 from fusion.study.grid import parse_grid
@@ -236,3 +238,73 @@ def test_study_when_sigkilled_mid_run_then_resumed_equals_a_clean_study(tmp_path
     assert validate_dataset(data).ok
     assert [p["status"] for p in read_study(data)["points"]] == ["complete", "complete"]
     assert _strip(load_dataset(data)) == _strip(load_dataset(clean))
+
+
+def test_merge_study_when_per_point_gives_each_points_own_merge(study, tmp_path, capsys):
+    out = tmp_path / "merged"
+    assert main(["merge", str(study), "-o", str(out)]) == 0
+    files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*.jsonl"))
+    assert len(files) == 6 and files[0] == "erlang=200/policy=ksp_ff.jsonl"
+    alone = merge_shards(study / "erlang=300/policy=ksp_ff", tmp_path / "alone.jsonl")
+    point = out / "erlang=300/policy=ksp_ff.jsonl"
+    assert point.read_bytes() == (tmp_path / "alone.jsonl").read_bytes()
+    assert orjson.loads(mf.merged_sidecar_path(point).read_bytes())["sha256"] == alone["sha256"]
+
+
+@pytest.fixture(scope="module")
+def merged_all(study, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("merged") / "study.jsonl"
+    assert main(["merge", str(study), "-o", str(out), "--all"]) == 0
+    return out
+
+
+def test_merge_study_all_when_read_back_equals_the_study(study, merged_all):
+    record = orjson.loads(mf.merged_sidecar_path(merged_all).read_bytes())
+    assert record["format"] == "fusion-study-merge" and record["axes"] == ["erlang", "policy"]
+    assert [p["dir"] for p in record["points"]] == [p["dir"] for p in read_study(study)["points"]]
+    assert record["transitions"] == 6 * 4 * N == record["points"][-1]["line_start"] + 4 * N
+    want = {"erlang": [300], "policy": ["shortest_feasible"]}
+    rows = list(load_dataset(merged_all, points=want, seeds=[2, 3]))
+    assert rows == list(load_dataset(study, points=want, seeds=[2, 3]))
+    assert rows[0]["point"] == {"erlang": 300.0, "policy": "shortest_feasible"}
+    assert rows == list(load_dataset(merged_all, points=want, seeds=[2, 3], verify=True))
+    flat, by_point = to_arrays(merged_all, cache=False), to_arrays(study, cache=False)
+    assert np.array_equal(flat.observations, by_point.observations)
+    assert np.array_equal(flat.actions, by_point.actions)
+    for axis in ("erlang", "policy"):
+        assert np.array_equal(flat.columns[axis], by_point.columns[axis])
+    report = validate_dataset(merged_all)
+    assert report.ok, report.problems
+    assert len(report.shards) == 6 and report.shards[0]["point"]["erlang"] == 200.0
+    with pytest.raises(ValueError, match="no such point"):
+        list(load_dataset(merged_all, points={"erlang": [250]}))
+
+
+def test_merge_study_all_when_points_are_swapped_or_changed_is_refused(merged_all, tmp_path):
+    record = orjson.loads(mf.merged_sidecar_path(merged_all).read_bytes())
+    first, second = record["points"][0], record["points"][1]
+    data = merged_all.read_bytes()
+    a = data[first["byte_start"] : first["byte_end"]]
+    b = data[second["byte_start"] : second["byte_end"]]
+    swapped = tmp_path / "swapped.jsonl"
+    swapped.write_bytes(b + a + data[second["byte_end"] :])
+    # The record still tiles the file (ranges moved to the new sizes): only the hashes can tell.
+    points = [dict(first, byte_end=len(b)), dict(second, byte_start=len(b)), *record["points"][2:]]
+    tampered = dict(record, output=swapped.name, points=points)
+    mf.merged_sidecar_path(swapped).write_bytes(orjson.dumps(tampered))
+    with pytest.raises(DatasetError, match="sha256"):
+        list(load_dataset(swapped, verify=True))
+    report = validate_dataset(swapped)
+    assert any("sha256" in p for p in report.problems), report.problems
+    cut = tmp_path / "cut.jsonl"
+    cut.write_bytes(data[:-10])
+    mf.merged_sidecar_path(cut).write_bytes(orjson.dumps(dict(record, output=cut.name)))
+    with pytest.raises(DatasetError, match="record disagree"):
+        list(load_dataset(cut))
+    assert not validate_dataset(cut).ok
+
+
+def test_merge_study_all_when_compressed_exits_2(study, tmp_path, capsys):
+    out = tmp_path / "all.jsonl.gz"
+    assert main(["merge", str(study), "-o", str(out), "--all", "--compress", "gzip"]) == 2
+    assert "--compress" in capsys.readouterr().err and not out.exists()

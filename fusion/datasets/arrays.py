@@ -54,7 +54,7 @@ from fusion.modules.rl.features import (
 )
 from fusion.reporting.integrity import check_columns, check_line_count, check_stored
 from fusion.reporting.schema import WINDOW_TAGS, check_window
-from fusion.reporting.sources import Source, resolve, warn_skipped
+from fusion.reporting.sources import Resolved, Source, resolve, warn_skipped
 from fusion.study.layout import is_study, study_points
 
 logger = logging.getLogger(__name__)
@@ -117,14 +117,21 @@ class TransitionArrays:
 
 def _read_checked(source: Source, verify: bool) -> Columns:
     """One source's columns, checked as :func:`~fusion.reporting.loader.read_source` checks."""
+    span = source.byte_range
     if source.complete and verify:
-        check_stored(source.path, None, source.sha256, source.promised_by, verify=True)
-    columns = read_columns(source.path, whole_lines_only=source.whole_lines_only)
+        check_stored(
+            source.path, None, source.sha256, source.promised_by, verify=True, byte_range=span
+        )
+    columns = read_columns(source.path, whole_lines_only=source.whole_lines_only, part=source)
     allowed = None if source.per_seed is None else list(source.per_seed)
-    check_columns(source.path, columns.seeds, columns.t, source.seed, allowed)
+    check_columns(
+        source.path, columns.seeds, columns.t, source.seed, allowed, first_line=source.first_line
+    )
     if source.complete:
         check_line_count(source.path, len(columns), source.lines, source.promised_by)
-        check_stored(source.path, source.size, None, source.promised_by, verify=False)
+        check_stored(
+            source.path, source.size, None, source.promised_by, verify=False, byte_range=span
+        )
     return columns
 
 
@@ -241,10 +248,32 @@ def to_arrays(
     check_window(window)
     if is_study(path):
         return _study_arrays(path, points, seeds, window, include_incomplete, cache, verify)
-    if points is not None:
-        raise ValueError(f"{path}: points= takes a study (a directory with study.json)")
     wanted = None if seeds is None else sorted({int(s) for s in seeds})
-    resolved = resolve(path, include_incomplete=include_incomplete)
+    resolved = resolve(path, include_incomplete=include_incomplete, points=points)
+    if resolved.axes is not None:  # a study merged into one file: point by point
+        parts = [
+            (
+                dict(source.point or {}),
+                str(source.entry.get("dir", "")),
+                _from_resolved(
+                    path, replace(resolved, sources=[source]), wanted, window, False, verify
+                ),
+            )
+            for source in resolved.sources
+        ]
+        return _combine(path, parts)
+    return _from_resolved(path, resolved, wanted, window, cache, verify)
+
+
+def _from_resolved(
+    path: str | os.PathLike[str],
+    resolved: Resolved,
+    wanted: list[int] | None,
+    window: str | None,
+    cache: bool,
+    verify: bool,
+) -> TransitionArrays:
+    """The arrays of what :func:`~fusion.reporting.sources.resolve` found (one dataset)."""
     chosen = resolved.only(wanted)
     warn_skipped(chosen)
     sources = resolved.sources
@@ -303,41 +332,52 @@ def _study_arrays(
 ) -> TransitionArrays:
     """A study's points' arrays, concatenated in point order, one column per grid axis."""
     chosen = study_points(path, points)
-    if not chosen:
-        raise DatasetError(f"{path}: the study has no points")
     parts = [
-        to_arrays(
-            p.path,
-            seeds=seeds,
-            window=window,
-            include_incomplete=include_incomplete,
-            cache=cache,
-            verify=verify,
+        (
+            p.coords,
+            str(p.record["dir"]),
+            to_arrays(
+                p.path,
+                seeds=seeds,
+                window=window,
+                include_incomplete=include_incomplete,
+                cache=cache,
+                verify=verify,
+            ),
         )
         for p in chosen
     ]
-    ks = {part.metadata["k_paths"] for part in parts}
+    return _combine(path, parts)
+
+
+def _combine(
+    path: str | os.PathLike[str], parts: list[tuple[dict[str, Any], str, TransitionArrays]]
+) -> TransitionArrays:
+    """Points' arrays concatenated in point order, one column per grid axis."""
+    if not parts:
+        raise DatasetError(f"{path}: the study has no points")
+    ks = {part.metadata["k_paths"] for _, _, part in parts}
     if len(ks) > 1:
         raise DatasetError(
             f"{path}: the points have different k_paths {sorted(ks)}; read them apart"
         )
-    names = list(chosen[0].coords)
+    names = list(parts[0][0])
     columns = {
-        name: np.concatenate(
-            [np.full(len(part), p.coords[name]) for p, part in zip(chosen, parts, strict=True)]
-        )
+        name: np.concatenate([np.full(len(part), coords[name]) for coords, _, part in parts])
         for name in names
     }
-    own = [k for k in parts[0].arrays() if k not in parts[0].columns]
-    merged: dict[str, Any] = {k: np.concatenate([part.arrays()[k] for part in parts]) for k in own}
-    metadata = dict(parts[0].metadata)
+    first = parts[0][2]
+    own = [k for k in first.arrays() if k not in first.columns]
+    merged: dict[str, Any] = {
+        k: np.concatenate([part.arrays()[k] for _, _, part in parts]) for k in own
+    }
+    metadata = dict(first.metadata)
     metadata.update(
         source=str(path),
         points=[
-            {"point": p.coords, "dir": p.record["dir"], "rows": len(part)}
-            for p, part in zip(chosen, parts, strict=True)
+            {"point": coords, "dir": where, "rows": len(part)} for coords, where, part in parts
         ],
-        sources=[s for part in parts for s in part.metadata["sources"]],
-        from_cache=all(part.metadata["from_cache"] for part in parts),
+        sources=[s for _, _, part in parts for s in part.metadata["sources"]],
+        from_cache=all(part.metadata["from_cache"] for _, _, part in parts),
     )
     return TransitionArrays(**merged, metadata=metadata, columns=columns)

@@ -33,6 +33,7 @@ from fusion.modules.rl.features import PATH_FEATURES, STATE_FEATURES
 from fusion.reporting.compression import compression_of, open_binary
 from fusion.reporting.loader import iter_json_lines
 from fusion.reporting.schema import WINDOW_TAGS
+from fusion.reporting.sources import Source
 
 BLOCK_SIZE = 4 << 20
 
@@ -102,7 +103,13 @@ def _list_parts(path: Path, name: str, array: pa.Array) -> tuple[pa.Array, np.nd
     return array.flatten(), counts
 
 
-def read_table(path: Path, schema: pa.Schema, *, whole_lines_only: bool = False) -> pa.Table:
+def read_table(
+    path: Path,
+    schema: pa.Schema,
+    *,
+    whole_lines_only: bool = False,
+    byte_range: tuple[int, int] | None = None,
+) -> pa.Table:
     """Parse a JSON Lines file (plain, ``.gz`` or ``.zst``) into a table of ``schema``'s fields.
 
     Fields not in the schema are parsed and dropped. Errors are pyarrow's
@@ -111,9 +118,15 @@ def read_table(path: Path, schema: pa.Schema, *, whole_lines_only: bool = False)
     :param path: The file.
     :param schema: The fields to keep and their types.
     :param whole_lines_only: Drop a last line without a newline.
+    :param byte_range: Only these bytes of a plain file (a point of a merged study).
     """
     options = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
     read = pj.ReadOptions(block_size=BLOCK_SIZE)
+    if byte_range is not None:
+        start, end = byte_range
+        with pa.memory_map(str(path)) as mapped:
+            stream = mapped.get_stream(start, end - start)
+            return pj.read_json(stream, read_options=read, parse_options=options)
     if whole_lines_only or compression_of(path) is not None:
         # Decompress here, not in pyarrow: our reader names a cut stream (and pyarrow's JSON
         # reader was seen to crash the process when its input stream failed mid-read).
@@ -125,16 +138,23 @@ def read_table(path: Path, schema: pa.Schema, *, whole_lines_only: bool = False)
     return pj.read_json(str(path), read_options=read, parse_options=options)
 
 
-def explain(path: Path, whole_lines_only: bool, exc: Exception) -> DatasetError:
+def explain(
+    path: Path, whole_lines_only: bool, exc: Exception, source: Source | None = None
+) -> DatasetError:
     """A :class:`DatasetError` for pyarrow's ``exc``: the bad line's number when a strict
     re-read finds one, else the file and pyarrow's reason.
 
     :param path: The file that failed to parse.
     :param whole_lines_only: As it was read.
     :param exc: pyarrow's error.
+    :param source: The source read (for a point's range of a merged study).
     """
     try:
-        for _ in iter_json_lines(path, whole_only=whole_lines_only):
+        handle = source.open() if source is not None else None
+        first = source.first_line if source is not None else 0
+        for _ in iter_json_lines(
+            path, whole_only=whole_lines_only, handle=handle, first_line=first
+        ):
             pass
     except DatasetError as strict:
         return strict
@@ -143,20 +163,24 @@ def explain(path: Path, whole_lines_only: bool, exc: Exception) -> DatasetError:
     )
 
 
-def read_columns(path: str | os.PathLike[str], *, whole_lines_only: bool = False) -> Columns:
+def read_columns(
+    path: str | os.PathLike[str], *, whole_lines_only: bool = False, part: Source | None = None
+) -> Columns:
     """Parse a ``.jsonl`` (or ``.jsonl.gz`` / ``.jsonl.zst``) file into :class:`Columns`.
 
     :param path: The file.
     :param whole_lines_only: Drop a last line without a newline (a writer died mid-line).
+    :param part: The resolved source, when only its byte range is to be read.
     :raises DatasetError: naming the file (and line, where there is one) of bad input.
     """
     source = Path(path)
+    byte_range = part.byte_range if part is not None else None
     try:
-        table = read_table(source, SCHEMA, whole_lines_only=whole_lines_only)
+        table = read_table(source, SCHEMA, whole_lines_only=whole_lines_only, byte_range=byte_range)
     except (pa.ArrowInvalid, OSError) as exc:
         if isinstance(exc, FileNotFoundError):
             raise DatasetError(f"{source}: no such file") from exc
-        raise explain(source, whole_lines_only, exc) from exc
+        raise explain(source, whole_lines_only, exc, part) from exc
     state = _required(source, "state", table.column("state").combine_chunks())
     paths, path_counts = _list_parts(source, "state.paths", state.field("paths"))
     masks, mask_counts = _list_parts(

@@ -120,15 +120,27 @@ def _flat(table: pa.Table) -> pa.Table:
 def _read(source: Source) -> pa.Table:
     """One source's records, checked as every reader checks them, only the selected seeds."""
     try:
-        table = read_table(source.path, RECORD_SCHEMA, whole_lines_only=source.whole_lines_only)
+        table = read_table(
+            source.path,
+            RECORD_SCHEMA,
+            whole_lines_only=source.whole_lines_only,
+            byte_range=source.byte_range,
+        )
     except pa.ArrowInvalid as exc:
-        raise explain(source.path, source.whole_lines_only, exc) from exc
+        raise explain(source.path, source.whole_lines_only, exc, source) from exc
     seeds, t = table.column("seed").to_numpy(), table.column("t").to_numpy()
     allowed = None if source.per_seed is None else list(source.per_seed)
-    check_columns(source.path, seeds, t, source.seed, allowed)
+    check_columns(source.path, seeds, t, source.seed, allowed, source.first_line)
     if source.complete:
         check_line_count(source.path, len(table), source.lines, source.promised_by)
-        check_stored(source.path, source.size, None, source.promised_by, verify=False)
+        check_stored(
+            source.path,
+            source.size,
+            None,
+            source.promised_by,
+            verify=False,
+            byte_range=source.byte_range,
+        )
     if source.select is not None:
         table = table.filter(pa.array(np.isin(seeds, list(source.select))))
     return table

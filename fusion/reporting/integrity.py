@@ -30,15 +30,21 @@ from fusion.reporting.compression import open_binary
 _CHUNK = 1 << 20
 
 
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    """sha256 of a file's stored bytes, read in 1 MiB chunks.
+def file_sha256(path: str | os.PathLike[str], byte_range: tuple[int, int] | None = None) -> str:
+    """sha256 of a file's stored bytes (or of the range ``[start, end)``), in 1 MiB chunks.
 
     :param path: The file.
+    :param byte_range: Only these bytes.
     """
     sha = hashlib.sha256()
     with open(path, "rb", buffering=0) as handle:
-        while chunk := handle.read(_CHUNK):
+        left = -1
+        if byte_range is not None:
+            handle.seek(byte_range[0])
+            left = byte_range[1] - byte_range[0]
+        while left and (chunk := handle.read(_CHUNK if left < 0 else min(_CHUNK, left))):
             sha.update(chunk)
+            left -= len(chunk) if left > 0 else 0
     return sha.hexdigest()
 
 
@@ -84,7 +90,13 @@ def check_line_count(
 
 
 def check_stored(
-    path: Path, size: int | None, sha256: str | None, by: str, *, verify: bool
+    path: Path,
+    size: int | None,
+    sha256: str | None,
+    by: str,
+    *,
+    verify: bool,
+    byte_range: tuple[int, int] | None = None,
 ) -> None:
     """Refuse a file whose size (always) or sha256 (when ``verify``) differs from its record.
 
@@ -93,8 +105,20 @@ def check_stored(
     :param sha256: The stored bytes' sha256 recorded, or ``None``.
     :param by: Who recorded them, for the message.
     :param verify: Also hash the file.
+    :param byte_range: Check only these bytes of the file (a point of a merged study; the
+        file's size was checked against its record when it was resolved).
     :raises DatasetError: naming the file, the figure and both values.
     """
+    if verify and sha256 is not None and byte_range is not None:
+        digest = file_sha256(path, byte_range)
+        if digest != sha256:
+            raise DatasetError(
+                f"{path}: bytes {byte_range[0]}-{byte_range[1]} have sha256 {digest}, "
+                f"{by} records {sha256}"
+            )
+        return
+    if byte_range is not None:
+        return
     if size is not None:
         actual = path.stat().st_size
         if actual != size:
@@ -184,6 +208,7 @@ def check_columns(
     t: np.ndarray,
     seed: int | None,
     allowed: Collection[int] | None = None,
+    first_line: int = 0,
 ) -> None:
     """:class:`LineCheck` for parsed columns: the same rule, checked with numpy.
 
@@ -192,6 +217,7 @@ def check_columns(
     :param t: The ``t`` of every line, in file order.
     :param seed: The shard's seed, or ``None`` for a merged file.
     :param allowed: A merged file's seeds per its record (``None``: any).
+    :param first_line: Lines of the file before the first of these (for messages).
     :raises DatasetError: naming the file and the first bad line.
     """
     n = len(t)
@@ -213,4 +239,4 @@ def check_columns(
     if len(bad):
         check = LineCheck(path, seed, allowed)
         for index in range(int(bad[0]) + 1):  # replay up to the first bad line for its message
-            check.line(int(seeds[index]), int(t[index]), index + 1)
+            check.line(int(seeds[index]), int(t[index]), first_line + index + 1)

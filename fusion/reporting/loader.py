@@ -51,18 +51,23 @@ def complete_shard_files(
 
 
 def iter_json_lines(
-    path: Path, *, whole_only: bool = False, handle: BinaryIO | None = None
+    path: Path,
+    *,
+    whole_only: bool = False,
+    handle: BinaryIO | None = None,
+    first_line: int = 0,
 ) -> Iterator[dict[str, Any]]:
     """Parse every line of a JSON Lines file strictly.
 
     :param path: The file (plain, ``.gz`` or ``.zst``).
     :param whole_only: Drop a last line that has no newline (a writer died mid-line).
     :param handle: An already open binary file to read instead of opening ``path``.
+    :param first_line: Lines of ``path`` before what ``handle`` reads (for messages).
     :raises DatasetError: naming the file and line number of a line that is not JSON.
     """
     loads = orjson.loads
     with handle if handle is not None else open_binary(path) as stream:
-        for lineno, line in enumerate(stream, 1):
+        for lineno, line in enumerate(stream, first_line + 1):
             try:
                 record = loads(line)
             except orjson.JSONDecodeError as exc:
@@ -86,15 +91,30 @@ def read_source(source: Source, *, verify: bool = False) -> Iterator[dict[str, A
     :raises DatasetError: naming the file (and line) of whatever does not match.
     """
     if source.complete and verify:
-        check_stored(source.path, None, source.sha256, source.promised_by, verify=True)
+        check_stored(
+            source.path,
+            None,
+            source.sha256,
+            source.promised_by,
+            verify=True,
+            byte_range=source.byte_range,
+        )
     check = LineCheck(
         source.path, source.seed, None if source.per_seed is None else source.per_seed
     )
     line = check.line
     select = source.select
-    lineno = 0
+    point = source.point
+    first = source.first_line
+    lineno = first
     for lineno, record in enumerate(
-        iter_json_lines(source.path, whole_only=not source.complete), 1
+        iter_json_lines(
+            source.path,
+            whole_only=not source.complete,
+            handle=source.open(),
+            first_line=first,
+        ),
+        first + 1,
     ):
         try:
             seed, t = record["seed"], record["t"]
@@ -104,11 +124,20 @@ def read_source(source: Source, *, verify: bool = False) -> Iterator[dict[str, A
             ) from None
         line(seed, t, lineno)
         if select is None or seed in select:
+            if point is not None:
+                record["point"] = dict(point)
             yield record
     if source.complete:
-        check_line_count(source.path, lineno, source.lines, source.promised_by)
+        check_line_count(source.path, lineno - first, source.lines, source.promised_by)
         check.finish(source.per_seed, source.promised_by)
-        check_stored(source.path, source.size, None, source.promised_by, verify=False)
+        check_stored(
+            source.path,
+            source.size,
+            None,
+            source.promised_by,
+            verify=False,
+            byte_range=source.byte_range,
+        )
 
 
 def _link_next(records: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
@@ -152,7 +181,9 @@ def load_dataset(
         shard, or of the same seed in a merged file (``None`` for a seed's last transition).
     :param verify: Check every file's sha256 against its record before reading it (sizes,
         line counts and each line's ``seed`` and ``t`` are always checked).
-    :param points: A study's points to read: axis -> values (``{"erlang": [300]}``).
+    :param points: A study's points to read: axis -> values (``{"erlang": [300]}``); also
+        for a study merged into one file (``fusion merge STUDY --all``), whose records carry
+        their ``"point"`` as well.
     :raises ValueError: for ``points`` on what is not a study, or naming no point of it.
     :raises DatasetError: naming the file and line of a corrupt line, a line whose seed or
         ``t`` does not belong where it is, or a file whose size or line count differs from
@@ -185,9 +216,7 @@ def load_dataset(
             )
             for point in chosen
         )
-    if points is not None:
-        raise ValueError(f"{path}: points= takes a study (a directory with study.json)")
-    resolved = resolve(path, seeds=seeds, include_incomplete=include_incomplete)
+    resolved = resolve(path, seeds=seeds, include_incomplete=include_incomplete, points=points)
     warn_skipped(resolved)
     # Lazily, source after source: a file's problem surfaces when the reader reaches it.
     streams: Iterator[Iterator[dict[str, Any]]] = (

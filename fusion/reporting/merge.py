@@ -26,6 +26,7 @@ import tempfile
 from array import array
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -284,13 +285,61 @@ def merge_shards(
         ``allow_partial``); the output is then not written.
     :return: The merge record written to ``OUT.manifest.json``.
     """
+    check_compression(compress)
+    plan = plan_merge(dataset_dir, order, allow_partial)
+    out = Path(out_path)
+    # The old record goes first: a merge killed after publishing the new output must not leave
+    # it described by the old one (readers also compare the output's size with its record).
+    merged_sidecar_path(out).unlink(missing_ok=True)
+    with atomic_output(out, buffering=0) as handle:
+        stream, finish = compressed_writer(handle, compress)
+        writer = HashingSink(stream)
+        try:
+            records = write_merge(plan, writer, out.parent)
+        finally:
+            writer.close()
+        finish()
+    info = _merge_record(plan, out, writer, records, compress)
+    info["sha256_file"] = file_sha256(out) if compress else info["sha256"]
+    info["bytes_file"] = out.stat().st_size
+    write_bytes_atomic(merged_sidecar_path(out), orjson.dumps(info, option=orjson.OPT_INDENT_2))
+    return info
+
+
+@dataclass
+class MergePlan:
+    """What one dataset's merge will copy, checked before anything is written.
+
+    :param dataset_dir: The dataset, as given.
+    :param manifest: Its manifest.
+    :param order: ``"seed"`` or ``"t"``.
+    :param usable: The shards to copy, in seed order.
+    :param problems: Seed -> why it is left out or cut (only with ``allow_partial``).
+    """
+
+    dataset_dir: str | os.PathLike[str]
+    manifest: dict[str, Any]
+    order: str
+    usable: list[Source]
+    problems: dict[int, str]
+
+
+def plan_merge(
+    dataset_dir: str | os.PathLike[str], order: str = "seed", allow_partial: bool = False
+) -> MergePlan:
+    """Resolve a dataset's shards for merging and refuse what cannot be merged.
+
+    :raises ValueError: for an unknown order.
+    :raises DatasetError: naming every seed that is missing, incomplete or corrupt (unless
+        ``allow_partial``; corrupt shards are then found here only for order ``t`` or
+        ``allow_partial``, otherwise while copying).
+    """
     if order not in ORDERS:
         raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
-    check_compression(compress)
     resolved = resolve(dataset_dir, include_incomplete=allow_partial, missing="skip")
     if resolved.manifest is None:
         raise DatasetError(f"{dataset_dir}: merge takes a dataset directory or its manifest.json")
-    manifest, refs = resolved.manifest, resolved.sources
+    refs = resolved.sources
     problems = dict(resolved.skipped)
     problems.update(
         (ref.shard_seed, f"incomplete: status {ref.status}, whole lines only")
@@ -307,35 +356,31 @@ def merge_shards(
         if problems and not allow_partial:
             raise DatasetError(_refusal(dataset_dir, problems))
     usable = [ref for ref in refs if not (ref.complete and ref.seed in problems)]
+    return MergePlan(dataset_dir, resolved.manifest, order, usable, problems)
+
+
+def write_merge(plan: MergePlan, writer: HashingSink, tmp_dir: Path) -> list[dict[str, Any]]:
+    """Copy a planned merge's lines into ``writer``; return each seed's record (lines, and
+    for order ``seed`` its byte range, counted from ``writer``'s start).
+
+    :param tmp_dir: Where order ``t`` may keep its run files (beside the output).
+    :raises DatasetError: for a shard found corrupt while copied (nothing is then valid).
+    """
     records: list[dict[str, Any]] = []
-    out = Path(out_path)
-    # The old record goes first: a merge killed after publishing the new output must not leave
-    # it described by the old one (readers also compare the output's size with its record).
-    merged_sidecar_path(out).unlink(missing_ok=True)
-    with atomic_output(out, buffering=0) as handle, ThreadPoolExecutor(1) as hasher:
-        stream, finish = compressed_writer(handle, compress)
-        writer = HashingSink(stream)
-        try:
-            if order == "seed":
-                for ref in usable:
-                    start = writer.size
-                    lines, problem = _copy_seed_order(
-                        ref, writer, hasher, whole_lines_only=not ref.complete
-                    )
-                    if problem:  # only without allow_partial: it verified every shard above
-                        raise DatasetError(_refusal(dataset_dir, {ref.shard_seed: problem}))
-                    records.append(_range(ref, lines, start, writer.size))
-            else:
-                counts = _interleave_by_t(usable, writer, out.parent)
-                records = [_range(ref, counts[ref.shard_seed], None, None) for ref in usable]
-        finally:
-            writer.close()
-        finish()
-    info = _merge_record(dataset_dir, manifest, out, order, writer, records, problems, compress)
-    info["sha256_file"] = file_sha256(out) if compress else info["sha256"]
-    info["bytes_file"] = out.stat().st_size
-    write_bytes_atomic(merged_sidecar_path(out), orjson.dumps(info, option=orjson.OPT_INDENT_2))
-    return info
+    with ThreadPoolExecutor(1) as hasher:
+        if plan.order == "seed":
+            for ref in plan.usable:
+                start = writer.size
+                lines, problem = _copy_seed_order(
+                    ref, writer, hasher, whole_lines_only=not ref.complete
+                )
+                if problem:  # only without allow_partial: it verified every shard first
+                    raise DatasetError(_refusal(plan.dataset_dir, {ref.shard_seed: problem}))
+                records.append(_range(ref, lines, start, writer.size))
+        else:
+            counts = _interleave_by_t(plan.usable, writer, tmp_dir)
+            records = [_range(ref, counts[ref.shard_seed], None, None) for ref in plan.usable]
+    return records
 
 
 def _range(ref: Source, lines: int, start: int | None, end: int | None) -> dict[str, Any]:
@@ -358,13 +403,10 @@ def _refusal(dataset_dir: str | os.PathLike[str], problems: dict[int, str]) -> s
 
 
 def _merge_record(
-    dataset_dir: str | os.PathLike[str],
-    manifest: dict[str, Any],
+    plan: MergePlan,
     out: Path,
-    order: str,
     writer: HashingSink,
     records: list[dict[str, Any]],
-    problems: dict[int, str],
     compress: str | None,
 ) -> dict[str, Any]:
     return {
@@ -372,16 +414,16 @@ def _merge_record(
         "schema_version": mf.SCHEMA_VERSION,
         "fusion_version": __version__,
         "created": mf.now_iso(),
-        "source": str(Path(dataset_dir).resolve()),
-        "config_sha256": manifest.get("config_sha256"),
-        "config": manifest.get("config"),
-        "order": order,
+        "source": str(Path(plan.dataset_dir).resolve()),
+        "config_sha256": plan.manifest.get("config_sha256"),
+        "config": plan.manifest.get("config"),
+        "order": plan.order,
         "output": out.name,
         "compression": compress,
         "sha256": writer.hexdigest(),
         "bytes": writer.size,
         "transitions": sum(r["lines"] for r in records),
         "shards": records,
-        "partial": bool(problems),
-        "left_out_or_cut": {str(seed): why for seed, why in sorted(problems.items())},
+        "partial": bool(plan.problems),
+        "left_out_or_cut": {str(seed): why for seed, why in sorted(plan.problems.items())},
     }

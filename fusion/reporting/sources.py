@@ -7,7 +7,10 @@ with the same promises and give the same rows. Inputs:
 - a dataset directory or its ``manifest.json``: one source per shard in ascending integer seed,
   with the line count, size and sha256 the manifest (or a newer sidecar) records;
 - a lone ``.jsonl[.gz|.zst]`` file: one source; a merged file's ``OUT.manifest.json`` adds its
-  seeds, lines per seed, size and sha256, and is refused when it disagrees with the file.
+  seeds, lines per seed, size and sha256, and is refused when it disagrees with the file;
+- a study merged with ``fusion merge STUDY --all``: one source per point, each the byte range
+  of that point's lines (its own seeds, line counts and sha256) with the point's coordinates,
+  so a seed that repeats across points is checked point by point.
 
 ``seeds`` keeps only those seeds (a merged file's source then keeps only their lines);
 shards that are not complete are skipped (listed in :attr:`Resolved.skipped`) unless
@@ -25,20 +28,23 @@ shards that are not complete are skipped (listed in :attr:`Resolved.skipped`) un
 
 from __future__ import annotations
 
+import io
 import logging
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from fusion.errors import DatasetError
 from fusion.reporting import manifest as mf
-from fusion.reporting.compression import compression_of
+from fusion.reporting.compression import compression_of, open_binary
+from fusion.study.layout import select_points
 
 logger = logging.getLogger(__name__)
 
 MERGE_FORMAT = "fusion-offline-rl-merge"
+STUDY_MERGE_FORMAT = "fusion-study-merge"
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,10 @@ class Source:
     :param per_seed: A merged file's lines per seed, from its record.
     :param select: Keep only these seeds' lines (``None``: all).
     :param entry: The shard's manifest entry (or the merged file's record).
+    :param byte_range: ``(start, end)``: only these stored bytes of ``path`` (a point of a
+        study merged into one file); ``size`` and ``sha256`` then describe the range.
+    :param point: The study point (axis -> value) these lines belong to.
+    :param first_line: Lines of ``path`` before the range, so messages give the file's line.
     """
 
     path: Path
@@ -67,6 +77,9 @@ class Source:
     per_seed: Mapping[int, int] | None = None
     select: frozenset[int] | None = None
     entry: Mapping[str, Any] = field(default_factory=dict)
+    byte_range: tuple[int, int] | None = None
+    point: Mapping[str, Any] | None = None
+    first_line: int = 0
 
     @property
     def complete(self) -> bool:
@@ -85,6 +98,41 @@ class Source:
         """Whether a cut last line is to be dropped (a shard whose writer did not finish)."""
         return not self.complete
 
+    def open(self) -> BinaryIO:
+        """The source's decompressed bytes as a binary stream (only its range, if it has one)."""
+        if self.byte_range is None:
+            return open_binary(self.path)
+        start, end = self.byte_range
+        raw = open(self.path, "rb", buffering=0)  # noqa: SIM115 -- the window owns it
+        raw.seek(start)
+        return io.BufferedReader(_Window(raw, end - start), buffer_size=1 << 20)
+
+    def stored_size(self) -> int:
+        """The stored bytes the source covers (its range, or the whole file)."""
+        if self.byte_range is not None:
+            return self.byte_range[1] - self.byte_range[0]
+        return self.path.stat().st_size
+
+
+class _Window(io.RawIOBase):
+    """The next ``length`` bytes of an open raw file, as a raw stream of their own."""
+
+    def __init__(self, raw: io.FileIO, length: int) -> None:
+        self._raw, self._left = raw, length
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")[: self._left]
+        n = self._raw.readinto(view) or 0
+        self._left -= n
+        return n
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
 
 @dataclass
 class Resolved:
@@ -96,6 +144,7 @@ class Resolved:
     :param manifest: The manifest, for a dataset.
     :param sources: What to read, in order.
     :param skipped: ``(seed, why)`` of every shard asked for and not read.
+    :param axes: A merged study's axis names (its sources are its points); else ``None``.
     """
 
     path: Path
@@ -104,11 +153,29 @@ class Resolved:
     manifest: dict[str, Any] | None
     sources: list[Source]
     skipped: list[tuple[int, str]] = field(default_factory=list)
+    axes: list[str] | None = None
 
     @property
     def is_file(self) -> bool:
         """Whether the input was a lone file."""
         return self.manifest is None
+
+    def at_points(self, points: Mapping[str, Sequence[Any]] | None) -> Resolved:
+        """The same, keeping only the points ``points`` allows (a merged study's sources).
+
+        :param points: Axis -> the values to keep (``{"erlang": [300]}``).
+        :raises ValueError: for ``points`` on what is not a merged study, or naming no point.
+        """
+        if points is None:
+            return self
+        if self.axes is None:
+            raise ValueError(
+                f"{self.path}: points= takes a study (a directory with study.json) "
+                "or a study merged with --all"
+            )
+        coords = [s.point or {} for s in self.sources]
+        keep = select_points(coords, self.axes, points, where=str(self.path))
+        return replace(self, sources=[s for i, s in enumerate(self.sources) if i in keep])
 
     def only(self, seeds: Iterable[int] | None) -> Resolved:
         """The same, keeping only ``seeds`` (all when ``None``).
@@ -157,41 +224,108 @@ def read_merge_record(path: Path) -> dict[str, Any] | None:
     if not record_path.exists():
         return None
     record = mf.read_sidecar(record_path)
-    if record is None or record.get("format") != MERGE_FORMAT:
-        raise DatasetError(f"{record_path}: not a readable merge record ({MERGE_FORMAT})")
+    formats = (MERGE_FORMAT, STUDY_MERGE_FORMAT)
+    if record is None or record.get("format") not in formats:
+        raise DatasetError(f"{record_path}: not a readable merge record ({' or '.join(formats)})")
     if record.get("output") != path.name:
         raise DatasetError(f"{record_path}: describes {record.get('output')!r}, not {path.name}")
-    shards = record.get("shards")
-    if not isinstance(shards, list) or not all(
-        isinstance(s, dict) and isinstance(s.get("seed"), int) and isinstance(s.get("lines"), int)
-        for s in shards
-    ):
-        raise DatasetError(f"{record_path}: field 'shards' is not a list of {{seed, lines}}")
+    parts = record.get("points") if record["format"] == STUDY_MERGE_FORMAT else [record]
+    if not isinstance(parts, list) or not all(isinstance(p, dict) for p in parts):
+        raise DatasetError(f"{record_path}: field 'points' is not a list of objects")
+    for part in parts:
+        shards = part.get("shards")
+        if not isinstance(shards, list) or not all(
+            isinstance(s, dict)
+            and isinstance(s.get("seed"), int)
+            and isinstance(s.get("lines"), int)
+            for s in shards
+        ):
+            raise DatasetError(f"{record_path}: field 'shards' is not a list of {{seed, lines}}")
+    if record["format"] == STUDY_MERGE_FORMAT:
+        _check_segments(record_path, record)
     return record
+
+
+def _check_segments(record_path: Path, record: Mapping[str, Any]) -> None:
+    """A study merge's points must tile the file: byte and line ranges back to back."""
+    at, line = 0, 0
+    for part in record["points"]:
+        fields = ("byte_start", "byte_end", "line_start", "lines")
+        if not isinstance(part.get("point"), dict) or not all(
+            isinstance(part.get(f), int) for f in fields
+        ):
+            raise DatasetError(
+                f"{record_path}: each of 'points' needs 'point' and integer {', '.join(fields)}"
+            )
+        if part["byte_start"] != at or part["line_start"] != line or part["byte_end"] < at:
+            raise DatasetError(
+                f"{record_path}: point {part['point']} covers bytes "
+                f"{part['byte_start']}-{part['byte_end']} and lines from {part['line_start']}; "
+                f"expected them to start at byte {at}, line {line}"
+            )
+        at, line = part["byte_end"], line + part["lines"]
+    if record.get("bytes") != at:
+        raise DatasetError(
+            f"{record_path}: 'bytes' is {record.get('bytes')}, the points end at {at}"
+        )
+
+
+def _per_seed(shards: list[dict[str, Any]]) -> dict[int, int]:
+    per_seed: dict[int, int] = {}
+    for shard in shards:
+        per_seed[shard["seed"]] = per_seed.get(shard["seed"], 0) + shard["lines"]
+    return per_seed
 
 
 def _lone(path: Path) -> Resolved:
     record = read_merge_record(path)
+    by = mf.merged_sidecar_path(path).name
     if record is None:
-        source = Source(path, None, "file", promised_by="nothing")
+        sources = [Source(path, None, "file", promised_by="nothing")]
+    elif record["format"] == STUDY_MERGE_FORMAT:
+        size = path.stat().st_size
+        if size != record["bytes"]:
+            raise DatasetError(
+                f"{path}: {size} bytes, {by} records {record['bytes']}: the file and its "
+                "record disagree (changed after merging, or the merge was interrupted)"
+            )
+        sources = [
+            Source(
+                path,
+                None,
+                "file",
+                lines=part["lines"],
+                size=part["byte_end"] - part["byte_start"],
+                sha256=part.get("sha256"),
+                promised_by=f"{by} (point {part.get('dir', part['point'])})",
+                per_seed=_per_seed(part["shards"]),
+                entry=part,
+                byte_range=(part["byte_start"], part["byte_end"]),
+                point=dict(part["point"]),
+                first_line=part["line_start"],
+            )
+            for part in record["points"]
+        ]
     else:
-        per_seed: dict[int, int] = {}
-        for shard in record["shards"]:
-            per_seed[shard["seed"]] = per_seed.get(shard["seed"], 0) + shard["lines"]
-        source = Source(
-            path,
-            None,
-            "file",
-            lines=record.get("transitions"),
-            size=record.get(
-                "bytes_file", None if record.get("compression") else record.get("bytes")
-            ),
-            sha256=record.get("sha256_file"),
-            promised_by=mf.merged_sidecar_path(path).name,
-            per_seed=per_seed,
-            entry=record,
-        )
-    return Resolved(path, path.parent, lone_stem(path), None, [source])
+        sources = [
+            Source(
+                path,
+                None,
+                "file",
+                lines=record.get("transitions"),
+                size=record.get(
+                    "bytes_file", None if record.get("compression") else record.get("bytes")
+                ),
+                sha256=record.get("sha256_file"),
+                promised_by=by,
+                per_seed=_per_seed(record["shards"]),
+                entry=record,
+            )
+        ]
+    resolved = Resolved(path, path.parent, lone_stem(path), None, sources)
+    if record is not None and record["format"] == STUDY_MERGE_FORMAT:
+        resolved.axes = [str(a) for a in record.get("axes", [])]
+    return resolved
 
 
 def _shard(directory: Path, entry: Mapping[str, Any]) -> Source:
@@ -212,6 +346,7 @@ def resolve(
     seeds: Iterable[int] | None = None,
     include_incomplete: bool = False,
     missing: str = "raise",
+    points: Mapping[str, Sequence[Any]] | None = None,
 ) -> Resolved:
     """The sources to read for ``path`` (see the module docstring).
 
@@ -220,11 +355,18 @@ def resolve(
     :param include_incomplete: Also read shards that are not complete (whole lines only).
     :param missing: ``"raise"`` for a complete shard whose file is missing, or ``"skip"``
         (it is then listed in ``skipped``).
+    :param points: A merged study's points to keep (see :meth:`Resolved.at_points`).
+    :raises ValueError: for ``points`` on what is not a merged study.
     :raises DatasetError: naming the file and field of a manifest or record that is wrong.
     """
     source_path = Path(path)
+    if points is not None and not is_lone_file(source_path):
+        raise ValueError(
+            f"{source_path}: points= takes a study (a directory with study.json) "
+            "or a study merged with --all"
+        )
     if is_lone_file(source_path):
-        return _lone(source_path).only(seeds)
+        return _lone(source_path).at_points(points).only(seeds)
     if not source_path.exists():
         raise DatasetError(f"{source_path}: no such file or directory")
     directory = source_path if source_path.is_dir() else source_path.parent

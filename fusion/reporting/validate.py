@@ -23,7 +23,6 @@ import orjson
 
 from fusion.errors import DatasetError
 from fusion.reporting import manifest as mf
-from fusion.reporting.compression import open_binary
 from fusion.reporting.integrity import LineCheck, file_sha256
 from fusion.reporting.schema import MAX_LINE_BYTES, check_record
 from fusion.reporting.sources import Resolved, Source, resolve
@@ -76,15 +75,15 @@ def _check_lines(source: Source, report: ValidationReport) -> int:
     """Check every line of a file against the schema and its ``(seed, t)`` sequence."""
     path, whole_only = source.path, source.whole_lines_only
     sequence = LineCheck(path, source.seed, None if source.per_seed is None else source.per_seed)
-    count = 0
+    count = first = source.first_line  # count: the file's line number (a point starts later)
     shown = 0
     try:
-        with open_binary(path) as stream:
-            for count, line in enumerate(stream, 1):
+        with source.open() as stream:
+            for count, line in enumerate(stream, first + 1):
                 found: list[str] = []
                 if not line.endswith(b"\n"):
                     if whole_only:
-                        return count - 1
+                        return count - 1 - first
                     found.append("last line has no newline (cut)")
                 if len(line) > MAX_LINE_BYTES:
                     found.append(f"{len(line)} bytes, over the {MAX_LINE_BYTES} a line may hold")
@@ -115,18 +114,17 @@ def _check_lines(source: Source, report: ValidationReport) -> int:
             sequence.finish(source.per_seed, source.promised_by)
         except DatasetError as exc:
             report.problems.append(str(exc))
-    return count
+    return count - first
 
 
 def _check_stored(source: Source, report: ValidationReport) -> None:
     """The file's size and sha256 against its record."""
-    if source.size is not None and source.path.stat().st_size != source.size:
+    if source.size is not None and source.stored_size() != source.size:
         report.problems.append(
-            f"{source.path}: {source.path.stat().st_size} bytes, "
-            f"{source.promised_by} says {source.size}"
+            f"{source.path}: {source.stored_size()} bytes, {source.promised_by} says {source.size}"
         )
     if source.sha256 is not None:
-        sha = file_sha256(source.path)
+        sha = file_sha256(source.path, source.byte_range)
         if sha != source.sha256:
             report.problems.append(
                 f"{source.path}: sha256 {sha} differs from {source.promised_by}'s {source.sha256}"
@@ -149,14 +147,15 @@ def _check_source(source: Source, report: ValidationReport) -> None:
             f"{mf.sidecar_path(source.path)}: the sidecar of complete seed {source.seed} is "
             "missing (the manifest could not be rebuilt without it)"
         )
-    report.shards.append(
-        {
-            "seed": "-" if source.seed is None else source.seed,
-            "status": source.status,
-            "lines": lines,
-            "ok": len(report.problems) == before,
-        }
-    )
+    entry: dict[str, Any] = {
+        "seed": "-" if source.seed is None else source.seed,
+        "status": source.status,
+        "lines": lines,
+        "ok": len(report.problems) == before,
+    }
+    if source.point is not None:
+        entry["point"] = dict(source.point)
+    report.shards.append(entry)
 
 
 def _stale_temp_files(directory: Path, report: ValidationReport) -> None:

@@ -112,20 +112,46 @@ def study_points(
     root = study_root(path)
     record = read_study(path)
     assert root is not None
-    names = axis_names(record)
+    keep = select_points(
+        [p["point"] for p in record["points"]], axis_names(record), points, where=str(root)
+    )
+    return [
+        StudyPoint(dict(p["point"]), root / p["dir"], p)
+        for i, p in enumerate(record["points"])
+        if i in keep
+    ]
+
+
+def select_points(
+    coords: Sequence[Mapping[str, Any]],
+    names: Sequence[str],
+    points: Mapping[str, Sequence[Any]] | None,
+    *,
+    where: str,
+) -> set[int]:
+    """The indices of ``coords`` that ``points`` allows (all when ``None``).
+
+    :param coords: Each point's axis -> value, in order.
+    :param names: The axis names.
+    :param points: Axis name -> the values to keep; other axes free.
+    :param where: The study (or merged file), for messages.
+    :raises ValueError: for an axis the study lacks, or a value none of its points has.
+    """
     wanted = {name: list(values) for name, values in (points or {}).items()}
     for name, values in wanted.items():
         if name not in names:
-            raise ValueError(f"{root}: points={{{name!r}: ...}}: the study's axes are {names}")
-        present = {p["point"].get(name) for p in record["points"]}
+            raise ValueError(
+                f"{where}: points={{{name!r}: ...}}: the study's axes are {list(names)}"
+            )
+        present = {c.get(name) for c in coords}
         missing = [v for v in values if v not in present]
         if missing:
             raise ValueError(
-                f"{root}: points={{{name!r}: {missing}}}: no such point; "
+                f"{where}: points={{{name!r}: {missing}}}: no such point; "
                 f"{name} takes {sorted(present, key=str)}"
             )
-    return [
-        StudyPoint(dict(p["point"]), root / p["dir"], p)
-        for p in record["points"]
-        if all(p["point"].get(name) in values for name, values in wanted.items())
-    ]
+    return {
+        i
+        for i, c in enumerate(coords)
+        if all(c.get(name) in values for name, values in wanted.items())
+    }
