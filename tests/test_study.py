@@ -11,11 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import orjson
+import pyarrow.parquet as pq
 import pytest
 
 from fusion.cli import main
 from fusion.configs.config import load_config
 from fusion.datasets.arrays import to_arrays
+from fusion.datasets.export import export_parquet
 from fusion.errors import DatasetError
 from fusion.reporting import manifest as mf
 from fusion.reporting.loader import load_dataset
@@ -273,6 +275,9 @@ def test_merge_study_all_when_read_back_equals_the_study(study, merged_all):
     assert np.array_equal(flat.actions, by_point.actions)
     for axis in ("erlang", "policy"):
         assert np.array_equal(flat.columns[axis], by_point.columns[axis])
+    parquet = merged_all.parent / "all.parquet"
+    assert export_parquet(merged_all, parquet) == record["transitions"]
+    assert pq.read_table(parquet).column("action").to_pylist() == flat.actions.tolist()
     report = validate_dataset(merged_all)
     assert report.ok, report.problems
     assert len(report.shards) == 6 and report.shards[0]["point"]["erlang"] == 200.0

@@ -52,7 +52,7 @@ from fusion.modules.rl.features import (
     observation_names,
     observation_size,
 )
-from fusion.reporting.integrity import check_columns, check_line_count, check_stored
+from fusion.reporting.integrity import check_columns, check_line_count
 from fusion.reporting.schema import WINDOW_TAGS, check_window
 from fusion.reporting.sources import Resolved, Source, resolve, warn_skipped
 from fusion.study.layout import is_study, study_points
@@ -117,11 +117,8 @@ class TransitionArrays:
 
 def _read_checked(source: Source, verify: bool) -> Columns:
     """One source's columns, checked as :func:`~fusion.reporting.loader.read_source` checks."""
-    span = source.byte_range
     if source.complete and verify:
-        check_stored(
-            source.path, None, source.sha256, source.promised_by, verify=True, byte_range=span
-        )
+        source.check_sha256()
     columns = read_columns(source.path, whole_lines_only=source.whole_lines_only, part=source)
     allowed = None if source.per_seed is None else list(source.per_seed)
     check_columns(
@@ -129,9 +126,7 @@ def _read_checked(source: Source, verify: bool) -> Columns:
     )
     if source.complete:
         check_line_count(source.path, len(columns), source.lines, source.promised_by)
-        check_stored(
-            source.path, source.size, None, source.promised_by, verify=False, byte_range=span
-        )
+        source.check_size()
     return columns
 
 

@@ -38,7 +38,7 @@ import pyarrow.parquet as pq
 from fusion.datasets.arrays import to_arrays
 from fusion.datasets.columns import explain, read_table
 from fusion.reporting.atomic import atomic_output
-from fusion.reporting.integrity import check_columns, check_line_count, check_stored
+from fusion.reporting.integrity import check_columns, check_line_count
 from fusion.reporting.sources import Source, resolve, warn_skipped
 
 FORMATS = ("npz", "parquet")
@@ -133,14 +133,7 @@ def _read(source: Source) -> pa.Table:
     check_columns(source.path, seeds, t, source.seed, allowed, source.first_line)
     if source.complete:
         check_line_count(source.path, len(table), source.lines, source.promised_by)
-        check_stored(
-            source.path,
-            source.size,
-            None,
-            source.promised_by,
-            verify=False,
-            byte_range=source.byte_range,
-        )
+        source.check_size()
     if source.select is not None:
         table = table.filter(pa.array(np.isin(seeds, list(source.select))))
     return table

@@ -28,7 +28,7 @@ import orjson
 
 from fusion.errors import DatasetError
 from fusion.reporting.compression import open_binary
-from fusion.reporting.integrity import LineCheck, check_line_count, check_stored
+from fusion.reporting.integrity import LineCheck, check_line_count
 from fusion.reporting.schema import check_window
 from fusion.reporting.sources import Source, resolve, warn_skipped
 from fusion.study.layout import is_study, study_points
@@ -91,14 +91,7 @@ def read_source(source: Source, *, verify: bool = False) -> Iterator[dict[str, A
     :raises DatasetError: naming the file (and line) of whatever does not match.
     """
     if source.complete and verify:
-        check_stored(
-            source.path,
-            None,
-            source.sha256,
-            source.promised_by,
-            verify=True,
-            byte_range=source.byte_range,
-        )
+        source.check_sha256()
     check = LineCheck(
         source.path, source.seed, None if source.per_seed is None else source.per_seed
     )
@@ -130,14 +123,7 @@ def read_source(source: Source, *, verify: bool = False) -> Iterator[dict[str, A
     if source.complete:
         check_line_count(source.path, lineno - first, source.lines, source.promised_by)
         check.finish(source.per_seed, source.promised_by)
-        check_stored(
-            source.path,
-            source.size,
-            None,
-            source.promised_by,
-            verify=False,
-            byte_range=source.byte_range,
-        )
+        source.check_size()
 
 
 def _link_next(records: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:

@@ -286,7 +286,16 @@ def merge_shards(
     :return: The merge record written to ``OUT.manifest.json``.
     """
     check_compression(compress)
-    plan = plan_merge(dataset_dir, order, allow_partial)
+    return write_planned(plan_merge(dataset_dir, order, allow_partial), out_path, compress)
+
+
+def write_planned(
+    plan: MergePlan, out_path: str | os.PathLike[str], compress: str | None = None
+) -> dict[str, Any]:
+    """Write a planned merge to ``out_path`` and its record beside it (see :func:`merge_shards`).
+
+    :return: The merge record written to ``OUT.manifest.json``.
+    """
     out = Path(out_path)
     # The old record goes first: a merge killed after publishing the new output must not leave
     # it described by the old one (readers also compare the output's size with its record).

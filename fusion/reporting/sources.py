@@ -39,6 +39,7 @@ from typing import Any, BinaryIO
 from fusion.errors import DatasetError
 from fusion.reporting import manifest as mf
 from fusion.reporting.compression import compression_of, open_binary
+from fusion.reporting.integrity import check_stored
 from fusion.study.layout import select_points
 
 logger = logging.getLogger(__name__)
@@ -106,6 +107,24 @@ class Source:
         raw = open(self.path, "rb", buffering=0)  # noqa: SIM115 -- the window owns it
         raw.seek(start)
         return io.BufferedReader(_Window(raw, end - start), buffer_size=1 << 20)
+
+    def check_size(self) -> None:
+        """Refuse the file when its size differs from the record (a range: checked at resolve).
+
+        :raises DatasetError: naming the file, both sizes and who recorded them.
+        """
+        check_stored(
+            self.path, self.size, None, self.promised_by, verify=False, byte_range=self.byte_range
+        )
+
+    def check_sha256(self) -> None:
+        """Refuse the stored bytes (of the range, if any) when their sha256 differs from the record.
+
+        :raises DatasetError: naming the file, both digests and who recorded them.
+        """
+        check_stored(
+            self.path, None, self.sha256, self.promised_by, verify=True, byte_range=self.byte_range
+        )
 
     def stored_size(self) -> int:
         """The stored bytes the source covers (its range, or the whole file)."""

@@ -29,7 +29,8 @@ from fusion import __version__
 from fusion.errors import DatasetError
 from fusion.reporting import manifest as mf
 from fusion.reporting.atomic import atomic_output, write_bytes_atomic
-from fusion.reporting.merge import merge_shards, plan_merge, write_merge
+from fusion.reporting.compression import check_compression
+from fusion.reporting.merge import plan_merge, write_merge, write_planned
 from fusion.reporting.sink import HashingSink
 from fusion.reporting.sources import STUDY_MERGE_FORMAT
 from fusion.study.layout import axis_names, read_study, study_points, study_root
@@ -69,16 +70,14 @@ def merge_study(
                 "compress the per-point files instead, or the whole file afterwards"
             )
         return _merge_all(root, record, points, Path(out), order, allow_partial)
-    for point in points:  # refuse before writing any point's file
-        plan_merge(point.path, order, allow_partial)
+    check_compression(compress)
+    plans = [plan_merge(point.path, order, allow_partial) for point in points]  # refuse first
     suffix = {None: ".jsonl", "gzip": ".jsonl.gz", "zstd": ".jsonl.zst"}[compress]
     merged = []
-    for point in points:
+    for point, plan in zip(points, plans, strict=True):
         target = Path(out) / (point.record["dir"] + suffix)
         target.parent.mkdir(parents=True, exist_ok=True)
-        info = merge_shards(
-            point.path, target, order, allow_partial=allow_partial, compress=compress
-        )
+        info = write_planned(plan, target, compress)
         merged.append({"point": point.coords, "output": str(target), "merge": info})
     return {"points": merged}
 
