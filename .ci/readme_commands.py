@@ -4,7 +4,7 @@ CI runs exactly what the README tells a newcomer to run, so the two cannot drift
 quick start's first fenced ``bash`` block is the install line, its second the test line.
 
     $ python .ci/readme_commands.py install
-    pip install -e '.[dev,ray]' && fusion sweep
+    pip install -e '.[dev,ray,rl,minari]' && fusion sweep
 """
 
 from __future__ import annotations

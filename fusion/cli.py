@@ -87,7 +87,7 @@ def _merge_study(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    """``fusion export DIR --format npz|parquet -o OUT``."""
+    """``fusion export DIR --format npz|parquet -o OUT`` or ``--format minari --id ID``."""
     from fusion.configs.config import parse_seeds
     from fusion.datasets.export import export_dataset
 
@@ -95,6 +95,24 @@ def cmd_export(args: argparse.Namespace) -> int:
         seeds = parse_seeds(args.seeds) if args.seeds else None
     except ValueError as exc:
         raise UsageError(f"--seeds {args.seeds!r}: {exc}") from None
+    if args.format == "minari":
+        import re
+
+        from fusion.datasets.minari_export import MinariIdExistsError, export_minari
+
+        if not args.id or not re.fullmatch(r"[\w.-]+/[\w.-]+-v\d+", args.id):
+            raise UsageError(
+                f"--format minari needs --id NAMESPACE/NAME-vN (e.g. fusion/nsfnet-v0), got {args.id!r}"
+            )
+        try:
+            steps = export_minari(args.dataset, args.id, root=args.output, seeds=seeds)
+        except MinariIdExistsError as exc:
+            raise UsageError(str(exc)) from None
+        where = args.output or "MINARI_DATASETS_PATH or ~/.minari/datasets"
+        print(f"exported {steps} steps to Minari dataset {args.id} (in {where})")
+        return EXIT_OK
+    if args.output is None:
+        raise UsageError(f"--format {args.format} needs -o OUT")
     rows = export_dataset(args.dataset, args.output, args.format, seeds=seeds)
     print(f"exported {rows} transitions to {args.output} ({args.format})")
     return EXIT_OK
@@ -246,6 +264,52 @@ def _inspect_study(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """``fusion evaluate``: policies on held-out seeds, paired against KSP-FF."""
+    from fusion.configs.config import parse_seeds
+    from fusion.modules.rl.evaluate import evaluate_policies, format_evaluation
+    from fusion.modules.rl.policies import POLICIES
+    from fusion.study.grid import apply_sets
+
+    config = apply_sets(_load(args), args.set)
+    try:
+        seeds = parse_seeds(args.seeds) if args.seeds else config.general.seeds
+    except ValueError as exc:
+        raise UsageError(f"--seeds {args.seeds!r}: {exc}") from None
+    policies = args.policy or list(POLICIES)
+    loads = [config.general.erlang]
+    if args.erlang:
+        try:
+            loads = [float(v) for v in args.erlang.split(",")]
+        except ValueError:
+            raise UsageError(f"--erlang {args.erlang!r}: expected loads like 200,300") from None
+    try:
+        reports = [
+            evaluate_policies(
+                config.replace("general_settings", erlang=load),
+                policies,
+                seeds=seeds,
+                workers=args.workers,
+            )
+            for load in loads
+        ]
+    except ValueError as exc:
+        if "policy" in str(exc):
+            raise UsageError(str(exc)) from None
+        raise
+    if args.json:
+        _print_json(
+            [
+                {"erlang": r["erlang"], **{k: v for k, v in p.items() if k != "per_seed"}}
+                for r in reports
+                for p in r["policies"]
+            ]
+        )
+    else:
+        print("\n\n".join(format_evaluation(r) for r in reports))
+    return EXIT_OK
+
+
 def _add_run(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="run one seed's simulation and write its shard")
     p.add_argument("--config", help="INI config (default: the embedded default.ini)")
@@ -320,10 +384,15 @@ def _add_merge(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_export(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("export", help="write a dataset as D4RL-style .npz or as Parquet")
+    p = sub.add_parser(
+        "export", help="write a dataset as D4RL-style .npz, as Parquet, or as a Minari dataset"
+    )
     p.add_argument("dataset", help="dataset directory, manifest.json or a .jsonl[.gz|.zst] file")
-    p.add_argument("--format", choices=("npz", "parquet"), required=True)
-    p.add_argument("-o", "--output", required=True, help="the .npz or .parquet file")
+    p.add_argument("--format", choices=("npz", "parquet", "minari"), required=True)
+    p.add_argument(
+        "-o", "--output", help="the .npz or .parquet file; for minari, the datasets directory"
+    )
+    p.add_argument("--id", help="minari: the new dataset id, NAMESPACE/NAME-vN")
     p.add_argument("--seeds", help="only these seeds: 0-3 or 0,2,5")
     p.set_defaults(func=cmd_export)
 
@@ -338,6 +407,31 @@ def _add_validate(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_validate)
 
 
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "evaluate", help="run policies on held-out seeds: blocking, 95%% CI, paired vs KSP-FF"
+    )
+    p.add_argument("--config", help="INI config (default: the embedded default.ini)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override one config key (repeatable)",
+    )
+    p.add_argument(
+        "--policy",
+        action="append",
+        metavar="NAME|MODEL",
+        help="a heuristic or a model file (repeatable; default: every heuristic)",
+    )
+    p.add_argument("--seeds", help="held-out seeds, e.g. 1000-1002 (default: the config's)")
+    p.add_argument("--erlang", help="loads to evaluate at, e.g. 200,300,400 (default: config's)")
+    p.add_argument("--workers", type=int, help="parallel runs (default: all cores)")
+    p.add_argument("--json", action="store_true", help="one JSON object per policy (and load)")
+    p.set_defaults(func=cmd_evaluate)
+
+
 COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_run,
     _add_sweep,
@@ -345,6 +439,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_validate,
     _add_inspect,
     _add_export,
+    _add_evaluate,
 ]
 
 

@@ -76,6 +76,24 @@ class _Pair:
     epoch: int = -1
 
 
+@dataclass(frozen=True)
+class Decision:
+    """One arrival waiting for its path: what a policy sees, and what allocating it needs.
+
+    :param request: Index into the seed's traffic.
+    :param state: The seed card's state dict (what is logged).
+    :param mask: One boolean per path (K of them): feasible now.
+    :param started: The clock when the arrival was observed (for ``decision_time_ms``).
+    """
+
+    request: int
+    state: dict[str, Any]
+    mask: list[bool]
+    started: float
+    pair: _Pair
+    commons: list[int]
+
+
 class SimulationEngine:
     """One seed's simulation.
 
@@ -176,8 +194,6 @@ class SimulationEngine:
         self.now = when
         if kind == ARRIVAL:
             self.handle_arrival(payload)
-            if payload + 1 < len(self._requests):
-                self._schedule(self._requests[payload + 1][0], ARRIVAL, payload + 1)
         elif kind == DEPARTURE:
             self.handle_release(payload)
         elif kind == FAILURE:
@@ -191,6 +207,26 @@ class SimulationEngine:
         while self.step():
             pass
         return self.stats()
+
+    def next_decision(self) -> Decision | None:
+        """Run events up to the next arrival and return its decision, still to be made.
+
+        The caller chooses and calls :meth:`decide`; this is how an agent outside the loop
+        (:mod:`fusion.env`) drives the engine. ``None`` when no arrival is left (the events
+        after the last arrival are run).
+        """
+        while self._queue:
+            when, _, _, kind, payload = heapq.heappop(self._queue)
+            self.now = when
+            if kind == ARRIVAL:
+                return self.observe(payload)
+            if kind == DEPARTURE:
+                self.handle_release(payload)
+            elif kind == FAILURE:
+                self._fail()
+            else:
+                self._repair()
+        return None
 
     # -- arrivals and departures ----------------------------------------------------------------
     def _pair(self, src: int, dst: int) -> _Pair:
@@ -228,12 +264,20 @@ class SimulationEngine:
         )
 
     def handle_arrival(self, request: int) -> None:
-        """Decide, allocate and log request number ``request``.
+        """Decide, allocate and log request number ``request`` with the behaviour policy.
+
+        :param request: Index into the seed's traffic.
+        """
+        decision = self.observe(request)
+        self.decide(decision, self._behaviour.select_path(decision.state, decision.mask))
+
+    def observe(self, request: int) -> Decision:
+        """The state and mask of request number ``request`` against the live spectrum.
 
         :param request: Index into the seed's traffic.
         """
         started = self._clock()
-        arrival, holding, src, dst, rate = self._requests[request]
+        _, holding, src, dst, rate = self._requests[request]
         pair = self._pair(src, dst)
         free, count, full = self.spectrum.free, self.spectrum.free_count, self.spectrum.full
         disaster = self._disaster
@@ -267,20 +311,32 @@ class SimulationEngine:
         for _ in range(len(mask), self._k):
             features.append(_PADDING)
             mask.append(False)
-        slots_needed = pair.slots_needed[rate]
         state = {
             "src": src,
             "dst": dst,
-            "slots_needed": slots_needed,
+            "slots_needed": pair.slots_needed[rate],
             "est_remaining_time": holding,
             "is_disaster": 1 if disaster else 0,
             "paths": features,
         }
-        action = self._behaviour.select_path(state, mask)
+        return Decision(request, state, mask, started, pair, commons)
+
+    def decide(self, decision: Decision, action: int) -> bool:
+        """Carry out ``action`` for a decision from :meth:`observe`: allocate, count, log.
+
+        :param decision: The request's decision, from :meth:`observe` or :meth:`next_decision`.
+        :param action: A feasible path index, or -1 to block (an infeasible index blocks too).
+        :return: Whether the request was routed.
+        """
+        request, state, mask, pair = decision.request, decision.state, decision.mask, decision.pair
+        if action >= 0 and not (action < len(mask) and mask[action]):
+            action = -1
+        arrival, holding, src, dst, rate = self._requests[request]
+        needs = pair.needs[rate]
         backup = False
         if action >= 0:
             need = needs[action]
-            start = first_fit(commons[action], need)
+            start = first_fit(decision.commons[action], need)
             self.spectrum.allocate(pair.links[action], start, need)
             self._lightpaths[request] = (pair.links[action], start, need, src, dst, rate)
             self._schedule(arrival + holding, DEPARTURE, request)
@@ -289,11 +345,15 @@ class SimulationEngine:
                 if ok and row[j] and j != action:
                     backup = True
                     break
-        decision_ms = (self._clock() - started) * 1000.0
+        if request + 1 < len(self._requests):
+            self._schedule(self._requests[request + 1][0], ARRIVAL, request + 1)
+        decision_ms = (self._clock() - decision.started) * 1000.0
         tag = self._get_bp_window_tag(arrival)
+        slots_needed = state["slots_needed"]
         self._stats.arrival(request, arrival, tag, rate, action >= 0, slots_needed > 0)
         if self.logger is None:
-            return
+            return action >= 0
+        disaster = state["is_disaster"] == 1
         meta = {
             "decision_time_ms": decision_ms,
             "restoration_latency_ms": self.config.failure.restoration_latency_ms
@@ -307,6 +367,7 @@ class SimulationEngine:
             "bit_rate": rate,
         }
         self.logger.log_transition(state, action, 1.0 if action >= 0 else -1.0, None, mask, meta)
+        return action >= 0
 
     def handle_release(self, request: int) -> None:
         """Free the spectrum of a departing lightpath (if a failure did not drop it first).

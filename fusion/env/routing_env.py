@@ -1,0 +1,194 @@
+"""The routing decisions of one seed's simulation as a Gymnasium episode.
+
+This is the simulator itself (:class:`~fusion.core.simulation.SimulationEngine`), driven from
+outside: :meth:`EONRoutingEnv.reset` starts a seed's run and stops at its first arrival,
+:meth:`EONRoutingEnv.step` carries out the agent's path and runs on to the next arrival. One
+episode is one seed's run; it terminates after the last request.
+
+- Observation: the array view's vector (:func:`fusion.modules.rl.features.observation`),
+  ``5 + 5K`` float32 in upstream FUSION's order.
+- Action: ``Discrete(K + 1)``; ``0 .. K-1`` route on that path, ``K`` blocks. Legal actions
+  are ``info["action_mask"]`` (K + 1 bools, also :meth:`EONRoutingEnv.action_masks` for
+  sb3-contrib's MaskablePPO): the feasible paths, and ``K`` only when no path is feasible, so
+  a logged action ``-1`` is action ``K``. An illegal action blocks the request
+  (``info["legal"]`` is false).
+- Reward: as logged, +1 when the request is routed, -1 when it is blocked.
+
+A policy of the package drives it through :attr:`EONRoutingEnv.state` (the logged state dict):
+
+    >>> from fusion.modules.rl.policies import KSPFFPolicy
+    >>> env = EONRoutingEnv(overrides={"general_settings": {"num_requests": 200}})
+    >>> obs, info = env.reset(seed=3)
+    >>> done, total = False, 0.0
+    >>> while not done:
+    ...     path = KSPFFPolicy().select_path(env.state, info["action_mask"][:-1])
+    ...     obs, reward, done, _, info = env.step(path if path >= 0 else env.k_paths)
+    ...     total += reward
+    >>> info["stats"]["requests"], total == 200 - 2 * info["stats"]["blocked"]
+    (200, True)
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import gymnasium
+import numpy as np
+from gymnasium import spaces
+
+from fusion.configs.config import Config, config_from_dict, load_config
+from fusion.core.simulation import Decision, SimulationEngine
+from fusion.core.topology import load_topology
+from fusion.modules.rl.features import PATH_FEATURES, STATE_FEATURES, observation
+
+ENV_ID = "fusion/EONRouting-v0"
+
+ConfigLike = Config | str | os.PathLike[str] | Mapping[str, Mapping[str, Any]] | None
+
+
+def config_of(
+    config: ConfigLike = None, overrides: Mapping[str, Mapping[str, Any]] | None = None
+) -> Config:
+    """The config an environment runs: a :class:`Config`, an INI path, a dict of sections
+    (as a manifest records it) or ``None`` (the embedded default), with ``overrides`` applied.
+
+    :param config: The config.
+    :param overrides: ``{section: {key: value}}`` changes.
+    """
+    if isinstance(config, Config):
+        resolved = config
+    elif isinstance(config, Mapping):
+        resolved = config_from_dict(config, "<env config>")
+    else:
+        resolved = load_config(config)
+    for section, changes in (overrides or {}).items():
+        resolved = resolved.replace(section, **changes)
+    # The agent is the policy: no behaviour epsilon, and no shard is written.
+    return resolved.replace("dataset_logging", log_offline_dataset=False)
+
+
+def _bounds(config: Config, num_nodes: int) -> tuple[np.ndarray, np.ndarray]:
+    slots = float(config.topology.c_band)
+    state = {
+        "src": (0.0, num_nodes - 1.0),
+        "dst": (0.0, num_nodes - 1.0),
+        "slots_needed": (0.0, slots),
+        "est_remaining_time": (0.0, float(np.finfo(np.float32).max)),
+        "is_disaster": (0.0, 1.0),
+    }
+    path = {
+        "path_hops": (0.0, float(num_nodes)),
+        "min_residual_slots": (0.0, slots),
+        "frag_indicator": (0.0, 1.0),
+        "failure_mask": (0.0, 1.0),
+        "dist_to_disaster_centroid": (-1.0, float(num_nodes)),
+    }
+    rows = [state[name] for name in STATE_FEATURES]
+    rows += [path[name] for name in PATH_FEATURES] * config.general.k_paths
+    low, high = zip(*rows, strict=True)
+    return np.array(low, dtype=np.float32), np.array(high, dtype=np.float32)
+
+
+class EONRoutingEnv(gymnasium.Env[np.ndarray, np.int64]):
+    """Route each request of one seed's simulation: a Gymnasium environment.
+
+    :param config: A :class:`Config`, an INI path, a dict of sections, or ``None`` for the
+        embedded default.
+    :param overrides: ``{section: {key: value}}`` applied on top (e.g. ``num_requests``).
+
+    ``reset(seed=N)`` runs simulation seed N (the same traffic as ``fusion run`` with that
+    seed); ``reset()`` without a seed runs the config's first seed, then the next seed up.
+    """
+
+    metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012 (Gymnasium's class attribute)
+
+    def __init__(
+        self,
+        config: ConfigLike = None,
+        overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
+        self.config = config_of(config, overrides)
+        self.k_paths = self.config.general.k_paths
+        num_nodes = load_topology(self.config.topology.network).num_nodes
+        low, high = _bounds(self.config, num_nodes)
+        self._size = len(low)
+        self.observation_space = spaces.Box(low, high, dtype=np.float32)
+        self.action_space = spaces.Discrete(self.k_paths + 1)
+        self.engine: SimulationEngine | None = None
+        self.sim_seed: int | None = None
+        self._decision: Decision | None = None
+        self._mask = np.zeros(self.k_paths + 1, dtype=bool)
+
+    @property
+    def state(self) -> dict[str, Any]:
+        """The current request's state dict, as a shard logs it."""
+        if self._decision is None:
+            raise RuntimeError("no request is waiting: call reset() first")
+        return self._decision.state
+
+    def action_masks(self) -> np.ndarray:
+        """The legal actions now (K + 1 bools), the method MaskablePPO calls."""
+        return self._mask.copy()
+
+    def _observe(self) -> tuple[np.ndarray, dict[str, Any]]:
+        decision = self._decision
+        if decision is None:
+            self._mask = np.zeros(self.k_paths + 1, dtype=bool)
+            self._mask[-1] = True
+            return np.zeros(self._size, dtype=np.float32), {
+                "action_mask": self._mask.copy()
+            }
+        mask = np.zeros(self.k_paths + 1, dtype=bool)
+        mask[: len(decision.mask)] = decision.mask
+        mask[-1] = not mask.any()
+        self._mask = mask
+        return observation(decision.state, self.k_paths), {
+            "action_mask": mask.copy(),
+            "request_id": decision.request,
+        }
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Start a seed's run; return its first request's observation and info.
+
+        :param seed: The simulation seed (default: the config's first, then one up each reset).
+        :param options: Unused.
+        """
+        super().reset(seed=seed)
+        if seed is not None:
+            self.sim_seed = seed
+        elif self.sim_seed is None:
+            self.sim_seed = self.config.general.seeds[0]
+        else:
+            self.sim_seed += 1
+        self.engine = SimulationEngine(self.config, self.sim_seed)
+        self._decision = self.engine.next_decision()
+        obs, info = self._observe()
+        info["seed"] = self.sim_seed
+        return obs, info
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """Route (or block) the waiting request and run on to the next one.
+
+        :param action: ``0 .. K-1`` a path, ``K`` block.
+        """
+        if self.engine is None or self._decision is None:
+            raise RuntimeError("the episode is over (or not started): call reset()")
+        choice = int(action)
+        if not 0 <= choice <= self.k_paths:
+            raise ValueError(f"action must lie in 0 .. {self.k_paths}, got {action!r}")
+        legal = bool(self._mask[choice])
+        decision = self._decision
+        routed = self.engine.decide(decision, choice if choice < self.k_paths else -1)
+        reward = 1.0 if routed else -1.0
+        self._decision = self.engine.next_decision()
+        terminated = self._decision is None
+        obs, info = self._observe()
+        info["legal"] = legal
+        info["routed"] = routed
+        if terminated:
+            info["stats"] = self.engine.stats()
+        return obs, reward, terminated, False, info

@@ -1,0 +1,93 @@
+"""The Gymnasium environment is the simulator: check_env passes and KSP-FF replays `fusion run`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+gymnasium = pytest.importorskip("gymnasium", reason="the rl extra (gymnasium) is not installed")
+
+import fusion.env  # noqa: E402
+from fusion.cli import main  # noqa: E402
+from fusion.datasets.arrays import to_arrays  # noqa: E402
+from fusion.env import ENV_ID, EONRoutingEnv  # noqa: E402
+from fusion.modules.rl.policies import KSPFFPolicy  # noqa: E402
+
+SMALL = {
+    "general_settings": {"num_requests": 3000},
+    "failure_settings": {"t_repair_after_arrivals": 800},
+}
+
+
+def _ini(tmp_path: Path) -> Path:
+    path = tmp_path / "small.ini"
+    path.write_text(
+        "[general_settings]\nnum_requests = 3000\nseeds = 7\n"
+        "[failure_settings]\nt_repair_after_arrivals = 800\n"
+        f"[dataset_logging]\nepsilon_mix = 0\ndataset_output_path = {tmp_path}/ds/offline_data.jsonl\n"
+    )
+    return path
+
+
+def test_env_when_checked_by_gymnasium_passes():
+    from gymnasium.utils.env_checker import check_env
+
+    env = EONRoutingEnv(overrides={"general_settings": {"num_requests": 300}})
+    check_env(env, skip_render_check=True)
+
+
+def test_env_when_made_by_id_with_a_config_path_uses_that_config(tmp_path):
+    env = gymnasium.make(ENV_ID, config=str(_ini(tmp_path)))
+    obs, info = env.reset()
+    assert info["seed"] == 7 and env.unwrapped.config.general.num_requests == 3000
+    assert env.observation_space.contains(obs)
+    assert env.action_space.n == 5 and info["action_mask"].dtype == bool
+    assert fusion.env.EONRoutingEnv is EONRoutingEnv
+
+
+def test_env_when_driven_by_ksp_ff_reproduces_fusion_run_transitions(tmp_path):
+    ini = _ini(tmp_path)
+    assert main(["run", "--config", str(ini), "--seed", "7"]) == 0
+    logged = to_arrays(tmp_path / "ds")
+    env = EONRoutingEnv(config=ini)
+    k = env.k_paths
+    obs, info = env.reset(seed=7)
+    observations, actions, rewards, masks = [], [], [], []
+    done = False
+    while not done:
+        path = KSPFFPolicy().select_path(env.state, info["action_mask"][:k])
+        assert info["action_mask"][k] == (path < 0)
+        action = path if path >= 0 else k
+        observations.append(obs)
+        masks.append(info["action_mask"])
+        actions.append(action)
+        obs, reward, done, truncated, info = env.step(action)
+        assert info["legal"] and not truncated
+        rewards.append(reward)
+    assert len(actions) == len(logged) == 3000
+    np.testing.assert_array_equal(np.array(observations), logged.observations)
+    np.testing.assert_array_equal(
+        np.array(actions), np.where(logged.actions < 0, k, logged.actions)
+    )
+    np.testing.assert_array_equal(np.array(rewards, np.float32), logged.rewards)
+    np.testing.assert_array_equal(np.array(masks)[:, :k], logged.action_masks)
+    assert info["stats"]["blocked"] == int((logged.actions < 0).sum())
+
+
+def test_env_when_action_is_illegal_blocks_and_says_so():
+    env = EONRoutingEnv(overrides=SMALL)
+    _, info = env.reset(seed=1)
+    assert info["action_mask"][0]
+    _, reward, _, _, info = env.step(env.k_paths)  # block while a path fits
+    assert reward == -1.0 and not info["legal"] and not info["routed"]
+    assert env.action_masks().tolist() == info["action_mask"].tolist()
+
+
+def test_env_when_reset_without_seed_runs_the_next_seed():
+    env = EONRoutingEnv(overrides=SMALL)
+    assert env.reset(seed=5)[1]["seed"] == 5
+    assert env.reset()[1]["seed"] == 6
+    with pytest.raises(ValueError, match=r"action must lie in 0 \.\. 4"):
+        env.step(9)

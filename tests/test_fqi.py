@@ -1,0 +1,168 @@
+"""Masked fitted-Q iteration: masked targets, save/load, determinism, and the evaluate command."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sklearn", reason="the rl extra (scikit-learn) is not installed")
+
+from fusion.cli import main
+from fusion.configs.config import load_config
+from fusion.core.simulation import SimulationEngine, run_simulation
+from fusion.datasets.arrays import to_arrays
+from fusion.modules.rl.evaluate import load_policy
+from fusion.modules.rl.fqi import (
+    FQIModel,
+    FQIPolicy,
+    bootstrap_targets,
+    discounted_returns,
+    next_masks,
+    train_fqi,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def logged(tmp_path_factory: pytest.TempPathFactory):
+    out = tmp_path_factory.mktemp("fqi")
+    cfg = load_config().replace("general_settings", num_requests=3000)
+    cfg = cfg.replace("failure_settings", t_repair_after_arrivals=800)
+    cfg = cfg.replace("policy_settings", policy="random_feasible")
+    for seed in (1, 2):
+        run_simulation(cfg, seed, dataset_dir=str(out))
+    return out, to_arrays(out)
+
+
+def _train(data, **options):
+    return train_fqi(
+        data.observations,
+        data.actions,
+        data.rewards,
+        data.action_masks,
+        data.dones,
+        next_observations=data.next_observations,
+        max_trees=20,
+        **options,
+    )
+
+
+def test_bootstrap_targets_when_best_next_action_is_illegal_ignores_it():
+    rewards = np.array([1.0, -1.0, 1.0])
+    dones = np.array([False, False, True])
+    next_q = np.array([[5.0, 100.0, 7.0], [100.0, 100.0, 3.0], [9.0, 9.0, 9.0]])
+    successor = np.array([[True, False], [False, False], [True, True]])
+    targets = bootstrap_targets(rewards, dones, next_q, successor, 0.5)
+    # row 0: path 1 (Q 100) and block (7) are illegal -> 5; row 1: only block is legal -> 3;
+    # row 2 ends its episode -> the reward alone.
+    np.testing.assert_allclose(targets, [1.0 + 2.5, -1.0 + 1.5, 1.0])
+
+
+def test_next_masks_when_episode_ends_has_no_successor():
+    masks = np.array([[True, False], [False, True], [True, True]])
+    out = next_masks(masks, np.array([False, True, False]))
+    assert out.tolist() == [[False, True], [False, False], [False, False]]
+    assert discounted_returns(
+        np.array([1.0, 1.0, 1.0]), np.array([False, True, True]), 0.5
+    ).tolist() == [1.5, 1.0, 1.0]
+
+
+def test_train_fqi_when_same_data_and_seed_gives_same_model(logged):
+    _, data = logged
+    a, b = _train(data, iterations=2), _train(data, iterations=2)
+    np.testing.assert_array_equal(a.value, b.value)
+    np.testing.assert_array_equal(a.threshold, b.threshold)
+
+
+def test_fqi_model_when_saved_and_loaded_predicts_the_same_and_acts_legally(logged, tmp_path):
+    _, data = logged
+    model = _train(data, iterations=2, gamma=0.9)
+    path = tmp_path / "fqi.npz"
+    model.save(path)
+    again = FQIModel.load(path)
+    assert again.info == model.info and again.info["gamma"] == 0.9
+    q = model.q_values(data.observations[:500], data.action_masks[:500])
+    np.testing.assert_array_equal(
+        q, again.q_values(data.observations[:500], data.action_masks[:500])
+    )
+    chosen = again.act(data.observations, data.action_masks)
+    feasible = data.action_masks.any(axis=1)
+    assert (chosen[~feasible] == -1).all()
+    assert data.action_masks[np.flatnonzero(feasible), chosen[feasible]].all()
+    assert isinstance(load_policy(str(path)), FQIPolicy)
+
+
+def test_fqi_policy_when_run_in_the_simulator_routes_only_feasible_paths(logged, tmp_path):
+    _, data = logged
+    path = tmp_path / "fqi.npz"
+    _train(data, iterations=1).save(path)
+    cfg = load_config().replace("general_settings", num_requests=1000)
+    stats = SimulationEngine(cfg, 9, policy=FQIPolicy(path)).run()
+    assert stats["requests"] == 1000 and 0.0 <= stats["blocking_probability"] < 1.0
+
+
+def test_fqi_model_load_when_file_is_not_a_model_names_it(tmp_path):
+    path = tmp_path / "other.npz"
+    np.savez(path, x=np.zeros(2))
+    with pytest.raises(ValueError, match=r"other\.npz: not an FQI model"):
+        FQIModel.load(path)
+    with pytest.raises(ValueError, match=r"nope\.npz.*not a heuristic"):
+        load_policy(str(tmp_path / "nope.npz"))
+
+
+def test_train_fqi_when_settings_are_bad_raises(logged):
+    _, data = logged
+    with pytest.raises(ValueError, match="gamma must lie in"):
+        _train(data, gamma=1.0)
+    with pytest.raises(ValueError, match="iterations must be at least 1"):
+        _train(data, iterations=0)
+
+
+def test_evaluate_cli_when_json_gives_paired_difference_per_policy(logged, tmp_path, capsys):
+    _, data = logged
+    model = tmp_path / "fqi.npz"
+    _train(data, iterations=1).save(model)
+    argv = ["evaluate", "--seeds", "5,6", "--set", "general_settings.num_requests=800"]
+    code = main(
+        [*argv, "--policy", "shortest_feasible", "--policy", str(model), "--json", "--workers", "2"]
+    )
+    assert code == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["name"] for r in rows] == ["ksp_ff", "shortest_feasible", "fqi"]
+    base = rows[0]
+    assert base["vs_ksp_ff"]["mean"] == 0.0 and base["seeds"] == [5, 6]
+    for row in rows:
+        assert row["blocking"]["n"] == 2 and set(row["per_window"]) <= {"pre", "fail", "post"}
+        low, high = row["vs_ksp_ff"]["ci95_low"], row["vs_ksp_ff"]["ci95_high"]
+        assert low <= row["vs_ksp_ff"]["mean"] <= high
+    assert main([*argv, "--policy", "no_such_policy"]) == 2
+    assert "no_such_policy" in capsys.readouterr().err
+
+
+def test_train_offline_script_when_run_prints_figures_and_writes_the_model(logged, tmp_path):
+    directory, _ = logged
+    out = tmp_path / "m.npz"
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "train_offline.py"),
+            str(directory),
+            "-o",
+            str(out),
+            "--iterations",
+            "2",
+            "--trees",
+            "10",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "data: 6000 transitions from 2 seed(s)" in result.stdout
+    assert "iteration 2/2" in result.stdout and out.exists()
