@@ -7,6 +7,7 @@
     python scripts/bench.py size      # bytes per transition raw, gzip, zstd
     python scripts/bench.py scale     # tiny sweeps of 100, 1,000, 10,000 seeds; readers over them
     python scripts/bench.py study     # a 3-load x 2-policy x 4-seed study vs a flat 24-seed sweep
+    python scripts/bench.py rl        # the Gymnasium env and the FQI policy vs the engine loop
     python scripts/bench.py all
 
 Times are wall-clock on a shared machine: compare the ratios, not the absolute figures.
@@ -397,6 +398,61 @@ def bench_study(n: int, work: Path) -> None:
     )
 
 
+def bench_rl(n: int, work: Path) -> None:
+    """The Gymnasium env driven by KSP-FF against the engine's own loop; FQI's policy in the
+    simulator against KSP-FF's (decisions/s), interleaved, best of three."""
+    import numpy as np
+
+    from fusion.configs.config import load_config
+    from fusion.core.simulation import SimulationEngine
+    from fusion.env import EONRoutingEnv
+    from fusion.modules.rl.fqi import FQIPolicy, train_fqi
+    from fusion.modules.rl.policies import KSPFFPolicy
+
+    cfg = load_config().replace("general_settings", num_requests=n)
+    cfg = cfg.replace("dataset_logging", log_offline_dataset=False)
+    env = EONRoutingEnv(cfg)
+    policy = KSPFFPolicy()
+
+    def episode() -> None:
+        _, info = env.reset(seed=1)
+        done = False
+        while not done:
+            path = policy.select_path(env.state, info["action_mask"][:-1])
+            _, _, _, done, info = env.step(path if path >= 0 else env.k_paths)
+
+    rng = np.random.default_rng(0)
+    rows, k = 20_000, cfg.general.k_paths
+    masks = rng.random((rows, k)) < 0.8
+    obs = rng.random((rows, 5 + 5 * k)).astype(np.float32)
+    actions = np.where(masks.any(axis=1), masks.argmax(axis=1), -1)
+    dones = np.zeros(rows, bool)
+    dones[-1] = True
+    model = train_fqi(obs, actions, -np.ones(rows, np.float32), masks, dones, iterations=1)
+    fqi = FQIPolicy(model)
+    engine, stepped, learned = [], [], []
+    for _ in range(3):
+        engine.append(_timed(lambda: SimulationEngine(cfg, 1).run()))
+        stepped.append(_timed(episode))
+        learned.append(_timed(lambda: SimulationEngine(cfg, 1, policy=fqi).run()))
+    base = min(engine)
+    _line("rl: engine loop, KSP-FF", n / base, "requests/s", 1.0, "")
+    _line(
+        "rl: Gymnasium env, KSP-FF",
+        n / min(stepped),
+        "requests/s",
+        base / min(stepped),
+        "vs engine loop",
+    )
+    _line(
+        "rl: engine loop, FQI policy",
+        n / min(learned),
+        "requests/s",
+        base / min(learned),
+        "vs KSP-FF",
+    )
+
+
 BENCHES: dict[str, Callable[[argparse.Namespace, Path], None]] = {
     "logger": lambda a, w: bench_logger(a.n or 200_000, w),
     "sim": lambda a, w: bench_sim(a.n or 50_000, w),
@@ -405,6 +461,7 @@ BENCHES: dict[str, Callable[[argparse.Namespace, Path], None]] = {
     "size": lambda a, w: bench_size(a.n or 50_000, w),
     "scale": lambda a, w: bench_scale(a.n or 10_000, w),
     "study": lambda a, w: bench_study(a.n or 5_000, w),
+    "rl": lambda a, w: bench_rl(a.n or 20_000, w),
 }
 
 

@@ -30,9 +30,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("dataset", help="a dataset, a merged file or a study")
     parser.add_argument("-o", "--out", required=True, help="the model file (.npz)")
     parser.add_argument("--gamma", type=float, default=0.99)
-    parser.add_argument("--iterations", type=int, default=3, help="regressions (1: returns only)")
+    parser.add_argument("--iterations", type=int, default=1, help="regressions (1: returns only)")
     parser.add_argument("--init", choices=("returns", "reward"), default="returns")
     parser.add_argument("--trees", type=int, default=100, help="boosting rounds per regression")
+    parser.add_argument(
+        "--min-support", type=float, default=0.1, help="behaviour-support threshold (0: none)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="the regressor's random state")
     parser.add_argument("--evaluate", action="store_true", help="then evaluate vs KSP-FF")
     parser.add_argument("--config", help="evaluation config (default: the embedded default)")
@@ -61,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
             iterations=args.iterations,
             init=args.init,
             max_trees=args.trees,
+            min_support=args.min_support,
             seed=args.seed,
             progress=print,
         )
@@ -68,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         chosen = model.act(data.observations, data.action_masks)
         first = np.where(decisions, data.action_masks.argmax(axis=1), -1)
         print(
-            f"model: {args.out} ({len(model.roots)} trees, {len(model.value)} nodes); on the "
+            f"model: {args.out} ({len(model.state_value.roots)} + {len(model.advantage.roots)} "
+            f"trees for V and A); on the "
             f"training decisions it agrees with KSP-FF on {np.mean(chosen[decisions] == first[decisions]):.4f}"
             f" and with the logged actions on {np.mean(chosen[decisions] == data.actions[decisions]):.4f}"
         )

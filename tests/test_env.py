@@ -63,8 +63,8 @@ def test_env_when_driven_by_ksp_ff_reproduces_fusion_run_transitions(tmp_path):
         observations.append(obs)
         masks.append(info["action_mask"])
         actions.append(action)
-        obs, reward, done, truncated, info = env.step(action)
-        assert info["legal"] and not truncated
+        obs, reward, terminated, done, info = env.step(action)
+        assert info["legal"] and not terminated
         rewards.append(reward)
     assert len(actions) == len(logged) == 3000
     np.testing.assert_array_equal(np.array(observations), logged.observations)

@@ -20,9 +20,11 @@ from fusion.modules.rl.evaluate import load_policy
 from fusion.modules.rl.fqi import (
     FQIModel,
     FQIPolicy,
+    behaviour_support,
     bootstrap_targets,
     discounted_returns,
     next_masks,
+    supported,
     train_fqi,
 )
 
@@ -76,8 +78,9 @@ def test_next_masks_when_episode_ends_has_no_successor():
 def test_train_fqi_when_same_data_and_seed_gives_same_model(logged):
     _, data = logged
     a, b = _train(data, iterations=2), _train(data, iterations=2)
-    np.testing.assert_array_equal(a.value, b.value)
-    np.testing.assert_array_equal(a.threshold, b.threshold)
+    for x, y in ((a.state_value, b.state_value), (a.advantage, b.advantage)):
+        np.testing.assert_array_equal(x.value, y.value)
+        np.testing.assert_array_equal(x.threshold, y.threshold)
 
 
 def test_fqi_model_when_saved_and_loaded_predicts_the_same_and_acts_legally(logged, tmp_path):
@@ -166,3 +169,44 @@ def test_train_offline_script_when_run_prints_figures_and_writes_the_model(logge
     )
     assert "data: 6000 transitions from 2 seed(s)" in result.stdout
     assert "iteration 2/2" in result.stdout and out.exists()
+
+
+def test_trees_when_flattened_predict_as_scikit_learn_does():
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    from fusion.modules.rl.fqi import Trees
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(3000, 6)).astype(np.float32)
+    y = 2 * x[:, 0] + np.sin(3 * x[:, 1]) + (x[:, 2] > 0.5)
+    regressor = HistGradientBoostingRegressor(max_iter=30, random_state=0).fit(x, y)
+    np.testing.assert_allclose(
+        Trees.from_sklearn(regressor).predict(x), regressor.predict(x), rtol=0, atol=1e-9
+    )
+
+
+def test_supported_when_logs_never_took_a_rank_leaves_it_out():
+    # Epsilon-mixed KSP-FF: with 3 feasible paths it took the first (8x) or the second (2x).
+    masks = np.array([[True, True, True, False]] * 10)
+    actions = np.array([0] * 8 + [1] * 2)
+    support = behaviour_support(actions, masks)
+    np.testing.assert_allclose(support[3], [0.8, 0.2, 0.0, 0.0])
+    query = np.array([[True, False, True, True], [True, True, False, False]])
+    # Row 0 has 3 feasible paths: ranks 0 and 1 (paths 0 and 2) are candidates, not path 3;
+    # row 1 has 2 feasible paths, a count the logs never saw: both are candidates.
+    assert supported(query, support, 0.1).tolist() == [
+        [True, False, True, False],
+        [True, True, False, False],
+    ]
+    assert supported(query, support, 0.0).tolist() == query.tolist()
+    assert supported(query, support, 0.5)[0].tolist() == [True, False, False, False]
+
+
+def test_fqi_policy_when_trained_on_ksp_ff_logs_never_ranks_an_unseen_path_first(logged, tmp_path):
+    _, data = logged
+    first = np.where(data.action_masks.any(axis=1), data.action_masks.argmax(axis=1), -1)
+    model = train_fqi(
+        data.observations, first, data.rewards, data.action_masks, data.dones, max_trees=10
+    )
+    chosen = model.act(data.observations, data.action_masks)
+    np.testing.assert_array_equal(chosen, first)  # only rank 0 was ever taken

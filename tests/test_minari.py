@@ -53,7 +53,8 @@ def test_export_minari_when_loaded_back_gives_same_counts_actions_and_masks(
         assert mask.shape == (rows.sum() + 1, k + 1)
         np.testing.assert_array_equal(mask[:-1, :k], arrays.action_masks[rows])
         np.testing.assert_array_equal(mask[:-1, k], ~arrays.action_masks[rows].any(axis=1))
-        assert episode.terminations[-1] and not episode.terminations[:-1].any()
+        assert episode.truncations[-1] and not episode.truncations[:-1].any()
+        assert not episode.terminations.any()
     env = loaded.recover_environment()
     assert env.unwrapped.config.general.num_requests == 1500
     obs, info = env.reset(seed=3)

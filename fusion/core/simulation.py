@@ -3,7 +3,10 @@
 Events sit in one heap as ``(time, priority, sequence, kind, payload)``: equal times pop by
 priority (departure, repair, failure, arrival), then by the order they were scheduled, so a
 run is a pure function of its config and seed. :meth:`SimulationEngine.run` is a loop over
-:meth:`SimulationEngine.step`.
+:meth:`SimulationEngine.step`. An arrival is two halves, :meth:`SimulationEngine.observe` (the
+state and mask) and :meth:`SimulationEngine.decide` (allocate, count, log); the loop puts the
+behaviour policy between them, and :meth:`SimulationEngine.next_decision` hands the choice to
+a caller instead (the Gymnasium environment, :mod:`fusion.env`).
 
 At each arrival the engine builds the seed card's state from the live spectrum, the mask of
 paths that can really carry the request, lets the policy choose (with epsilon-mix when

@@ -2,8 +2,8 @@
 
 Each seed's shard becomes an episode of :data:`fusion.env.ENV_ID`: ``T + 1`` observations
 (the last is the terminal observation the environment returns, zeros), ``T`` actions with a
-logged ``-1`` stored as ``K`` ("block"), the logged rewards, ``terminations`` true at the
-last step, and ``infos["action_mask"]`` ``(T + 1, K + 1)`` bools, the environment's mask
+logged ``-1`` stored as ``K`` ("block"), the logged rewards, ``truncations`` true at the last
+step (the request budget ends a run, as the environment truncates it), and ``infos["action_mask"]`` ``(T + 1, K + 1)`` bools, the environment's mask
 (block legal only when no path is). The dataset's config goes into the env spec's kwargs,
 so ``dataset.recover_environment()`` builds the environment the data came from.
 
@@ -117,8 +117,8 @@ def export_minari(
         legal[:-1, k] = ~masks.any(axis=1)
         legal[-1, k] = True
         actions = data.actions[rows]
-        terminations = np.zeros(len(rows), dtype=bool)
-        terminations[-1] = True
+        truncations = np.zeros(len(rows), dtype=bool)
+        truncations[-1] = True
         buffers.append(
             data_collector.EpisodeBuffer(
                 id=number,
@@ -126,8 +126,8 @@ def export_minari(
                 observations=observations,
                 actions=np.where(actions < 0, k, actions).astype(np.int64),
                 rewards=data.rewards[rows].astype(np.float64).tolist(),
-                terminations=terminations.tolist(),
-                truncations=[False] * len(rows),
+                terminations=[False] * len(rows),
+                truncations=truncations.tolist(),
                 infos={"action_mask": legal},
             )
         )

@@ -3,7 +3,9 @@
 This is the simulator itself (:class:`~fusion.core.simulation.SimulationEngine`), driven from
 outside: :meth:`EONRoutingEnv.reset` starts a seed's run and stops at its first arrival,
 :meth:`EONRoutingEnv.step` carries out the agent's path and runs on to the next arrival. One
-episode is one seed's run; it terminates after the last request.
+episode is one seed's run; it is truncated after the last request (the request budget ends
+the run, not a terminal state of the network: as ``fusion export --format npz`` marks each
+shard's last transition a timeout, not a terminal).
 
 - Observation: the array view's vector (:func:`fusion.modules.rl.features.observation`),
   ``5 + 5K`` float32 in upstream FUSION's order.
@@ -22,7 +24,7 @@ A policy of the package drives it through :attr:`EONRoutingEnv.state` (the logge
     >>> done, total = False, 0.0
     >>> while not done:
     ...     path = KSPFFPolicy().select_path(env.state, info["action_mask"][:-1])
-    ...     obs, reward, done, _, info = env.step(path if path >= 0 else env.k_paths)
+    ...     obs, reward, terminated, done, info = env.step(path if path >= 0 else env.k_paths)
     ...     total += reward
     >>> info["stats"]["requests"], total == 200 - 2 * info["stats"]["blocked"]
     (200, True)
@@ -137,9 +139,7 @@ class EONRoutingEnv(gymnasium.Env[np.ndarray, np.int64]):
         if decision is None:
             self._mask = np.zeros(self.k_paths + 1, dtype=bool)
             self._mask[-1] = True
-            return np.zeros(self._size, dtype=np.float32), {
-                "action_mask": self._mask.copy()
-            }
+            return np.zeros(self._size, dtype=np.float32), {"action_mask": self._mask.copy()}
         mask = np.zeros(self.k_paths + 1, dtype=bool)
         mask[: len(decision.mask)] = decision.mask
         mask[-1] = not mask.any()
@@ -185,10 +185,10 @@ class EONRoutingEnv(gymnasium.Env[np.ndarray, np.int64]):
         routed = self.engine.decide(decision, choice if choice < self.k_paths else -1)
         reward = 1.0 if routed else -1.0
         self._decision = self.engine.next_decision()
-        terminated = self._decision is None
+        truncated = self._decision is None
         obs, info = self._observe()
         info["legal"] = legal
         info["routed"] = routed
-        if terminated:
+        if truncated:
             info["stats"] = self.engine.stats()
-        return obs, reward, terminated, False, info
+        return obs, reward, False, truncated, info

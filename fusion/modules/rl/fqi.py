@@ -1,18 +1,24 @@
 """Masked fitted-Q iteration: an offline-RL learner over logged transitions.
 
-Q(s, a) is one gradient-boosted regressor (scikit-learn's ``HistGradientBoostingRegressor``)
-over the features of the state and of the chosen action (:func:`action_features`): the
-request, the chosen path's five features and where they stand among the feasible paths
-(extra hops over the fewest, free slots short of the most), the action index and how many
-paths are feasible. Action ``K`` is "block", legal only when no path is.
+Q(s, a) = V(s) + A(s, a), two gradient-boosted regressors (scikit-learn's
+``HistGradientBoostingRegressor``): V over the observation, A over the features of the
+state and of the chosen action (:func:`action_features`: the request, the chosen path's five
+features and where they stand among the feasible paths, extra hops over the fewest and free
+slots short of the most, the action index and how many paths are feasible). Each
+regression fits V to the target, then A to what V leaves, on the transitions with a choice
+(two or more feasible paths): which path is taken moves the return far less than the
+traffic that follows does, and fitting the remainder lets the trees spend their splits on
+the choice. A is 0 where at most one action is legal (there Q is V). Action ``K`` is
+"block", legal only when no path is.
 
-Training uses the logged transitions only. Iteration 0 regresses the behaviour's discounted
-return (``init="returns"``: Monte-Carlo, a whole seed's horizon in one fit) or the reward
-(``init="reward"``); each further iteration regresses the target
+Training uses the logged transitions only. The first regression fits the behaviour's
+discounted return (``init="returns"``: Monte-Carlo, a seed's whole horizon in one fit) or
+the reward (``init="reward"``); each further one fits
 ``r + gamma * max over the legal actions of s' of Q(s', a')``, where the legal next actions
-are the next transition's mask (block only when no path is feasible): the max never
-looks at a path the simulator says is infeasible. The model saves to one ``.npz`` file
-(the trees as flat arrays, no pickle) and runs without scikit-learn as :class:`FQIPolicy`.
+are the next transition's mask (block only when no path is feasible): the max never looks
+at a path the simulator says is infeasible (:func:`bootstrap_targets`). The model saves to
+one ``.npz`` file (the trees as flat arrays, no pickle) and runs without scikit-learn as
+:class:`FQIPolicy`.
 
     >>> rng = np.random.default_rng(0)
     >>> n, k = 600, 2
@@ -31,7 +37,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -84,10 +90,10 @@ def action_features(observations: np.ndarray, masks: np.ndarray, action: int) ->
 
 
 @dataclass
-class FQIModel:
-    """The fitted Q-function as flat tree arrays (every tree's nodes back to back).
+class Trees:
+    """A fitted ``HistGradientBoostingRegressor`` as flat arrays (every tree's nodes back to
+    back), so a model is plain numbers in a file and predicts without scikit-learn.
 
-    :param k_paths: K.
     :param baseline: The regressor's constant term.
     :param roots: ``(T,)`` each tree's root node.
     :param feature: Per node, the column it splits on.
@@ -96,10 +102,8 @@ class FQIModel:
     :param right: Per node, the right child.
     :param value: Per node, the leaf's contribution.
     :param is_leaf: Per node.
-    :param info: Training figures (gamma, iterations, rows, ...).
     """
 
-    k_paths: int
     baseline: float
     roots: np.ndarray
     feature: np.ndarray
@@ -108,41 +112,33 @@ class FQIModel:
     right: np.ndarray
     value: np.ndarray
     is_leaf: np.ndarray
-    info: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_sklearn(cls, regressor: Any, k_paths: int, info: Mapping[str, Any]) -> FQIModel:
-        """Flatten a fitted ``HistGradientBoostingRegressor``.
+    def from_sklearn(cls, regressor: Any) -> Trees:
+        """Flatten a fitted regressor (numeric features, no missing values).
 
-        :param regressor: The fitted regressor (numeric features, no missing values).
-        :param k_paths: K.
-        :param info: Training figures to keep with the model.
+        :param regressor: A fitted ``HistGradientBoostingRegressor``.
         """
-        parts, roots, offset = [], [], 0
-        for (tree,) in regressor._predictors:
-            nodes = tree.nodes
-            parts.append(nodes)
-            roots.append(offset)
-            offset += len(nodes)
+        parts = [tree.nodes for (tree,) in regressor._predictors]
+        sizes = [len(p) for p in parts]
+        roots = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
         nodes = np.concatenate(parts)
-        shift = np.repeat(np.array(roots), [len(p) for p in parts])
+        shift = np.repeat(roots, sizes)
         return cls(
-            k_paths=k_paths,
             baseline=float(np.ravel(regressor._baseline_prediction)[0]),
-            roots=np.array(roots, dtype=np.int64),
+            roots=roots,
             feature=nodes["feature_idx"].astype(np.int64),
             threshold=nodes["num_threshold"].astype(np.float64),
             left=nodes["left"].astype(np.int64) + shift,
             right=nodes["right"].astype(np.int64) + shift,
             value=nodes["value"].astype(np.float64),
             is_leaf=nodes["is_leaf"].astype(bool),
-            info=dict(info),
         )
 
     def predict(self, features: np.ndarray) -> np.ndarray:
-        """Q for each row of :func:`action_features` output, ``(N,)``.
+        """The regressor's prediction for each row, ``(N,)`` (equal to scikit-learn's).
 
-        :param features: ``(N, len(ACTION_FEATURES))``.
+        :param features: ``(N, columns)``, the columns the regressor was fitted on.
         """
         if len(features) > _CHUNK:
             return np.concatenate(
@@ -158,21 +154,78 @@ class FQIModel:
             node = np.where(inner, np.where(go_left, self.left[node], self.right[node]), node)
         return np.asarray(self.baseline + self.value[node].sum(axis=1))
 
-    def q_values(self, observations: np.ndarray, masks: np.ndarray) -> np.ndarray:
-        """``(N, K + 1)`` Q of every action, ``-inf`` where the action is illegal.
+    def arrays(self, prefix: str) -> dict[str, np.ndarray]:
+        """The arrays to save, named ``<prefix><field>``.
+
+        :param prefix: E.g. ``"value."``.
+        """
+        return {prefix + f.name: np.asarray(getattr(self, f.name)) for f in fields(self)}
+
+    @classmethod
+    def from_arrays(cls, npz: Mapping[str, np.ndarray], prefix: str) -> Trees:
+        """Read what :meth:`arrays` wrote.
+
+        :param npz: The loaded arrays.
+        :param prefix: The prefix they were saved with.
+        """
+        values: dict[str, Any] = {f.name: npz[prefix + f.name] for f in fields(cls)}
+        values["baseline"] = float(values["baseline"])
+        return cls(**values)
+
+
+@dataclass
+class FQIModel:
+    """Q(s, a) = V(s) + A(s, a): a state value over the observation, and an advantage over
+    :func:`action_features`, defined where a request has a choice (A is 0 where at most one
+    action is legal, so there Q is V: the only action's value).
+
+    :param k_paths: K.
+    :param state_value: V's trees, over the ``5 + 5K`` observation.
+    :param advantage: A's trees, over :data:`ACTION_FEATURES`.
+    :param support: ``(K + 1, K)`` the behaviour's support (:func:`behaviour_support`).
+    :param min_support: A feasible path is a candidate when its rank's share is at least this
+        fraction of the most taken rank's (:func:`supported`).
+    :param info: Training figures (gamma, iterations, rows, ...).
+    """
+
+    k_paths: int
+    state_value: Trees
+    advantage: Trees
+    support: np.ndarray
+    min_support: float = 0.1
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def advantages(self, observations: np.ndarray, masks: np.ndarray) -> np.ndarray:
+        """``(N, K)`` A of every path; ``-inf`` where a path is infeasible or outside the
+        behaviour's support, 0 where at most one path is a candidate.
 
         :param observations: ``(N, 5 + 5K)``.
         :param masks: ``(N, K)`` feasibility.
         """
-        legal = np.hstack([masks, ~masks.any(axis=1, keepdims=True)])
-        q = np.stack(
-            [
-                self.predict(action_features(observations, masks, a))
-                for a in range(self.k_paths + 1)
-            ],
-            axis=1,
-        )
-        return np.where(legal, q, -np.inf)
+        allowed = supported(masks, self.support, self.min_support)
+        out = np.where(allowed, 0.0, -np.inf)
+        choice = allowed.sum(axis=1) >= 2
+        if choice.any():
+            obs, mask = observations[choice], masks[choice]
+            scores = np.stack(
+                [
+                    self.advantage.predict(action_features(obs, mask, a))
+                    for a in range(self.k_paths)
+                ],
+                axis=1,
+            )
+            out[choice] = np.where(allowed[choice], scores, -np.inf)
+        return out
+
+    def q_values(self, observations: np.ndarray, masks: np.ndarray) -> np.ndarray:
+        """``(N, K + 1)`` Q of every action, ``-inf`` where it is illegal or unsupported.
+
+        :param observations: ``(N, 5 + 5K)``.
+        :param masks: ``(N, K)`` feasibility.
+        """
+        block = np.where(masks.any(axis=1), -np.inf, 0.0)[:, None]
+        relative = np.hstack([self.advantages(observations, masks), block])
+        return self.state_value.predict(observations)[:, None] + relative
 
     def act(self, observations: np.ndarray, masks: np.ndarray) -> np.ndarray:
         """The legal action of highest Q per row, -1 where no path is feasible.
@@ -180,7 +233,7 @@ class FQIModel:
         :param observations: ``(N, 5 + 5K)``.
         :param masks: ``(N, K)`` feasibility.
         """
-        best = self.q_values(observations, masks)[:, : self.k_paths].argmax(axis=1)
+        best = self.advantages(observations, masks).argmax(axis=1)
         return np.where(masks.any(axis=1), best, -1)
 
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -190,16 +243,17 @@ class FQIModel:
         """
         import orjson
 
-        arrays = {name: getattr(self, name) for name in _ARRAYS}
+        arrays: dict[str, Any] = {
+            "kind": np.array("fqi"),
+            "k_paths": np.array(self.k_paths),
+            "info": np.array(orjson.dumps(self.info).decode()),
+            "support": self.support,
+            "min_support": np.array(self.min_support),
+            **self.state_value.arrays("value."),
+            **self.advantage.arrays("advantage."),
+        }
         with atomic_output(path) as handle:
-            np.savez(
-                handle,
-                kind=np.array("fqi"),
-                k_paths=np.array(self.k_paths),
-                baseline=np.array(self.baseline),
-                info=np.array(orjson.dumps(self.info).decode()),
-                **arrays,
-            )
+            np.savez(handle, **arrays)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> FQIModel:
@@ -215,13 +269,59 @@ class FQIModel:
                 raise ValueError(f"{path}: not an FQI model file (no kind='fqi')")
             return cls(
                 k_paths=int(npz["k_paths"]),
-                baseline=float(npz["baseline"]),
+                state_value=Trees.from_arrays(npz, "value."),
+                advantage=Trees.from_arrays(npz, "advantage."),
+                support=npz["support"],
+                min_support=float(npz["min_support"]),
                 info=orjson.loads(str(npz["info"])),
-                **{name: npz[name] for name in _ARRAYS},
             )
 
 
-_ARRAYS = ("roots", "feature", "threshold", "left", "right", "value", "is_leaf")
+def feasible_ranks(masks: np.ndarray) -> np.ndarray:
+    """``(N, K)``: each feasible path's place among the feasible paths (0: the first, the one
+    KSP-FF takes), -1 where a path is infeasible.
+
+    :param masks: ``(N, K)`` feasibility.
+    """
+    return np.where(masks, np.cumsum(masks, axis=1) - 1, -1)
+
+
+def behaviour_support(actions: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """``(K + 1, K)``: of the logged decisions with ``n`` feasible paths, the share that took
+    the ``r``-th feasible one (row ``n``, column ``r``).
+
+    :param actions: ``(N,)`` logged actions (-1: blocked).
+    :param masks: ``(N, K)`` logged feasibility.
+    """
+    k = masks.shape[1]
+    counts = np.zeros((k + 1, k), dtype=np.float64)
+    taken = actions >= 0
+    feasible = masks.sum(axis=1)[taken]
+    ranks = feasible_ranks(masks)[np.flatnonzero(taken), actions[taken]]
+    np.add.at(counts, (feasible, ranks), 1.0)
+    totals = counts.sum(axis=1, keepdims=True)
+    return np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
+
+
+def supported(masks: np.ndarray, support: np.ndarray, min_support: float) -> np.ndarray:
+    """The candidate paths: feasible, and (discrete BCQ's constraint, on the feasible path's
+    rank) taken by the behaviour at least ``min_support`` times as often as the most taken
+    rank among decisions with as many feasible paths. Where the logs hold no decision with
+    that many feasible paths, every feasible path is a candidate.
+
+    A policy that ranks paths the logs never took by an extrapolated Q is what offline RL
+    must avoid: KSP-FF with epsilon-mix only ever takes the first or second feasible path.
+
+    :param masks: ``(N, K)`` feasibility.
+    :param support: From :func:`behaviour_support`.
+    :param min_support: In [0, 1]; 0 keeps every feasible path.
+    """
+    table = support[masks.sum(axis=1)]  # (N, K): shares by rank for each row's count
+    best = table.max(axis=1, keepdims=True)
+    ok_rank = (table >= min_support * best) | (best == 0)
+    ranks = feasible_ranks(masks)
+    rows = np.arange(len(masks))[:, None]
+    return masks & ok_rank[rows, np.maximum(ranks, 0)]
 
 
 def next_masks(masks: np.ndarray, dones: np.ndarray) -> np.ndarray:
@@ -286,11 +386,12 @@ def train_fqi(
     *,
     next_observations: np.ndarray | None = None,
     gamma: float = 0.99,
-    iterations: int = 3,
+    iterations: int = 1,
     init: str = "returns",
     max_trees: int = 100,
     max_leaf_nodes: int = 63,
     min_samples_leaf: int = 200,
+    min_support: float = 0.1,
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
 ) -> FQIModel:
@@ -308,6 +409,8 @@ def train_fqi(
     :param max_trees: Boosting rounds per regression.
     :param max_leaf_nodes: Leaves per tree.
     :param min_samples_leaf: Rows per leaf, at least.
+    :param min_support: The behaviour-support threshold of the policy and of the target's
+        max (:func:`supported`; 0: every feasible path).
     :param seed: The regressor's random state (the fit is deterministic given it).
     :param progress: Called with one line per iteration.
     :raises ValueError: on mismatched shapes or bad settings.
@@ -318,6 +421,8 @@ def train_fqi(
         raise ValueError(f"gamma must lie in [0, 1), got {gamma!r}")
     if iterations < 1:
         raise ValueError(f"iterations must be at least 1, got {iterations!r}")
+    if not 0.0 <= min_support <= 1.0:
+        raise ValueError(f"min_support must lie in [0, 1], got {min_support!r}")
     if init not in ("returns", "reward"):
         raise ValueError(f"init must be 'returns' or 'reward', got {init!r}")
     if not (len(observations) == len(actions) == len(rewards) == len(dones) == n):
@@ -333,51 +438,71 @@ def train_fqi(
         rows = chosen == a
         inputs[rows] = action_features(observations[rows], masks[rows], a)
     successor_masks = next_masks(masks, dones)
-    successor_inputs = [
-        action_features(next_observations, successor_masks, a) for a in range(k + 1)
-    ]
+    successor_inputs = [action_features(next_observations, successor_masks, a) for a in range(k)]
     target = (
         discounted_returns(rewards, dones, gamma)
         if init == "returns"
         else rewards.astype(np.float64)
     )
+    choice = masks.sum(axis=1) >= 2
+    support = behaviour_support(actions, masks)
+    next_allowed = supported(successor_masks, support, min_support)
     started = time.perf_counter()
     model: FQIModel | None = None
-    for iteration in range(iterations):
-        regressor = ensemble.HistGradientBoostingRegressor(
+
+    def fit(x: np.ndarray, y: np.ndarray) -> Any:
+        return ensemble.HistGradientBoostingRegressor(
             max_iter=max_trees,
             max_leaf_nodes=max_leaf_nodes,
             min_samples_leaf=min_samples_leaf,
             early_stopping=False,
             random_state=seed,
-        )
-        regressor.fit(inputs, target)
+        ).fit(x, y)
+
+    for iteration in range(iterations):
+        value = fit(observations, target)
+        v = value.predict(observations)
+        advantage = fit(inputs[choice], target[choice] - v[choice]) if choice.any() else None
+        if advantage is None:
+            raise ValueError("no transition has two feasible paths: nothing to choose between")
         info = {
             "gamma": gamma,
             "iterations": iteration + 1,
             "init": init,
             "rows": n,
+            "rows_with_a_choice": int(choice.sum()),
             "max_trees": max_trees,
             "max_leaf_nodes": max_leaf_nodes,
             "min_samples_leaf": min_samples_leaf,
+            "min_support": min_support,
         }
-        model = FQIModel.from_sklearn(regressor, k, info)
-        fitted = regressor.predict(inputs)
+        model = FQIModel(
+            k, Trees.from_sklearn(value), Trees.from_sklearn(advantage), support, min_support, info
+        )
         if progress is not None:
-            residual = float(np.sqrt(np.mean((fitted - target) ** 2)))
+            fitted = v.copy()
+            fitted[choice] += advantage.predict(inputs[choice])
             progress(
-                f"iteration {iteration + 1}/{iterations}: target mean {target.mean():.3f}, "
-                f"fit rmse {residual:.3f} ({time.perf_counter() - started:.1f} s)"
+                f"iteration {iteration + 1}/{iterations}: target mean {target.mean():.3f} "
+                f"std {target.std():.3f}, fit rmse V {np.sqrt(np.mean((v - target) ** 2)):.3f}"
+                f" V+A {np.sqrt(np.mean((fitted - target) ** 2)):.3f} "
+                f"({time.perf_counter() - started:.1f} s)"
             )
         if iteration + 1 < iterations:
-            next_q = np.stack([regressor.predict(x) for x in successor_inputs], axis=1)
+            next_q = np.repeat(value.predict(next_observations)[:, None], k + 1, axis=1)
+            next_choice = next_allowed.sum(axis=1) >= 2
+            for a in range(k):
+                rows = next_choice & next_allowed[:, a]
+                next_q[rows, a] += advantage.predict(successor_inputs[a][rows])
+            next_q[:, :k][successor_masks & ~next_allowed] = -np.inf  # outside the support
             target = bootstrap_targets(rewards, dones, next_q, successor_masks, gamma)
     assert model is not None
     return model
 
 
 class FQIPolicy(PathPolicy):
-    """A trained :class:`FQIModel` as a simulator policy: feasible paths by Q, best first.
+    """A trained :class:`FQIModel` as a simulator policy: feasible paths by Q, best first
+    (by A, which orders them as Q does); paths outside the behaviour's support come last.
 
     :param model: The model, or the path of its file.
     """
@@ -395,6 +520,5 @@ class FQIPolicy(PathPolicy):
         obs = observation(state, k)[None, :]
         mask = np.zeros((1, k), dtype=bool)
         mask[0, : len(action_mask)] = action_mask[:k]
-        rows = np.vstack([action_features(obs, mask, a) for a in feasible])
-        scores = self.model.predict(rows)
-        return [feasible[j] for j in sorted(range(len(feasible)), key=lambda j: (-scores[j], j))]
+        scores = self.model.advantages(obs, mask)[0]
+        return sorted(feasible, key=lambda i: (-scores[i], i))
