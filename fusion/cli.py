@@ -267,7 +267,7 @@ def _inspect_study(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """``fusion evaluate``: policies on held-out seeds, paired against KSP-FF."""
     from fusion.configs.config import parse_seeds
-    from fusion.modules.rl.evaluate import evaluate_policies, format_evaluation
+    from fusion.modules.rl.evaluate import PolicySpecError, evaluate_policies, format_evaluation
     from fusion.modules.rl.policies import POLICIES
     from fusion.study.grid import apply_sets
 
@@ -293,10 +293,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             )
             for load in loads
         ]
-    except ValueError as exc:
-        if "policy" in str(exc):
-            raise UsageError(str(exc)) from None
-        raise
+    except PolicySpecError as exc:
+        raise UsageError(str(exc)) from None
     if args.json:
         _print_json(
             [

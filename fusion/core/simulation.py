@@ -87,6 +87,10 @@ class Decision:
     :param state: The seed card's state dict (what is logged).
     :param mask: One boolean per path (K of them): feasible now.
     :param started: The clock when the arrival was observed (for ``decision_time_ms``).
+    :param pair: The node pair's paths (the engine's own).
+    :param commons: Per path, the slots free on every link, as observed.
+
+    It holds the spectrum as observed: decide it before the engine runs another event.
     """
 
     request: int
@@ -197,13 +201,17 @@ class SimulationEngine:
         self.now = when
         if kind == ARRIVAL:
             self.handle_arrival(payload)
-        elif kind == DEPARTURE:
+        else:
+            self._handle_network_event(kind, payload)
+        return True
+
+    def _handle_network_event(self, kind: int, payload: int) -> None:
+        if kind == DEPARTURE:
             self.handle_release(payload)
         elif kind == FAILURE:
             self._fail()
         else:
             self._repair()
-        return True
 
     def run(self) -> dict[str, Any]:
         """Run every event; return the summary stats (also recorded in the logger)."""
@@ -223,12 +231,7 @@ class SimulationEngine:
             self.now = when
             if kind == ARRIVAL:
                 return self.observe(payload)
-            if kind == DEPARTURE:
-                self.handle_release(payload)
-            elif kind == FAILURE:
-                self._fail()
-            else:
-                self._repair()
+            self._handle_network_event(kind, payload)
         return None
 
     # -- arrivals and departures ----------------------------------------------------------------

@@ -41,24 +41,32 @@ def policy_name(spec: str) -> str:
     return spec if spec in POLICIES else Path(spec).stem
 
 
+class PolicySpecError(ValueError):
+    """A ``--policy`` that is neither a heuristic's name nor a readable model file."""
+
+
 def load_policy(spec: str) -> PathPolicy | None:
     """A heuristic by name (``None``: the engine builds it from the config, with its own seeded
     generator), or the policy a model file holds.
 
     :param spec: A heuristic's name or a model file's path.
-    :raises ValueError: naming the spec when it is neither.
+    :raises PolicySpecError: naming the spec when it is neither.
     """
     if spec in POLICIES:
         return None
     path = Path(spec)
     if not path.is_file():
-        raise ValueError(
+        raise PolicySpecError(
             f"policy {spec!r}: not a heuristic ({', '.join(sorted(POLICIES))}) nor a model file"
         )
     import numpy as np
 
-    with np.load(path, allow_pickle=False) as npz:
-        kind = str(npz["kind"]) if "kind" in npz.files else "bc"
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            files = set(npz.files)
+            kind = str(npz["kind"]) if "kind" in files else ("bc" if "w1" in files else "")
+    except (OSError, ValueError) as exc:
+        raise PolicySpecError(f"policy {spec!r}: not a model file (.npz): {exc}") from None
     if kind == "fqi":
         from fusion.modules.rl.fqi import FQIPolicy
 
@@ -67,7 +75,7 @@ def load_policy(spec: str) -> PathPolicy | None:
         from fusion.modules.rl.bc import BCPolicy
 
         return BCPolicy(path)
-    raise ValueError(f"{path}: unknown model kind {kind!r}; expected 'bc' or 'fqi'")
+    raise PolicySpecError(f"policy {spec!r}: an .npz that holds no FQI or BC model")
 
 
 def _run(task: tuple[Config, str, int]) -> dict[str, Any]:

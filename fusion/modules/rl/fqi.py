@@ -364,7 +364,8 @@ def bootstrap_targets(
     """``r + gamma * max over legal a' of Q(s', a')`` (just ``r`` at an episode's end).
 
     Legal next actions are the successor's feasible paths, and block (column K) only when
-    none is feasible: an infeasible path's Q never enters the max.
+    none is feasible: an infeasible path's Q never enters the max. A seed's last transition
+    has no logged successor (its run ended by the request budget), so its target is its reward.
 
     :param rewards: ``(N,)``.
     :param dones: ``(N,)``.
