@@ -79,7 +79,7 @@ class _Pair:
     epoch: int = -1
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Decision:
     """One arrival waiting for its path: what a policy sees, and what allocating it needs.
 
