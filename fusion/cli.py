@@ -308,6 +308,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _add_config_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="INI config (default: the embedded default.ini)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override one config key (repeatable)",
+    )
+
+
 def _add_run(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="run one seed's simulation and write its shard")
     p.add_argument("--config", help="INI config (default: the embedded default.ini)")
@@ -321,14 +332,7 @@ def _add_sweep(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "sweep", help="run every seed in parallel into one dataset (a study with --grid)"
     )
-    p.add_argument("--config", help="INI config (default: the embedded default.ini)")
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="SECTION.KEY=VALUE",
-        help="override one config key (repeatable)",
-    )
+    _add_config_options(p)
     p.add_argument(
         "--grid",
         action="append",
@@ -409,14 +413,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "evaluate", help="run policies on held-out seeds: blocking, 95%% CI, paired vs KSP-FF"
     )
-    p.add_argument("--config", help="INI config (default: the embedded default.ini)")
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="SECTION.KEY=VALUE",
-        help="override one config key (repeatable)",
-    )
+    _add_config_options(p)
     p.add_argument(
         "--policy",
         action="append",

@@ -22,7 +22,7 @@ from fusion.configs.config import load_config, parse_seeds
 from fusion.datasets.arrays import to_arrays
 from fusion.errors import FusionError
 from fusion.modules.rl.evaluate import evaluate_policies, format_evaluation
-from fusion.modules.rl.fqi import train_fqi
+from fusion.modules.rl.fqi import train_fqi_on
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,13 +53,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{int((data.action_masks.sum(axis=1) >= 2).sum())} with a choice; "
             f"read in {time.perf_counter() - started:.1f} s"
         )
-        model = train_fqi(
-            data.observations,
-            data.actions,
-            data.rewards,
-            data.action_masks,
-            data.dones,
-            next_observations=data.next_observations,
+        model = train_fqi_on(
+            data,
             gamma=args.gamma,
             iterations=args.iterations,
             init=args.init,

@@ -26,6 +26,7 @@ from fusion.modules.rl.fqi import (
     next_masks,
     supported,
     train_fqi,
+    train_fqi_on,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,16 +44,7 @@ def logged(tmp_path_factory: pytest.TempPathFactory):
 
 
 def _train(data, **options):
-    return train_fqi(
-        data.observations,
-        data.actions,
-        data.rewards,
-        data.action_masks,
-        data.dones,
-        next_observations=data.next_observations,
-        max_trees=20,
-        **options,
-    )
+    return train_fqi_on(data, max_trees=20, **options)
 
 
 def test_bootstrap_targets_when_best_next_action_is_illegal_ignores_it():

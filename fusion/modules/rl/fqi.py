@@ -39,7 +39,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -47,6 +47,9 @@ from fusion.modules.rl.features import PATH_FEATURES, STATE_FEATURES, observatio
 from fusion.modules.rl.policies import PathPolicy
 from fusion.optional import require
 from fusion.reporting.atomic import atomic_output
+
+if TYPE_CHECKING:
+    from fusion.datasets.arrays import TransitionArrays
 
 #: The columns of :func:`action_features`, in order.
 ACTION_FEATURES = (
@@ -499,6 +502,23 @@ def train_fqi(
             target = bootstrap_targets(rewards, dones, next_q, successor_masks, gamma)
     assert model is not None
     return model
+
+
+def train_fqi_on(data: TransitionArrays, **options: Any) -> FQIModel:
+    """:func:`train_fqi` on the array view of a dataset, merged file or study.
+
+    :param data: From :func:`~fusion.datasets.arrays.to_arrays`.
+    :param options: :func:`train_fqi`'s settings (``gamma``, ``iterations``, ...).
+    """
+    return train_fqi(
+        data.observations,
+        data.actions,
+        data.rewards,
+        data.action_masks,
+        data.dones,
+        next_observations=data.next_observations,
+        **options,
+    )
 
 
 class FQIPolicy(PathPolicy):
