@@ -27,6 +27,7 @@ import orjson
 
 from fusion.datasets.arrays import to_arrays
 from fusion.errors import DatasetError
+from fusion.modules.rl.features import legal_actions
 from fusion.optional import require
 from fusion.reporting.sources import resolve
 from fusion.study.layout import is_study
@@ -112,10 +113,8 @@ def export_minari(
         observations = np.vstack(
             [data.observations[rows], np.zeros((1, data.observations.shape[1]), np.float32)]
         )
-        legal = np.zeros((len(rows) + 1, k + 1), dtype=bool)
-        legal[:-1, :k] = masks
-        legal[:-1, k] = ~masks.any(axis=1)
-        legal[-1, k] = True
+        # The terminal observation's row: no path, so block only (as the environment says).
+        legal = legal_actions(np.vstack([masks, np.zeros((1, k), dtype=bool)]))
         actions = data.actions[rows]
         truncations = np.zeros(len(rows), dtype=bool)
         truncations[-1] = True

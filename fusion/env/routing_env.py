@@ -43,7 +43,12 @@ from gymnasium import spaces
 from fusion.configs.config import Config, config_from_dict, load_config
 from fusion.core.simulation import Decision, SimulationEngine
 from fusion.core.topology import load_topology
-from fusion.modules.rl.features import PATH_FEATURES, STATE_FEATURES, observation
+from fusion.modules.rl.features import (
+    PATH_FEATURES,
+    STATE_FEATURES,
+    legal_actions,
+    observation,
+)
 
 ENV_ID = "fusion/EONRouting-v0"
 
@@ -140,9 +145,7 @@ class EONRoutingEnv(gymnasium.Env[np.ndarray, np.int64]):
             self._mask = np.zeros(self.k_paths + 1, dtype=bool)
             self._mask[-1] = True
             return np.zeros(self._size, dtype=np.float32), {"action_mask": self._mask.copy()}
-        mask = np.zeros(self.k_paths + 1, dtype=bool)
-        mask[: len(decision.mask)] = decision.mask
-        mask[-1] = not mask.any()
+        mask = legal_actions(decision.mask)
         self._mask = mask
         return observation(decision.state, self.k_paths), {
             "action_mask": mask.copy(),

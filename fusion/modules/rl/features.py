@@ -19,7 +19,7 @@ fewer than K paths is padded with zeros. The names come from the record's schema
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -29,6 +29,7 @@ from fusion.reporting.schema import PATH_FEATURES, STATE_FEATURES
 __all__ = [
     "PATH_FEATURES",
     "STATE_FEATURES",
+    "legal_actions",
     "observation",
     "observation_names",
     "observation_size",
@@ -66,3 +67,16 @@ def observation(state: Mapping[str, Any], k_paths: int) -> np.ndarray:
     vector = np.zeros(observation_size(k_paths), dtype=np.float32)
     vector[: len(values)] = values
     return vector
+
+
+def legal_actions(masks: np.ndarray | Sequence[bool]) -> np.ndarray:
+    """The legal actions of ``Discrete(K + 1)``: the feasible paths, and block (action K) only
+    where no path is feasible, so a logged ``-1`` is action K and the mask stays exact.
+
+    :param masks: ``(N, K)`` or ``(K,)`` feasibility; the result has one more column.
+
+        >>> legal_actions(np.array([[True, False], [False, False]])).tolist()
+        [[True, False, False], [False, False, True]]
+    """
+    masks = np.asarray(masks, dtype=bool)
+    return np.concatenate([masks, ~masks.any(axis=-1, keepdims=True)], axis=-1)

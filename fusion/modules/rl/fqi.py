@@ -43,7 +43,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from fusion.modules.rl.features import PATH_FEATURES, STATE_FEATURES, observation
+from fusion.modules.rl.features import (
+    PATH_FEATURES,
+    STATE_FEATURES,
+    legal_actions,
+    observation,
+)
 from fusion.modules.rl.policies import PathPolicy
 from fusion.optional import require
 from fusion.reporting.atomic import atomic_output
@@ -376,8 +381,7 @@ def bootstrap_targets(
     :param successor_masks: ``(N, K)`` the successor's feasibility (:func:`next_masks`).
     :param gamma: The discount.
     """
-    legal = np.hstack([successor_masks, ~successor_masks.any(axis=1, keepdims=True)])
-    best = np.where(legal, next_q, -np.inf).max(axis=1)
+    best = np.where(legal_actions(successor_masks), next_q, -np.inf).max(axis=1)
     return np.asarray(rewards, dtype=np.float64) + gamma * np.where(dones, 0.0, best)
 
 
