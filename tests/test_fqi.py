@@ -207,3 +207,20 @@ def test_fqi_policy_when_trained_on_ksp_ff_logs_never_ranks_an_unseen_path_first
     )
     chosen = model.act(data.observations, data.action_masks)
     np.testing.assert_array_equal(chosen, first)  # only rank 0 was ever taken
+
+
+def test_evaluate_cli_when_several_loads_reports_each_and_a_bad_load_exits_2(capsys):
+    argv = ["evaluate", "--seeds", "3", "--set", "general_settings.num_requests=400"]
+    assert main([*argv, "--erlang", "200,300", "--policy", "shortest_feasible", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["erlang"], r["name"]) for r in rows] == [
+        (200.0, "ksp_ff"),
+        (200.0, "shortest_feasible"),
+        (300.0, "ksp_ff"),
+        (300.0, "shortest_feasible"),
+    ]
+    assert main([*argv, "--erlang", "lots"]) == 2
+    assert "--erlang 'lots'" in capsys.readouterr().err
+    assert main([*argv, "--workers", "1"]) == 0
+    table = capsys.readouterr().out
+    assert "vs ksp_ff (paired, relative)" in table and "random_feasible" in table
