@@ -24,8 +24,9 @@ def dataset(tmp_path_factory: pytest.TempPathFactory):
     return out
 
 
-def test_d3rlpy_recipe_when_trained_acts_only_on_legal_actions(dataset):
+def test_d3rlpy_recipe_when_trained_acts_only_on_legal_actions(dataset, tmp_path, monkeypatch):
     d3rlpy = pytest.importorskip("d3rlpy", reason="d3rlpy (and torch) are a recipe, not installed")
+    monkeypatch.chdir(tmp_path)  # d3rlpy writes d3rlpy_logs/ into the working directory
     # -- the README's recipe --
     data = to_arrays(dataset)
     k = data.action_masks.shape[1]
