@@ -1,8 +1,7 @@
 """Train a masked fitted-Q policy on logged transitions; optionally evaluate it against KSP-FF.
 
     python scripts/train_offline.py DATASET_OR_STUDY -o fqi.npz
-    python scripts/train_offline.py DIR -o fqi.npz --gamma 0.99 --iterations 3 \\
-        --evaluate --seeds 1000-1002
+    python scripts/train_offline.py DIR -o fqi.npz --gamma 0.995 --evaluate --seeds 1000-1002
 
 Training reads only the logs (:func:`fusion.datasets.arrays.to_arrays`); it prints the data's
 figures and one line per iteration. ``--evaluate`` runs ``fusion evaluate``'s comparison on

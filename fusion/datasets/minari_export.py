@@ -3,8 +3,9 @@
 Each seed's shard becomes an episode of :data:`fusion.env.ENV_ID`: ``T + 1`` observations
 (the last is the terminal observation the environment returns, zeros), ``T`` actions with a
 logged ``-1`` stored as ``K`` ("block"), the logged rewards, ``truncations`` true at the last
-step (the request budget ends a run, as the environment truncates it), and ``infos["action_mask"]`` ``(T + 1, K + 1)`` bools, the environment's mask
-(block legal only when no path is). The dataset's config goes into the env spec's kwargs,
+step (the request budget ends a run, as the environment truncates it), and
+``infos["action_mask"]`` ``(T + 1, K + 1)`` bools, the environment's mask (block legal only
+when no path is). The dataset's config goes into the env spec's kwargs,
 so ``dataset.recover_environment()`` builds the environment the data came from.
 
 Minari never overwrites an id (``namespace/name-vN``): export under a new version. HDF5 is
@@ -99,6 +100,12 @@ def export_minari(
 
     if is_study(path):
         raise DatasetError(f"{path}: a study; export one point's dataset (e.g. {path}/erlang=300)")
+    with _datasets_root(root):
+        if dataset_id in minari.list_local_datasets():  # before reading anything
+            raise MinariIdExistsError(
+                f"Minari dataset {dataset_id!r} exists (Minari never overwrites an id): "
+                "export under a new version, e.g. -v1"
+            )
     config = _config_of(path)
     data = to_arrays(path, seeds=seeds)
     if not len(data):
@@ -132,28 +139,22 @@ def export_minari(
         )
     policy = config.get("policy_settings", {}).get("policy", "unknown")
     epsilon = config.get("dataset_logging", {}).get("epsilon_mix", 0.0)
-    with _datasets_root(root):
-        if dataset_id in minari.list_local_datasets():
-            raise MinariIdExistsError(
-                f"Minari dataset {dataset_id!r} exists (Minari never overwrites an id): "
-                "export under a new version, e.g. -v1"
-            )
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*author_email.*")
-            minari.create_dataset_from_buffers(
-                dataset_id,
-                buffers,
-                env=spec,
-                eval_env=spec,
-                action_space=env.action_space,
-                observation_space=env.observation_space,
-                algorithm_name=f"{policy} (epsilon_mix {epsilon})",
-                author=author or "fusion",
-                code_permalink="https://github.com/SDNNetSim/FUSION",
-                description=(
-                    f"fusion offline-RL transitions of {path}: one episode per seed, action "
-                    f"{k} = block, infos['action_mask'] = the legal actions"
-                ),
-                data_format="hdf5",
-            )
+    with _datasets_root(root), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*author_email.*")
+        minari.create_dataset_from_buffers(
+            dataset_id,
+            buffers,
+            env=spec,
+            eval_env=spec,
+            action_space=env.action_space,
+            observation_space=env.observation_space,
+            algorithm_name=f"{policy} (epsilon_mix {epsilon})",
+            author=author or "fusion",
+            code_permalink="https://github.com/SDNNetSim/FUSION",
+            description=(
+                f"fusion offline-RL transitions of {path}: one episode per seed, action "
+                f"{k} = block, infos['action_mask'] = the legal actions"
+            ),
+            data_format="hdf5",
+        )
     return len(data)
