@@ -2,13 +2,20 @@
 
 A short tour::
 
-    >>> from fusion.reporting.dataset_logger import DatasetLogger, load_dataset
-    >>> from fusion.core.simulation import SimulationEngine
-    >>> from fusion.configs.config import load_config
+    >>> from fusion.config.config import load_config
+    >>> from fusion.sim.engine import SimulationEngine
+    >>> from fusion.storage.shard_writer import DatasetLogger
+    >>> from fusion.storage.loader import load_dataset
+    >>> from fusion.run.sweep import run_sweep
 
-The public surface is small on purpose: the logger and loaders in :mod:`fusion.reporting`,
-the engine in :mod:`fusion.core.simulation`, the policies in :mod:`fusion.modules.rl.policies`,
-sweeps in :mod:`fusion.sweep`, and the ``fusion`` command in :mod:`fusion.cli`.
+The layers, bottom to top (``docs/architecture.md``; imports run one way, checked by
+import-linter): :mod:`fusion.config` (INI to a typed config), :mod:`fusion.sim` (the simulator
+and its policies), :mod:`fusion.storage` (the dataset format: writer, manifest, readers),
+:mod:`fusion.datasets` (arrays), :mod:`fusion.interop`, :mod:`fusion.env`, :mod:`fusion.rl`
+(exports, the Gymnasium env, learners), :mod:`fusion.report` (tables and plots),
+:mod:`fusion.run` (runs, sweeps, studies, evaluation) and the ``fusion`` command in
+:mod:`fusion.cli`. The seed card's paths (:mod:`fusion.reporting.dataset_logger`,
+:mod:`fusion.modules.rl.policies`) re-export.
 """
 
 from importlib.metadata import PackageNotFoundError, version

@@ -19,7 +19,8 @@ from typing import Any
 import orjson
 
 from fusion import __version__
-from fusion.configs.config import Config
+from fusion.config.config import Config
+from fusion.config.vocabulary import COMPRESSIONS
 from fusion.errors import ConfigError, DatasetError, FusionError, ManifestConflictError
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -35,8 +36,8 @@ def _print_json(value: object) -> None:
 
 def cmd_merge(args: argparse.Namespace) -> int:
     """``fusion merge DIR -o OUT`` (or ``fusion merge STUDY -o OUT_DIR|OUT [--all]``)."""
-    from fusion.reporting.merge import merge_shards
-    from fusion.study.layout import is_study
+    from fusion.storage.merge import merge_shards
+    from fusion.storage.study_layout import is_study
 
     if is_study(args.dataset):
         return _merge_study(args)
@@ -60,7 +61,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
 
 
 def _merge_study(args: argparse.Namespace) -> int:
-    from fusion.study.merge import merge_study
+    from fusion.storage.study_merge import merge_study
 
     if args.all and args.compress:
         raise UsageError(
@@ -88,8 +89,8 @@ def _merge_study(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """``fusion export DIR --format npz|parquet -o OUT`` or ``--format minari --id ID``."""
-    from fusion.configs.config import parse_seeds
-    from fusion.datasets.export import export_dataset
+    from fusion.config.config import parse_seeds
+    from fusion.interop.export import export_dataset
 
     try:
         seeds = parse_seeds(args.seeds) if args.seeds else None
@@ -98,7 +99,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.format == "minari":
         import re
 
-        from fusion.datasets.minari_export import MinariIdExistsError, export_minari
+        from fusion.interop.minari_export import MinariIdExistsError, export_minari
 
         if not args.id or not re.fullmatch(r"[\w.-]+/[\w.-]+-v\d+", args.id):
             raise UsageError(
@@ -120,8 +121,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """``fusion validate DIR``."""
-    from fusion.reporting.manifest import rebuild_manifest
-    from fusion.reporting.validate import summary_of, validate_dataset
+    from fusion.storage.manifest import rebuild_manifest
+    from fusion.storage.validate import summary_of, validate_dataset
 
     if args.rebuild:
         rebuild_manifest(args.dataset)
@@ -135,15 +136,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _load(args: argparse.Namespace) -> Config:
-    from fusion.configs.config import load_config
+    from fusion.config.config import load_config
 
     return load_config(args.config)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     """``fusion run``: one seed."""
-    from fusion.core.simulation import run_simulation
-    from fusion.reporting.manifest import check_seed
+    from fusion.run.simulation import run_simulation
+    from fusion.storage.manifest import check_seed
 
     config = _load(args)
     seed = args.seed if args.seed is not None else config.general.seeds[0]
@@ -162,9 +163,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """``fusion sweep``: every seed (of every grid point: a study), in parallel."""
-    from fusion.configs.config import parse_seeds
-    from fusion.study.grid import apply_sets, parse_grid
-    from fusion.sweep import DatasetExistsError
+    from fusion.config.config import parse_seeds
+    from fusion.config.grid import apply_sets, parse_grid
+    from fusion.run.sweep import DatasetExistsError
 
     config = apply_sets(_load(args), args.set)
     axes = parse_grid(config, args.grid)
@@ -191,8 +192,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _study(config: Config, axes: list[Any], options: dict[str, Any]) -> int:
-    from fusion.study.runner import run_study
-    from fusion.study.summary import format_study, inspect_study
+    from fusion.report.study_inspection import format_study, inspect_study
+    from fusion.run.study import run_study
 
     result = run_study(config, axes, **options)
     print(format_study(inspect_study(result.directory)))
@@ -208,8 +209,8 @@ def _study(config: Config, axes: list[Any], options: dict[str, Any]) -> int:
 
 
 def _sweep(config: Config, options: dict[str, Any]) -> int:
-    from fusion.reporting.summary import format_inspection, inspect_dataset
-    from fusion.sweep import run_sweep
+    from fusion.report.inspection import format_inspection, inspect_dataset
+    from fusion.run.sweep import run_sweep
 
     result = run_sweep(config, **options)
     print(format_inspection(inspect_dataset(result.dataset_dir)))
@@ -229,8 +230,8 @@ def _failed_hint(failed: int) -> int:
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     """``fusion inspect DIR``."""
-    from fusion.reporting.summary import format_inspection, inspect_dataset, plot_blocking
-    from fusion.study.layout import is_study
+    from fusion.report.inspection import format_inspection, inspect_dataset, plot_blocking
+    from fusion.storage.study_layout import is_study
 
     if is_study(args.dataset):
         return _inspect_study(args)
@@ -248,7 +249,12 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def _inspect_study(args: argparse.Namespace) -> int:
-    from fusion.study.summary import format_study, inspect_study, plot_study, write_study_csv
+    from fusion.report.study_inspection import (
+        format_study,
+        inspect_study,
+        plot_study,
+        write_study_csv,
+    )
 
     report = inspect_study(args.dataset)
     if args.json:
@@ -266,10 +272,10 @@ def _inspect_study(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """``fusion evaluate``: policies on held-out seeds, paired against KSP-FF."""
-    from fusion.configs.config import parse_seeds
-    from fusion.modules.rl.evaluate import PolicySpecError, evaluate_policies, format_evaluation
-    from fusion.modules.rl.policies import POLICIES
-    from fusion.study.grid import apply_sets
+    from fusion.config.config import parse_seeds
+    from fusion.config.grid import apply_sets
+    from fusion.run.evaluate import PolicySpecError, evaluate_policies, format_evaluation
+    from fusion.sim.policies import POLICIES
 
     config = apply_sets(_load(args), args.set)
     try:
@@ -381,7 +387,7 @@ def _add_merge(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--allow-partial", action="store_true", help="merge what is whole; record the rest"
     )
-    p.add_argument("--compress", choices=("gzip", "zstd"), default=None)
+    p.add_argument("--compress", choices=COMPRESSIONS, default=None)
     p.set_defaults(func=cmd_merge)
 
 

@@ -115,8 +115,9 @@ class SeedReferenceLogger:
 
 def bench_logger(n: int, work: Path) -> None:
     """DatasetLogger against the seed's reference; merge against a copy; load."""
-    from fusion.reporting.dataset_logger import DatasetLogger, load_dataset
-    from fusion.reporting.merge import merge_shards
+    from fusion.storage.loader import load_dataset
+    from fusion.storage.merge import merge_shards
+    from fusion.storage.shard_writer import DatasetLogger
 
     state, meta, mask = SEED_STATE, SEED_META, SEED_MASK
     n_ref = max(n // 10, 1000)
@@ -190,9 +191,10 @@ def _copy_all(src: Path, dst: Path) -> None:
 
 def bench_sim(n: int, work: Path) -> None:
     """Requests/s on NSFNet, k=4, logging off and on, in one run."""
-    from fusion.configs.config import load_config
-    from fusion.core.simulation import SimulationEngine, run_simulation
-    from fusion.core.topology import load_topology
+    from fusion.config.config import load_config
+    from fusion.run.simulation import run_simulation
+    from fusion.sim.engine import SimulationEngine
+    from fusion.sim.topology import load_topology
 
     cfg = load_config().replace("general_settings", num_requests=n, k_paths=4)
     topology = load_topology(cfg.topology.network)  # every pair's k paths, before timing
@@ -215,8 +217,8 @@ def bench_sim(n: int, work: Path) -> None:
 
 def bench_sweep(n: int, work: Path) -> None:
     """4 seeds on 1 worker and on 2 workers, in one run."""
-    from fusion.configs.config import load_config
-    from fusion.sweep import run_sweep
+    from fusion.config.config import load_config
+    from fusion.run.sweep import run_sweep
 
     cfg = load_config().replace("general_settings", num_requests=n)
     one = _timed(lambda: run_sweep(cfg, seeds=range(4), workers=1, out=work / "w1", quiet=True))
@@ -227,8 +229,8 @@ def bench_sweep(n: int, work: Path) -> None:
 
 def _sim_dataset(work: Path, n: int, seeds: int = 4) -> Path:
     """A default-config dataset of ``seeds`` seeds with ``n`` requests each."""
-    from fusion.configs.config import load_config
-    from fusion.sweep import run_sweep
+    from fusion.config.config import load_config
+    from fusion.run.sweep import run_sweep
 
     cfg = load_config().replace("general_settings", num_requests=n)
     out = work / "dataset"
@@ -239,7 +241,7 @@ def _sim_dataset(work: Path, n: int, seeds: int = 4) -> Path:
 def bench_arrays(n: int, work: Path) -> None:
     """to_arrays from JSONL against load_dataset's dicts, and from the npz cache."""
     from fusion.datasets.arrays import to_arrays
-    from fusion.reporting.loader import load_dataset
+    from fusion.storage.loader import load_dataset
 
     data = _sim_dataset(work, n)
     rows = 4 * n
@@ -272,7 +274,7 @@ def bench_arrays(n: int, work: Path) -> None:
 
 def bench_size(n: int, work: Path) -> None:
     """Bytes per transition raw, gzip and zstd (default config); compression MB/s vs a copy."""
-    from fusion.reporting.compression import compress_file
+    from fusion.storage.compression import compress_file
 
     data = _sim_dataset(work, n, seeds=1)
     shard = next(data.glob("*.seed0.jsonl"))
@@ -297,14 +299,14 @@ def bench_size(n: int, work: Path) -> None:
 def _scale_row(seeds: int, work: Path) -> dict[str, float]:
     """One tiny sweep of ``seeds`` seeds (100 requests each, 2 workers), then every reader over
     it; seconds per seed (per shard for the readers) and manifest bytes per shard."""
-    from fusion.configs.config import load_config
+    from fusion.config.config import load_config
     from fusion.datasets.arrays import to_arrays
-    from fusion.reporting import manifest as mf
-    from fusion.reporting.loader import load_dataset
-    from fusion.reporting.merge import merge_shards
-    from fusion.reporting.summary import inspect_dataset
-    from fusion.reporting.validate import validate_dataset
-    from fusion.sweep import run_sweep
+    from fusion.report.inspection import inspect_dataset
+    from fusion.run.sweep import run_sweep
+    from fusion.storage import manifest as mf
+    from fusion.storage.loader import load_dataset
+    from fusion.storage.merge import merge_shards
+    from fusion.storage.validate import validate_dataset
 
     cfg = load_config().replace("general_settings", num_requests=100)
     out = work / f"scale{seeds}"
@@ -359,10 +361,10 @@ def bench_scale(largest: int, work: Path) -> None:
 def bench_study(n: int, work: Path) -> None:
     """A 3-load x 2-policy x 4-seed study against one flat sweep of 24 seeds (erlang 300,
     ksp_ff: the study's middle), both on 2 workers; alternated, best of three each."""
-    from fusion.configs.config import load_config
-    from fusion.study.grid import parse_grid
-    from fusion.study.runner import run_study
-    from fusion.sweep import run_sweep
+    from fusion.config.config import load_config
+    from fusion.config.grid import parse_grid
+    from fusion.run.study import run_study
+    from fusion.run.sweep import run_sweep
 
     cfg = load_config().replace("general_settings", num_requests=n)
     axes = parse_grid(
@@ -403,11 +405,11 @@ def bench_rl(n: int, work: Path) -> None:
     simulator against KSP-FF's (decisions/s), interleaved, best of three."""
     import numpy as np
 
-    from fusion.configs.config import load_config
-    from fusion.core.simulation import SimulationEngine
+    from fusion.config.config import load_config
     from fusion.env import EONRoutingEnv
-    from fusion.modules.rl.fqi import FQIPolicy, train_fqi
-    from fusion.modules.rl.policies import KSPFFPolicy
+    from fusion.rl.fqi import FQIPolicy, train_fqi
+    from fusion.sim.engine import SimulationEngine
+    from fusion.sim.policies import KSPFFPolicy
 
     cfg = load_config().replace("general_settings", num_requests=n)
     cfg = cfg.replace("dataset_logging", log_offline_dataset=False)

@@ -18,13 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
-from fusion.configs.config import config_from_dict, parse_seeds
-from fusion.core.simulation import SimulationEngine
+from fusion.config.config import config_from_dict, parse_seeds
 from fusion.datasets.arrays import to_arrays
 from fusion.errors import FusionError
-from fusion.modules.rl.bc import BCModel, BCPolicy, agreement, train_bc
-from fusion.modules.rl.policies import KSPFFPolicy
-from fusion.reporting.manifest import read_manifest
+from fusion.rl.bc import BCModel, BCPolicy, agreement, train_bc
+from fusion.sim.engine import SimulationEngine
+from fusion.sim.policies import KSPFFPolicy
+from fusion.storage.manifest import read_manifest
 
 
 def _simulate(directory: Path, seed: int, model: BCModel, requests: int | None) -> None:

@@ -17,11 +17,11 @@ import time
 
 import numpy as np
 
-from fusion.configs.config import load_config, parse_seeds
+from fusion.config.config import load_config, parse_seeds
 from fusion.datasets.arrays import to_arrays
 from fusion.errors import FusionError
-from fusion.modules.rl.evaluate import evaluate_policies, format_evaluation
-from fusion.modules.rl.fqi import train_fqi_on
+from fusion.rl.fqi import train_fqi_on
+from fusion.run.evaluate import evaluate_policies, format_evaluation
 
 
 def main(argv: list[str] | None = None) -> int:

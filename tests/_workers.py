@@ -8,7 +8,7 @@ from pathlib import Path
 
 from conftest import example, write_shard
 
-from fusion.reporting.dataset_logger import DatasetLogger
+from fusion.storage.shard_writer import DatasetLogger
 
 
 def write_one_shard(directory: str, seed: int, n: int) -> str:
@@ -33,11 +33,11 @@ if __name__ == "__main__":
 
 def failing_seed_task(config, seed, dataset_dir):  # type: ignore[no-untyped-def]
     """The sweep's task, except that seed 2's simulation raises."""
-    from fusion.sweep import run_seed_task
+    from fusion.run.sweep import run_seed_task
 
     if seed != 2:
         return run_seed_task(config, seed, dataset_dir)
-    import fusion.core.simulation as simulation
+    import fusion.sim.engine as simulation
 
     original = simulation.SimulationEngine.handle_arrival
 
@@ -76,7 +76,7 @@ def write_shards_without_exclusion(directory: str, seeds: list[int], n: int) -> 
     """Write complete shards with manifest updates under a lock that never excludes."""
     import time as _time
 
-    from fusion.reporting import manifest as mf
+    from fusion.storage import manifest as mf
 
     mf.manifest_lock = lambda _d: NeverExcludes()  # type: ignore[assignment,return-value]
     real_write = mf._write_manifest

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from fusion.reporting import manifest as mf
-from fusion.reporting.dataset_logger import DatasetLogger
+from fusion.storage import manifest as mf
+from fusion.storage.shard_writer import DatasetLogger
 
 EXAMPLE_STATE: dict[str, Any] = {
     "src": 3,

@@ -10,15 +10,16 @@ import numpy as np
 import pytest
 from conftest import example, write_shard
 
-from fusion.configs.config import load_config
-from fusion.core.simulation import run_simulation
+from fusion.config.config import load_config
 from fusion.datasets import arrays as arrays_module
 from fusion.datasets.arrays import to_arrays
 from fusion.datasets.sampler import MinibatchSampler, iter_minibatches
 from fusion.errors import DatasetError
-from fusion.modules.rl.features import PATH_FEATURES, STATE_FEATURES, observation
-from fusion.reporting.dataset_logger import DatasetLogger, load_dataset
-from fusion.reporting.merge import merge_shards
+from fusion.run.simulation import run_simulation
+from fusion.storage.loader import load_dataset
+from fusion.storage.merge import merge_shards
+from fusion.storage.observation import PATH_FEATURES, STATE_FEATURES, observation
+from fusion.storage.shard_writer import DatasetLogger
 
 
 def _expected_row(state: dict) -> list[float]:

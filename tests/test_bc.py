@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fusion.configs.config import load_config
-from fusion.core.simulation import SimulationEngine, run_simulation
+from fusion.config.config import load_config
 from fusion.datasets.arrays import to_arrays
-from fusion.modules.rl.bc import BCModel, BCPolicy, agreement, train_bc
+from fusion.rl.bc import BCModel, BCPolicy, agreement, train_bc
+from fusion.run.simulation import run_simulation
+from fusion.sim.engine import SimulationEngine
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -13,7 +13,7 @@ import fusion.env  # noqa: E402
 from fusion.cli import main  # noqa: E402
 from fusion.datasets.arrays import to_arrays  # noqa: E402
 from fusion.env import ENV_ID, EONRoutingEnv  # noqa: E402
-from fusion.modules.rl.policies import KSPFFPolicy  # noqa: E402
+from fusion.sim.policies import KSPFFPolicy  # noqa: E402
 
 SMALL = {
     "general_settings": {"num_requests": 3000},

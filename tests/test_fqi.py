@@ -13,11 +13,9 @@ import pytest
 pytest.importorskip("sklearn", reason="the rl extra (scikit-learn) is not installed")
 
 from fusion.cli import main
-from fusion.configs.config import load_config
-from fusion.core.simulation import SimulationEngine, run_simulation
+from fusion.config.config import load_config
 from fusion.datasets.arrays import to_arrays
-from fusion.modules.rl.evaluate import load_policy
-from fusion.modules.rl.fqi import (
+from fusion.rl.fqi import (
     FQIModel,
     FQIPolicy,
     behaviour_support,
@@ -28,6 +26,9 @@ from fusion.modules.rl.fqi import (
     train_fqi,
     train_fqi_on,
 )
+from fusion.run.evaluate import load_policy
+from fusion.run.simulation import run_simulation
+from fusion.sim.engine import SimulationEngine
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -171,7 +172,7 @@ def test_train_offline_script_when_run_prints_figures_and_writes_the_model(logge
 def test_trees_when_flattened_predict_as_scikit_learn_does():
     from sklearn.ensemble import HistGradientBoostingRegressor
 
-    from fusion.modules.rl.fqi import Trees
+    from fusion.rl.fqi import Trees
 
     rng = np.random.default_rng(1)
     x = rng.normal(size=(3000, 6)).astype(np.float32)

@@ -6,8 +6,9 @@ import pytest
 from conftest import example, write_shard
 
 from fusion.errors import DatasetError
-from fusion.reporting import manifest as mf
-from fusion.reporting.dataset_logger import DatasetLogger, filter_by_window, load_dataset
+from fusion.storage import manifest as mf
+from fusion.storage.loader import filter_by_window, load_dataset
+from fusion.storage.shard_writer import DatasetLogger
 
 
 def test_load_dataset_when_directory_yields_seed_then_t_with_integer_seeds(dataset):

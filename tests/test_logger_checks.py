@@ -10,7 +10,7 @@ import orjson
 import pytest
 from conftest import example
 
-from fusion.reporting.dataset_logger import DatasetLogger
+from fusion.storage.shard_writer import DatasetLogger
 
 
 def _lines(path):

@@ -8,8 +8,8 @@ from conftest import mark_status, write_shard
 
 from fusion.cli import main
 from fusion.errors import DatasetError
-from fusion.reporting import manifest as mf
-from fusion.reporting.merge import merge_shards, merged_sidecar_path
+from fusion.storage import manifest as mf
+from fusion.storage.merge import merge_shards, merged_sidecar_path
 
 
 def _shard_bytes(directory, seed):

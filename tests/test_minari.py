@@ -8,9 +8,9 @@ import pytest
 minari = pytest.importorskip("minari", reason="the minari extra is not installed")
 
 from fusion.cli import main  # noqa: E402
-from fusion.configs.config import load_config  # noqa: E402
-from fusion.core.simulation import run_simulation  # noqa: E402
+from fusion.config.config import load_config  # noqa: E402
 from fusion.datasets.arrays import to_arrays  # noqa: E402
+from fusion.run.simulation import run_simulation  # noqa: E402
 
 
 @pytest.fixture

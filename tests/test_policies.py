@@ -5,15 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fusion.modules.rl.policies import (
+from fusion.sim.policies import (
     KSPFFPolicy,
     LeastCongestedPolicy,
     RandomFeasiblePolicy,
     ShortestFeasiblePolicy,
     compute_action_mask,
     make_policy,
+    select_path_with_epsilon_mix,
 )
-from fusion.reporting.dataset_logger import select_path_with_epsilon_mix
 
 STATE = {
     "paths": [

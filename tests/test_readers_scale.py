@@ -9,10 +9,10 @@ from pathlib import Path
 
 from conftest import example
 
-from fusion.reporting import manifest as mf
-from fusion.reporting import merge as merge_module
-from fusion.reporting.dataset_logger import DatasetLogger
-from fusion.reporting.merge import merge_shards
+from fusion.storage import manifest as mf
+from fusion.storage import merge as merge_module
+from fusion.storage.merge import merge_shards
+from fusion.storage.shard_writer import DatasetLogger
 
 
 def write_many_shards(directory: Path, seeds: range, lines: int) -> None:
@@ -48,7 +48,7 @@ def test_merge_when_order_t_of_2000_shards_under_ulimit_256_succeeds(tmp_path):
         f"""
         import resource, sys
         resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
-        from fusion.reporting.merge import merge_shards
+        from fusion.storage.merge import merge_shards
         info = merge_shards({str(tmp_path / "d")!r}, {str(tmp_path / "t.jsonl")!r}, order="t")
         print(info["transitions"], len(info["shards"]))
         """

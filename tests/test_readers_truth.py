@@ -18,13 +18,14 @@ from conftest import example, write_shard
 
 from fusion.cli import main
 from fusion.datasets.arrays import to_arrays
-from fusion.datasets.export import export_dataset
 from fusion.errors import DatasetError, ShardWriteError
-from fusion.reporting import manifest as mf
-from fusion.reporting.dataset_logger import DatasetLogger, load_dataset
-from fusion.reporting.merge import merge_shards
-from fusion.reporting.schema import MAX_LINE_BYTES
-from fusion.reporting.validate import validate_dataset
+from fusion.interop.export import export_dataset
+from fusion.storage import manifest as mf
+from fusion.storage.loader import load_dataset
+from fusion.storage.merge import merge_shards
+from fusion.storage.schema import MAX_LINE_BYTES
+from fusion.storage.shard_writer import DatasetLogger
+from fusion.storage.validate import validate_dataset
 
 
 def _keys(rows):
@@ -174,8 +175,8 @@ def test_bad_manifest_when_read_names_file_and_field_never_a_traceback(
 
 
 def test_resume_when_manifest_is_garbage_rebuilds_it_from_sidecars(tmp_path):
-    from fusion.configs.config import load_config
-    from fusion.sweep import run_sweep
+    from fusion.config.config import load_config
+    from fusion.run.sweep import run_sweep
 
     cfg = load_config().replace("general_settings", num_requests=200)
     run_sweep(cfg, seeds=[0, 1], workers=1, out=tmp_path, quiet=True)
@@ -207,7 +208,7 @@ def test_merged_file_when_output_and_its_record_disagree_readers_refuse(dataset,
 
 
 def test_merge_when_it_fails_after_starting_leaves_no_stale_record(dataset, tmp_path, monkeypatch):
-    import fusion.reporting.merge as merge
+    import fusion.storage.merge as merge
 
     out = tmp_path / "all.jsonl"
     merge_shards(dataset, out)
@@ -296,7 +297,7 @@ def test_shard_when_real_tmpfs_fills_ends_failed_and_manifest_stays_valid(small_
 
 
 def test_cli_run_when_disk_full_names_the_path(tmp_path, monkeypatch, capsys):
-    import fusion.reporting.dataset_logger as dl
+    import fusion.storage.shard_writer as dl
 
     real = dl.HashingSink.write
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fusion.configs.config import load_config
-from fusion.core.simulation import run_simulation
+from fusion.config.config import load_config
 from fusion.datasets.arrays import to_arrays
+from fusion.run.simulation import run_simulation
 
 
 @pytest.fixture(scope="module")

@@ -16,9 +16,10 @@ import pytest
 from conftest import example, write_shard
 
 from fusion.errors import DatasetError, ManifestConflictError, ShardBusyError, ShardExistsError
-from fusion.reporting import manifest as mf
-from fusion.reporting.dataset_logger import DatasetLogger, load_dataset
-from fusion.reporting.validate import validate_dataset
+from fusion.storage import manifest as mf
+from fusion.storage.loader import load_dataset
+from fusion.storage.shard_writer import DatasetLogger
+from fusion.storage.validate import validate_dataset
 
 TESTS = Path(__file__).parent
 

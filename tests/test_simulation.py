@@ -8,14 +8,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fusion.configs.config import Config, load_config
-from fusion.core.modulation import MODULATION_TABLE, slots_for
-from fusion.core.simulation import SimulationEngine, run_simulation
-from fusion.core.spectrum import SpectrumState, first_fit, longest_run
-from fusion.core.topology import load_topology
-from fusion.modules.rl.policies import KSPFFPolicy, PathPolicy
-from fusion.reporting.dataset_logger import load_dataset
-from fusion.reporting.validate import validate_dataset
+from fusion.config.config import Config, load_config
+from fusion.run.simulation import run_simulation
+from fusion.sim.engine import SimulationEngine
+from fusion.sim.modulation import MODULATION_TABLE, slots_for
+from fusion.sim.policies import KSPFFPolicy, PathPolicy
+from fusion.sim.spectrum import SpectrumState, first_fit, longest_run
+from fusion.sim.topology import load_topology
+from fusion.storage.loader import load_dataset
+from fusion.storage.validate import validate_dataset
 
 
 def small(tmp: Path, n: int = 3000, **general: object) -> Config:
@@ -130,10 +131,10 @@ class BruteForceChecker(PathPolicy):
 def test_engine_when_logging_masks_equal_brute_force_and_failed_paths_are_infeasible(tmp_path):
     cfg = small(tmp_path, 1500, erlang=600.0).replace("dataset_logging", epsilon_mix=0.0)
     checker = BruteForceChecker()
-    from fusion.reporting.dataset_logger import DatasetLogger
+    from fusion.storage.shard_writer import DatasetLogger
 
     with DatasetLogger.open_shard(tmp_path, 5, {**cfg.identity(), "seed": 5}) as log:
-        engine = SimulationEngine(cfg, 5, logger=log, policy=checker)
+        engine = SimulationEngine(cfg, 5, writer=log, policy=checker)
         checker.engine = engine
         engine.run()
     assert checker.checked == 1500
@@ -195,7 +196,7 @@ def test_engine_when_failure_types_vary_restores_or_drops_and_reports(tmp_path):
         stats = SimulationEngine(cfg, 2).run()
         (event,) = stats["failure_history"]
         assert event["kind"] == kind and event["links"]
-        assert set(stats["bp_per_window"]) == {"pre", "fail", "post"}
+        assert set(stats["per_window"]) == {"pre", "fail", "post"}
 
 
 @pytest.mark.parametrize(
@@ -246,7 +247,7 @@ def test_config_when_upstream_section_name_used_is_accepted(tmp_path):
 def test_default_ini_when_read_lists_every_key_with_a_comment():
     import dataclasses
 
-    from fusion.configs.config import SECTIONS, default_ini_text
+    from fusion.config.config import SECTIONS, default_ini_text
 
     text = default_ini_text()
     for section, cls in SECTIONS.items():
@@ -270,13 +271,13 @@ def test_engine_when_link_next_state_at_log_time_agrees_with_load_time_linking(t
 
 
 def test_engine_when_given_in_memory_writer_logs_what_a_shard_holds(tmp_path):
-    from fusion.core.simulation import SimulationEngine
-    from fusion.core.writer import InMemoryWriter, TransitionWriter
+    from fusion.sim.engine import SimulationEngine
+    from fusion.sim.writer import InMemoryWriter, TransitionWriter
 
     cfg = load_config().replace("general_settings", num_requests=300)
     writer = InMemoryWriter(seed=5)
     assert isinstance(writer, TransitionWriter)
-    stats = SimulationEngine(cfg, 5, logger=writer).run()
+    stats = SimulationEngine(cfg, 5, writer=writer).run()
     assert len(writer.records) == stats["requests"] == 300
     run_simulation(cfg, 5, dataset_dir=str(tmp_path))
     on_disk = list(load_dataset(tmp_path))
@@ -291,7 +292,7 @@ def test_engine_when_given_in_memory_writer_logs_what_a_shard_holds(tmp_path):
 
 
 def test_simulation_module_when_imported_knows_no_file_format():
-    import fusion.core.simulation as simulation
+    import fusion.sim.engine as simulation
 
     source = Path(simulation.__file__).read_text(encoding="utf-8")
     assert "reporting.manifest" not in source and "select_path_with_epsilon_mix" not in source

@@ -15,20 +15,20 @@ import pyarrow.parquet as pq
 import pytest
 
 from fusion.cli import main
-from fusion.configs.config import load_config
+from fusion.config.config import load_config
+from fusion.config.grid import parse_grid
 from fusion.datasets.arrays import to_arrays
-from fusion.datasets.export import export_parquet
 from fusion.errors import DatasetError
-from fusion.reporting import manifest as mf
-from fusion.reporting.loader import load_dataset
-from fusion.reporting.merge import merge_shards
-from fusion.reporting.validate import validate_dataset
-from fusion.study import runner as study_runner
-from fusion.study.grid import parse_grid
-from fusion.study.layout import read_study
-from fusion.study.runner import run_study
-from fusion.study.summary import inspect_study
-from fusion.sweep import run_sweep
+from fusion.interop.export import export_parquet
+from fusion.report.study_inspection import inspect_study
+from fusion.run import study as study_runner
+from fusion.run.study import run_study
+from fusion.run.sweep import run_sweep
+from fusion.storage import manifest as mf
+from fusion.storage.loader import load_dataset
+from fusion.storage.merge import merge_shards
+from fusion.storage.study_layout import read_study
+from fusion.storage.validate import validate_dataset
 
 GRID = ["general_settings.erlang=200,300,400", "policy_settings.policy=ksp_ff,shortest_feasible"]
 N = 2000
@@ -164,7 +164,7 @@ def test_inspect_study_csv_when_written_has_one_row_per_point(study, tmp_path):
 
 def test_inspect_study_plot_when_drawn_shows_load_log_y_and_a_line_per_policy(study, tmp_path):
     pytest.importorskip("matplotlib")
-    from fusion.study.summary import plot_study
+    from fusion.report.study_inspection import plot_study
 
     fig = plot_study(inspect_study(study), tmp_path / "s.png")
     assert (tmp_path / "s.png").stat().st_size > 10_000

@@ -13,13 +13,13 @@ import orjson
 import pytest
 
 from fusion.cli import main
-from fusion.configs.config import load_config
-from fusion.core.simulation import run_simulation
-from fusion.reporting import manifest as mf
-from fusion.reporting.dataset_logger import load_dataset
-from fusion.reporting.integrity import file_sha256
-from fusion.reporting.validate import validate_dataset
-from fusion.sweep import run_sweep
+from fusion.config.config import load_config
+from fusion.run.simulation import run_simulation
+from fusion.run.sweep import run_sweep
+from fusion.storage import manifest as mf
+from fusion.storage.integrity import file_sha256
+from fusion.storage.loader import load_dataset
+from fusion.storage.validate import validate_dataset
 
 N = 1500
 

@@ -6,8 +6,8 @@ import orjson
 import pytest
 
 from fusion.cli import main
-from fusion.reporting import manifest as mf
-from fusion.reporting.validate import check_record, validate_dataset
+from fusion.storage import manifest as mf
+from fusion.storage.validate import check_record, validate_dataset
 
 
 def _rewrite_line(path, index, change):

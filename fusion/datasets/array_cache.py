@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from fusion.reporting.atomic import atomic_output
+from fusion.storage.atomic import atomic_output
 
 logger = logging.getLogger(__name__)
 

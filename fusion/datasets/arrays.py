@@ -19,7 +19,7 @@ merge (in either order) give the same arrays. The first call on a dataset writes
 cache beside it (see :mod:`fusion.datasets.array_cache`).
 
     >>> import tempfile
-    >>> from fusion.reporting.dataset_logger import DatasetLogger
+    >>> from fusion.storage.shard_writer import DatasetLogger
     >>> d = tempfile.mkdtemp()
     >>> state = {"src": 0, "dst": 1, "slots_needed": 3, "est_remaining_time": 1.0, "is_disaster": 0,
     ...          "paths": [{"path_hops": 2, "min_residual_slots": 9, "frag_indicator": 0.0,
@@ -46,16 +46,17 @@ import numpy as np
 from fusion.datasets import array_cache
 from fusion.datasets.columns import Columns, read_columns
 from fusion.errors import DatasetError
-from fusion.modules.rl.features import (
+from fusion.storage.integrity import check_columns, check_line_count
+from fusion.storage.observation import (
     PATH_FEATURES,
     STATE_FEATURES,
     observation_names,
     observation_size,
 )
-from fusion.reporting.integrity import check_columns, check_line_count
-from fusion.reporting.schema import WINDOW_TAGS, check_window
-from fusion.reporting.sources import Resolved, Source, resolve, warn_skipped
-from fusion.study.layout import is_study, study_points
+from fusion.storage.schema import WINDOW_TAGS, check_window
+from fusion.storage.sources import Resolved, Source, resolve, warn_skipped
+from fusion.storage.study_layout import is_study, study_points
+from fusion.storage.successors import episode_ends, successors
 
 logger = logging.getLogger(__name__)
 
@@ -116,7 +117,7 @@ class TransitionArrays:
 
 
 def _read_checked(source: Source, verify: bool) -> Columns:
-    """One source's columns, checked as :func:`~fusion.reporting.loader.read_source` checks."""
+    """One source's columns, checked as :func:`~fusion.storage.loader.read_source` checks."""
     if source.complete and verify:
         source.check_sha256()
     columns = read_columns(source.path, whole_lines_only=source.whole_lines_only, part=source)
@@ -188,13 +189,8 @@ def _in_order(base: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 def _linked(base: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    observations, seeds = base["observations"], base["seeds"]
-    dones = np.ones(len(seeds), dtype=bool)
-    dones[:-1] = seeds[1:] != seeds[:-1]
-    following = np.zeros_like(observations)
-    following[:-1] = observations[1:]
-    following[dones] = 0.0
-    return following, dones
+    dones = episode_ends(base["seeds"])
+    return successors(base["observations"], dones), dones
 
 
 def _parse(sources: list[Source], verify: bool) -> dict[str, np.ndarray]:
@@ -230,7 +226,7 @@ def to_arrays(
     Example::
 
         >>> import tempfile, os
-        >>> from fusion.reporting.dataset_logger import DatasetLogger
+        >>> from fusion.storage.shard_writer import DatasetLogger
         >>> p = os.path.join(tempfile.mkdtemp(), "one.jsonl")
         >>> s = {"src": 0, "dst": 1, "slots_needed": 3, "est_remaining_time": 1.0, "is_disaster": 0,
         ...      "paths": []}
@@ -268,7 +264,7 @@ def _from_resolved(
     cache: bool,
     verify: bool,
 ) -> TransitionArrays:
-    """The arrays of what :func:`~fusion.reporting.sources.resolve` found (one dataset)."""
+    """The arrays of what :func:`~fusion.storage.sources.resolve` found (one dataset)."""
     chosen = resolved.only(wanted)
     warn_skipped(chosen)
     sources = resolved.sources

@@ -29,11 +29,11 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 
 from fusion.errors import DatasetError
-from fusion.modules.rl.features import PATH_FEATURES, STATE_FEATURES
-from fusion.reporting.compression import compression_of, open_binary
-from fusion.reporting.loader import iter_json_lines
-from fusion.reporting.schema import WINDOW_TAGS
-from fusion.reporting.sources import Source
+from fusion.storage.compression import compression_of, open_binary
+from fusion.storage.loader import iter_json_lines
+from fusion.storage.observation import PATH_FEATURES, STATE_FEATURES
+from fusion.storage.schema import WINDOW_TAGS
+from fusion.storage.sources import Source
 
 BLOCK_SIZE = 4 << 20
 

@@ -1,13 +1,13 @@
 """The routing decisions of one seed's simulation as a Gymnasium episode.
 
-This is the simulator itself (:class:`~fusion.core.simulation.SimulationEngine`), driven from
+This is the simulator itself (:class:`~fusion.sim.engine.SimulationEngine`), driven from
 outside: :meth:`EONRoutingEnv.reset` starts a seed's run and stops at its first arrival,
 :meth:`EONRoutingEnv.step` carries out the agent's path and runs on to the next arrival. One
 episode is one seed's run; it is truncated after the last request (the request budget ends
 the run, not a terminal state of the network: as ``fusion export --format npz`` marks each
 shard's last transition a timeout, not a terminal).
 
-- Observation: the array view's vector (:func:`fusion.modules.rl.features.observation`),
+- Observation: the array view's vector (:func:`fusion.storage.observation.observation`),
   ``5 + 5K`` float32 in upstream FUSION's order.
 - Action: ``Discrete(K + 1)``; ``0 .. K-1`` route on that path, ``K`` blocks. Legal actions
   are ``info["action_mask"]`` (K + 1 bools, also :meth:`EONRoutingEnv.action_masks` for
@@ -18,7 +18,7 @@ shard's last transition a timeout, not a terminal).
 
 A policy of the package drives it through :attr:`EONRoutingEnv.state` (the logged state dict):
 
-    >>> from fusion.modules.rl.policies import KSPFFPolicy
+    >>> from fusion.sim.policies import KSPFFPolicy
     >>> env = EONRoutingEnv(overrides={"general_settings": {"num_requests": 200}})
     >>> obs, info = env.reset(seed=3)
     >>> done, total = False, 0.0
@@ -40,10 +40,10 @@ import gymnasium
 import numpy as np
 from gymnasium import spaces
 
-from fusion.configs.config import Config, config_from_dict, load_config
-from fusion.core.simulation import Decision, SimulationEngine
-from fusion.core.topology import load_topology
-from fusion.modules.rl.features import (
+from fusion.config.config import Config, config_from_dict, load_config
+from fusion.sim.engine import Decision, SimulationEngine
+from fusion.sim.topology import load_topology
+from fusion.storage.observation import (
     PATH_FEATURES,
     STATE_FEATURES,
     legal_actions,

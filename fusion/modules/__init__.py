@@ -1,0 +1,1 @@
+"""Upstream FUSION's ``fusion.modules`` path, kept for the seed card's imports."""

@@ -1,0 +1,1 @@
+"""Upstream FUSION's ``fusion.modules.rl`` path: see :mod:`fusion.modules.rl.policies`."""

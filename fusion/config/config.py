@@ -1,0 +1,459 @@
+"""Configuration: an INI file in FUSION's style, read into a typed, frozen :class:`Config`.
+
+Every key is declared once below with its type, default and a one-line help; an unknown
+section or key, a wrong type or a value out of range raises :class:`~fusion.errors.ConfigError`
+naming the file, section, key, value and what was expected. ``default.ini`` beside this file
+is the embedded default and lists every key.
+
+    >>> cfg = load_config()
+    >>> cfg.general.k_paths, cfg.topology.network, cfg.general.seeds
+    (4, 'NSFNet', (42, 43, 44, 45, 46))
+"""
+
+from __future__ import annotations
+
+import configparser
+import dataclasses
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from fusion.config.vocabulary import (
+    BANDWIDTH_MIX,
+    BIT_RATES,
+    FAILURE_TYPES,
+    NOT_IDENTITY,
+    POLICY_NAMES,
+    SHARD_COMPRESSIONS,
+)
+from fusion.errors import ConfigError
+
+MAX_SEED = 2**31 - 1
+DEFAULT_CONFIG = "default.ini"
+SECTION_ALIASES = {"dataset_logging_settings": "dataset_logging"}
+
+
+def parse_seeds(text: str) -> tuple[int, ...]:
+    """Parse ``0-3``, ``0,2,5`` or a mix (``0-2,7``) into sorted unique seeds.
+
+    :param text: The seed list.
+    :raises ValueError: when a part is not an integer or a range, or lies outside 0 .. 2**31-1.
+    """
+    seeds: set[int] = set()
+    for part in (p.strip() for p in str(text).split(",")):
+        if not part:
+            continue
+        low, sep, high = part.partition("-")
+        try:
+            first, last = (int(low), int(high)) if sep else (int(part), int(part))
+        except ValueError:
+            raise ValueError(f"{part!r} is not an integer or a range like 0-7") from None
+        if first > last:
+            raise ValueError(f"range {part!r} runs backwards")
+        if first < 0 or last > MAX_SEED:
+            raise ValueError(f"seeds must lie in 0 .. {MAX_SEED}, got {part!r}")
+        seeds.update(range(first, last + 1))
+    if not seeds:
+        raise ValueError("no seeds given")
+    return tuple(sorted(seeds))
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0 or value != value or value == float("inf"):
+        raise ValueError("a finite number > 0")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0 or value == float("inf"):
+        raise ValueError("a finite number >= 0")
+    return value
+
+
+def _int_at_least(low: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < low:
+            raise ValueError(f"an integer >= {low}")
+        return value
+
+    return parse
+
+
+def _probability(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError("a number in [0, 1]")
+    return value
+
+
+def _boolean(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "yes", "true", "on"):
+        return True
+    if lowered in ("0", "no", "false", "off"):
+        return False
+    raise ValueError("true or false")
+
+
+def _choice(*options: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        if text not in options:
+            raise ValueError(f"one of {', '.join(options)}")
+        return text
+
+    return parse
+
+
+def _text(text: str) -> str:
+    return text.strip()
+
+
+def _seeds(text: str) -> tuple[int, ...]:
+    return parse_seeds(text)
+
+
+def _request_distribution(text: str) -> str:
+    """``25:0.1,50:0.1,...`` or upstream's ``{"25": 0.1, ...}`` -> canonical ``rate:share`` text."""
+    raw = text.strip()
+    try:
+        if raw.startswith("{"):
+            pairs = [(str(k), str(v)) for k, v in orjson.loads(raw).items()]
+        else:
+            pairs = [tuple(part.split(":")) for part in raw.split(",") if part.strip()]  # type: ignore[misc]
+        shares = {int(rate): float(share) for rate, share in pairs}
+    except (ValueError, AttributeError, orjson.JSONDecodeError):
+        raise ValueError("bit rate:share pairs such as 25:0.1,100:0.9") from None
+    unknown = sorted(set(shares) - set(BIT_RATES))
+    if unknown or any(v < 0 for v in shares.values()) or abs(sum(shares.values()) - 1.0) > 1e-6:
+        raise ValueError(
+            f"shares >= 0 of the bit rates {list(BIT_RATES)} that sum to 1"
+            + (f" (unknown bit rates {unknown})" if unknown else "")
+        )
+    return ",".join(f"{rate}:{shares.get(rate, 0.0):g}" for rate in BIT_RATES)
+
+
+def _key(default: Any, parse: Callable[[str], Any], help: str) -> Any:
+    return field(default=default, metadata={"parse": parse, "help": help})
+
+
+@dataclass(frozen=True)
+class GeneralSettings:
+    """``[general_settings]``: load, request count, K, seeds."""
+
+    erlang: float = _key(
+        300.0, _positive_float, "offered load in Erlang (arrival rate x mean holding time)"
+    )
+    holding_time: float = _key(1.0, _positive_float, "mean holding time of a request (exponential)")
+    erlang_start: int = _key(
+        0, _int_at_least(0), "study: loads range(erlang_start, erlang_stop, erlang_step); 0: none"
+    )
+    erlang_stop: int = _key(0, _int_at_least(0), "study: the load range's end, excluded (FUSION's)")
+    erlang_step: int = _key(0, _int_at_least(0), "study: the load range's step")
+    num_requests: int = _key(50_000, _int_at_least(1), "requests per seed")
+    k_paths: int = _key(4, _int_at_least(1), "candidate paths per request (k shortest by length)")
+    seeds: tuple[int, ...] = _key((42, 43, 44, 45, 46), _seeds, "seeds to run: 0-3, 0,2,5 or 0-2,7")
+    request_distribution: str = _key(
+        _request_distribution(
+            ",".join(f"{r}:{m}" for r, m in zip(BIT_RATES, BANDWIDTH_MIX, strict=True))
+        ),
+        _request_distribution,
+        "share of requests per bit rate in Gbps (FUSION's mix)",
+    )
+
+    @property
+    def bandwidth_mix(self) -> tuple[float, ...]:
+        """The shares of :data:`~fusion.config.vocabulary.BIT_RATES`, in that order."""
+        return tuple(float(part.split(":")[1]) for part in self.request_distribution.split(","))
+
+
+@dataclass(frozen=True)
+class TopologySettings:
+    """``[topology_settings]``: network and spectrum grid."""
+
+    network: str = _key("NSFNet", _text, "NSFNet, USNet, toy, or a path to a 'src dst km' file")
+    c_band: int = _key(320, _int_at_least(1), "frequency slots per link (12.5 GHz each)")
+    guard_slots: int = _key(1, _int_at_least(0), "guard slots added to every lightpath")
+
+
+@dataclass(frozen=True)
+class FailureSettings:
+    """``[failure_settings]``: one failure per run, with its repair."""
+
+    failure_type: str = _key("link", _choice(*FAILURE_TYPES), "none, link, node, srlg or geo")
+    failed_link: str = _key("7-8", _text, "link failure: the link as 'u-v'")
+    failed_node: int = _key(8, _int_at_least(0), "node failure: the node")
+    srlg_links: str = _key(
+        "7-8,8-9", _text, "srlg failure: the links that fail together, 'u-v,u-v'"
+    )
+    geo_center_node: int = _key(8, _int_at_least(0), "geo failure: the disaster's centre node")
+    geo_hop_radius: int = _key(1, _int_at_least(0), "geo failure: links within this many hops fail")
+    t_fail_arrival_index: int = _key(
+        -1, _int_at_least(-1), "the failure hits at this arrival; -1: mid-run"
+    )
+    t_repair_after_arrivals: int = _key(
+        10_000, _int_at_least(1), "repaired this many arrivals later"
+    )
+    restoration_latency_ms: float = _key(100.0, _non_negative_float, "time to restore a lightpath")
+
+
+@dataclass(frozen=True)
+class PolicySettings:
+    """``[policy_settings]``: the behaviour policy."""
+
+    policy: str = _key(
+        "ksp_ff",
+        _choice(*POLICY_NAMES),
+        ", ".join(POLICY_NAMES),
+    )
+
+
+@dataclass(frozen=True)
+class DatasetLoggingSettings:
+    """``[dataset_logging]``: what and where to log."""
+
+    log_offline_dataset: bool = _key(True, _boolean, "log every decision as a transition")
+    dataset_output_path: str = _key(
+        "datasets/nsfnet_default/offline_data.jsonl",
+        _text,
+        "shards go beside this path as <stem>.seed<N>.jsonl",
+    )
+    epsilon_mix: float = _key(0.1, _probability, "probability of the policy's second choice")
+    flush_every: int = _key(1000, _int_at_least(1), "write the buffer out every N transitions")
+    link_next_state: bool = _key(False, _boolean, "fill next_state at log time (holds one back)")
+    shard_compression: str = _key(
+        "none",
+        _choice(*SHARD_COMPRESSIONS),
+        f"{', '.join(SHARD_COMPRESSIONS)}: compress each shard once complete",
+    )
+
+    @property
+    def compression(self) -> str | None:
+        """``shard_compression`` as the storage layer takes it: ``None`` for ``none``."""
+        return None if self.shard_compression == "none" else self.shard_compression
+
+
+SECTIONS: dict[str, type] = {
+    "general_settings": GeneralSettings,
+    "topology_settings": TopologySettings,
+    "failure_settings": FailureSettings,
+    "policy_settings": PolicySettings,
+    "dataset_logging": DatasetLoggingSettings,
+}
+_ATTRS = {
+    "general_settings": "general",
+    "topology_settings": "topology",
+    "failure_settings": "failure",
+    "policy_settings": "policy",
+    "dataset_logging": "dataset",
+}
+
+
+def section_fields(section: str) -> dict[str, dataclasses.Field[Any]]:
+    """The keys of an INI section (``general_settings``, ...), by name."""
+    return {f.name: f for f in dataclasses.fields(SECTIONS[section])}
+
+
+def section_name(where: str, section: str) -> str:
+    """The section's canonical name (upstream's aliases taken), or a :class:`ConfigError`.
+
+    :param where: What the name came from, first in the message.
+    :param section: The section as written.
+    """
+    name = SECTION_ALIASES.get(section, section)
+    if name not in SECTIONS:
+        raise ConfigError(
+            f"{where}: unknown section [{section}]; expected one of {sorted(SECTIONS)}"
+        )
+    return name
+
+
+def key_field(where: str, section: str, key: str) -> dataclasses.Field[Any]:
+    """The declaration of ``[section] key``: the one check of section and key names.
+
+    :param where: What the name came from (a file, ``--set 'x'``), first in the message.
+    :param section: The section as written (upstream's aliases are taken).
+    :param key: The key.
+    :raises ConfigError: naming the unknown section or key and the known ones.
+
+        >>> key_field("x.ini", "general_settings", "k_path")
+        Traceback (most recent call last):
+        ...
+        fusion.errors.ConfigError: x.ini: [general_settings] unknown key 'k_path'; expected one of ['erlang', 'erlang_start', 'erlang_step', 'erlang_stop', 'holding_time', 'k_paths', 'num_requests', 'request_distribution', 'seeds']
+    """
+    fields = section_fields(section_name(where, section))
+    if key not in fields:
+        raise ConfigError(
+            f"{where}: [{section}] unknown key {key!r}; expected one of {sorted(fields)}"
+        )
+    return fields[key]
+
+
+def section_attr(section: str) -> str:
+    """The :class:`Config` attribute holding an INI section (``general`` for
+    ``general_settings``)."""
+    return _ATTRS[section]
+
+
+@dataclass(frozen=True)
+class Config:
+    """A resolved configuration: one frozen dataclass per INI section.
+
+    :param source: Where it was read from.
+    """
+
+    general: GeneralSettings = field(default_factory=GeneralSettings)
+    topology: TopologySettings = field(default_factory=TopologySettings)
+    failure: FailureSettings = field(default_factory=FailureSettings)
+    policy: PolicySettings = field(default_factory=PolicySettings)
+    dataset: DatasetLoggingSettings = field(default_factory=DatasetLoggingSettings)
+    source: str = "<defaults>"
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        """Every section and key as plain JSON values."""
+        out: dict[str, dict[str, Any]] = {}
+        for section, attr in _ATTRS.items():
+            values = dataclasses.asdict(getattr(self, attr))
+            out[section] = {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
+        return out
+
+    def identity(self) -> dict[str, dict[str, Any]]:
+        """The keys that fix a seed's transitions (no seed list, no output path).
+
+        Its sha256 is the dataset's ``config_sha256``.
+        """
+        return {
+            section: {k: v for k, v in keys.items() if (section, k) not in NOT_IDENTITY}
+            for section, keys in self.to_dict().items()
+        }
+
+    def replace(self, section: str, **changes: Any) -> Config:
+        """A copy with some keys of one section changed (checked like the INI values).
+
+        :param section: The INI section name, e.g. ``"general_settings"``.
+        :param changes: Keys and new values (strings are parsed like INI text).
+        """
+        parsed = {}
+        for key, value in changes.items():
+            spec = key_field(self.source, section, key)
+            parsed[key] = _parse_value(self.source, section, spec, str(value))
+        current = getattr(self, _ATTRS[section])
+        new = dataclasses.replace(current, **parsed)
+        result = dataclasses.replace(self, **{_ATTRS[section]: new})
+        _check_cross_keys(result)
+        return result
+
+    @property
+    def dataset_dir(self) -> Path:
+        """The directory the shards and manifest go to."""
+        return Path(self.dataset.dataset_output_path).parent
+
+    @property
+    def dataset_stem(self) -> str:
+        """The shard stem (``offline_data`` for ``.../offline_data.jsonl``)."""
+        name = Path(self.dataset.dataset_output_path).name
+        return name[: -len(".jsonl")] if name.endswith(".jsonl") else name
+
+
+def _parse_value(source: str, section: str, spec: dataclasses.Field[Any], raw: str) -> Any:
+    try:
+        return spec.metadata["parse"](raw)
+    except ValueError as exc:
+        detail = str(exc) or "a valid value"
+        raise ConfigError(
+            f"{source}: [{section}] {spec.name} = {raw!r}: expected {detail} ({spec.metadata['help']})"
+        ) from None
+
+
+def _check_cross_keys(config: Config) -> None:
+    if config.dataset.epsilon_mix > 0 and config.general.k_paths < 2:
+        raise ConfigError(
+            f"{config.source}: [dataset_logging] epsilon_mix = {config.dataset.epsilon_mix} "
+            "needs [general_settings] k_paths >= 2 (a second choice to take)"
+        )
+
+
+def config_from_mapping(data: Mapping[str, Mapping[str, str]], source: str) -> Config:
+    """Build a :class:`Config` from section -> key -> text, checking every name and value.
+
+    :param data: Sections of raw INI text values.
+    :param source: Named in errors (a file path).
+    :raises ConfigError: naming the section, key, value and what was expected.
+    """
+    built: dict[str, Any] = {}
+    for raw_section, keys in data.items():
+        section = section_name(source, raw_section)
+        values = {
+            key: _parse_value(source, raw_section, key_field(source, raw_section, key), raw)
+            for key, raw in keys.items()
+        }
+        built[_ATTRS[section]] = SECTIONS[section](**values)
+    config = Config(**built, source=source)
+    _check_cross_keys(config)
+    return config
+
+
+def config_from_dict(data: Mapping[str, Mapping[str, Any]], source: str) -> Config:
+    """Rebuild a :class:`Config` from :meth:`Config.to_dict` or :meth:`Config.identity` output.
+
+    This is how a dataset's manifest (which records ``identity()``) gives back the config its
+    shards were made with; keys it lacks take their defaults.
+
+    :param data: Sections of typed JSON values.
+    :param source: Named in errors (the manifest's path).
+    :raises ConfigError: on an unknown section or key.
+    """
+    text = {
+        section: {
+            k: ",".join(map(str, v)) if isinstance(v, list) else str(v) for k, v in keys.items()
+        }
+        for section, keys in data.items()
+    }
+    return config_from_mapping(text, source)
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Read an INI file (the embedded ``default.ini`` when ``None``); missing keys take defaults.
+
+    :param path: The INI file.
+    :raises ConfigError: when the file is missing, not INI, or holds a bad section, key or value.
+    """
+    parser = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=("#", ";"))
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    if path is None:
+        text = resources.files("fusion.config").joinpath(DEFAULT_CONFIG).read_text("utf-8")
+        source = f"<embedded {DEFAULT_CONFIG}>"
+    else:
+        source = str(path)
+        try:
+            text = Path(path).read_text("utf-8")
+        except OSError as exc:
+            raise ConfigError(f"{source}: cannot read the config ({exc.strerror})") from None
+    try:
+        parser.read_string(text, source=source)
+    except configparser.Error as exc:
+        raise ConfigError(f"{source}: not a valid INI file: {exc}") from None
+    data = {section: dict(parser.items(section)) for section in parser.sections()}
+    return config_from_mapping(data, source)
+
+
+def default_ini_text() -> str:
+    """The embedded default config file's text."""
+    return resources.files("fusion.config").joinpath(DEFAULT_CONFIG).read_text("utf-8")
+
+
+def check_seed(seed: Any) -> int:
+    """Return ``seed`` as an int, or raise ``ValueError`` naming it and the allowed range.
+
+    :param seed: The seed to check.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"seed must be an integer in 0 .. {MAX_SEED}, got {seed!r}")
+    return seed

@@ -1,0 +1,189 @@
+"""A study's grid: axes over config keys, their Cartesian product, each point's config.
+
+An axis is one ``[section] key`` and its values, from ``--grid SECTION.KEY=v1,v2,...`` or
+from FUSION's ``erlang_start`` / ``erlang_stop`` / ``erlang_step``, which mean what they mean
+in upstream FUSION's ``NetworkSimulator.run_generic_sim``: ``range(start, stop, step)`` over
+integers, ``erlang_stop`` excluded (200, 500, 100 give 200, 300, 400). Every value is parsed
+and checked as the INI value would be. Values are sorted (numbers by value, text by name), so
+the points' order, ``200 < 300 < 1000``, is that of their directory names too: numbers are
+zero-padded to the axis's widest (``erlang=0300``, ``erlang=1000``).
+
+    >>> from fusion.config.config import load_config
+    >>> cfg = load_config()
+    >>> axes = parse_grid(cfg, ["general_settings.erlang=300,200", "policy_settings.policy=ksp_ff"])
+    >>> [p.directory for p in grid_points(cfg, axes)]
+    ['erlang=200/policy=ksp_ff', 'erlang=300/policy=ksp_ff']
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from fusion.config.config import Config, key_field, section_attr
+from fusion.config.vocabulary import NOT_IDENTITY
+from fusion.errors import ConfigError
+
+ERLANG_RANGE = ("erlang_start", "erlang_stop", "erlang_step")
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One config key and the values a study takes it through.
+
+    :param section: The INI section, e.g. ``general_settings``.
+    :param key: The key, e.g. ``erlang``; also the axis's name.
+    :param values: The parsed values, sorted.
+    """
+
+    section: str
+    key: str
+    values: tuple[Any, ...]
+
+    @property
+    def name(self) -> str:
+        """The axis's name in directories, ``study.json`` and readers' ``points=``."""
+        return self.key
+
+    def label(self, value: Any) -> str:
+        """``value`` as it appears in a directory name (numbers padded to sort)."""
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            return str(value).lower() if isinstance(value, bool) else str(value)
+        text = _number(value)
+        width = max(len(_number(v).split(".")[0]) for v in self.values)
+        whole, dot, frac = text.partition(".")
+        return whole.zfill(width) + dot + frac
+
+    def to_json(self) -> dict[str, Any]:
+        """The axis as ``study.json`` records it."""
+        return {"section": self.section, "key": self.key, "values": list(self.values)}
+
+
+@dataclass(frozen=True)
+class Point:
+    """One grid point: its coordinates, its resolved config and its directory (relative).
+
+    :param coords: Axis name -> value, in axis order.
+    :param config: The config of this point's dataset.
+    :param directory: ``erlang=200/policy=ksp_ff``: one level per axis.
+    """
+
+    coords: dict[str, Any]
+    config: Config
+    directory: str
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def parse_assignment(text: str, option: str) -> tuple[str, str, str]:
+    """``SECTION.KEY=VALUE`` -> ``(section, key, value)``, the names checked.
+
+    :param text: The option's argument.
+    :param option: ``--grid`` or ``--set``, named in errors.
+    :raises ConfigError: for a malformed argument, an unknown section or key.
+    """
+    name, sep, value = text.partition("=")
+    section, dot, key = name.strip().partition(".")
+    if not sep or not dot or not section or not key:
+        raise ConfigError(f"{option} {text!r}: expected SECTION.KEY=VALUE")
+    key_field(f"{option} {text!r}", section, key)
+    return section, key, value.strip()
+
+
+def apply_sets(config: Config, sets: Sequence[str]) -> Config:
+    """The config with every ``--set SECTION.KEY=VALUE`` applied (checked like the INI).
+
+    :raises ConfigError: naming the option, key and what was expected.
+    """
+    for text in sets:
+        section, key, value = parse_assignment(text, "--set")
+        config = _replace(config, section, key, value, f"--set {text!r}")
+    return config
+
+
+def _replace(config: Config, section: str, key: str, value: Any, where: str) -> Config:
+    try:
+        return config.replace(section, **{key: value})
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def parse_grid(config: Config, grids: Sequence[str]) -> list[Axis]:
+    """The study's axes: the config's erlang range (first), then every ``--grid`` in order.
+
+    :param config: The base config (its ``erlang_start/stop/step`` make a load axis).
+    :param grids: ``SECTION.KEY=v1,v2,...`` arguments.
+    :raises ConfigError: for an unknown key, a bad or repeated value, an empty list, a key
+        given twice or one that cannot be an axis.
+    """
+    axes = [axis] if (axis := erlang_axis(config)) else []
+    for text in grids:
+        section, key, raw = parse_assignment(text, "--grid")
+        if (section, key) in NOT_IDENTITY:
+            raise ConfigError(
+                f"--grid {text!r}: [{section}] {key} cannot be an axis ({NOT_IDENTITY[section, key]})"
+            )
+        if any(a.key == key for a in axes):
+            raise ConfigError(f"--grid {text!r}: {key} is already an axis of this study")
+        parts = [part.strip() for part in raw.split(",")]
+        if not raw or any(not part for part in parts):
+            raise ConfigError(f"--grid {text!r}: expected a list of values like {key}=a,b,c")
+        values = [_parsed(config, section, key, part, f"--grid {text!r}") for part in parts]
+        if len(set(values)) != len(values):
+            raise ConfigError(f"--grid {text!r}: a value is given twice")
+        axes.append(Axis(section, key, tuple(sorted(values))))
+    return axes
+
+
+def _parsed(config: Config, section: str, key: str, value: str, where: str) -> Any:
+    """``value`` parsed and checked as the INI's ``[section] key`` would be."""
+    return getattr(
+        getattr(_replace(config, section, key, value, where), section_attr(section)), key
+    )
+
+
+def erlang_axis(config: Config) -> Axis | None:
+    """The load axis of FUSION's ``erlang_start`` / ``erlang_stop`` / ``erlang_step``
+    (``None`` when they are unset, all 0).
+
+    :raises ConfigError: when only some are set, the step is not positive or the range is empty.
+    """
+    general = config.general
+    start, stop, step = (getattr(general, key) for key in ERLANG_RANGE)
+    if (start, stop, step) == (0, 0, 0):
+        return None
+    where = f"{config.source}: [general_settings] erlang_start/stop/step = {start}/{stop}/{step}"
+    if step <= 0:
+        raise ConfigError(
+            f"{where}: erlang_step must be > 0 (the range is range(start, stop, step))"
+        )
+    loads = [float(e) for e in range(start, stop, step)]
+    if not loads or loads[0] <= 0:
+        raise ConfigError(
+            f"{where}: expected loads > 0 in range(start, stop, step), erlang_stop excluded"
+        )
+    return Axis("general_settings", "erlang", tuple(loads))
+
+
+def grid_points(config: Config, axes: Sequence[Axis]) -> list[Point]:
+    """Every point of the grid, in order (the first axis varies slowest).
+
+    Each point's config is the base config with its coordinates set and the erlang range
+    cleared: the config a user would write to sweep that point alone.
+    """
+    base = config.replace("general_settings", erlang_start=0, erlang_stop=0, erlang_step=0)
+    points = []
+    for values in itertools.product(*(axis.values for axis in axes)):
+        point_config = base
+        for axis, value in zip(axes, values, strict=True):
+            point_config = point_config.replace(axis.section, **{axis.key: value})
+        coords = {axis.name: value for axis, value in zip(axes, values, strict=True)}
+        directory = "/".join(
+            f"{axis.name}={axis.label(value)}" for axis, value in zip(axes, values, strict=True)
+        )
+        points.append(Point(coords, point_config, directory))
+    return points

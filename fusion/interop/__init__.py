@@ -1,0 +1,1 @@
+"""Exports to the formats other tools read: D4RL-style npz, Parquet and Minari."""

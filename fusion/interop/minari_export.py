@@ -1,0 +1,160 @@
+"""A dataset as a Minari dataset: one episode per seed, in HDF5, with the env spec to recover it.
+
+Each seed's shard becomes an episode of :data:`fusion.env.ENV_ID`: ``T + 1`` observations
+(the last is the terminal observation the environment returns, zeros), ``T`` actions with a
+logged ``-1`` stored as ``K`` ("block"), the logged rewards, ``truncations`` true at the last
+step (the request budget ends a run, as the environment truncates it), and
+``infos["action_mask"]`` ``(T + 1, K + 1)`` bools, the environment's mask (block legal only
+when no path is). The dataset's config goes into the env spec's kwargs,
+so ``dataset.recover_environment()`` builds the environment the data came from.
+
+Minari never overwrites an id (``namespace/name-vN``): export under a new version. HDF5 is
+used because Minari's Arrow backend cuts episodes longer than 32,767 steps
+(Farama-Foundation/Minari#351) and a seed's episode is ``num_requests`` steps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import warnings
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from fusion.datasets.arrays import to_arrays
+from fusion.errors import DatasetError
+from fusion.optional import require
+from fusion.storage.observation import legal_actions
+from fusion.storage.sources import resolve
+from fusion.storage.study_layout import is_study
+
+
+class MinariIdExistsError(DatasetError):
+    """The Minari dataset id is taken (Minari never overwrites one)."""
+
+
+def _config_of(path: str | os.PathLike[str]) -> dict[str, Any]:
+    resolved = resolve(path)
+    if resolved.axes is not None:
+        raise DatasetError(f"{path}: a merged study; export one point's dataset to Minari")
+    record: Mapping[str, Any] | None = resolved.manifest
+    if record is None:
+        sidecar = Path(f"{resolved.path}.manifest.json")
+        if not sidecar.is_file():
+            raise DatasetError(
+                f"{path}: no manifest records its config (looked for {sidecar}); "
+                "the Minari env spec needs it"
+            )
+        record = orjson.loads(sidecar.read_bytes())
+    config = record.get("config")
+    if not isinstance(config, Mapping):
+        raise DatasetError(f"{path}: its manifest has no 'config' section")
+    return dict(config)
+
+
+@contextmanager
+def _datasets_root(root: str | os.PathLike[str] | None) -> Iterator[None]:
+    if root is None:
+        yield
+        return
+    previous = os.environ.get("MINARI_DATASETS_PATH")
+    os.environ["MINARI_DATASETS_PATH"] = str(Path(root).resolve())
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ["MINARI_DATASETS_PATH"]
+        else:
+            os.environ["MINARI_DATASETS_PATH"] = previous
+
+
+def export_minari(
+    path: str | os.PathLike[str],
+    dataset_id: str,
+    *,
+    root: str | os.PathLike[str] | None = None,
+    seeds: Iterable[int] | None = None,
+    author: str | None = None,
+) -> int:
+    """Write a dataset as Minari dataset ``dataset_id``; return the steps written.
+
+    :param path: A dataset directory, its manifest, or a merged ``.jsonl`` with its sidecar.
+    :param dataset_id: ``namespace/name-vN``, e.g. ``fusion/nsfnet-ksp-ff-v0``; must be new.
+    :param root: Minari's datasets directory (default: ``MINARI_DATASETS_PATH`` or
+        ``~/.minari/datasets``).
+    :param seeds: Only these seeds.
+    :param author: Recorded in the dataset's metadata.
+    :raises DatasetError: for a study, a file without its manifest, or an id that exists.
+    """
+    minari = require("minari", "minari", "--format minari")
+    require("h5py", "minari", "--format minari (HDF5)")
+    require("PIL", "minari", "--format minari (Minari's storage imports Pillow)")
+    data_collector = require("minari.data_collector", "minari", "--format minari")
+    env_module = require("fusion.env", "rl", "--format minari (the env spec)")
+    import gymnasium
+
+    if is_study(path):
+        raise DatasetError(f"{path}: a study; export one point's dataset (e.g. {path}/erlang=300)")
+    with _datasets_root(root):
+        if dataset_id in minari.list_local_datasets():  # before reading anything
+            raise MinariIdExistsError(
+                f"Minari dataset {dataset_id!r} exists (Minari never overwrites an id): "
+                "export under a new version, e.g. -v1"
+            )
+    config = _config_of(path)
+    data = to_arrays(path, seeds=seeds)
+    if not len(data):
+        raise DatasetError(f"{path}: no transitions to export")
+    env = env_module.EONRoutingEnv(config=config)
+    k = env.k_paths
+    spec = dataclasses.replace(gymnasium.spec(env_module.ENV_ID), kwargs={"config": config})
+    buffers = []
+    for number, seed in enumerate(np.unique(data.seeds).tolist()):
+        rows = np.flatnonzero(data.seeds == seed)
+        masks = data.action_masks[rows]
+        observations = np.vstack(
+            [data.observations[rows], np.zeros((1, data.observations.shape[1]), np.float32)]
+        )
+        # The terminal observation's row: no path, so block only (as the environment says).
+        legal = legal_actions(np.vstack([masks, np.zeros((1, k), dtype=bool)]))
+        actions = data.actions[rows]
+        truncations = np.zeros(len(rows), dtype=bool)
+        truncations[-1] = True
+        buffers.append(
+            data_collector.EpisodeBuffer(
+                id=number,
+                seed=int(seed),
+                observations=observations,
+                actions=np.where(actions < 0, k, actions).astype(np.int64),
+                rewards=data.rewards[rows].astype(np.float64).tolist(),
+                terminations=[False] * len(rows),
+                truncations=truncations.tolist(),
+                infos={"action_mask": legal},
+            )
+        )
+    policy = config.get("policy_settings", {}).get("policy", "unknown")
+    epsilon = config.get("dataset_logging", {}).get("epsilon_mix", 0.0)
+    with _datasets_root(root), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*author_email.*")
+        minari.create_dataset_from_buffers(
+            dataset_id,
+            buffers,
+            env=spec,
+            eval_env=spec,
+            action_space=env.action_space,
+            observation_space=env.observation_space,
+            algorithm_name=f"{policy} (epsilon_mix {epsilon})",
+            author=author or "fusion",
+            code_permalink="https://github.com/SDNNetSim/FUSION",
+            description=(
+                f"fusion offline-RL transitions of {path}: one episode per seed, action "
+                f"{k} = block, infos['action_mask'] = the legal actions"
+            ),
+            data_format="hdf5",
+        )
+    return len(data)

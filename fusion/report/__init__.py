@@ -1,0 +1,1 @@
+"""What a person reads: blocking tables per dataset and study, intervals, plots, CSV."""

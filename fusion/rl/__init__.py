@@ -1,0 +1,1 @@
+"""Learners trained on logged datasets: behaviour cloning and masked fitted-Q iteration."""

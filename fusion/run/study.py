@@ -1,0 +1,197 @@
+"""Running a study: one pool for every (point, seed) task, through the sweep's commit protocol.
+
+Each point is an ordinary dataset directory, prepared (checked, cleared or resumed) exactly as
+a sweep prepares its one directory; then every unfinished task of every point goes to one pool
+(processes or Ray), and the driver commits each point's manifest in batches and at the end.
+``study.json`` is written before any task runs and again when they end (also on an
+interrupt), with each point's status.
+
+    >>> import tempfile
+    >>> from fusion.config.config import load_config
+    >>> from fusion.config.grid import parse_grid
+    >>> cfg = load_config().replace("general_settings", num_requests=200)
+    >>> axes = parse_grid(cfg, ["policy_settings.policy=ksp_ff,shortest_feasible"])
+    >>> result = run_study(cfg, axes, seeds=[0], workers=1, out=tempfile.mkdtemp(), quiet=True)
+    >>> [(p.directory, [o.status for o in outs]) for p, outs in result.points]
+    [('policy=ksp_ff', ['complete']), ('policy=shortest_feasible', ['complete'])]
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fusion import __version__
+from fusion.config.config import Config
+from fusion.config.grid import Axis, Point, grid_points
+from fusion.errors import DatasetError, ManifestConflictError
+from fusion.run.sweep import (
+    DatasetExistsError,
+    SeedOutcome,
+    clear_dataset,
+    plan_seeds,
+    prepare_dataset,
+    run_jobs,
+    run_seed_task,
+)
+from fusion.storage import manifest as mf
+from fusion.storage.study_layout import STUDY_FILE, STUDY_FORMAT, read_study, write_study
+
+
+@dataclass
+class StudyResult:
+    """How a study's tasks ended: per point, its outcomes in seed order."""
+
+    directory: Path
+    points: list[tuple[Point, list[SeedOutcome]]]
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        """Whether no task failed."""
+        return all(o.status != "failed" for _, outs in self.points for o in outs)
+
+
+def _status(outcomes: Sequence[SeedOutcome | None]) -> str:
+    if any(o is not None and o.status == "failed" for o in outcomes):
+        return "failed"
+    if all(o is not None for o in outcomes):
+        return "complete"
+    return "incomplete"
+
+
+def _record(
+    config: Config, axes: Sequence[Axis], seeds: Sequence[int], points: Sequence[Point]
+) -> dict[str, Any]:
+    return {
+        "format": STUDY_FORMAT,
+        "fusion_version": __version__,
+        "created": mf.now_iso(),
+        "base_config_sha256": mf.config_sha256(config.identity()),
+        "axes": [axis.to_json() for axis in axes],
+        "seeds": list(seeds),
+        "points": [
+            {
+                "point": point.coords,
+                "dir": point.directory,
+                "config_sha256": mf.config_sha256(point.config.identity()),
+                "status": "planned",
+            }
+            for point in points
+        ],
+    }
+
+
+def _check_resumable(directory: Path, record: dict[str, Any]) -> None:
+    old = read_study(directory)
+    for key in ("base_config_sha256", "axes"):
+        if old.get(key) != record[key]:
+            raise ManifestConflictError(
+                f"{directory / STUDY_FILE}: cannot resume: its {key} differs from this study's "
+                f"({old.get(key)!r} != {record[key]!r})"
+            )
+
+
+def _clear_study(directory: Path) -> None:
+    """Remove an old study's point datasets (their own files only) and ``study.json``."""
+    try:
+        old = read_study(directory)
+    except DatasetError:  # unreadable: nothing listed to clear
+        old = {"points": []}
+    for point in old["points"]:
+        path = directory / point["dir"]
+        if path.is_dir():
+            clear_dataset(path)
+            for parent in [path, *path.relative_to(directory).parents]:
+                target = directory / parent
+                if target != directory and target.is_dir() and not any(target.iterdir()):
+                    target.rmdir()
+    (directory / STUDY_FILE).unlink(missing_ok=True)
+
+
+def run_study(
+    config: Config,
+    axes: Sequence[Axis],
+    *,
+    seeds: Iterable[int] | None = None,
+    workers: int | None = None,
+    out: str | os.PathLike[str] | None = None,
+    backend: str = "local",
+    ray_address: str | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    quiet: bool = False,
+    task: Callable[[Config, int, str], SeedOutcome] = run_seed_task,
+) -> StudyResult:
+    """Run every point of a grid for every seed, in one pool, into one study directory.
+
+    :param config: The base config (its erlang range, if any, is already an axis).
+    :param axes: The study's axes (:func:`~fusion.config.grid.parse_grid`).
+    :param seeds: Seeds of every point (default: the config's).
+    :param workers: Parallel tasks (default: the machine's cores).
+    :param out: The study directory (default: from ``dataset_output_path``).
+    :param backend: ``local`` or ``ray``.
+    :param ray_address: A Ray cluster to join.
+    :param resume: Keep every point's good shards, run the rest.
+    :param overwrite: Replace an existing study.
+    :param quiet: No progress bar.
+    :param task: What runs one seed.
+    :raises DatasetExistsError: when ``out`` holds data and neither resume nor overwrite.
+    :raises ManifestConflictError: when resuming a study of other axes or another config.
+    """
+    planned = plan_seeds(config, seeds, resume, overwrite)
+    directory = Path(out) if out is not None else config.dataset_dir
+    directory.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    points = grid_points(config, axes)
+    record = _record(config, axes, planned, points)
+    occupied = any(directory.iterdir())
+    if occupied and not (resume or overwrite):
+        raise DatasetExistsError(
+            f"{directory} is not empty; pass --resume to complete it or --overwrite to replace it"
+        )
+    if occupied and resume and (directory / STUDY_FILE).exists():
+        _check_resumable(directory, record)
+    if overwrite:
+        _clear_study(directory)
+    write_study(directory, record)
+    jobs: list[tuple[Config, int, str]] = []
+    slots: list[tuple[int, int]] = []  # (point index, seed) of each job
+    outcomes: list[dict[int, SeedOutcome | None]] = []
+    for index, point in enumerate(points):
+        point_dir = directory / point.directory
+        point_dir.mkdir(parents=True, exist_ok=True)
+        kept = set(prepare_dataset(point.config, point_dir, planned, resume, overwrite=False))
+        outcomes.append({s: SeedOutcome(s, "kept") if s in kept else None for s in planned})
+        for seed in planned:
+            if seed not in kept:
+                jobs.append((point.config, seed, str(point_dir)))
+                slots.append((index, seed))
+    try:
+        ran = run_jobs(
+            jobs,
+            kept=sum(1 for outs in outcomes for o in outs.values() if o is not None),
+            workers=workers,
+            backend=backend,
+            ray_address=ray_address,
+            quiet=quiet,
+            task=task,
+        )
+        for (index, seed), outcome in zip(slots, ran, strict=True):
+            outcomes[index][seed] = outcome
+    finally:
+        for entry, outs in zip(record["points"], outcomes, strict=True):
+            entry["status"] = _status(list(outs.values()))
+        write_study(directory, record)
+    return StudyResult(
+        directory,
+        [
+            (point, [o for o in outs.values() if o is not None])
+            for point, outs in zip(points, outcomes, strict=True)
+        ],
+        time.monotonic() - started,
+    )

@@ -1,0 +1,412 @@
+"""Seed-parallel sweeps: one task per seed on local processes or on Ray.
+
+The commit protocol, as output committers do it: the driver writes the manifest (config and
+planned seeds) first; each task runs one seed's simulation, writes its shard and the shard's
+sidecar, and returns its entry; the driver alone rewrites ``manifest.json``, in batches (every
+:data:`COMMIT_EVERY_S` seconds and at the end). No task touches the manifest or its lock, so a
+seed's cost does not grow with the sweep. A killed driver leaves sidecars, from which readers
+and ``--resume`` see every shard that was closed. A task is idempotent: a rerun (Ray retries a
+task whose worker died) rewrites its shard from scratch.
+``resume`` keeps complete shards whose sha256 still matches and reruns every other planned
+seed; it refuses a directory made with another config.
+
+    >>> import tempfile
+    >>> from fusion.config.config import load_config
+    >>> cfg = load_config().replace("general_settings", num_requests=500)
+    >>> result = run_sweep(cfg, seeds=[0, 1], workers=1, out=tempfile.mkdtemp(), quiet=True)
+    >>> [r.status for r in result.seeds]
+    ['complete', 'complete']
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import logging
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from fusion.config.config import Config
+from fusion.errors import FusionError, ManifestConflictError
+from fusion.optional import require
+from fusion.run.simulation import run_simulation
+from fusion.storage import manifest as mf
+from fusion.storage.integrity import file_sha256
+
+logger = logging.getLogger(__name__)
+
+BACKENDS = ("local", "ray")
+COMMIT_EVERY_S = 2.0
+
+
+class DatasetExistsError(FusionError):
+    """The output directory holds data and neither resume nor overwrite was asked for."""
+
+
+@dataclass
+class SeedOutcome:
+    """How one seed's task ended.
+
+    :param seed: The seed.
+    :param status: ``complete``, ``failed`` or ``kept`` (resumed: its shard was already good).
+    :param stats: The simulation's summary stats (empty when failed).
+    :param error: The error, when failed.
+    :param entry: The shard's entry as its writer published it in the sidecar (for the
+        driver to commit); empty when the worker died before closing it.
+    """
+
+    seed: int
+    status: str
+    stats: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+    entry: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SweepResult:
+    """A sweep's outcome: where the dataset is and how every seed ended."""
+
+    dataset_dir: Path
+    seeds: list[SeedOutcome]
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        """Whether no seed failed."""
+        return all(s.status != "failed" for s in self.seeds)
+
+
+def run_seed_task(config: Config, seed: int, dataset_dir: str) -> SeedOutcome:
+    """One seed's task (module-level so it pickles for processes and Ray).
+
+    :param config: The resolved config.
+    :param seed: The seed.
+    :param dataset_dir: The dataset directory.
+    """
+    entry: dict[str, Any] = {}
+    try:
+        stats = run_simulation(
+            config, seed, dataset_dir=dataset_dir, overwrite=True, commit=False, record=entry
+        )
+    except Exception as exc:  # the logger recorded the shard failed; report and go on
+        logger.exception("seed %d failed", seed)
+        failed = mf.read_sidecar(mf.sidecar_path(Path(dataset_dir) / mf.shard_file_name(seed)))
+        return SeedOutcome(seed, "failed", error=f"{type(exc).__name__}: {exc}", entry=failed or {})
+    stats.pop("bp_timeline", None)
+    return SeedOutcome(seed, "complete", stats, entry=mf.compact_entry(entry))
+
+
+def prepare_dataset(
+    config: Config, directory: Path, seeds: Sequence[int], resume: bool, overwrite: bool
+) -> list[int]:
+    """Check or clear a dataset directory, write its manifest; return the seeds already done
+    (complete shards whose sha256 still matches, when resuming)."""
+    identity = config.identity()
+    occupied = directory.exists() and any(directory.iterdir())
+    if occupied and not (resume or overwrite):
+        raise DatasetExistsError(
+            f"{directory} is not empty; pass --resume to complete it or --overwrite to replace it"
+        )
+    kept: list[int] = []
+    if occupied and overwrite:
+        clear_dataset(directory)
+    elif occupied and resume:
+        try:
+            manifest = mf.read_manifest(directory)
+        except FusionError:
+            manifest = mf.rebuild_manifest(directory)
+        want = mf.config_sha256(identity)
+        if manifest["config_sha256"] != want:
+            raise ManifestConflictError(
+                f"{directory}: cannot resume: the dataset's config sha256 is "
+                f"{manifest['config_sha256']}, this config's is {want}"
+            )
+        for entry in mf.current_entries(directory, manifest):  # sidecars a killed driver left
+            path = directory / entry["file"]
+            if (
+                entry.get("status") == mf.STATUS_COMPLETE
+                and int(entry["seed"]) in seeds
+                and path.exists()
+                and file_sha256(path) == entry.get("sha256")
+            ):
+                kept.append(int(entry["seed"]))
+    mf.init_manifest(directory, identity, planned_seeds=seeds, stem=config.dataset_stem)
+    return kept
+
+
+def clear_dataset(directory: Path) -> None:
+    """Remove a dataset's own files (shards, sidecars, manifest, locks), nothing else."""
+    for path in directory.iterdir():
+        name = path.name
+        if (
+            mf.parse_shard_name(name)
+            or name.endswith((mf.SIDECAR_SUFFIX, ".lock"))
+            or name == mf.MANIFEST_NAME
+        ):
+            path.unlink()
+
+
+def _progress(total: int, quiet: bool) -> tqdm:
+    return tqdm(
+        total=total,
+        unit="seed",
+        desc="sweep",
+        disable=quiet or not sys.stderr.isatty(),
+        file=sys.stderr,
+    )
+
+
+Job = tuple[Config, int, str]
+"""One task's arguments: the resolved config, the seed, the dataset directory."""
+
+
+def _run_local(
+    task: Callable[[Config, int, str], SeedOutcome],
+    jobs: Sequence[Job],
+    workers: int,
+    on_done: Callable[[int, SeedOutcome], None],
+) -> None:
+    context = multiprocessing.get_context("spawn")
+    pool = cf.ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=_die_with_parent
+    )
+    futures = {pool.submit(task, *job): i for i, job in enumerate(jobs)}
+    try:
+        for future in cf.as_completed(futures):
+            index = futures[future]
+            try:
+                on_done(index, future.result())
+            except cf.process.BrokenProcessPool as exc:
+                on_done(index, SeedOutcome(jobs[index][1], "failed", error=f"worker died: {exc}"))
+    except BaseException:  # an interrupt (SIGINT, or SIGTERM turned into one): stop every worker
+        processes = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.join(10)
+        raise
+    pool.shutdown(wait=True)
+
+
+def _die_with_parent() -> None:
+    """In a worker: be killed when the driver dies, even by SIGKILL (Linux), so no orphan
+    keeps writing a shard that a resumed sweep is about to rewrite."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the pool's own checks remain
+        pass
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver decides; it terminates us
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the driver so that it stops its workers and commits."""
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    raise _Terminated(f"signal {signum}")
+
+
+def _run_ray(
+    task: Callable[[Config, int, str], SeedOutcome],
+    jobs: Sequence[Job],
+    workers: int,
+    address: str | None,
+    on_done: Callable[[int, SeedOutcome], None],
+) -> None:
+    ray = require("ray", "ray", "the ray backend")
+    started_here = not ray.is_initialized()
+    if started_here:
+        if address:
+            ray.init(address=address, log_to_driver=False)
+        else:
+            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+    try:
+        remote = ray.remote(max_retries=3, num_cpus=1)(task)
+        pending = {remote.remote(*job): i for i, job in enumerate(jobs)}
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            for ref in done:
+                index = pending.pop(ref)
+                try:
+                    outcome = ray.get(ref)
+                except Exception as exc:  # a task that failed even after Ray's retries
+                    outcome = SeedOutcome(
+                        jobs[index][1], "failed", error=f"{type(exc).__name__}: {exc}"
+                    )
+                on_done(index, outcome)
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def _interrupted_entries(directory: Path, stem: str, seeds: Sequence[int]) -> list[dict[str, Any]]:
+    """``failed`` entries for the started, unfinished shards of an interrupted sweep."""
+    entries = []
+    for seed in seeds:
+        name = mf.shard_file_name(seed, stem)
+        if (directory / name).exists() and not mf.sidecar_path(directory / name).exists():
+            entries.append(
+                {"seed": seed, "file": name, "status": mf.STATUS_FAILED, "error": "interrupted"}
+            )
+    return entries
+
+
+def run_jobs(
+    jobs: Sequence[Job],
+    *,
+    kept: int = 0,
+    workers: int | None = None,
+    backend: str = "local",
+    ray_address: str | None = None,
+    quiet: bool = False,
+    task: Callable[[Config, int, str], SeedOutcome] = run_seed_task,
+) -> list[SeedOutcome | None]:
+    """Run seed tasks, of one dataset or of many (a study), in one pool; the driver alone
+    commits each directory's manifest, in batches and at the end (also on an interrupt).
+
+    :param jobs: ``(config, seed, directory)`` per task; each directory's manifest is made.
+    :param kept: Tasks already done (shown in the progress bar's count).
+    :param workers: Parallel tasks (default: the machine's cores).
+    :param backend: ``local`` (processes, spawn) or ``ray``.
+    :param ray_address: A Ray cluster to join (default: start a local Ray).
+    :param quiet: No progress bar.
+    :param task: What runs one seed (tests inject failures here).
+    :return: Each job's outcome, in job order (``None``: interrupted before it ended).
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    workers = max(1, workers or os.cpu_count() or 1)
+    outcomes: list[SeedOutcome | None] = [None] * len(jobs)
+    started = time.monotonic()
+    bar = _progress(len(jobs) + kept, quiet)
+    bar.update(kept)
+    transitions = 0
+    failures = 0
+    pending: dict[str, list[dict[str, Any]]] = {}
+    last_commit = time.monotonic()
+
+    def commit() -> None:
+        for directory, entries in pending.items():
+            if entries:
+                mf.commit_entries(directory, entries)
+        pending.clear()
+
+    def on_done(index: int, outcome: SeedOutcome) -> None:
+        nonlocal transitions, failures, last_commit
+        outcomes[index] = outcome
+        transitions += int(outcome.stats.get("requests", 0))
+        rate = transitions / max(time.monotonic() - started, 1e-9)
+        if outcome.entry:
+            pending.setdefault(jobs[index][2], []).append(outcome.entry)
+        if outcome.status == "failed":
+            failures += 1
+            logger.error("seed %d (%s) failed: %s", outcome.seed, jobs[index][2], outcome.error)
+        bar.set_postfix_str(f"{rate:,.0f} transitions/s, {failures} failed")
+        bar.update(1)
+        if time.monotonic() - last_commit >= COMMIT_EVERY_S:
+            commit()
+            last_commit = time.monotonic()
+
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        if jobs:
+            if backend == "local":
+                _run_local(task, jobs, min(workers, len(jobs)), on_done)
+            else:
+                _run_ray(task, jobs, workers, ray_address, on_done)
+    except KeyboardInterrupt:
+        for (config, seed, directory), outcome in zip(jobs, outcomes, strict=True):
+            if outcome is None:
+                pending.setdefault(directory, []).extend(
+                    _interrupted_entries(Path(directory), config.dataset_stem, [seed])
+                )
+        raise
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+        bar.close()
+        commit()  # also on an interrupt: what closed is kept
+    return outcomes
+
+
+def plan_seeds(
+    config: Config, seeds: Iterable[int] | None, resume: bool, overwrite: bool
+) -> list[int]:
+    """The sorted, checked seeds a sweep (or a study) runs, after checking its options.
+
+    :raises ValueError: for resume with overwrite, logging off, or a seed out of range.
+    """
+    if resume and overwrite:
+        raise ValueError("resume and overwrite exclude each other")
+    if not config.dataset.log_offline_dataset:
+        raise ValueError("[dataset_logging] log_offline_dataset is false: a sweep writes a dataset")
+    return sorted(
+        {mf.check_seed(s) for s in (seeds if seeds is not None else config.general.seeds)}
+    )
+
+
+def run_sweep(
+    config: Config,
+    *,
+    seeds: Iterable[int] | None = None,
+    workers: int | None = None,
+    out: str | os.PathLike[str] | None = None,
+    backend: str = "local",
+    ray_address: str | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    quiet: bool = False,
+    task: Callable[[Config, int, str], SeedOutcome] = run_seed_task,
+) -> SweepResult:
+    """Run every seed of a config in parallel into one dataset directory.
+
+    :param config: The resolved config (logging must be on).
+    :param seeds: Seeds to run (default: the config's).
+    :param workers: Parallel tasks (default: the machine's cores).
+    :param out: The dataset directory (default: from ``dataset_output_path``).
+    :param backend: ``local`` (processes, spawn) or ``ray``.
+    :param ray_address: A Ray cluster to join (default: start a local Ray).
+    :param resume: Keep complete shards whose sha256 matches; rerun the other seeds.
+    :param overwrite: Replace an existing dataset.
+    :param quiet: No progress bar.
+    :param task: What runs one seed (tests inject failures here).
+    :raises DatasetExistsError: when ``out`` holds data and neither resume nor overwrite.
+    :raises ManifestConflictError: when resuming a dataset of another config.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    planned = plan_seeds(config, seeds, resume, overwrite)
+    directory = Path(out) if out is not None else config.dataset_dir
+    directory.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    kept = prepare_dataset(config, directory, planned, resume, overwrite)
+    outcomes = {seed: SeedOutcome(seed, "kept") for seed in kept}
+    jobs = [(config, seed, str(directory)) for seed in planned if seed not in outcomes]
+    ran = run_jobs(
+        jobs,
+        kept=len(kept),
+        workers=workers,
+        backend=backend,
+        ray_address=ray_address,
+        quiet=quiet,
+        task=task,
+    )
+    outcomes.update((o.seed, o) for o in ran if o is not None)
+    return SweepResult(
+        directory, [outcomes[s] for s in planned if s in outcomes], time.monotonic() - started
+    )

@@ -1,0 +1,461 @@
+"""The discrete-event EON simulator that makes the decisions a dataset logs.
+
+Events sit in one heap as ``(time, priority, sequence, kind, payload)``: equal times pop by
+priority (departure, repair, failure, arrival), then by the order they were scheduled, so a
+run is a pure function of its config and seed. :meth:`SimulationEngine.run` is a loop over
+:meth:`SimulationEngine.step`. An arrival is two halves, :meth:`SimulationEngine.observe` (the
+state and mask) and :meth:`SimulationEngine.decide` (allocate, count, log); the loop puts the
+behaviour policy between them, and :meth:`SimulationEngine.next_decision` hands the choice to
+a caller instead (the Gymnasium environment, :mod:`fusion.env`).
+
+At each arrival the engine builds the seed card's state from the live spectrum, the mask of
+paths that can really carry the request, lets the policy choose (with epsilon-mix when
+logging), allocates first-fit, and hands the transition to the writer. ``slots_needed`` is the
+slots (guard band included) the request takes on the first of its K paths that a modulation
+format reaches, 0 when none does; ``est_remaining_time`` is its holding time. Path features:
+
+- ``path_hops``: links on the path.
+- ``min_residual_slots``: fewest free slots on any link of the path.
+- ``frag_indicator``: ``1 - longest / total`` over the slots free on every link of the path
+  (``longest``: the longest contiguous free block; ``total``: all such free slots), rounded
+  to 4 decimals; 0.0 when no slot is free on the whole path. 0 means one unbroken block.
+- ``failure_mask``: 1 if the path crosses a link that is down now.
+- ``dist_to_disaster_centroid``: while a failure is active, the fewest hops from the path to
+  the failure's centre (0: it touches it); -1 when no failure is active.
+
+A pair with fewer than K loop-free paths is padded with rows of zeros (``failure_mask`` 1,
+distance -1) whose mask entry is false. ``was_groomed`` is always false: there is no
+traffic grooming in this simulator. Links are undirected: one spectrum per fibre link.
+
+    >>> from fusion.config.config import load_config
+    >>> cfg = load_config().replace("general_settings", num_requests=2000)
+    >>> stats = SimulationEngine(cfg, seed=1).run()
+    >>> stats["requests"], 0.0 <= stats["blocking_probability"] < 1.0
+    (2000, True)
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from fusion.config.config import Config, check_seed
+from fusion.errors import ConfigError
+from fusion.sim.failures import FailurePlan, plan_failure
+from fusion.sim.modulation import BIT_RATES, slots_for
+from fusion.sim.policies import EpsilonMixPolicy, PathPolicy, make_policy
+from fusion.sim.spectrum import SpectrumState, first_fit, longest_run, path_feasible
+from fusion.sim.stats import RunStats
+from fusion.sim.topology import Topology, load_topology
+from fusion.sim.traffic import generate_traffic
+from fusion.sim.writer import TransitionWriter
+
+DEPARTURE, REPAIR, FAILURE, ARRIVAL = 0, 1, 2, 3
+
+
+@dataclass(frozen=True)
+class _Draws:
+    """Pre-drawn uniforms served one ``random()`` call at a time."""
+
+    random: Callable[[], float]
+
+
+@dataclass
+class _Pair:
+    """What every request of one node pair shares: its K paths and their fixed figures."""
+
+    links: list[tuple[int, ...]]
+    hops: list[int]
+    needs: dict[int, list[int]]  # bit rate -> per path: slots incl. guard (0: out of reach)
+    slots_needed: dict[int, int]  # bit rate -> slots on the first path that reaches (0: none)
+    disjoint: list[list[bool]]
+    distance: list[int]  # hops to the failure's centre (-1 without a failure)
+    failed: list[bool]
+    epoch: int = -1
+
+
+@dataclass(slots=True)
+class Decision:
+    """One arrival waiting for its path: what a policy sees, and what allocating it needs.
+
+    :param request: Index into the seed's traffic.
+    :param state: The seed card's state dict (what is logged).
+    :param mask: One boolean per path (K of them): feasible now.
+    :param started: The clock when the arrival was observed (for ``decision_time_ms``).
+    :param pair: The node pair's paths (the engine's own).
+    :param commons: Per path, the slots free on every link, as observed.
+
+    It holds the spectrum as observed: decide it before the engine runs another event.
+    """
+
+    request: int
+    state: dict[str, Any]
+    mask: list[bool]
+    started: float
+    pair: _Pair
+    commons: list[int]
+
+
+class SimulationEngine:
+    """One seed's simulation.
+
+    :param config: The resolved config.
+    :param seed: The seed; every random stream of the run derives from it.
+    :param writer: Where transitions go, any :class:`~fusion.sim.writer.TransitionWriter`
+        (``None``: no logging).
+    :param policy: The behaviour policy (default: ``[policy_settings] policy``).
+    :param clock: Seconds, for ``decision_time_ms`` (injectable for tests).
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        seed: int,
+        *,
+        writer: TransitionWriter | None = None,
+        policy: PathPolicy | None = None,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.config = config
+        self.seed = check_seed(seed)
+        try:
+            self.topology: Topology = load_topology(config.topology.network)
+        except ConfigError as exc:
+            raise ConfigError(f"{config.source}: {exc}") from None
+        traffic_seq, epsilon_seq, policy_seq = np.random.SeedSequence(seed).spawn(3)
+        self._epsilon_rng = np.random.default_rng(epsilon_seq)
+        self.policy = policy or make_policy(config.policy.policy, np.random.default_rng(policy_seq))
+        g = config.general
+        self.traffic = generate_traffic(
+            np.random.default_rng(traffic_seq),
+            g.num_requests,
+            num_nodes=self.topology.num_nodes,
+            erlang=g.erlang,
+            holding_time=g.holding_time,
+            mix=g.bandwidth_mix,
+        )
+        try:
+            self.failure: FailurePlan | None = plan_failure(
+                config.failure, self.topology, self.traffic.arrival
+            )
+        except ConfigError as exc:
+            raise ConfigError(f"{config.source}: {exc}") from None
+        self.failure_history: list[dict[str, Any]] = []
+        self.spectrum = SpectrumState(self.topology.num_links, config.topology.c_band)
+        self.writer = writer
+        self._clock = clock
+        self._k = g.k_paths
+        self._guard = config.topology.guard_slots
+        self._epsilon = config.dataset.epsilon_mix if writer is not None else 0.0
+        # Epsilon-mix's uniforms, drawn at once: the same stream as one random() per decision
+        # with two or more feasible paths, without a numpy call per decision.
+        draws = self._epsilon_rng.random(g.num_requests).tolist() if self._epsilon > 0 else []
+        self._epsilon_draws = _Draws(iter(draws).__next__)
+        self._behaviour = (
+            EpsilonMixPolicy(self.policy, self._epsilon, self._epsilon_draws)
+            if self._epsilon > 0.0
+            else self.policy
+        )
+        self._failed: frozenset[int] = frozenset()
+        self._disaster = False
+        self._epoch = 0
+        self._pairs: dict[tuple[int, int], _Pair] = {}
+        self._lightpaths: dict[int, tuple[tuple[int, ...], int, int, int, int, int]] = {}
+        self._queue: list[tuple[float, int, int, int, int]] = []
+        self._sequence = 0
+        # One (arrival, holding, src, dst, bit_rate) row of Python numbers per request.
+        self._requests = list(
+            zip(
+                self.traffic.arrival.tolist(),
+                self.traffic.holding.tolist(),
+                self.traffic.src.tolist(),
+                self.traffic.dst.tolist(),
+                self.traffic.bit_rate.tolist(),
+                strict=True,
+            )
+        )
+        self.now = 0.0
+        self._stats = RunStats(g.num_requests)
+        if g.num_requests:
+            self._schedule(self._requests[0][0], ARRIVAL, 0)
+        if self.failure is not None:
+            self._schedule(self.failure.t_fail, FAILURE, 0)
+            if self.failure.t_repair != float("inf"):
+                self._schedule(self.failure.t_repair, REPAIR, 0)
+
+    # -- the event core -------------------------------------------------------------------------
+    def _schedule(self, when: float, kind: int, payload: int) -> None:
+        self._sequence += 1
+        heapq.heappush(self._queue, (when, kind, self._sequence, kind, payload))
+
+    def step(self) -> bool:
+        """Process the next event; ``False`` when none is left."""
+        if not self._queue:
+            return False
+        when, _, _, kind, payload = heapq.heappop(self._queue)
+        self.now = when
+        if kind == ARRIVAL:
+            self.handle_arrival(payload)
+        else:
+            self._handle_network_event(kind, payload)
+        return True
+
+    def _handle_network_event(self, kind: int, payload: int) -> None:
+        if kind == DEPARTURE:
+            self.handle_release(payload)
+        elif kind == FAILURE:
+            self._fail()
+        else:
+            self._repair()
+
+    def run(self) -> dict[str, Any]:
+        """Run every event; return the summary stats."""
+        while self.step():
+            pass
+        return self.stats()
+
+    def next_decision(self) -> Decision | None:
+        """Run events up to the next arrival and return its decision, still to be made.
+
+        The caller chooses and calls :meth:`decide`; this is how an agent outside the loop
+        (:mod:`fusion.env`) drives the engine. ``None`` when no arrival is left (the events
+        after the last arrival are run).
+        """
+        while self._queue:
+            when, _, _, kind, payload = heapq.heappop(self._queue)
+            self.now = when
+            if kind == ARRIVAL:
+                return self.observe(payload)
+            self._handle_network_event(kind, payload)
+        return None
+
+    # -- arrivals and departures ----------------------------------------------------------------
+    def _pair(self, src: int, dst: int) -> _Pair:
+        key = (src, dst)
+        pair = self._pairs.get(key)
+        if pair is None:
+            pair = self._pairs[key] = self._build_pair(src, dst)
+        if pair.epoch != self._epoch:
+            failed = self._failed
+            pair.failed = [not failed.isdisjoint(links) for links in pair.links]
+            pair.epoch = self._epoch
+        return pair
+
+    def _build_pair(self, src: int, dst: int) -> _Pair:
+        paths = self.topology.k_paths(src, dst, self._k)
+        needs: dict[int, list[int]] = {}
+        for rate in BIT_RATES:
+            fits = [slots_for(rate, path.length_km) for path in paths]
+            needs[rate] = [fit[1] + self._guard if fit else 0 for fit in fits]
+        slots_needed = {rate: next((n for n in row if n), 0) for rate, row in needs.items()}
+        distance = [
+            self.failure.distance_to_centre(self.topology, p.nodes) if self.failure else -1
+            for p in paths
+        ]
+        link_sets = [set(p.links) for p in paths]
+        disjoint = [[a.isdisjoint(b) for b in link_sets] for a in link_sets]
+        return _Pair(
+            [p.links for p in paths],
+            [p.hops for p in paths],
+            needs,
+            slots_needed,
+            disjoint,
+            distance,
+            [False] * len(paths),
+        )
+
+    def handle_arrival(self, request: int) -> None:
+        """Decide, allocate and log request number ``request`` with the behaviour policy.
+
+        :param request: Index into the seed's traffic.
+        """
+        decision = self.observe(request)
+        self.decide(decision, self._behaviour.select_path(decision.state, decision.mask))
+
+    def observe(self, request: int) -> Decision:
+        """The state and mask of request number ``request`` against the live spectrum.
+
+        :param request: Index into the seed's traffic.
+        """
+        started = self._clock()
+        _, holding, src, dst, rate = self._requests[request]
+        pair = self._pair(src, dst)
+        free, count, full = self.spectrum.free, self.spectrum.free_count, self.spectrum.full
+        disaster = self._disaster
+        needs = pair.needs[rate]
+        features: list[dict[str, Any]] = []
+        mask: list[bool] = []
+        commons: list[int] = []
+        slots = self.spectrum.slots
+        for links, hops, distance, need, failed in zip(
+            pair.links, pair.hops, pair.distance, needs, pair.failed, strict=True
+        ):
+            common = full
+            residual = slots
+            for link in links:
+                common &= free[link]
+                if count[link] < residual:
+                    residual = count[link]
+            total = common.bit_count()
+            longest = longest_run(common)
+            features.append(
+                {
+                    "path_hops": hops,
+                    "min_residual_slots": residual,
+                    "frag_indicator": round(1.0 - longest / total, 4) if longest != total else 0.0,
+                    "failure_mask": 1 if failed else 0,
+                    "dist_to_disaster_centroid": distance if disaster else -1,
+                }
+            )
+            mask.append(path_feasible(need, failed, longest))
+            commons.append(common)
+        for _ in range(len(mask), self._k):
+            features.append(_PADDING)
+            mask.append(False)
+        state = {
+            "src": src,
+            "dst": dst,
+            "slots_needed": pair.slots_needed[rate],
+            "est_remaining_time": holding,
+            "is_disaster": 1 if disaster else 0,
+            "paths": features,
+        }
+        return Decision(request, state, mask, started, pair, commons)
+
+    def decide(self, decision: Decision, action: int) -> bool:
+        """Carry out ``action`` for a decision from :meth:`observe`: allocate, count, log.
+
+        :param decision: The request's decision, from :meth:`observe` or :meth:`next_decision`.
+        :param action: A feasible path index, or -1 to block (an infeasible index blocks too).
+        :return: Whether the request was routed.
+        """
+        request, state, mask, pair = decision.request, decision.state, decision.mask, decision.pair
+        if action >= 0 and not (action < len(mask) and mask[action]):
+            action = -1
+        arrival, holding, src, dst, rate = self._requests[request]
+        needs = pair.needs[rate]
+        backup = False
+        if action >= 0:
+            need = needs[action]
+            start = first_fit(decision.commons[action], need)
+            self.spectrum.allocate(pair.links[action], start, need)
+            self._lightpaths[request] = (pair.links[action], start, need, src, dst, rate)
+            self._schedule(arrival + holding, DEPARTURE, request)
+            row = pair.disjoint[action]
+            for j, ok in enumerate(mask):
+                if ok and row[j] and j != action:
+                    backup = True
+                    break
+        if request + 1 < len(self._requests):
+            self._schedule(self._requests[request + 1][0], ARRIVAL, request + 1)
+        decision_ms = (self._clock() - decision.started) * 1000.0
+        tag = self._get_bp_window_tag(arrival)
+        slots_needed = state["slots_needed"]
+        self._stats.arrival(request, arrival, tag, rate, action >= 0, slots_needed > 0)
+        if self.writer is None:
+            return action >= 0
+        disaster = state["is_disaster"] == 1
+        meta = {
+            "decision_time_ms": decision_ms,
+            "restoration_latency_ms": self.config.failure.restoration_latency_ms
+            if disaster
+            else 0.0,
+            "bp_window_tag": tag,
+            "backup_available": backup,
+            "was_groomed": False,
+            "request_id": request,
+            "arrival_time": arrival,
+            "bit_rate": rate,
+        }
+        self.writer.log_transition(state, action, 1.0 if action >= 0 else -1.0, None, mask, meta)
+        return action >= 0
+
+    def handle_release(self, request: int) -> None:
+        """Free the spectrum of a departing lightpath (if a failure did not drop it first).
+
+        :param request: The request whose lightpath departs.
+        """
+        lightpath = self._lightpaths.pop(request, None)
+        if lightpath is not None:
+            links, start, need = lightpath[:3]
+            self.spectrum.release(links, start, need)
+
+    # -- failures --------------------------------------------------------------------------------
+    def _fail(self) -> None:
+        assert self.failure is not None
+        plan = self.failure
+        self._failed = plan.links
+        self._disaster = True
+        self._epoch += 1
+        restored = dropped = 0
+        for request in sorted(self._lightpaths):
+            links, start, need, src, dst, rate = self._lightpaths[request]
+            if plan.links.isdisjoint(links):
+                continue
+            self.spectrum.release(links, start, need)
+            del self._lightpaths[request]
+            pair = self._pair(src, dst)
+            for index, candidate in enumerate(pair.links):
+                slots = pair.needs[rate][index]
+                if pair.failed[index] or not slots:
+                    continue
+                begin = first_fit(self.spectrum.common_free(candidate), slots)
+                if begin >= 0:
+                    self.spectrum.allocate(candidate, begin, slots)
+                    self._lightpaths[request] = (candidate, begin, slots, src, dst, rate)
+                    restored += 1
+                    break
+            else:
+                dropped += 1
+        self._stats.restored, self._stats.dropped = restored, dropped
+        self.failure_history.append(
+            {
+                "kind": plan.kind,
+                "links": sorted(plan.links),
+                "centre": list(plan.centre),
+                "t_fail": plan.t_fail,
+                "t_repair": plan.t_repair,
+                "restored": restored,
+                "dropped": dropped,
+                "restoration_latency_ms": self.config.failure.restoration_latency_ms,
+            }
+        )
+
+    def _repair(self) -> None:
+        self._failed = frozenset()
+        self._disaster = False
+        self._epoch += 1
+
+    def _get_bp_window_tag(self, arrival_time: float) -> str:
+        """``pre``, ``fail`` or ``post``: where an arrival falls against this run's failure.
+
+        :param arrival_time: The request's arrival time.
+        """
+        if not self.failure_history:
+            return "pre"
+        event = self.failure_history[0]
+        if arrival_time < event["t_fail"]:
+            return "pre"
+        if arrival_time < event["t_repair"]:
+            return "fail"
+        return "post"
+
+    def stats(self) -> dict[str, Any]:
+        """Blocking probability overall, per window and per bit rate, and failure figures."""
+        stats = self._stats.summary()
+        stats["failure_history"] = self.failure_history
+        return stats
+
+
+_PADDING = {
+    "path_hops": 0,
+    "min_residual_slots": 0,
+    "frag_indicator": 0.0,
+    "failure_mask": 1,
+    "dist_to_disaster_centroid": -1,
+}

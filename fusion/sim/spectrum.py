@@ -1,0 +1,139 @@
+"""Per-link spectrum state as bitmasks, and first-fit over a path.
+
+Each link's free slots are one Python int: bit ``i`` set means slot ``i`` is free. The slots
+free on every link of a path are the AND of their masks, so a first-fit search or a
+fragmentation figure over a path costs a handful of big-int operations.
+
+    >>> s = SpectrumState(num_links=2, slots=8)
+    >>> common = s.common_free((0, 1))
+    >>> first_fit(common, 3)
+    0
+    >>> s.allocate((0, 1), 0, 3); first_fit(s.common_free((0, 1)), 3)
+    3
+    >>> s.release((0, 1), 0, 3); s.free == [255, 255]
+    True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+def path_feasible(slots_needed: int, failed: bool, longest_free_block: int) -> bool:
+    """The action-mask rule: can a path carry a request now?
+
+    It can when a modulation format reaches (``slots_needed`` > 0; 0 means out of reach), it
+    crosses no failed link, and its links share a free block of at least ``slots_needed``.
+
+    :param slots_needed: Slots the request takes on this path, guard band included.
+    :param failed: Whether the path crosses a link that is down.
+    :param longest_free_block: The longest block of slots free on every link of the path.
+
+        >>> path_feasible(3, False, 3), path_feasible(0, False, 9), path_feasible(3, True, 9)
+        (True, False, False)
+    """
+    return slots_needed > 0 and not failed and longest_free_block >= slots_needed
+
+
+def runs_of(mask: int, n: int) -> int:
+    """Bit ``p`` of the result is set iff slots ``p .. p+n-1`` are all free in ``mask``.
+
+    :param mask: Free-slot bitmask.
+    :param n: Block length, >= 1.
+    """
+    have = 1
+    while have < n and mask:
+        step = min(have, n - have)
+        mask &= mask >> step
+        have += step
+    return mask
+
+
+def first_fit(mask: int, n: int) -> int:
+    """Lowest start of ``n`` contiguous free slots in ``mask``, or -1 when there is none.
+
+    :param mask: Free-slot bitmask.
+    :param n: Slots needed, >= 1.
+    """
+    starts = runs_of(mask, n)
+    return (starts & -starts).bit_length() - 1 if starts else -1
+
+
+def longest_run(mask: int) -> int:
+    """Length of the longest block of contiguous free slots in ``mask``.
+
+    Doubling: find the largest ``2**k`` with a run that long, then add smaller powers of two
+    while a run that long still exists: about ``2 log2(slots)`` big-int operations.
+    """
+    if not mask:
+        return 0
+    levels = []  # levels[j]: starts of runs of at least 2**j slots
+    step = 1
+    longer = mask & (mask >> 1)
+    while longer:
+        levels.append(mask)
+        mask = longer
+        step <<= 1
+        longer = mask & (mask >> step)
+    length = step  # mask: starts of runs of at least `length` slots
+    for level in reversed(levels):
+        step >>= 1
+        longer = mask & (level >> length)
+        if longer:
+            mask = longer
+            length += step
+    return length
+
+
+class SpectrumState:
+    """Free-slot bitmasks and free-slot counts of every link.
+
+    :param num_links: Number of links.
+    :param slots: Slots per link (the C-band grid).
+    """
+
+    def __init__(self, num_links: int, slots: int) -> None:
+        if slots < 1:
+            raise ValueError(f"slots must be >= 1, got {slots}")
+        self.slots = slots
+        self.full = (1 << slots) - 1
+        self.free: list[int] = [self.full] * num_links
+        self.free_count: list[int] = [slots] * num_links
+
+    def common_free(self, links: Sequence[int]) -> int:
+        """Slots free on every one of ``links``."""
+        mask = self.full
+        free = self.free
+        for link in links:
+            mask &= free[link]
+        return mask
+
+    def allocate(self, links: Sequence[int], start: int, n: int) -> None:
+        """Take slots ``start .. start+n-1`` on every link.
+
+        :raises ValueError: when a slot is already taken (nothing is changed then).
+        """
+        block = ((1 << n) - 1) << start
+        if start < 0 or start + n > self.slots:
+            raise ValueError(f"block {start}..{start + n - 1} is outside 0..{self.slots - 1}")
+        for link in links:
+            if self.free[link] & block != block:
+                raise ValueError(f"slots {start}..{start + n - 1} are not all free on link {link}")
+        for link in links:
+            self.free[link] &= ~block
+            self.free_count[link] -= n
+
+    def release(self, links: Sequence[int], start: int, n: int) -> None:
+        """Give back slots ``start .. start+n-1`` on every link.
+
+        :raises ValueError: when a slot was not taken (nothing is changed then).
+        """
+        block = ((1 << n) - 1) << start
+        for link in links:
+            if self.free[link] & block:
+                raise ValueError(
+                    f"slots {start}..{start + n - 1} were not all taken on link {link}"
+                )
+        for link in links:
+            self.free[link] |= block
+            self.free_count[link] += n

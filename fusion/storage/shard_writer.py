@@ -1,0 +1,466 @@
+"""Offline-RL dataset logging: one JSON Lines shard per seed, registered in a manifest.
+
+The writer knows nothing of the simulator: the simulator builds a transition and calls
+:meth:`DatasetLogger.log_transition`. Each line is one transition
+``{t, seed, state, action, reward, next_state, action_mask, meta}`` written with orjson into
+an in-memory buffer that is hashed and written out every ``flush_every`` transitions and at
+close. A crash can only lose buffered lines or leave a last line without its newline, which no
+loader takes for a transition.
+
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> with DatasetLogger.open_shard(d, seed=7, engine_props={"erlang": 300}) as log:
+    ...     log.log_transition({"src": 0, "dst": 1, "paths": []}, -1, -1.0, None, [], {})
+    >>> from fusion.storage.loader import load_dataset
+    >>> [tr["t"] for tr in load_dataset(d)]
+    [0]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import orjson
+from filelock import FileLock, Timeout
+
+from fusion.errors import DatasetError, ShardBusyError, ShardExistsError, ShardWriteError
+from fusion.storage import manifest as mf
+from fusion.storage.compression import SUFFIXES, check_compression, compress_file
+from fusion.storage.schema import MAX_LINE_BYTES, check_transition, non_finite_field
+from fusion.storage.shard_stats import summarise
+from fusion.storage.sink import HashingSink
+from fusion.storage.successors import NextStateLinker
+
+logger = logging.getLogger(__name__)
+
+_DUMPS = orjson.dumps
+_OPT = orjson.OPT_APPEND_NEWLINE | orjson.OPT_SERIALIZE_NUMPY
+_MAX_BUFFER = 4 << 20
+
+
+class DatasetLogger:
+    """Log offline-RL transitions to a JSON Lines file, one object per line.
+
+    Use :meth:`open_shard` for a dataset directory with a manifest (the normal way), or the
+    constructor for a lone file as in the seed card.
+
+    :param output_path: The JSONL file to write (parents are created, an old file is replaced).
+    :param engine_props: Engine configuration; ``engine_props["seed"]`` goes into every line.
+    :param flush_every: Write the buffer out every this many transitions (and always at close).
+    :param link_next: Fill each transition's ``next_state`` with the ``state`` of the next one
+        logged (the last keeps ``null``): the logger holds one transition back until the next
+        arrives, so the caller must not change a state dict after logging it. A crash loses at
+        most that one; whatever was flushed stays whole.
+
+    Example::
+
+        >>> import tempfile, os
+        >>> path = os.path.join(tempfile.mkdtemp(), "offline_data.jsonl")
+        >>> with DatasetLogger(path, {"seed": 42}) as log:
+        ...     log.log_transition({"src": 0, "dst": 5, "paths": []}, 0, 1.0, None, [True],
+        ...                        {"decision_time_ms": 0.35, "bp_window_tag": "pre"})
+        >>> log.transition_count
+        1
+    """
+
+    def __init__(
+        self,
+        output_path: str | os.PathLike[str],
+        engine_props: Mapping[str, Any],
+        *,
+        flush_every: int = 1000,
+        link_next: bool = False,
+    ) -> None:
+        if isinstance(flush_every, bool) or not isinstance(flush_every, int) or flush_every < 1:
+            raise ValueError(f"flush_every must be a positive integer, got {flush_every!r}")
+        self.output_path = Path(output_path)
+        self.output_path.parent.mkdir(parents=True, exist_ok=True)
+        self.engine_props = engine_props
+        self.transition_count = 0
+        self._seed = engine_props.get("seed")
+        self._flush_every = flush_every
+        self._next_flush = flush_every
+        self._buffer = bytearray()
+        self._tally: defaultdict[tuple[Any, ...], int] = defaultdict(int)
+        self._extra_stats: dict[str, Any] = {}
+        self._closed = False
+        self._write_error: ShardWriteError | None = None
+        self.lines_written = 0
+        self._shard: _ShardContext | None = None
+        self._linker = NextStateLinker() if link_next else None
+        self._file = open(self.output_path, "wb", buffering=0)  # noqa: SIM115 - closed in close()
+        # Hashing in the caller: a background thread lost more to GIL hand-offs than it saved
+        # for ~1 MB buffers (scripts/bench.py logger, measured both ways in one run).
+        self._sink = HashingSink(self._file, background=False)
+        logger.debug("dataset logger opened %s", self.output_path)
+
+    # -- shards --------------------------------------------------------------------------------
+    @classmethod
+    def open_shard(
+        cls,
+        dataset_dir: str | os.PathLike[str],
+        seed: int,
+        engine_props: Mapping[str, Any],
+        *,
+        stem: str = mf.DEFAULT_STEM,
+        overwrite: bool = False,
+        flush_every: int = 1000,
+        compress: str | None = None,
+        link_next: bool = False,
+        commit: bool = True,
+    ) -> DatasetLogger:
+        """Open the shard ``dataset_dir/<stem>.seed<seed>.jsonl``.
+
+        At close the shard's record goes to its sidecar (always) and, with ``commit``, to the
+        manifest (see :mod:`fusion.storage.manifest` for the protocol). With ``commit`` the
+        manifest is created if missing (its config is ``engine_props`` without ``seed``) or
+        checked against this config, and the shard is listed ``writing`` until it closes.
+        Without ``commit`` (a sweep's worker: its driver alone writes the manifest) the
+        manifest is not touched at all, and :attr:`record` holds the entry after close. A
+        second writer of the same seed and directory is refused; so is a complete shard unless
+        ``overwrite``.
+
+        :param dataset_dir: The dataset directory.
+        :param seed: The simulation seed, 0 .. 2**31-1; written into every line.
+        :param engine_props: The resolved config (plain JSON values).
+        :param stem: Shard file stem.
+        :param overwrite: Rewrite a shard that is already complete.
+        :param flush_every: Write the buffer out every this many transitions.
+        :param compress: ``"gzip"`` or ``"zstd"``: once the shard is complete, replace it with
+            ``<stem>.seed<seed>.jsonl.gz`` / ``.zst`` (the plain file stays while writing, so a
+            crash still leaves whole lines); the manifest then records the compressed file's
+            sha256 and size, and the plain file's as ``raw_sha256`` / ``raw_bytes``.
+        :param link_next: Fill ``next_state`` at log time (see the class's parameters).
+        :param commit: Publish the entry to the manifest too (off for a sweep's workers).
+        :raises ShardBusyError: when another writer holds this seed's shard.
+        :raises ShardExistsError: when the shard is complete and ``overwrite`` is false.
+        :raises ManifestConflictError: when the directory holds a dataset of another config.
+        """
+        seed = mf.check_seed(seed)
+        check_compression(compress)
+        directory = Path(dataset_dir)
+        directory.mkdir(parents=True, exist_ok=True)
+        shard_path = directory / mf.shard_file_name(seed, stem)
+        lock = FileLock(str(shard_path) + ".lock", timeout=0)
+        try:
+            lock.acquire()
+        except Timeout as exc:
+            raise ShardBusyError(
+                f"{shard_path}: another writer holds the shard of seed {seed}"
+            ) from exc
+        try:
+            config = {k: v for k, v in engine_props.items() if k != "seed"}
+            if commit:
+                manifest = mf.init_manifest(directory, config, planned_seeds=[seed], stem=stem)
+                listed = [e for e in manifest["shards"] if e["seed"] == seed]
+            else:  # the driver made and checked the manifest; reading it would cost per shard
+                manifest = {"config": config, "config_sha256": mf.config_sha256(config)}
+                manifest["stem"] = stem
+                listed = []
+            _refuse_existing(listed, seed, shard_path, overwrite)
+            mf.sidecar_path(shard_path).unlink(missing_ok=True)  # shared by .gz / .zst
+            for suffix in SUFFIXES.values():  # compressed files an earlier run left
+                shard_path.with_name(shard_path.name + suffix).unlink(missing_ok=True)
+            entry = {
+                "seed": seed,
+                "file": shard_path.name,
+                "status": mf.STATUS_WRITING,
+                "started": mf.now_iso(),
+                **mf.host_and_pid(),
+            }
+            if commit:
+                mf.put_shard_entry(directory, entry)
+            props = {**engine_props, "seed": seed}
+            log = cls(shard_path, props, flush_every=flush_every, link_next=link_next)
+        except BaseException:
+            lock.release()
+            raise
+        log._shard = _ShardContext(directory, lock, manifest, entry, compress, commit)
+        return log
+
+    @property
+    def record(self) -> dict[str, Any] | None:
+        """The shard's entry as published at close (``None`` before, or for a lone file)."""
+        return None if self._shard is None else self._shard.record
+
+    # -- writing -------------------------------------------------------------------------------
+    def log_transition(
+        self,
+        state: Mapping[str, Any],
+        action: int,
+        reward: float,
+        next_state: Mapping[str, Any] | None,
+        action_mask: Sequence[bool],
+        meta: Mapping[str, Any],
+    ) -> None:
+        """Log one transition; a rejected transition writes nothing.
+
+        :param state: The state dict (``src``, ``dst``, ..., ``paths``).
+        :param action: The chosen path index, or -1 when blocked.
+        :param reward: A finite reward (+1.0 accepted, -1.0 blocked).
+        :param next_state: The next state dict, or ``None``.
+        :param action_mask: One boolean per path: feasible now.
+        :param meta: Metadata (``decision_time_ms``, ``bp_window_tag``, ...).
+        :raises ValueError: naming the field when a value has the wrong type (see
+            :func:`~fusion.storage.schema.check_transition`), the action is illegal for the
+            mask, the mask length differs from the number of paths, any number is NaN or
+            infinite, or the line would be longer than a reader takes.
+        :raises ShardWriteError: naming the file when writing fails (a full disk); the shard's
+            earlier lines stay whole and it is recorded ``failed`` at close.
+        """
+        if self._closed:
+            raise ValueError(f"{self.output_path}: log_transition on a closed DatasetLogger")
+        action, reward, action_mask = check_transition(
+            state, action, reward, next_state, action_mask, meta
+        )
+        record = {
+            "t": self.transition_count,
+            "seed": self._seed,
+            "state": state,
+            "action": action,
+            "reward": reward,
+            "next_state": next_state,
+            "action_mask": action_mask,
+            "meta": meta,
+        }
+        try:
+            line = _DUMPS(record, option=_OPT)
+        except orjson.JSONEncodeError as exc:
+            raise ValueError(f"transition t={self.transition_count} is not JSON: {exc}") from exc
+        # orjson writes NaN and infinities as null without a word: look closer only when the
+        # line holds more nulls than the one a missing next_state explains.
+        nulls = line.count(b"null")
+        if nulls and nulls != (next_state is None):
+            bad = non_finite_field(record)
+            if bad is not None:
+                raise ValueError(f"{bad} is NaN or infinite; a transition must hold finite numbers")
+        if len(line) > MAX_LINE_BYTES:
+            raise ValueError(
+                f"transition t={self.transition_count} is {len(line)} bytes as JSON, over the "
+                f"{MAX_LINE_BYTES} a line may hold"
+            )
+        self._tally[(meta.get("bp_window_tag"), action, *action_mask)] += 1
+        self.transition_count += 1
+        if self._linker is not None:
+            held = self._linker.push(record)
+            if held is None:
+                return
+            # Both parts were checked when they were logged: no NaN can hide in this line.
+            line = _DUMPS(held, option=_OPT)
+        self._buffer += line
+        if self.transition_count >= self._next_flush or len(self._buffer) > _MAX_BUFFER:
+            self.flush()
+
+    def record_summary(self, stats: Mapping[str, Any]) -> None:
+        """Add caller's summary stats (e.g. the simulator's) to the shard's manifest entry.
+
+        :param stats: Plain JSON values, merged into the entry's ``stats``.
+        """
+        self._extra_stats.update(stats)
+
+    def flush(self) -> None:
+        """Hash and write out the buffered lines (whole lines only).
+
+        :raises ShardWriteError: when the file refuses them; what was written before stays,
+            the partial buffer is cut off again so the file ends on a whole line.
+        """
+        if self._write_error is not None:
+            raise ShardWriteError(f"{self.output_path}: an earlier write failed") from None
+        if self._buffer:
+            buffer, self._buffer = self._buffer, bytearray()
+            try:
+                self._sink.write(buffer)
+            except OSError as exc:
+                self._fail_write(exc)
+            self.lines_written += buffer.count(b"\n")
+        self._next_flush = self.transition_count + self._flush_every
+
+    def _fail_write(self, exc: OSError) -> None:
+        """Cut the file back to the last whole buffer and raise the error with the path."""
+        self._buffer = bytearray()
+        with contextlib.suppress(OSError):
+            os.ftruncate(self._file.fileno(), self._sink.size)  # frees the partial buffer
+        self._write_error = ShardWriteError(
+            f"{self.output_path}: writing the shard failed ({exc.strerror or exc}); its "
+            f"{self.lines_written} whole lines before that stay readable"
+        )
+        raise self._write_error from exc
+
+    # -- closing -------------------------------------------------------------------------------
+    def close(self, error: BaseException | None = None) -> None:
+        """Write out the buffer, fsync, and for a shard publish its sidecar and manifest entry.
+
+        Closing twice is harmless.
+
+        :param error: The exception that ended the writing; the shard is then ``failed``.
+        :raises ShardWriteError: when the last write or the fsync fails (the shard is then
+            recorded ``failed`` with that error, and its lock released).
+        """
+        if self._closed:
+            return
+        self._closed = True
+        if self._linker is not None:  # the last transition keeps next_state null
+            for held in self._linker.drain():
+                self._buffer += _DUMPS(held, option=_OPT)
+        failure: BaseException | None = None
+        try:
+            if self._write_error is None:
+                self.flush()
+                os.fsync(self._file.fileno())
+        except ShardWriteError as exc:
+            failure = exc
+        except OSError as exc:  # fsync: the data may not be on disk
+            failure = ShardWriteError(f"{self.output_path}: fsync failed ({exc.strerror or exc})")
+            failure.__cause__ = exc
+        finally:
+            self._sink.close()
+            self._file.close()
+        failure = error or failure or self._write_error
+        logger.info("dataset logger closed: %d transitions logged", self.transition_count)
+        if self._shard is not None:
+            self._shard.publish(self, failure)
+        if failure is not None and error is None:
+            raise failure
+
+    def stats(self) -> dict[str, Any]:
+        """The summary stats of what was logged so far, plus any recorded by the caller."""
+        stats = summarise(self._tally)
+        stats.update(self._extra_stats)
+        return stats
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closed
+
+    @property
+    def sha256(self) -> str:
+        """sha256 of the bytes written out so far."""
+        self._sink.drain()
+        return self._sink.hexdigest()
+
+    @property
+    def bytes_written(self) -> int:
+        """Bytes handed to the file so far."""
+        return self._sink.size
+
+    def __enter__(self) -> DatasetLogger:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_val: BaseException | None,
+        exc_tb: TracebackType | None,
+    ) -> None:
+        self.close(error=exc_val)
+
+    def __reduce__(self) -> Any:
+        raise TypeError(
+            "a DatasetLogger holds an open file and a lock and cannot be pickled: "
+            "build it inside the worker process (DatasetLogger.open_shard)"
+        )
+
+    def __del__(self) -> None:
+        if not getattr(self, "_closed", True) and self._shard is None:
+            self.close()
+
+
+class _ShardContext:
+    """What a shard writer needs beyond its file: directory, lock, dataset identity, entry."""
+
+    def __init__(
+        self,
+        directory: Path,
+        lock: FileLock,
+        manifest: Mapping[str, Any],
+        entry: dict[str, Any],
+        compress: str | None,
+        commit: bool,
+    ) -> None:
+        self.directory = directory
+        self.lock = lock
+        self.compress = compress
+        self.commit = commit
+        self.record: dict[str, Any] | None = None
+        self.identity = {k: manifest[k] for k in ("config", "config_sha256", "stem")}
+        self.identity.update(format=mf.FORMAT_NAME, schema_version=mf.SCHEMA_VERSION)
+        self.entry = entry
+
+    def publish(self, log: DatasetLogger, error: BaseException | None) -> None:
+        """Publish the closed shard's sidecar, then its manifest entry; release the lock."""
+        try:
+            entry = dict(self.entry)
+            entry.update(
+                status=mf.STATUS_FAILED if error is not None else mf.STATUS_COMPLETE,
+                transitions=log.lines_written,
+                bytes=log.bytes_written,
+                sha256=log.sha256,
+                finished=mf.now_iso(),
+                stats=log.stats(),
+            )
+            if error is not None:
+                entry["error"] = f"{type(error).__name__}: {error}"
+            published = log.output_path
+            if error is None and self.compress is not None:
+                published = self._compressed(log, entry)
+            self.record = entry
+            mf.publish_sidecar(published, mf.sidecar_record(self.identity, entry))
+            if self.commit:
+                mf.put_shard_entry(self.directory, entry)
+            if published != log.output_path:
+                log.output_path.unlink()
+        except OSError as exc:
+            if error is None:
+                raise ShardWriteError(
+                    f"{log.output_path}: publishing the shard's record failed ({exc})"
+                ) from exc
+            logger.error("%s: could not record the failure (%s): %s", log.output_path, exc, error)
+        finally:
+            self.lock.release()
+
+    def _compressed(self, log: DatasetLogger, entry: dict[str, Any]) -> Path:
+        """Compress the complete shard beside itself; on failure keep the plain one (and say so)."""
+        assert self.compress is not None
+        target = log.output_path.with_name(log.output_path.name + SUFFIXES[self.compress])
+        try:
+            sha, size = compress_file(log.output_path, target, self.compress)
+        except (OSError, DatasetError) as exc:
+            logger.warning("%s: kept uncompressed: %s", log.output_path, exc)
+            entry["compression_error"] = f"{type(exc).__name__}: {exc}"
+            return log.output_path
+        entry.update(
+            file=target.name,
+            compression=self.compress,
+            raw_bytes=entry["bytes"],
+            raw_sha256=entry["sha256"],
+            bytes=size,
+            sha256=sha,
+        )
+        return target
+
+
+def _refuse_existing(
+    listed: Sequence[Mapping[str, Any]], seed: int, shard_path: Path, overwrite: bool
+) -> None:
+    if overwrite:
+        return
+    sidecar = mf.read_sidecar(mf.sidecar_path(shard_path))
+    complete = (sidecar is not None and sidecar.get("status") == mf.STATUS_COMPLETE) or any(
+        e.get("status") == mf.STATUS_COMPLETE for e in listed
+    )
+    if complete:
+        raise ShardExistsError(
+            f"{shard_path}: the shard of seed {seed} is already complete; "
+            "pass overwrite=True (or --overwrite / --resume) to write it again"
+        )
+
+
+__all__ = ["DatasetLogger"]

@@ -1,0 +1,231 @@
+"""Checking a dataset: manifest against files, checksums, and every line against the schema.
+
+>>> import tempfile
+>>> from fusion.storage.shard_writer import DatasetLogger
+>>> d = tempfile.mkdtemp()
+>>> with DatasetLogger.open_shard(d, 0, {}) as log:
+...     log.log_transition({"src": 0, "dst": 1, "paths": []}, 0, 1.0, None, [True],
+...                        {"bp_window_tag": "pre"})
+>>> validate_dataset(d).ok
+True
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from fusion.errors import DatasetError
+from fusion.storage import manifest as mf
+from fusion.storage.integrity import LineCheck
+from fusion.storage.schema import MAX_LINE_BYTES, check_record
+from fusion.storage.sources import Resolved, Source, resolve
+from fusion.storage.study_layout import is_study, study_points
+
+MAX_LINE_PROBLEMS = 20
+#: A temp file that :mod:`fusion.storage.atomic` writes before renaming it into place.
+TEMP_RE = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")
+
+
+@dataclass
+class ValidationReport:
+    """What :func:`validate_dataset` found.
+
+    :param path: What was checked.
+    :param problems: One readable sentence per problem (empty when valid).
+    :param shards: Per shard: seed, status, lines read, whether it checked out.
+    :param warnings: What is odd but harmless (stale temp files left by a killed writer).
+    """
+
+    path: str
+    problems: list[str] = field(default_factory=list)
+    shards: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Whether nothing is wrong."""
+        return not self.problems
+
+    def __str__(self) -> str:
+        lines = [f"dataset {self.path}: {'valid' if self.ok else 'INVALID'}"]
+        for shard in self.shards:
+            mark = "ok" if shard["ok"] else "BAD"
+            point = " ".join(f"{k}={v}" for k, v in shard.get("point", {}).items())
+            lines.append(
+                f"  {point + '  ' if point else ''}seed {shard['seed']:>6}  "
+                f"{shard['status']:<9} {shard['lines']:>9} lines  {mark}"
+            )
+        if self.problems:
+            lines.append(f"{len(self.problems)} problem(s):")
+            lines.extend(f"  - {p}" for p in self.problems)
+        if self.warnings:
+            lines.append(f"{len(self.warnings)} warning(s):")
+            lines.extend(f"  - {w}" for w in self.warnings)
+        return "\n".join(lines)
+
+
+def _check_lines(source: Source, report: ValidationReport) -> int:
+    """Check every line of a file against the schema and its ``(seed, t)`` sequence."""
+    path, whole_only = source.path, source.whole_lines_only
+    sequence = LineCheck(path, source.seed, None if source.per_seed is None else source.per_seed)
+    count = first = source.first_line  # count: the file's line number (a point starts later)
+    shown = 0
+    try:
+        with source.open() as stream:
+            for count, line in enumerate(stream, first + 1):
+                found: list[str] = []
+                if not line.endswith(b"\n"):
+                    if whole_only:
+                        return count - 1 - first
+                    found.append("last line has no newline (cut)")
+                if len(line) > MAX_LINE_BYTES:
+                    found.append(f"{len(line)} bytes, over the {MAX_LINE_BYTES} a line may hold")
+                try:
+                    record = orjson.loads(line)
+                except orjson.JSONDecodeError as exc:
+                    found.append(f"not JSON ({exc})")
+                else:
+                    found += check_record(record, None, source.seed)
+                    seed = record.get("seed") if isinstance(record, dict) else None
+                    if not found:
+                        try:
+                            sequence.line(seed, record.get("t"), count)
+                        except DatasetError as exc:
+                            found.append(str(exc).split(": ", 1)[1])
+                    if found:  # the bad line still takes its place: no cascade of t problems
+                        sequence.advance(source.seed if source.seed is not None else seed)
+                for problem in found:
+                    shown += 1
+                    if shown <= MAX_LINE_PROBLEMS:
+                        report.problems.append(f"{path}:{count}: {problem}")
+    except DatasetError as exc:  # a cut or corrupt compressed stream
+        report.problems.append(f"{exc} after line {count}")
+    if shown > MAX_LINE_PROBLEMS:
+        report.problems.append(f"{path}: {shown - MAX_LINE_PROBLEMS} more line problems not shown")
+    if source.complete and not shown:
+        try:
+            sequence.finish(source.per_seed, source.promised_by)
+        except DatasetError as exc:
+            report.problems.append(str(exc))
+    return count - first
+
+
+def _check_source(source: Source, report: ValidationReport) -> None:
+    before = len(report.problems)
+    if not source.complete:
+        report.problems.append(f"seed {source.seed}: status {source.status}, not complete")
+    else:
+        report.problems.extend(
+            problem
+            for problem in (source.size_problem(), source.sha256_problem())
+            if problem is not None
+        )
+    lines = _check_lines(source, report)
+    if source.complete and source.lines is not None and lines != source.lines:
+        report.problems.append(
+            f"{source.path}: {lines} lines, {source.promised_by} says {source.lines}"
+        )
+    if source.seed is not None and source.complete and not mf.sidecar_path(source.path).exists():
+        report.problems.append(
+            f"{mf.sidecar_path(source.path)}: the sidecar of complete seed {source.seed} is "
+            "missing (the manifest could not be rebuilt without it)"
+        )
+    entry: dict[str, Any] = {
+        "seed": "-" if source.seed is None else source.seed,
+        "status": source.status,
+        "lines": lines,
+        "ok": len(report.problems) == before,
+    }
+    if source.point is not None:
+        entry["point"] = dict(source.point)
+    report.shards.append(entry)
+
+
+def _stale_temp_files(directory: Path, report: ValidationReport) -> None:
+    try:
+        names = sorted(entry.name for entry in os.scandir(directory))
+    except OSError:
+        return
+    for name in names:
+        if TEMP_RE.match(name):
+            report.warnings.append(
+                f"{directory / name}: a temp file a killed writer left (safe to delete)"
+            )
+
+
+def _check_listing(resolved: Resolved, report: ValidationReport) -> None:
+    """Planned or listed seeds that were not read, and shard files nothing lists."""
+    for seed, why in resolved.skipped:
+        report.problems.append(f"seed {seed}: {why}")
+    listed = {s.path.name for s in resolved.sources}
+    listed |= {e["file"] for e in (resolved.manifest or {}).get("shards", [])}
+    for item in sorted(resolved.directory.iterdir()):
+        if mf.parse_shard_name(item.name) and item.name not in listed:
+            report.problems.append(f"{item}: a shard file the manifest does not list")
+
+
+def validate_dataset(path: str | os.PathLike[str]) -> ValidationReport:
+    """Check a dataset directory, a manifest, or a lone (merged) ``.jsonl`` file.
+
+    Checks: the manifest is readable and well typed; every planned seed has a complete shard
+    with its sidecar; files exist and match their record's sha256, size and line count; no
+    shard file is unlisted; every line has the schema's keys and types, is no longer than a
+    reader takes, carries its shard's seed, and ``t`` runs from 0 with no gap per seed (in a
+    merged file too, whichever order merged it), a mask as long as the paths, a legal action
+    and a reward of +1 (routed) or -1 (blocked). Temp files left by killed writers are
+    reported as warnings.
+
+    A study is checked point by point (each point's dataset as above), its problems and
+    warnings prefixed with the point's directory.
+
+    :param path: What to check.
+    :return: The report; ``report.ok`` tells whether it is valid.
+    """
+    if is_study(path):
+        return _validate_study(path)
+    report = ValidationReport(str(path))
+    try:
+        resolved = resolve(path, include_incomplete=True, missing="skip")
+    except DatasetError as exc:
+        report.problems.append(str(exc))
+        return report
+    if not resolved.is_file:
+        _check_listing(resolved, report)
+    for source in resolved.sources:
+        _check_source(source, report)
+    _stale_temp_files(resolved.directory, report)
+    return report
+
+
+def _validate_study(path: str | os.PathLike[str]) -> ValidationReport:
+    report = ValidationReport(str(path))
+    try:
+        points = study_points(path)
+    except DatasetError as exc:
+        report.problems.append(str(exc))
+        return report
+    for point in points:
+        sub = validate_dataset(point.path)
+        where = point.record["dir"]
+        report.problems += [f"{where}: {problem}" for problem in sub.problems]
+        report.warnings += [f"{where}: {warning}" for warning in sub.warnings]
+        report.shards += [{"point": point.coords, **shard} for shard in sub.shards]
+    return report
+
+
+def summary_of(report: ValidationReport) -> Mapping[str, Any]:
+    """The report as plain JSON values (for ``--json``)."""
+    return {
+        "path": report.path,
+        "ok": report.ok,
+        "problems": report.problems,
+        "warnings": report.warnings,
+        "shards": report.shards,
+    }

@@ -1,1 +1,0 @@
-"""Studies: grids of datasets over config keys (loads, policies, ...) and seeds."""
