@@ -22,6 +22,7 @@ from fusion import __version__
 from fusion.config.config import Config
 from fusion.config.vocabulary import COMPRESSIONS
 from fusion.errors import ConfigError, DatasetError, FusionError, ManifestConflictError
+from fusion.storage import manifest as mf
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -47,7 +48,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
         args.dataset,
         args.output,
         order=args.order,
-        allow_partial=args.allow_partial,
+        include_incomplete=args.include_incomplete,
         compress=args.compress,
     )
     print(
@@ -72,7 +73,7 @@ def _merge_study(args: argparse.Namespace) -> int:
         args.output,
         args.order,
         all_points=args.all,
-        allow_partial=args.allow_partial,
+        include_incomplete=args.include_incomplete,
         compress=args.compress,
     )
     if args.all:
@@ -89,13 +90,9 @@ def _merge_study(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """``fusion export DIR --format npz|parquet -o OUT`` or ``--format minari --id ID``."""
-    from fusion.config.config import parse_seeds
     from fusion.interop.export import export_dataset
 
-    try:
-        seeds = parse_seeds(args.seeds) if args.seeds else None
-    except ValueError as exc:
-        raise UsageError(f"--seeds {args.seeds!r}: {exc}") from None
+    seeds = _seeds(args)
     if args.format == "minari":
         import re
 
@@ -136,9 +133,26 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _load(args: argparse.Namespace) -> Config:
+    """The config of ``--config`` (or the embedded default) with every ``--set`` applied."""
     from fusion.config.config import load_config
+    from fusion.config.grid import apply_sets
 
-    return load_config(args.config)
+    return apply_sets(load_config(args.config), args.set)
+
+
+def _seeds(args: argparse.Namespace) -> tuple[int, ...] | None:
+    """``--seeds`` parsed (``None`` when not given).
+
+    :raises UsageError: naming the option and what is wrong.
+    """
+    from fusion.config.config import parse_seeds
+
+    if args.seeds is None:
+        return None
+    try:
+        return parse_seeds(args.seeds)
+    except ValueError as exc:
+        raise UsageError(f"--seeds {args.seeds!r}: {exc}") from None
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -163,18 +177,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """``fusion sweep``: every seed (of every grid point: a study), in parallel."""
-    from fusion.config.config import parse_seeds
-    from fusion.config.grid import apply_sets, parse_grid
+    from fusion.config.grid import parse_grid
     from fusion.run.sweep import DatasetExistsError
 
-    config = apply_sets(_load(args), args.set)
+    config = _load(args)
     axes = parse_grid(config, args.grid)
-    try:
-        seeds = parse_seeds(args.seeds) if args.seeds else None
-    except ValueError as exc:
-        raise UsageError(f"--seeds {args.seeds!r}: {exc}") from None
     options = {
-        "seeds": seeds,
+        "seeds": _seeds(args),
         "workers": args.workers,
         "out": args.out,
         "backend": args.backend,
@@ -202,7 +211,7 @@ def _study(config: Config, axes: list[Any], options: dict[str, Any]) -> int:
         f"study: {result.directory} ({len(result.points)} points, {tasks} tasks "
         f"in {result.seconds:.1f} s)"
     )
-    failed = [(p, o) for p, outs in result.points for o in outs if o.status == "failed"]
+    failed = [(p, o) for p, outs in result.points for o in outs if o.status == mf.STATUS_FAILED]
     for point, outcome in failed:
         print(f"{point.directory} seed {outcome.seed} FAILED: {outcome.error}", file=sys.stderr)
     return _failed_hint(len(failed))
@@ -215,7 +224,7 @@ def _sweep(config: Config, options: dict[str, Any]) -> int:
     result = run_sweep(config, **options)
     print(format_inspection(inspect_dataset(result.dataset_dir)))
     print(f"dataset: {result.dataset_dir} ({len(result.seeds)} seeds in {result.seconds:.1f} s)")
-    failed = [s for s in result.seeds if s.status == "failed"]
+    failed = [s for s in result.seeds if s.status == mf.STATUS_FAILED]
     for outcome in failed:
         print(f"seed {outcome.seed} FAILED: {outcome.error}", file=sys.stderr)
     return _failed_hint(len(failed))
@@ -272,16 +281,11 @@ def _inspect_study(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """``fusion evaluate``: policies on held-out seeds, paired against KSP-FF."""
-    from fusion.config.config import parse_seeds
-    from fusion.config.grid import apply_sets
     from fusion.run.evaluate import PolicySpecError, evaluate_policies, format_evaluation
     from fusion.sim.policies import POLICIES
 
-    config = apply_sets(_load(args), args.set)
-    try:
-        seeds = parse_seeds(args.seeds) if args.seeds else config.general.seeds
-    except ValueError as exc:
-        raise UsageError(f"--seeds {args.seeds!r}: {exc}") from None
+    config = _load(args)
+    seeds = _seeds(args) or config.general.seeds
     policies = args.policy or list(POLICIES)
     loads = [config.general.erlang]
     if args.erlang:
@@ -327,7 +331,7 @@ def _add_config_options(p: argparse.ArgumentParser) -> None:
 
 def _add_run(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="run one seed's simulation and write its shard")
-    p.add_argument("--config", help="INI config (default: the embedded default.ini)")
+    _add_config_options(p)
     p.add_argument("--seed", type=int, help="the seed (default: the config's first)")
     p.add_argument("--out", help="dataset directory (default: from dataset_output_path)")
     p.add_argument("--overwrite", action="store_true", help="rewrite the seed's complete shard")
@@ -385,7 +389,10 @@ def _add_merge(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--order", choices=("seed", "t"), default="seed")
     p.add_argument(
-        "--allow-partial", action="store_true", help="merge what is whole; record the rest"
+        "--include-incomplete",
+        "--allow-partial",
+        action="store_true",
+        help="merge what is whole (incomplete shards' whole lines); record the rest",
     )
     p.add_argument("--compress", choices=COMPRESSIONS, default=None)
     p.set_defaults(func=cmd_merge)

@@ -92,7 +92,7 @@ def test_merge_when_allow_partial_takes_whole_lines_and_records_gaps(dataset, tm
     shard2 = dataset / mf.shard_file_name(2)
     shard2.write_bytes(shard2.read_bytes() + b'{"t": 5, "se')
     mark_status(dataset, 2, "writing")
-    info = merge_shards(dataset, out, allow_partial=True)
+    info = merge_shards(dataset, out, include_incomplete=True)
     seeds = [orjson.loads(line)["seed"] for line in out.read_bytes().splitlines()]
     assert seeds == [2] * 5 + [10] * 7
     assert info["partial"] is True

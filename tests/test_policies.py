@@ -59,3 +59,23 @@ def test_compute_action_mask_when_down_short_or_unreachable_is_false():
     assert compute_action_mask([[0, 1]] * 4, features, 3) == [True, False, False, False]
     with pytest.raises(ValueError, match="feature sets"):
         compute_action_mask([[0, 1]], features, 3)
+
+
+def test_epsilon_mix_when_random_epsilon_without_rng_refuses_unseeded_draws():
+    with pytest.raises(ValueError, match="seeded generator"):
+        select_path_with_epsilon_mix(KSPFFPolicy(), STATE, [True, True], 0.5)
+    assert select_path_with_epsilon_mix(KSPFFPolicy(), STATE, [True, True], 1.0) == 1
+    assert select_path_with_epsilon_mix(KSPFFPolicy(), STATE, [True, True], 0.0) == 0
+
+
+def test_seed_card_paths_when_imported_are_the_live_objects():
+    from fusion.modules.rl import policies as card_policies
+    from fusion.reporting import dataset_logger as card_logger
+    from fusion.sim import policies
+    from fusion.storage.loader import load_dataset
+    from fusion.storage.shard_writer import DatasetLogger
+
+    assert card_logger.DatasetLogger is DatasetLogger
+    assert card_logger.load_dataset is load_dataset
+    assert card_logger.select_path_with_epsilon_mix is policies.select_path_with_epsilon_mix
+    assert card_policies.KSPFFPolicy is policies.KSPFFPolicy

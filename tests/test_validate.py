@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import orjson
 import pytest
 
@@ -65,3 +67,28 @@ def test_check_record_when_valid_example_has_no_problems():
     kw = example(0)
     record = {"t": 0, "seed": 1, **kw}
     assert check_record(record, 0, 1) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (lambda kw: kw["state"].pop("dst"), "state lacks ['dst']"),
+        (lambda kw: kw["state"].update(slots_needed="3"), "state.slots_needed is '3'"),
+        (lambda kw: kw["state"]["paths"][1].update(path_hops=None), "paths[1].path_hops is None"),
+        (lambda kw: kw["state"]["paths"].__setitem__(0, 7), "paths[0] is int"),
+    ],
+)
+def test_writer_and_validate_when_state_breaks_the_rule_refuse_it_alike(tmp_path, change, expected):
+    from conftest import example
+
+    from fusion.storage.shard_writer import DatasetLogger
+
+    kw = example(0)
+    change(kw)
+    with (
+        DatasetLogger(tmp_path / "x.jsonl", {"seed": 1}) as log,
+        pytest.raises(ValueError, match=re.escape(expected)),
+    ):
+        log.log_transition(**kw)
+    record = {"t": 0, "seed": 1, **kw}
+    assert any(expected in p for p in check_record(record, 0, 1))

@@ -51,11 +51,12 @@ from fusion.storage.observation import (
     PATH_FEATURES,
     STATE_FEATURES,
     observation_names,
+    observation_rows,
     observation_size,
+    scatter_rows,
 )
 from fusion.storage.schema import WINDOW_TAGS, check_window
-from fusion.storage.sources import Resolved, Source, resolve, warn_skipped
-from fusion.storage.study_layout import is_study, study_points
+from fusion.storage.sources import Resolved, Source, resolve_parts, warn_skipped
 from fusion.storage.successors import episode_ends, successors
 
 logger = logging.getLogger(__name__)
@@ -144,10 +145,8 @@ def _assemble(parts: list[Columns]) -> dict[str, np.ndarray]:
     start = 0
     for c in parts:
         rows = slice(start, start + len(c))
-        observations[rows, : len(STATE_FEATURES)] = c.state
-        paths = observations[rows, len(STATE_FEATURES) :].reshape(len(c), k, len(PATH_FEATURES))
-        _scatter(paths, c.path_values, c.path_counts)
-        _scatter(masks[rows], c.mask_values, c.mask_counts)
+        observation_rows(observations[rows], c.state, c.path_values, c.path_counts)
+        scatter_rows(masks[rows], c.mask_values, c.mask_counts)
         start += len(c)
 
     def cat(name: str, dtype: Any) -> np.ndarray:
@@ -163,18 +162,6 @@ def _assemble(parts: list[Columns]) -> dict[str, np.ndarray]:
         "t": cat("t", np.int64),
         "window_tags": cat("windows", np.int8),
     }
-
-
-def _scatter(target: np.ndarray, values: np.ndarray, counts: np.ndarray) -> None:
-    """Write row-after-row list items into ``target[row, position]`` (padding stays zero)."""
-    n, k = target.shape[0], target.shape[1]
-    if len(values) == n * k and (counts == k).all():
-        target[...] = values.reshape(target.shape)
-        return
-    rows = np.repeat(np.arange(n), counts)
-    starts = np.concatenate(([0], np.cumsum(counts)[:-1])) if n else np.zeros(0, np.int64)
-    positions = np.arange(len(values)) - np.repeat(starts, counts)
-    target[rows, positions] = values
 
 
 def _in_order(base: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -237,23 +224,24 @@ def to_arrays(
         ([-1], (1, 2), 'float32')
     """
     check_window(window)
-    if is_study(path):
-        return _study_arrays(path, points, seeds, window, include_incomplete, cache, verify)
     wanted = None if seeds is None else sorted({int(s) for s in seeds})
-    resolved = resolve(path, include_incomplete=include_incomplete, points=points)
-    if resolved.axes is not None:  # a study merged into one file: point by point
-        parts = [
+    parts = resolve_parts(path, include_incomplete=include_incomplete, points=points)
+    if len(parts) == 1 and parts[0].coords is None:  # one dataset or file
+        return _from_resolved(path, parts[0].resolved, wanted, window, cache, verify)
+    return _combine(
+        path,
+        [
             (
-                dict(source.point or {}),
-                str(source.entry.get("dir", "")),
+                dict(part.coords or {}),
+                part.name,
+                # a point's own directory has its cache; a merged study's range has none
                 _from_resolved(
-                    path, replace(resolved, sources=[source]), wanted, window, False, verify
+                    part.path, part.resolved, wanted, window, cache and part.of_study_dir, verify
                 ),
             )
-            for source in resolved.sources
-        ]
-        return _combine(path, parts)
-    return _from_resolved(path, resolved, wanted, window, cache, verify)
+            for part in parts
+        ],
+    )
 
 
 def _from_resolved(
@@ -310,35 +298,6 @@ def _from_resolved(
         metadata=metadata,
     )
     return result if keep.all() else replace(result.take(keep), metadata=metadata)
-
-
-def _study_arrays(
-    path: str | os.PathLike[str],
-    points: Mapping[str, Sequence[Any]] | None,
-    seeds: Iterable[int] | None,
-    window: str | None,
-    include_incomplete: bool,
-    cache: bool,
-    verify: bool,
-) -> TransitionArrays:
-    """A study's points' arrays, concatenated in point order, one column per grid axis."""
-    chosen = study_points(path, points)
-    parts = [
-        (
-            p.coords,
-            str(p.record["dir"]),
-            to_arrays(
-                p.path,
-                seeds=seeds,
-                window=window,
-                include_incomplete=include_incomplete,
-                cache=cache,
-                verify=verify,
-            ),
-        )
-        for p in chosen
-    ]
-    return _combine(path, parts)
 
 
 def _combine(

@@ -30,8 +30,7 @@ from fusion.datasets.arrays import to_arrays
 from fusion.errors import DatasetError
 from fusion.optional import require
 from fusion.storage.observation import legal_actions
-from fusion.storage.sources import resolve
-from fusion.storage.study_layout import is_study
+from fusion.storage.sources import resolve_parts
 
 
 class MinariIdExistsError(DatasetError):
@@ -39,9 +38,14 @@ class MinariIdExistsError(DatasetError):
 
 
 def _config_of(path: str | os.PathLike[str]) -> dict[str, Any]:
-    resolved = resolve(path)
-    if resolved.axes is not None:
-        raise DatasetError(f"{path}: a merged study; export one point's dataset to Minari")
+    """The config a dataset records; a study (its directory or one merged file) is refused,
+    naming a point to export instead."""
+    parts = resolve_parts(path)
+    if parts[0].coords is not None:
+        where = "a study" if parts[0].of_study_dir else "a merged study"
+        example = parts[0].path if parts[0].of_study_dir else parts[0].name
+        raise DatasetError(f"{path}: {where}; export one point's dataset (e.g. {example})")
+    resolved = parts[0].resolved
     record: Mapping[str, Any] | None = resolved.manifest
     if record is None:
         sidecar = Path(f"{resolved.path}.manifest.json")
@@ -98,8 +102,6 @@ def export_minari(
     env_module = require("fusion.env", "rl", "--format minari (the env spec)")
     import gymnasium
 
-    if is_study(path):
-        raise DatasetError(f"{path}: a study; export one point's dataset (e.g. {path}/erlang=300)")
     with _datasets_root(root):
         if dataset_id in minari.list_local_datasets():  # before reading anything
             raise MinariIdExistsError(

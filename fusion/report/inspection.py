@@ -40,7 +40,7 @@ def inspect_dataset(path: str | os.PathLike[str]) -> dict[str, Any]:
                 },
             }
         )
-    complete = [r for r in rows if r["status"] == "complete"]
+    complete = [r for r in rows if r["status"] == mf.STATUS_COMPLETE]
     aggregate = {
         key: interval([r[key] for r in complete if r[key] is not None])
         for key in ("bp", *(f"bp_{w}" for w in WINDOWS))

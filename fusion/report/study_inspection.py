@@ -19,6 +19,7 @@ from typing import Any
 
 from fusion.optional import require
 from fusion.report.inspection import inspect_dataset
+from fusion.storage import manifest as mf
 from fusion.storage.schema import WINDOW_TAGS as WINDOWS
 from fusion.storage.study_layout import read_study, study_points, study_root
 
@@ -37,7 +38,7 @@ def inspect_study(path: str | os.PathLike[str]) -> dict[str, Any]:
     rows = []
     for point in study_points(path):
         report = inspect_dataset(point.path)
-        complete = sum(1 for r in report["shards"] if r["status"] == "complete")
+        complete = sum(1 for r in report["shards"] if r["status"] == mf.STATUS_COMPLETE)
         rows.append(
             {
                 "point": point.coords,

@@ -31,8 +31,8 @@ from typing import Any
 import numpy as np
 
 from fusion.datasets.sampler import MinibatchSampler
+from fusion.rl.model_file import write_model
 from fusion.sim.policies import PathPolicy
-from fusion.storage.atomic import atomic_output
 from fusion.storage.observation import observation
 
 _MASKED = -1e9
@@ -84,8 +84,7 @@ class BCModel:
 
         :param path: The file.
         """
-        with atomic_output(path) as handle:
-            np.savez(handle, **{name: getattr(self, name) for name in self.__dataclass_fields__})
+        write_model(path, "bc", {name: getattr(self, name) for name in self.__dataclass_fields__})
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> BCModel:

@@ -44,8 +44,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from fusion.optional import require
+from fusion.rl.model_file import write_model
 from fusion.sim.policies import PathPolicy
-from fusion.storage.atomic import atomic_output
 from fusion.storage.observation import (
     PATH_FEATURES,
     STATE_FEATURES,
@@ -253,7 +253,6 @@ class FQIModel:
         import orjson
 
         arrays: dict[str, Any] = {
-            "kind": np.array("fqi"),
             "k_paths": np.array(self.k_paths),
             "info": np.array(orjson.dumps(self.info).decode()),
             "support": self.support,
@@ -261,8 +260,7 @@ class FQIModel:
             **self.state_value.arrays("value."),
             **self.advantage.arrays("advantage."),
         }
-        with atomic_output(path) as handle:
-            np.savez(handle, **arrays)
+        write_model(path, "fqi", arrays)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> FQIModel:

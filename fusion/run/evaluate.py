@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from fusion.config.config import Config
 from fusion.report.intervals import interval
+from fusion.rl.model_file import model_kind
+from fusion.run.pool import run_local, sigterm_as_interrupt
 from fusion.sim.engine import SimulationEngine
 from fusion.sim.policies import POLICIES, PathPolicy
 from fusion.storage.schema import WINDOW_TAGS as WINDOWS
@@ -60,12 +61,8 @@ def load_policy(spec: str) -> PathPolicy | None:
         raise PolicySpecError(
             f"policy {spec!r}: not a heuristic ({', '.join(sorted(POLICIES))}) nor a model file"
         )
-    import numpy as np
-
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            files = set(npz.files)
-            kind = str(npz["kind"]) if "kind" in files else ("bc" if "w1" in files else "")
+        kind = model_kind(path)
     except (OSError, ValueError) as exc:
         raise PolicySpecError(f"policy {spec!r}: not a model file (.npz): {exc}") from None
     if kind == "fqi":
@@ -79,8 +76,7 @@ def load_policy(spec: str) -> PathPolicy | None:
     raise PolicySpecError(f"policy {spec!r}: an .npz that holds no FQI or BC model")
 
 
-def _run(task: tuple[Config, str, int]) -> dict[str, Any]:
-    config, spec, seed = task
+def _run(config: Config, spec: str, seed: int) -> dict[str, Any]:
     if spec in POLICIES:
         config = config.replace("policy_settings", policy=spec)
     stats = SimulationEngine(config, seed, policy=load_policy(spec)).run()
@@ -116,12 +112,9 @@ def evaluate_policies(
         load_policy(spec)  # a bad spec fails here, before any run
     config = config.replace("dataset_logging", log_offline_dataset=False)
     tasks = [(config, spec, seed) for spec in specs for seed in seeds]
-    workers = workers or os.cpu_count() or 1
-    if workers == 1:
-        results = [_run(task) for task in tasks]
-    else:
-        with ProcessPoolExecutor(max_workers=min(workers, len(tasks))) as pool:
-            results = list(pool.map(_run, tasks))
+    results: list[dict[str, Any]] = [{}] * len(tasks)
+    with sigterm_as_interrupt():
+        run_local(_run, tasks, workers or os.cpu_count() or 1, results.__setitem__, inline=True)
     by_spec = {spec: results[i * len(seeds) : (i + 1) * len(seeds)] for i, spec in enumerate(specs)}
     baseline = {r["seed"]: r["blocking"] for r in by_spec[BASELINE]}
     report_rows = []

@@ -53,15 +53,15 @@ class StudyResult:
     @property
     def ok(self) -> bool:
         """Whether no task failed."""
-        return all(o.status != "failed" for _, outs in self.points for o in outs)
+        return all(o.status != mf.STATUS_FAILED for _, outs in self.points for o in outs)
 
 
 def _status(outcomes: Sequence[SeedOutcome | None]) -> str:
-    if any(o is not None and o.status == "failed" for o in outcomes):
-        return "failed"
+    if any(o is not None and o.status == mf.STATUS_FAILED for o in outcomes):
+        return mf.STATUS_FAILED
     if all(o is not None for o in outcomes):
-        return "complete"
-    return "incomplete"
+        return mf.STATUS_COMPLETE
+    return mf.STATUS_INCOMPLETE
 
 
 def _record(
@@ -79,7 +79,7 @@ def _record(
                 "point": point.coords,
                 "dir": point.directory,
                 "config_sha256": mf.config_sha256(point.config.identity()),
-                "status": "planned",
+                "status": mf.STATUS_PLANNED,
             }
             for point in points
         ],

@@ -20,13 +20,9 @@ seed; it refuses a directory made with another config.
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import logging
-import multiprocessing
 import os
-import signal
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +34,7 @@ from tqdm import tqdm
 from fusion.config.config import Config
 from fusion.errors import FusionError, ManifestConflictError
 from fusion.optional import require
+from fusion.run.pool import run_local, sigterm_as_interrupt
 from fusion.run.simulation import run_simulation
 from fusion.storage import manifest as mf
 from fusion.storage.integrity import file_sha256
@@ -82,7 +79,7 @@ class SweepResult:
     @property
     def ok(self) -> bool:
         """Whether no seed failed."""
-        return all(s.status != "failed" for s in self.seeds)
+        return all(s.status != mf.STATUS_FAILED for s in self.seeds)
 
 
 def run_seed_task(config: Config, seed: int, dataset_dir: str) -> SeedOutcome:
@@ -99,10 +96,14 @@ def run_seed_task(config: Config, seed: int, dataset_dir: str) -> SeedOutcome:
         )
     except Exception as exc:  # the logger recorded the shard failed; report and go on
         logger.exception("seed %d failed", seed)
-        failed = mf.read_sidecar(mf.sidecar_path(Path(dataset_dir) / mf.shard_file_name(seed)))
-        return SeedOutcome(seed, "failed", error=f"{type(exc).__name__}: {exc}", entry=failed or {})
+        failed = mf.read_sidecar(
+            mf.sidecar_path(Path(dataset_dir) / mf.shard_file_name(seed, config.dataset_stem))
+        )
+        return SeedOutcome(
+            seed, mf.STATUS_FAILED, error=f"{type(exc).__name__}: {exc}", entry=failed or {}
+        )
     stats.pop("bp_timeline", None)
-    return SeedOutcome(seed, "complete", stats, entry=mf.compact_entry(entry))
+    return SeedOutcome(seed, mf.STATUS_COMPLETE, stats, entry=mf.compact_entry(entry))
 
 
 def prepare_dataset(
@@ -169,56 +170,6 @@ Job = tuple[Config, int, str]
 """One task's arguments: the resolved config, the seed, the dataset directory."""
 
 
-def _run_local(
-    task: Callable[[Config, int, str], SeedOutcome],
-    jobs: Sequence[Job],
-    workers: int,
-    on_done: Callable[[int, SeedOutcome], None],
-) -> None:
-    context = multiprocessing.get_context("spawn")
-    pool = cf.ProcessPoolExecutor(
-        max_workers=workers, mp_context=context, initializer=_die_with_parent
-    )
-    futures = {pool.submit(task, *job): i for i, job in enumerate(jobs)}
-    try:
-        for future in cf.as_completed(futures):
-            index = futures[future]
-            try:
-                on_done(index, future.result())
-            except cf.process.BrokenProcessPool as exc:
-                on_done(index, SeedOutcome(jobs[index][1], "failed", error=f"worker died: {exc}"))
-    except BaseException:  # an interrupt (SIGINT, or SIGTERM turned into one): stop every worker
-        processes = list((getattr(pool, "_processes", None) or {}).values())
-        pool.shutdown(wait=False, cancel_futures=True)
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            process.join(10)
-        raise
-    pool.shutdown(wait=True)
-
-
-def _die_with_parent() -> None:
-    """In a worker: be killed when the driver dies, even by SIGKILL (Linux), so no orphan
-    keeps writing a shard that a resumed sweep is about to rewrite."""
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):  # not Linux: the pool's own checks remain
-        pass
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver decides; it terminates us
-
-
-class _Terminated(KeyboardInterrupt):
-    """SIGTERM, raised in the driver so that it stops its workers and commits."""
-
-
-def _raise_terminated(signum: int, frame: Any) -> None:
-    raise _Terminated(f"signal {signum}")
-
-
 def _run_ray(
     task: Callable[[Config, int, str], SeedOutcome],
     jobs: Sequence[Job],
@@ -244,7 +195,7 @@ def _run_ray(
                     outcome = ray.get(ref)
                 except Exception as exc:  # a task that failed even after Ray's retries
                     outcome = SeedOutcome(
-                        jobs[index][1], "failed", error=f"{type(exc).__name__}: {exc}"
+                        jobs[index][1], mf.STATUS_FAILED, error=f"{type(exc).__name__}: {exc}"
                     )
                 on_done(index, outcome)
     finally:
@@ -311,7 +262,7 @@ def run_jobs(
         rate = transitions / max(time.monotonic() - started, 1e-9)
         if outcome.entry:
             pending.setdefault(jobs[index][2], []).append(outcome.entry)
-        if outcome.status == "failed":
+        if outcome.status == mf.STATUS_FAILED:
             failures += 1
             logger.error("seed %d (%s) failed: %s", outcome.seed, jobs[index][2], outcome.error)
         bar.set_postfix_str(f"{rate:,.0f} transitions/s, {failures} failed")
@@ -320,14 +271,14 @@ def run_jobs(
             commit()
             last_commit = time.monotonic()
 
-    previous = None
-    if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    def on_broken(index: int, exc: BaseException) -> None:
+        on_done(index, SeedOutcome(jobs[index][1], mf.STATUS_FAILED, error=f"worker died: {exc}"))
+
     try:
-        if jobs:
-            if backend == "local":
-                _run_local(task, jobs, min(workers, len(jobs)), on_done)
-            else:
+        with sigterm_as_interrupt():
+            if jobs and backend == "local":
+                run_local(task, jobs, workers, on_done, on_broken)
+            elif jobs:
                 _run_ray(task, jobs, workers, ray_address, on_done)
     except KeyboardInterrupt:
         for (config, seed, directory), outcome in zip(jobs, outcomes, strict=True):
@@ -337,8 +288,6 @@ def run_jobs(
                 )
         raise
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
         bar.close()
         commit()  # also on an interrupt: what closed is kept
     return outcomes

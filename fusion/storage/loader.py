@@ -30,8 +30,7 @@ from fusion.errors import DatasetError
 from fusion.storage.compression import open_binary
 from fusion.storage.integrity import LineCheck, check_line_count
 from fusion.storage.schema import check_window
-from fusion.storage.sources import Source, resolve, warn_skipped
-from fusion.storage.study_layout import is_study, study_points
+from fusion.storage.sources import Part, Source, resolve, resolve_parts, warn_skipped
 from fusion.storage.successors import NextStateLinker
 
 logger = logging.getLogger(__name__)
@@ -184,42 +183,32 @@ def load_dataset(
         0
     """
     check_window(window)
-    if is_study(path):
-        chosen = study_points(path, points)  # checked now, read lazily
-        return itertools.chain.from_iterable(
-            _with_point(
-                load_dataset(
-                    point.path,
-                    seeds=seeds,
-                    window=window,
-                    include_incomplete=include_incomplete,
-                    link_next=link_next,
-                    verify=verify,
-                ),
-                point.coords,
-            )
-            for point in chosen
-        )
-    resolved = resolve(path, seeds=seeds, include_incomplete=include_incomplete, points=points)
-    warn_skipped(resolved)
+    parts = resolve_parts(
+        path, seeds=seeds, include_incomplete=include_incomplete, points=points
+    )  # the points are checked now; each part is resolved and read when the reader gets there
     # Lazily, source after source: a file's problem surfaces when the reader reaches it.
-    streams: Iterator[Iterator[dict[str, Any]]] = (
-        read_source(source, verify=verify) for source in resolved.sources
-    )
-    if link_next:
-        streams = (_link_next(stream) for stream in streams)
-    records = itertools.chain.from_iterable(streams)
+    records = itertools.chain.from_iterable(_read_part(part, verify, link_next) for part in parts)
     if window is None:
         return records
     return (record for record in records if record["meta"].get("bp_window_tag") == window)
 
 
-def _with_point(
-    records: Iterator[dict[str, Any]], coords: Mapping[str, Any]
-) -> Iterator[dict[str, Any]]:
-    for record in records:
-        record["point"] = dict(coords)
-        yield record
+def _read_part(part: Part, verify: bool, link_next: bool) -> Iterator[dict[str, Any]]:
+    """A part's records, source after source (each linked on its own with ``link_next``); a
+    study directory's points carry their ``"point"`` (a merged study's sources carry theirs)."""
+    resolved = part.resolved
+    warn_skipped(resolved)
+    for source in resolved.sources:
+        records = read_source(source, verify=verify)
+        if link_next:
+            records = _link_next(records)
+        if part.of_study_dir:
+            coords = part.coords or {}
+            for record in records:
+                record["point"] = dict(coords)
+                yield record
+        else:
+            yield from records
 
 
 def filter_by_window(dataset_path: str | os.PathLike[str], window_tag: str) -> list[dict[str, Any]]:

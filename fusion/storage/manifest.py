@@ -57,10 +57,14 @@ DEFAULT_STEM = "offline_data"
 SIDECAR_SUFFIX = ".shard.json"
 LOCK_TIMEOUT_S = 120.0
 
-STATUS_WRITING = "writing"
-STATUS_COMPLETE = "complete"
-STATUS_FAILED = "failed"
-STATUSES = (STATUS_WRITING, STATUS_COMPLETE, STATUS_FAILED)
+# Every status string fusion records or reports, defined here once.
+STATUS_WRITING = "writing"  # a shard whose writer has not closed it (yet)
+STATUS_COMPLETE = "complete"  # a shard closed whole; a study point whose seeds all are
+STATUS_FAILED = "failed"  # a shard whose writer raised or died; a point with a failed seed
+STATUSES = (STATUS_WRITING, STATUS_COMPLETE, STATUS_FAILED)  # what a shard entry may say
+STATUS_PLANNED = "planned"  # a study point not run yet
+STATUS_INCOMPLETE = "incomplete"  # a study point with seeds still to run
+STATUS_FILE = "file"  # a lone or merged file a reader was given (closed whole by its maker)
 
 _SHARD_RE = re.compile(
     r"^(?P<stem>.+)\.seed(?P<seed>\d+)\.jsonl(?P<comp>"
@@ -472,11 +476,6 @@ def current_entries(dataset_dir: Path, manifest: Mapping[str, Any]) -> list[dict
         if record["seed"] == parsed[1]:
             by_seed[parsed[1]] = compact_entry(record)
     return [by_seed[seed] for seed in sorted(by_seed)]
-
-
-def shard_entries(manifest: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The manifest's shard entries sorted by integer seed (never by file name)."""
-    return sorted(manifest.get("shards", []), key=lambda e: int(e["seed"]))
 
 
 def read_sidecar(path: Path) -> dict[str, Any] | None:

@@ -265,7 +265,7 @@ def merge_shards(
     dataset_dir: str | os.PathLike[str],
     out_path: str | os.PathLike[str],
     order: str = "seed",
-    allow_partial: bool = False,
+    include_incomplete: bool = False,
     *,
     compress: str | None = None,
 ) -> dict[str, Any]:
@@ -274,16 +274,16 @@ def merge_shards(
     :param dataset_dir: The dataset directory (or its ``manifest.json``).
     :param out_path: The merged JSON Lines file.
     :param order: ``"seed"`` (shards by ascending seed) or ``"t"`` (round-robin by ``t``).
-    :param allow_partial: Merge what can be merged: whole lines of incomplete shards; missing
+    :param include_incomplete: Merge what can be merged: whole lines of incomplete shards; missing
         and corrupt shards are left out. Everything left out or cut is recorded.
     :param compress: ``None``, ``"gzip"`` or ``"zstd"``; the output name should end in
         ``.gz`` / ``.zst`` to be read back transparently.
     :raises DatasetError: naming every seed that is missing, incomplete or corrupt (unless
-        ``allow_partial``); the output is then not written.
+        ``include_incomplete``); the output is then not written.
     :return: The merge record written to ``OUT.manifest.json``.
     """
     check_compression(compress)
-    return write_planned(plan_merge(dataset_dir, order, allow_partial), out_path, compress)
+    return write_planned(plan_merge(dataset_dir, order, include_incomplete), out_path, compress)
 
 
 def write_planned(
@@ -320,7 +320,7 @@ class MergePlan:
     :param manifest: Its manifest.
     :param order: ``"seed"`` or ``"t"``.
     :param usable: The shards to copy, in seed order.
-    :param problems: Seed -> why it is left out or cut (only with ``allow_partial``).
+    :param problems: Seed -> why it is left out or cut (only with ``include_incomplete``).
     """
 
     dataset_dir: str | os.PathLike[str]
@@ -331,18 +331,18 @@ class MergePlan:
 
 
 def plan_merge(
-    dataset_dir: str | os.PathLike[str], order: str = "seed", allow_partial: bool = False
+    dataset_dir: str | os.PathLike[str], order: str = "seed", include_incomplete: bool = False
 ) -> MergePlan:
     """Resolve a dataset's shards for merging and refuse what cannot be merged.
 
     :raises ValueError: for an unknown order.
     :raises DatasetError: naming every seed that is missing, incomplete or corrupt (unless
-        ``allow_partial``; corrupt shards are then found here only for order ``t`` or
-        ``allow_partial``, otherwise while copying).
+        ``include_incomplete``; corrupt shards are then found here only for order ``t`` or
+        ``include_incomplete``, otherwise while copying).
     """
     if order not in ORDERS:
         raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
-    resolved = resolve(dataset_dir, include_incomplete=allow_partial, missing="skip")
+    resolved = resolve(dataset_dir, include_incomplete=include_incomplete, missing="skip")
     if resolved.manifest is None:
         raise DatasetError(f"{dataset_dir}: merge takes a dataset directory or its manifest.json")
     refs = resolved.sources
@@ -352,14 +352,14 @@ def plan_merge(
         for ref in refs
         if not ref.complete
     )
-    if problems and not allow_partial:
+    if problems and not include_incomplete:
         raise DatasetError(_refusal(dataset_dir, problems))
-    if allow_partial or order == "t":
+    if include_incomplete or order == "t":
         # Verify before writing: a corrupt shard found mid-copy could not be taken back out.
         for ref in refs:
             if ref.complete and ref.path.exists() and (problem := _verify(ref)):
                 problems[ref.shard_seed] = problem
-        if problems and not allow_partial:
+        if problems and not include_incomplete:
             raise DatasetError(_refusal(dataset_dir, problems))
     usable = [ref for ref in refs if not (ref.complete and ref.seed in problems)]
     return MergePlan(dataset_dir, resolved.manifest, order, usable, problems)
@@ -380,7 +380,7 @@ def write_merge(plan: MergePlan, writer: HashingSink, tmp_dir: Path) -> list[dic
                 lines, problem = _copy_seed_order(
                     ref, writer, hasher, whole_lines_only=not ref.complete
                 )
-                if problem:  # only without allow_partial: it verified every shard first
+                if problem:  # only without include_incomplete: it verified every shard first
                     raise DatasetError(_refusal(plan.dataset_dir, {ref.shard_seed: problem}))
                 records.append(_range(ref, lines, start, writer.size))
         else:
@@ -405,7 +405,7 @@ def _range(ref: Source, lines: int, start: int | None, end: int | None) -> dict[
 
 def _refusal(dataset_dir: str | os.PathLike[str], problems: dict[int, str]) -> str:
     listed = "; ".join(f"seed {seed}: {why}" for seed, why in sorted(problems.items()))
-    return f"{dataset_dir}: cannot merge ({listed}); pass allow_partial / --allow-partial to merge the rest"
+    return f"{dataset_dir}: cannot merge ({listed}); pass include_incomplete / --include-incomplete to merge the rest"
 
 
 def _merge_record(

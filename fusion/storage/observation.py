@@ -4,9 +4,11 @@ An observation is ``5 + 5K`` numbers: the request's ``src, dst, slots_needed,
 est_remaining_time, is_disaster``, then for each of the K paths ``path_hops,
 min_residual_slots, frag_indicator, failure_mask, dist_to_disaster_centroid``. A state with
 fewer than K paths is padded with zeros. The names come from the record's schema
-(:mod:`fusion.storage.schema`). The array view
-(:func:`fusion.datasets.arrays.to_arrays`) and learned policies
-(:class:`fusion.rl.bc.BCPolicy`) both use this one definition.
+(:mod:`fusion.storage.schema`). This module is the layout's one home, with its two builders
+side by side: :func:`observation_rows` lays out a file's columns (the array view,
+:func:`fusion.datasets.arrays.to_arrays`), :func:`observation` one state dict (the
+environment and learned policies, once per decision, so in plain Python);
+``tests/test_arrays.py`` checks that they agree row for row.
 
     >>> observation_names(1)
     ['src', 'dst', 'slots_needed', 'est_remaining_time', 'is_disaster', 'path0.path_hops', 'path0.min_residual_slots', 'path0.frag_indicator', 'path0.failure_mask', 'path0.dist_to_disaster_centroid']
@@ -32,7 +34,9 @@ __all__ = [
     "legal_actions",
     "observation",
     "observation_names",
+    "observation_rows",
     "observation_size",
+    "scatter_rows",
 ]
 
 
@@ -55,15 +59,55 @@ def observation_names(k_paths: int) -> list[str]:
     return names
 
 
+def observation_rows(
+    out: np.ndarray, state_values: np.ndarray, path_values: np.ndarray, path_counts: np.ndarray
+) -> None:
+    """Lay rows out in the observation order: request features, then K paths' features,
+    a row with fewer than K paths padded with zeros.
+
+    :param out: ``(n, 5 + 5K)``, zeros, written in place (K from its width).
+    :param state_values: ``(n, 5)``, :data:`STATE_FEATURES` per row.
+    :param path_values: ``(sum(path_counts), 5)``, :data:`PATH_FEATURES` of every row's
+        paths, rows back to back, at most K per row.
+    :param path_counts: ``(n,)`` paths per row.
+    """
+    n = len(out)
+    width = len(PATH_FEATURES)
+    k = (out.shape[1] - len(STATE_FEATURES)) // width
+    out[:, : len(STATE_FEATURES)] = state_values
+    scatter_rows(out[:, len(STATE_FEATURES) :].reshape(n, k, width), path_values, path_counts)
+
+
+def scatter_rows(target: np.ndarray, values: np.ndarray, counts: np.ndarray) -> None:
+    """Write lists stored back to back into ``target[row, position]`` (padding stays as is).
+
+    :param target: ``(n, K, ...)``.
+    :param values: ``(sum(counts), ...)`` every row's items, rows back to back.
+    :param counts: ``(n,)`` items per row, each at most K.
+
+        >>> out = np.zeros((2, 3), int)
+        >>> scatter_rows(out, np.array([1, 2, 3]), np.array([1, 2])); out.tolist()
+        [[1, 0, 0], [2, 3, 0]]
+    """
+    n, k = target.shape[0], target.shape[1]
+    if len(values) == n * k:  # every row is full
+        target[...] = values.reshape(target.shape)
+        return
+    rows = np.repeat(np.arange(n), counts)
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1])) if n else np.zeros(0, np.int64)
+    positions = np.arange(len(values)) - np.repeat(starts, counts)
+    target[rows, positions] = values
+
+
 def observation(state: Mapping[str, Any], k_paths: int) -> np.ndarray:
-    """One state as a float32 vector in upstream FUSION's order.
+    """One state as a float32 vector in upstream FUSION's order (as :func:`observation_rows`).
 
     :param state: The seed card's state dict.
     :param k_paths: K; paths beyond K are ignored, missing ones are zeros.
     """
-    values = [float(state[name]) for name in STATE_FEATURES]
+    values = [state[name] for name in STATE_FEATURES]
     for path in list(state["paths"])[:k_paths]:
-        values.extend(float(path[name]) for name in PATH_FEATURES)
+        values.extend([path[name] for name in PATH_FEATURES])
     vector = np.zeros(observation_size(k_paths), dtype=np.float32)
     vector[: len(values)] = values
     return vector

@@ -119,7 +119,14 @@ def _as_mask(mask: Any) -> list[bool]:
 
 
 def check_transition(
-    state: Any, action: Any, reward: Any, next_state: Any, action_mask: Any, meta: Any
+    state: Any,
+    action: Any,
+    reward: Any,
+    next_state: Any,
+    action_mask: Any,
+    meta: Any,
+    *,
+    features: bool = True,
 ) -> tuple[int, float, list[bool]]:
     """The writer's check: refuse what a reader would refuse; return the normalised values.
 
@@ -134,6 +141,7 @@ def check_transition(
     :param next_state: ``None`` or a mapping.
     :param action_mask: Booleans, one per path.
     :param meta: A mapping.
+    :param features: Type-check every feature (see :func:`state_problem`).
     :return: ``(action, reward, action_mask)`` as written.
     :raises ValueError: naming the field and what was expected.
     """
@@ -155,7 +163,7 @@ def check_transition(
                 break
     else:
         mask = _as_mask(mask)
-    problem = state_problem(state, len(mask))
+    problem = state_problem(state, len(mask), features=features)
     if problem is not None:
         raise ValueError(problem)
     if action.__class__ is not int or (
@@ -179,7 +187,7 @@ def _not_a_number(value: Any) -> bool:
     return isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating))
 
 
-def state_problem(state: Any, mask_width: int | None) -> str | None:
+def state_problem(state: Any, mask_width: int | None, *, features: bool = True) -> str | None:
     """What is wrong with a state, or ``None``: the one rule the writer and validator share.
 
     A state is a mapping holding :data:`REQUIRED_STATE_KEYS`; ``paths`` is a list of mappings,
@@ -189,23 +197,26 @@ def state_problem(state: Any, mask_width: int | None) -> str | None:
 
     :param state: The state.
     :param mask_width: The action mask's length (``None``: not checked).
+    :param features: Also check each path object and feature value (``False``: only the
+        structure, for a writer fed by the engine, whose features are numbers by construction).
 
         >>> state_problem({"src": 0, "dst": 1, "paths": [{"path_hops": "3"}]}, 1)
         "state.paths[0].path_hops is '3', not a number"
     """
     if state.__class__ is not dict and not isinstance(state, Mapping):
         return f"state must be a dict, got {_kind(state)}"
-    missing = [key for key in REQUIRED_STATE_KEYS if key not in state]
-    if missing:
-        return f"state lacks {missing}"
-    for key in STATE_FEATURES:
-        if key in state and _not_a_number(state[key]):
-            return f"state.{key} is {state[key]!r}, not a number"
+    if "paths" not in state or "src" not in state or "dst" not in state:
+        return f"state lacks {[key for key in REQUIRED_STATE_KEYS if key not in state]}"
     paths = state["paths"]
     if paths.__class__ is not list and not isinstance(paths, (list, tuple)):
         return f"state.paths must be a list of path dicts, got {_kind(paths)}"
     if paths and mask_width is not None and len(paths) != mask_width:
         return f"action_mask has {mask_width} entries but state.paths has {len(paths)}"
+    if not features:
+        return None
+    for key in STATE_FEATURES:
+        if key in state and _not_a_number(state[key]):
+            return f"state.{key} is {state[key]!r}, not a number"
     for index, path in enumerate(paths):
         if path.__class__ is not dict and not isinstance(path, Mapping):
             return f"state.paths[{index}] is {_kind(path)}, not a path dict"

@@ -58,6 +58,10 @@ class DatasetLogger:
         logged (the last keeps ``null``): the logger holds one transition back until the next
         arrives, so the caller must not change a state dict after logging it. A crash loses at
         most that one; whatever was flushed stays whole.
+    :param check_features: Type-check every state and path feature, as ``fusion validate``
+        does (the default). The engine's writer (:func:`fusion.run.simulation.run_simulation`)
+        passes ``False``: its features are numbers by construction, and that check would cost
+        a third of the writer's time per transition; the structure is still checked.
 
     Example::
 
@@ -77,6 +81,7 @@ class DatasetLogger:
         *,
         flush_every: int = 1000,
         link_next: bool = False,
+        check_features: bool = True,
     ) -> None:
         if isinstance(flush_every, bool) or not isinstance(flush_every, int) or flush_every < 1:
             raise ValueError(f"flush_every must be a positive integer, got {flush_every!r}")
@@ -86,6 +91,7 @@ class DatasetLogger:
         self.transition_count = 0
         self._seed = engine_props.get("seed")
         self._flush_every = flush_every
+        self._check_features = check_features
         self._next_flush = flush_every
         self._buffer = bytearray()
         self._tally: defaultdict[tuple[Any, ...], int] = defaultdict(int)
@@ -115,6 +121,7 @@ class DatasetLogger:
         compress: str | None = None,
         link_next: bool = False,
         commit: bool = True,
+        check_features: bool = True,
     ) -> DatasetLogger:
         """Open the shard ``dataset_dir/<stem>.seed<seed>.jsonl``.
 
@@ -138,6 +145,7 @@ class DatasetLogger:
             crash still leaves whole lines); the manifest then records the compressed file's
             sha256 and size, and the plain file's as ``raw_sha256`` / ``raw_bytes``.
         :param link_next: Fill ``next_state`` at log time (see the class's parameters).
+        :param check_features: Type-check every feature (see the class's parameters).
         :param commit: Publish the entry to the manifest too (off for a sweep's workers).
         :raises ShardBusyError: when another writer holds this seed's shard.
         :raises ShardExistsError: when the shard is complete and ``overwrite`` is false.
@@ -178,7 +186,13 @@ class DatasetLogger:
             if commit:
                 mf.put_shard_entry(directory, entry)
             props = {**engine_props, "seed": seed}
-            log = cls(shard_path, props, flush_every=flush_every, link_next=link_next)
+            log = cls(
+                shard_path,
+                props,
+                flush_every=flush_every,
+                link_next=link_next,
+                check_features=check_features,
+            )
         except BaseException:
             lock.release()
             raise
@@ -218,7 +232,7 @@ class DatasetLogger:
         if self._closed:
             raise ValueError(f"{self.output_path}: log_transition on a closed DatasetLogger")
         action, reward, action_mask = check_transition(
-            state, action, reward, next_state, action_mask, meta
+            state, action, reward, next_state, action_mask, meta, features=self._check_features
         )
         record = {
             "t": self.transition_count,

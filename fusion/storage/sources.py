@@ -16,6 +16,10 @@ with the same promises and give the same rows. Inputs:
 shards that are not complete are skipped (listed in :attr:`Resolved.skipped`) unless
 ``include_incomplete``, which reads their whole lines.
 
+A study is many datasets: :func:`resolve_parts` is where every reader learns whether it reads
+one dataset or a study's points (a study directory's point datasets, or the points of a
+study merged into one file), each :class:`Part` with its coordinates and its sources.
+
     >>> import tempfile
     >>> from fusion.storage.shard_writer import DatasetLogger
     >>> d = tempfile.mkdtemp()
@@ -33,15 +37,16 @@ import logging
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from fusion.config.vocabulary import SUFFIXES
 from fusion.errors import DatasetError
 from fusion.storage import manifest as mf
-from fusion.storage.compression import compression_of, open_binary
+from fusion.storage.compression import open_binary
 from fusion.storage.integrity import sha256_problem, size_problem
-from fusion.storage.study_layout import select_points
+from fusion.storage.study_layout import is_study, select_points, study_points
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +91,7 @@ class Source:
     @property
     def complete(self) -> bool:
         """Whether the file was closed whole (a complete shard, or a lone file)."""
-        return self.status in (mf.STATUS_COMPLETE, "file")
+        return self.status in (mf.STATUS_COMPLETE, mf.STATUS_FILE)
 
     @property
     def shard_seed(self) -> int:
@@ -312,7 +317,7 @@ def _lone(path: Path) -> Resolved:
     record = read_merge_record(path)
     by = mf.merged_sidecar_path(path).name
     if record is None:
-        sources = [Source(path, None, "file", promised_by="nothing")]
+        sources = [Source(path, None, mf.STATUS_FILE, promised_by="nothing")]
     elif record["format"] == STUDY_MERGE_FORMAT:
         size = path.stat().st_size
         if size != record["bytes"]:
@@ -324,7 +329,7 @@ def _lone(path: Path) -> Resolved:
             Source(
                 path,
                 None,
-                "file",
+                mf.STATUS_FILE,
                 lines=part["lines"],
                 size=part["byte_end"] - part["byte_start"],
                 sha256=part.get("sha256"),
@@ -342,7 +347,7 @@ def _lone(path: Path) -> Resolved:
             Source(
                 path,
                 None,
-                "file",
+                mf.STATUS_FILE,
                 lines=record.get("transitions"),
                 size=record.get(
                     "bytes_file", None if record.get("compression") else record.get("bytes")
@@ -430,6 +435,78 @@ def resolve(
     return Resolved(source_path, directory, stem, manifest, sources, skipped).only(seeds)
 
 
+@dataclass
+class Part:
+    """One dataset a reader walks: the whole input, or one point of a study.
+
+    :param path: The dataset to resolve (a point's directory, or the input itself).
+    :param coords: The point's axis -> value (``None``: not a study).
+    :param name: The point's directory name in its study (``""``: not a study).
+    :param options: :func:`resolve`'s keyword arguments for it.
+    :param ranges: For a point of a study merged into one file: that point's sources.
+    """
+
+    path: Path
+    coords: dict[str, Any] | None
+    name: str
+    options: dict[str, Any]
+    ranges: Resolved | None = None
+
+    @property
+    def of_study_dir(self) -> bool:
+        """Whether this is a point dataset of a study directory (its own manifest, shards)."""
+        return self.coords is not None and self.ranges is None
+
+    @cached_property
+    def resolved(self) -> Resolved:
+        """Its sources, resolved on first use (a study's points are read one after another)."""
+        return self.ranges if self.ranges is not None else resolve(self.path, **self.options)
+
+
+def resolve_parts(
+    path: str | os.PathLike[str],
+    *,
+    seeds: Iterable[int] | None = None,
+    include_incomplete: bool = False,
+    missing: str = "raise",
+    points: Mapping[str, Sequence[Any]] | None = None,
+) -> list[Part]:
+    """The datasets a reader walks for ``path``, in order: one for a dataset or file, one per
+    selected point for a study (its directory or ``study.json``) or a study merged into one
+    file. The points are checked now; each part's sources are resolved when first used.
+
+    :param path: A study, a dataset directory, its ``manifest.json``, or a lone file.
+    :param seeds: Only these seeds (of every part).
+    :param include_incomplete: See :func:`resolve`.
+    :param missing: See :func:`resolve`.
+    :param points: A study's points to keep: axis -> values.
+    :raises ValueError: for ``points`` on what is not a study, or naming no point of it.
+    """
+    options: dict[str, Any] = {
+        "seeds": seeds,
+        "include_incomplete": include_incomplete,
+        "missing": missing,
+    }
+    if is_study(path):
+        return [
+            Part(point.path, point.coords, str(point.record["dir"]), options)
+            for point in study_points(path, points)
+        ]
+    resolved = resolve(path, points=points, **options)
+    if resolved.axes is None:
+        return [Part(Path(path), None, "", options, resolved)]
+    return [
+        Part(
+            Path(path),
+            dict(source.point or {}),
+            str(source.entry.get("dir", "")),
+            options,
+            replace(resolved, sources=[source]),
+        )
+        for source in resolved.sources
+    ]
+
+
 def warn_skipped(resolved: Resolved) -> None:
     """Log one warning per shard that a reader leaves out.
 
@@ -443,8 +520,3 @@ def warn_skipped(resolved: Resolved) -> None:
             seed,
             why.removeprefix("incomplete: status "),
         )
-
-
-def stored_compression(source: Source) -> str | None:
-    """The source file's compression, from its name."""
-    return compression_of(source.path)

@@ -43,7 +43,7 @@ def merge_study(
     order: str = "seed",
     *,
     all_points: bool = False,
-    allow_partial: bool = False,
+    include_incomplete: bool = False,
     compress: str | None = None,
 ) -> dict[str, Any]:
     """Merge every point of ``study``.
@@ -53,7 +53,7 @@ def merge_study(
         ``<point dir>.jsonl`` (``.gz`` / ``.zst`` with ``compress``) per point.
     :param order: ``"seed"`` or ``"t"``, within each point.
     :param all_points: Write one file for the whole study (see the module docstring).
-    :param allow_partial: As for :func:`~fusion.storage.merge.merge_shards`, per point.
+    :param include_incomplete: As for :func:`~fusion.storage.merge.merge_shards`, per point.
     :param compress: Per-point files only; ``None`` with ``all_points``.
     :raises ValueError: for ``compress`` with ``all_points`` (ranges are byte offsets).
     :raises DatasetError: for a point that cannot be merged (nothing is written).
@@ -70,9 +70,9 @@ def merge_study(
                 "--all writes one uncompressed file (its points are byte ranges a reader seeks); "
                 "compress the per-point files instead, or the whole file afterwards"
             )
-        return _merge_all(root, record, points, Path(out), order, allow_partial)
+        return _merge_all(root, record, points, Path(out), order, include_incomplete)
     check_compression(compress)
-    plans = [plan_merge(point.path, order, allow_partial) for point in points]  # refuse first
+    plans = [plan_merge(point.path, order, include_incomplete) for point in points]  # refuse first
     suffix = ".jsonl" + ("" if compress is None else SUFFIXES[compress])
     merged = []
     for point, plan in zip(points, plans, strict=True):
@@ -89,11 +89,11 @@ def _merge_all(
     points: list[Any],
     out: Path,
     order: str,
-    allow_partial: bool,
+    include_incomplete: bool,
 ) -> dict[str, Any]:
     if not points:
         raise DatasetError(f"{root}: the study has no points to merge")
-    plans = [plan_merge(point.path, order, allow_partial) for point in points]
+    plans = [plan_merge(point.path, order, include_incomplete) for point in points]
     parts: list[dict[str, Any]] = []
     mf.merged_sidecar_path(out).unlink(missing_ok=True)  # never describe a newer file
     with atomic_output(out, buffering=0) as handle:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +25,7 @@ from fusion.errors import DatasetError
 from fusion.storage import manifest as mf
 from fusion.storage.integrity import LineCheck
 from fusion.storage.schema import MAX_LINE_BYTES, check_record
-from fusion.storage.sources import Resolved, Source, resolve
-from fusion.storage.study_layout import is_study, study_points
+from fusion.storage.sources import Part, Resolved, Source, resolve_parts
 
 MAX_LINE_PROBLEMS = 20
 #: A temp file that :mod:`fusion.storage.atomic` writes before renaming it into place.
@@ -188,36 +187,46 @@ def validate_dataset(path: str | os.PathLike[str]) -> ValidationReport:
     :param path: What to check.
     :return: The report; ``report.ok`` tells whether it is valid.
     """
-    if is_study(path):
-        return _validate_study(path)
     report = ValidationReport(str(path))
     try:
-        resolved = resolve(path, include_incomplete=True, missing="skip")
+        parts = resolve_parts(path, include_incomplete=True, missing="skip")
     except DatasetError as exc:
         report.problems.append(str(exc))
         return report
+    if len(parts) == 1 or not parts[0].of_study_dir:
+        # one dataset or file (a merged study's points are the ranges of one file)
+        try:
+            resolved = parts[0].resolved if len(parts) == 1 else _whole_file(parts)
+        except DatasetError as exc:
+            report.problems.append(str(exc))
+            return report
+        _check_resolved(resolved, report)
+        return report
+    for part in parts:  # a study directory: each point's dataset, prefixed with its name
+        sub = ValidationReport(str(part.path))
+        try:
+            _check_resolved(part.resolved, sub)
+        except DatasetError as exc:
+            sub.problems.append(str(exc))
+        report.problems += [f"{part.name}: {problem}" for problem in sub.problems]
+        report.warnings += [f"{part.name}: {warning}" for warning in sub.warnings]
+        report.shards += [{"point": part.coords, **shard} for shard in sub.shards]
+    return report
+
+
+def _whole_file(parts: list[Part]) -> Resolved:
+    """A merged study's parts back as the one file they are ranges of."""
+    first = parts[0].resolved
+    return replace(first, sources=[s for part in parts for s in part.resolved.sources])
+
+
+def _check_resolved(resolved: Resolved, report: ValidationReport) -> None:
+    """One dataset's listing, sources and stray temp files."""
     if not resolved.is_file:
         _check_listing(resolved, report)
     for source in resolved.sources:
         _check_source(source, report)
     _stale_temp_files(resolved.directory, report)
-    return report
-
-
-def _validate_study(path: str | os.PathLike[str]) -> ValidationReport:
-    report = ValidationReport(str(path))
-    try:
-        points = study_points(path)
-    except DatasetError as exc:
-        report.problems.append(str(exc))
-        return report
-    for point in points:
-        sub = validate_dataset(point.path)
-        where = point.record["dir"]
-        report.problems += [f"{where}: {problem}" for problem in sub.problems]
-        report.warnings += [f"{where}: {warning}" for warning in sub.warnings]
-        report.shards += [{"point": point.coords, **shard} for shard in sub.shards]
-    return report
 
 
 def summary_of(report: ValidationReport) -> Mapping[str, Any]:
