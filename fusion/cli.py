@@ -287,7 +287,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     config = _load(args)
     seeds = _seeds(args) or config.general.seeds
     policies = args.policy or list(POLICIES)
-    loads = [config.general.erlang]
+    from fusion.config.grid import erlang_axis
+
+    axis = erlang_axis(config)  # a preset's (or the config's) load range, unless --erlang
+    loads = [float(v) for v in axis.values] if axis else [config.general.erlang]
     if args.erlang:
         try:
             loads = [float(v) for v in args.erlang.split(",")]
@@ -318,8 +321,42 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_scenarios(args: argparse.Namespace) -> int:
+    """``fusion scenarios``: the literature's presets (``--config NAME``)."""
+    from fusion.config.presets import PRESETS
+
+    rows = [preset.describe() for preset in PRESETS.values()]
+    if args.json:
+        _print_json(rows)
+        return EXIT_OK
+    print(f"{'name':<24} {'source':<34} {'network':<20} {'links':<10} {'slots':>5}  loads")
+    for row in rows:
+        loads = row["loads"]
+        span = (
+            f"{loads[0]}-{loads[-1]} step {loads[1] - loads[0]}"
+            if len(loads) > 1
+            else f"{loads[0]}"
+        )
+        links = "directed" if row["directed"] else "undirected"
+        print(
+            f"{row['name']:<24} {row['source']:<34} {row['network']:<20} {links:<10} "
+            f"{row['slots']:>5}  {span} Erlang"
+        )
+    print("use one with --config NAME (sweep, run, evaluate; the env's config=NAME)")
+    return EXIT_OK
+
+
+def _add_scenarios(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("scenarios", help="list the literature's scenarios (--config NAME)")
+    p.add_argument("--json", action="store_true", help="print them as JSON")
+    p.set_defaults(func=cmd_scenarios)
+
+
 def _add_config_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", help="INI config (default: the embedded default.ini)")
+    p.add_argument(
+        "--config",
+        help="INI config, or a preset's name (fusion scenarios; default: the embedded default.ini)",
+    )
     p.add_argument(
         "--set",
         action="append",
@@ -448,6 +485,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_inspect,
     _add_export,
     _add_evaluate,
+    _add_scenarios,
 ]
 
 

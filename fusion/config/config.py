@@ -27,9 +27,12 @@ from fusion.config.vocabulary import (
     BANDWIDTH_MIX,
     BIT_RATES,
     FAILURE_TYPES,
+    LATER_KEYS,
     NOT_IDENTITY,
+    PATH_ORDERS,
     POLICY_NAMES,
     SHARD_COMPRESSIONS,
+    SPECTRUM_RULES,
 )
 from fusion.errors import ConfigError
 
@@ -140,6 +143,53 @@ def _request_distribution(text: str) -> str:
     return ",".join(f"{rate}:{shares.get(rate, 0.0):g}" for rate in BIT_RATES)
 
 
+def _bit_rates(text: str) -> str:
+    """``fusion``, ``uniform:A-B`` or a list ``a,b,c`` of positive integers -> canonical text."""
+    raw = text.strip()
+    if raw == "fusion":
+        return raw
+    try:
+        if raw.startswith("uniform:"):
+            low, high = (int(x) for x in raw.removeprefix("uniform:").split("-"))
+            if not 0 < low <= high:
+                raise ValueError
+            return f"uniform:{low}-{high}"
+        values = [int(x) for x in raw.split(",")]
+        if not values or min(values) < 1:
+            raise ValueError
+        return ",".join(map(str, values))
+    except ValueError:
+        raise ValueError(
+            "fusion (request_distribution's mix), uniform:A-B (integers A..B, 0 < A <= B) or "
+            "a list of positive integers drawn uniformly such as 1,1,2,4"
+        ) from None
+
+
+def _node(text: str) -> int | str:
+    """A node as a number (kept an int) or a name."""
+    raw = text.strip()
+    if not raw:
+        raise ValueError("a node number or name")
+    return int(raw) if raw.isdigit() else raw
+
+
+def _modulation(text: str) -> str:
+    raw = text.strip()
+    if raw in ("fusion", "deeprmsa", "none") or raw.endswith(".csv"):
+        return raw
+    raise ValueError("fusion, deeprmsa, none or a path to a name,reach_km,spectral_efficiency .csv")
+
+
+def _file_or(word: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        raw = text.strip()
+        if raw == word or raw.endswith(".csv"):
+            return raw
+        raise ValueError(f"{word} or a path to a .csv file")
+
+    return parse
+
+
 def _key(default: Any, parse: Callable[[str], Any], help: str) -> Any:
     return field(default=default, metadata={"parse": parse, "help": help})
 
@@ -167,6 +217,33 @@ class GeneralSettings:
         _request_distribution,
         "share of requests per bit rate in Gbps (FUSION's mix)",
     )
+    bit_rates: str = _key(
+        "fusion",
+        _bit_rates,
+        "fusion (request_distribution), uniform:A-B, or a list drawn uniformly (slots with "
+        "modulation = none)",
+    )
+    holding_time_truncation: float = _key(
+        0.0,
+        _non_negative_float,
+        "0: exponential holding; F > 0: drawn again until below F x holding_time (DeepRMSA: 2)",
+    )
+    warmup_requests: int = _key(
+        0,
+        _int_at_least(0),
+        "requests simulated first and kept out of the shard and every blocking figure",
+    )
+    path_order: str = _key(
+        "length",
+        _choice(*PATH_ORDERS),
+        "length: k shortest by km; hops, hops_length, spectral_resources: k fewest hops, "
+        "sorted by hops, hops then km, or hops / spectral efficiency",
+    )
+    traffic_matrix: str = _key(
+        "uniform",
+        _file_or("uniform"),
+        "uniform over node pairs, or a .csv 'src,dst,weight' of relative weights",
+    )
 
     @property
     def bandwidth_mix(self) -> tuple[float, ...]:
@@ -178,9 +255,23 @@ class GeneralSettings:
 class TopologySettings:
     """``[topology_settings]``: network and spectrum grid."""
 
-    network: str = _key("NSFNet", _text, "NSFNet, USNet, toy, or a path to a 'src dst km' file")
-    c_band: int = _key(320, _int_at_least(1), "frequency slots per link (12.5 GHz each)")
+    network: str = _key(
+        "NSFNet",
+        _text,
+        "NSFNet, USNet, toy, a literature topology (fusion scenarios) or a 'src dst km' file",
+    )
+    c_band: int = _key(320, _int_at_least(1), "frequency slots per link")
     guard_slots: int = _key(1, _int_at_least(0), "guard slots added to every lightpath")
+    directed: bool = _key(
+        False, _boolean, "true: each fibre direction is a link with its own spectrum"
+    )
+    slot_ghz: float = _key(12.5, _positive_float, "width of a frequency slot in GHz")
+    modulation: str = _key(
+        "fusion",
+        _modulation,
+        "fusion (per bit rate table), deeprmsa (BPSK..16QAM by reach), none (bit_rates are "
+        "slot counts) or a name,reach_km,spectral_efficiency .csv",
+    )
 
 
 @dataclass(frozen=True)
@@ -189,11 +280,13 @@ class FailureSettings:
 
     failure_type: str = _key("link", _choice(*FAILURE_TYPES), "none, link, node, srlg or geo")
     failed_link: str = _key("7-8", _text, "link failure: the link as 'u-v'")
-    failed_node: int = _key(8, _int_at_least(0), "node failure: the node")
+    failed_node: int | str = _key(8, _node, "node failure: the node (number or name)")
     srlg_links: str = _key(
         "7-8,8-9", _text, "srlg failure: the links that fail together, 'u-v,u-v'"
     )
-    geo_center_node: int = _key(8, _int_at_least(0), "geo failure: the disaster's centre node")
+    geo_center_node: int | str = _key(
+        8, _node, "geo failure: the disaster's centre node (number or name)"
+    )
     geo_hop_radius: int = _key(1, _int_at_least(0), "geo failure: links within this many hops fail")
     t_fail_arrival_index: int = _key(
         -1, _int_at_least(-1), "the failure hits at this arrival; -1: mid-run"
@@ -212,6 +305,12 @@ class PolicySettings:
         "ksp_ff",
         _choice(*POLICY_NAMES),
         ", ".join(POLICY_NAMES),
+    )
+    spectrum: str = _key(
+        "first_fit",
+        _choice(*SPECTRUM_RULES),
+        "spectrum rule for policies that choose only the path (the family's heuristics "
+        "bring their own)",
     )
 
 
@@ -286,7 +385,7 @@ def key_field(where: str, section: str, key: str) -> dataclasses.Field[Any]:
         >>> key_field("x.ini", "general_settings", "k_path")
         Traceback (most recent call last):
         ...
-        fusion.errors.ConfigError: x.ini: [general_settings] unknown key 'k_path'; expected one of ['erlang', 'erlang_start', 'erlang_step', 'erlang_stop', 'holding_time', 'k_paths', 'num_requests', 'request_distribution', 'seeds']
+        fusion.errors.ConfigError: x.ini: [general_settings] unknown key 'k_path'; expected one of [...]
     """
     fields = section_fields(section_name(where, section))
     if key not in fields:
@@ -330,7 +429,12 @@ class Config:
         Its sha256 is the dataset's ``config_sha256``.
         """
         return {
-            section: {k: v for k, v in keys.items() if (section, k) not in NOT_IDENTITY}
+            section: {
+                k: v
+                for k, v in keys.items()
+                if (section, k) not in NOT_IDENTITY
+                and ((section, k) not in LATER_KEYS or LATER_KEYS[section, k] != v)
+            }
             for section, keys in self.to_dict().items()
         }
 
@@ -420,11 +524,17 @@ def config_from_dict(data: Mapping[str, Mapping[str, Any]], source: str) -> Conf
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
-    """Read an INI file (the embedded ``default.ini`` when ``None``); missing keys take defaults.
+    """Read an INI file (the embedded ``default.ini`` when ``None``), or a preset by name
+    (:mod:`fusion.config.presets`, when no such file exists); missing keys take defaults.
 
-    :param path: The INI file.
+    :param path: The INI file, or a preset's name (``deeprmsa-nsfnet``).
     :raises ConfigError: when the file is missing, not INI, or holds a bad section, key or value.
     """
+    if path is not None and not Path(path).exists():
+        from fusion.config.presets import PRESETS, preset_config  # presets build on this module
+
+        if str(path) in PRESETS:
+            return preset_config(str(path))
     parser = configparser.ConfigParser(interpolation=None, inline_comment_prefixes=("#", ";"))
     parser.optionxform = str  # type: ignore[assignment,method-assign]
     if path is None:
@@ -435,7 +545,10 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         try:
             text = Path(path).read_text("utf-8")
         except OSError as exc:
-            raise ConfigError(f"{source}: cannot read the config ({exc.strerror})") from None
+            raise ConfigError(
+                f"{source}: cannot read the config ({exc.strerror}); not a preset either "
+                "(fusion scenarios lists them)"
+            ) from None
     try:
         parser.read_string(text, source=source)
     except configparser.Error as exc:

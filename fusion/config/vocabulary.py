@@ -15,8 +15,34 @@ BIT_RATES = (25, 50, 100, 200, 400)
 #: FUSION's default request mix over :data:`BIT_RATES`.
 BANDWIDTH_MIX = (0.1, 0.1, 0.5, 0.2, 0.1)
 
-#: ``[policy_settings] policy``: the heuristics of :mod:`fusion.sim.policies`.
-POLICY_NAMES = ("ksp_ff", "shortest_feasible", "least_congested", "random_feasible")
+#: ``[policy_settings] policy``: the heuristics of :mod:`fusion.sim.policies`: XLRON's family
+#: of twelve (path rule + spectrum rule), then fusion's first three path-only ones.
+POLICY_NAMES = (
+    "ksp_ff",
+    "ksp_lf",
+    "ksp_bf",
+    "ksp_mu",
+    "ff_ksp",
+    "lf_ksp",
+    "bf_ksp",
+    "mu_ksp",
+    "kmc_ff",
+    "kmf_ff",
+    "kme_ff",
+    "kca_ff",
+    "shortest_feasible",
+    "least_congested",
+    "random_feasible",
+)
+#: The heuristics that existed before the family: with ``first_fit`` their records keep the
+#: original meta (no ``start_slot``), byte for byte.
+ORIGINAL_POLICIES = ("ksp_ff", "shortest_feasible", "least_congested", "random_feasible")
+
+#: ``[policy_settings] spectrum``: where in the chosen path's free spectrum a request goes.
+SPECTRUM_RULES = ("first_fit", "last_fit", "best_fit", "most_used")
+
+#: ``[general_settings] path_order``: which k paths are the candidates and in what order.
+PATH_ORDERS = ("length", "hops", "hops_length", "spectral_resources")
 
 #: ``[failure_settings] failure_type``.
 FAILURE_TYPES = ("none", "link", "node", "srlg", "geo")
@@ -26,6 +52,20 @@ COMPRESSIONS = ("gzip", "zstd")
 SUFFIXES = {"gzip": ".gz", "zstd": ".zst"}
 #: ``[dataset_logging] shard_compression``: ``none`` or one of :data:`COMPRESSIONS`.
 SHARD_COMPRESSIONS = ("none", *COMPRESSIONS)
+
+#: Keys added after the first datasets were made: a dataset's config identity lists one only
+#: when it is set away from its default, so datasets made before it keep their config sha256.
+LATER_KEYS = {
+    ("general_settings", "bit_rates"): "fusion",
+    ("general_settings", "holding_time_truncation"): 0.0,
+    ("general_settings", "warmup_requests"): 0,
+    ("general_settings", "path_order"): "length",
+    ("general_settings", "traffic_matrix"): "uniform",
+    ("topology_settings", "directed"): False,
+    ("topology_settings", "slot_ghz"): 12.5,
+    ("topology_settings", "modulation"): "fusion",
+    ("policy_settings", "spectrum"): "first_fit",
+}
 
 #: Keys that say where, which seeds or how stored, not what a seed's transitions are: they
 #: stay out of a dataset's config identity and cannot be a study axis (the reason says what

@@ -42,7 +42,7 @@ from gymnasium import spaces
 
 from fusion.config.config import Config, config_from_dict, load_config
 from fusion.sim.engine import Decision, SimulationEngine
-from fusion.sim.topology import load_topology
+from fusion.sim.scenario import build_scenario
 from fusion.storage.observation import (
     PATH_FEATURES,
     STATE_FEATURES,
@@ -101,8 +101,8 @@ def _bounds(config: Config, num_nodes: int) -> tuple[np.ndarray, np.ndarray]:
 class EONRoutingEnv(gymnasium.Env[np.ndarray, np.int64]):
     """Route each request of one seed's simulation: a Gymnasium environment.
 
-    :param config: A :class:`Config`, an INI path, a dict of sections, or ``None`` for the
-        embedded default.
+    :param config: A :class:`Config`, an INI path, a preset's name (``deeprmsa-nsfnet``), a
+        dict of sections, or ``None`` for the embedded default.
     :param overrides: ``{section: {key: value}}`` applied on top (e.g. ``num_requests``).
 
     ``reset(seed=N)`` runs simulation seed N (the same traffic as ``fusion run`` with that
@@ -118,7 +118,7 @@ class EONRoutingEnv(gymnasium.Env[np.ndarray, np.int64]):
     ) -> None:
         self.config = config_of(config, overrides)
         self.k_paths = self.config.general.k_paths
-        num_nodes = load_topology(self.config.topology.network).num_nodes
+        num_nodes = build_scenario(self.config).topology.num_nodes  # checks the keys too
         low, high = _bounds(self.config, num_nodes)
         self._size = len(low)
         self.observation_space = spaces.Box(low, high, dtype=np.float32)

@@ -38,12 +38,13 @@ def inspect_dataset(path: str | os.PathLike[str]) -> dict[str, Any]:
                     f"bp_{w}": stats.get("per_window", {}).get(w, {}).get("blocking_probability")
                     for w in WINDOWS
                 },
+                "reach": _share(stats.get("blocked_by_reach"), ref.entry.get("transitions")),
             }
         )
     complete = [r for r in rows if r["status"] == mf.STATUS_COMPLETE]
     aggregate = {
         key: interval([r[key] for r in complete if r[key] is not None])
-        for key in ("bp", *(f"bp_{w}" for w in WINDOWS))
+        for key in ("bp", *(f"bp_{w}" for w in WINDOWS), "reach")
     }
     return {
         "dataset": str(path),
@@ -54,23 +55,36 @@ def inspect_dataset(path: str | os.PathLike[str]) -> dict[str, Any]:
     }
 
 
+def _share(count: Any, total: Any) -> float | None:
+    """``count / total``, or ``None`` when either is unknown (a shard a user wrote)."""
+    if not isinstance(count, int) or not isinstance(total, int) or total <= 0:
+        return None
+    return count / total
+
+
 def format_inspection(report: dict[str, Any]) -> str:
-    """The inspection as a text table."""
+    """The inspection as a text table; ``reach`` is the share of requests no modulation
+    format reaches on any candidate path: blocking no policy can avoid, within ``BP``."""
 
     def cell(value: Any) -> str:
         return "-" if value is None else f"{value:.4f}"
 
     lines = [
         f"dataset {report['dataset']}  (config {str(report['config_sha256'])[:12]}…)",
-        f"{'seed':>8} {'status':<9} {'transitions':>11} {'bytes':>12} {'BP':>7} {'BP pre':>7} {'BP fail':>7} {'BP post':>7}",
+        f"{'seed':>8} {'status':<9} {'transitions':>11} {'bytes':>12} {'BP':>7} {'BP pre':>7} {'BP fail':>7} {'BP post':>7} {'reach':>7}",
     ]
     for r in report["shards"]:
         lines.append(
             f"{r['seed']:>8} {r['status']:<9} {r['transitions'] or 0:>11} {r['bytes'] or 0:>12} "
-            f"{cell(r['bp']):>7} {cell(r['bp_pre']):>7} {cell(r['bp_fail']):>7} {cell(r['bp_post']):>7}"
+            f"{cell(r['bp']):>7} {cell(r['bp_pre']):>7} {cell(r['bp_fail']):>7} {cell(r['bp_post']):>7} "
+            f"{cell(r.get('reach')):>7}"
         )
-    lines.append("across complete seeds: mean ± std [95% CI]")
+    lines.append(
+        "across complete seeds: mean ± std [95% CI]  (reach: blocked because no format reaches)"
+    )
     for key, agg in report["across_seeds"].items():
+        if key == "reach" and not agg["n"]:
+            continue
         lines.append(
             f"  {key:<8} {agg['mean']:.4f} ± {agg['std']:.4f} [{agg['ci95_low']:.4f}, {agg['ci95_high']:.4f}] (n={agg['n']})"
         )

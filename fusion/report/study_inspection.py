@@ -23,8 +23,14 @@ from fusion.storage import manifest as mf
 from fusion.storage.schema import WINDOW_TAGS as WINDOWS
 from fusion.storage.study_layout import read_study, study_points, study_root
 
-METRICS = ("bp", *(f"bp_{w}" for w in WINDOWS))
-_LABELS = {"bp": "BP", "bp_pre": "BP pre", "bp_fail": "BP fail", "bp_post": "BP post"}
+METRICS = ("bp", *(f"bp_{w}" for w in WINDOWS), "reach")
+_LABELS = {
+    "bp": "BP",
+    "bp_pre": "BP pre",
+    "bp_fail": "BP fail",
+    "bp_post": "BP post",
+    "reach": "blocked by reach (no format reaches any candidate; within BP)",
+}
 
 
 def inspect_study(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -190,7 +196,22 @@ def plot_study(report: Mapping[str, Any], out: str | os.PathLike[str]) -> Any:
                 for name, v in zip([series, *fixed], label_key, strict=True)
                 if name
             )
-            ax.errorbar(xs, ys, yerr=[low, high], marker="o", capsize=3, label=label or "blocking")
+            drawn = ax.errorbar(
+                xs, ys, yerr=[low, high], marker="o", capsize=3, label=label or "blocking"
+            )
+            reach = [
+                (x, p["reach"]["mean"])
+                for x, p in zip(xs, shown, strict=True)
+                if p["reach"]["n"] and p["reach"]["mean"] > 0
+            ]
+            if metric == "bp" and reach:  # the floor no policy can go below, dotted
+                ax.plot(
+                    [x for x, _ in reach],
+                    [y for _, y in reach],
+                    ls=":",
+                    color=drawn.lines[0].get_color(),
+                    label="_blocked by reach",  # explained in the title, not the legend
+                )
         ax.set_yscale("log")
         plain = ticker.FuncFormatter(lambda y, _: f"{y:.3g}")
         ax.yaxis.set_major_formatter(plain)
@@ -201,7 +222,11 @@ def plot_study(report: Mapping[str, Any], out: str | os.PathLike[str]) -> Any:
         ax.set_ylabel(
             "Blocking probability" if metric == "bp" else "Blocking probability, failure window"
         )
-        ax.set_title("All requests" if metric == "bp" else "During the failure (fail window)")
+        ax.set_title(
+            "All requests (dotted: blocked by reach, which no policy can route)"
+            if metric == "bp"
+            else "During the failure (fail window)"
+        )
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize="small", title="95% interval across seeds")
     fig.tight_layout()

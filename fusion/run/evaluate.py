@@ -24,23 +24,80 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from fusion.config.config import Config
+from fusion.config.config import SECTIONS, Config, section_fields
+from fusion.errors import ConfigError
 from fusion.report.intervals import interval
 from fusion.rl.model_file import model_kind
 from fusion.run.pool import run_local, sigterm_as_interrupt
 from fusion.sim.engine import SimulationEngine
 from fusion.sim.policies import POLICIES, PathPolicy
+from fusion.sim.scenario import check_scenario
 from fusion.storage.schema import WINDOW_TAGS as WINDOWS
 
 BASELINE = "ksp_ff"
 
 
+def split_spec(spec: str) -> tuple[str, list[tuple[str, str, str]]]:
+    """A ``--policy`` as its policy and config overrides: ``NAME[:KEY=V[,KEY=V...]]``, a key
+    being ``SECTION.KEY`` or a key name that only one section has (``path_order``,
+    ``spectrum``); a model file's path is taken whole.
+
+    :param spec: The spec, e.g. ``ksp_ff:path_order=hops``.
+    :raises PolicySpecError: naming the spec for a malformed or unknown key.
+
+        >>> split_spec("ksp_ff:path_order=hops,spectrum=first_fit")
+        ('ksp_ff', [('general_settings', 'path_order', 'hops'), ('policy_settings', 'spectrum', 'first_fit')])
+    """
+    if Path(spec).is_file() or ":" not in spec:
+        return spec, []
+    name, _, rest = spec.partition(":")
+    overrides = []
+    for part in rest.split(","):
+        key, sep, value = part.partition("=")
+        key = key.strip()
+        if "." in key:
+            sections = [key.split(".", 1)[0]]
+            key = key.split(".", 1)[1]
+        else:
+            sections = [s for s in SECTIONS if key in section_fields(s)]
+        if not sep or len(sections) != 1 or key not in section_fields(sections[0]):
+            raise PolicySpecError(
+                f"policy {spec!r}: {part!r} is not KEY=VALUE with a config key "
+                "(path_order, spectrum, or SECTION.KEY)"
+            )
+        overrides.append((sections[0], key, value.strip()))
+    return name, overrides
+
+
 def policy_name(spec: str) -> str:
-    """What a policy is called in a report: a heuristic's name or a model file's stem.
+    """What a policy is called in a report: a heuristic's name (with its overrides) or a
+    model file's stem.
 
     :param spec: A heuristic's name or a model file's path.
     """
-    return spec if spec in POLICIES else Path(spec).stem
+    name, overrides = split_spec(spec)
+    if name not in POLICIES:
+        name = Path(name).stem
+    return name + "".join(f":{key}={value}" for _, key, value in overrides)
+
+
+def spec_config(config: Config, spec: str) -> Config:
+    """The config a policy spec runs with: its heuristic and overrides applied.
+
+    :param config: The evaluation's config.
+    :param spec: A ``--policy``.
+    :raises PolicySpecError: naming the spec when an override's value is bad.
+    """
+    name, overrides = split_spec(spec)
+    try:
+        if name in POLICIES:
+            config = config.replace("policy_settings", policy=name)
+        for section, key, value in overrides:
+            config = config.replace(section, **{key: value})
+        check_scenario(config)
+    except ConfigError as exc:
+        raise PolicySpecError(f"policy {spec!r}: {exc}") from None
+    return config
 
 
 class PolicySpecError(ValueError):
@@ -54,6 +111,7 @@ def load_policy(spec: str) -> PathPolicy | None:
     :param spec: A heuristic's name or a model file's path.
     :raises PolicySpecError: naming the spec when it is neither.
     """
+    spec = split_spec(spec)[0]
     if spec in POLICIES:
         return None
     path = Path(spec)
@@ -77,14 +135,14 @@ def load_policy(spec: str) -> PathPolicy | None:
 
 
 def _run(config: Config, spec: str, seed: int) -> dict[str, Any]:
-    if spec in POLICIES:
-        config = config.replace("policy_settings", policy=spec)
-    stats = SimulationEngine(config, seed, policy=load_policy(spec)).run()
+    stats = SimulationEngine(spec_config(config, spec), seed, policy=load_policy(spec)).run()
+    requests = stats["requests"]
     return {
         "seed": seed,
         "blocking": stats["blocking_probability"],
+        "blocked_by_reach": stats["blocked_by_reach"] / requests if requests else 0.0,
         "per_window": {w: c["blocking_probability"] for w, c in stats["per_window"].items()},
-        "requests": stats["requests"],
+        "requests": requests,
     }
 
 
@@ -108,9 +166,11 @@ def evaluate_policies(
     if not seeds:
         raise ValueError("no seeds to evaluate on")
     specs = list(dict.fromkeys([BASELINE, *policies]))
-    for spec in specs:
-        load_policy(spec)  # a bad spec fails here, before any run
     config = config.replace("dataset_logging", log_offline_dataset=False)
+    check_scenario(config)
+    for spec in specs:  # a bad spec fails here, before any run
+        load_policy(spec)
+        spec_config(config, spec)
     tasks = [(config, spec, seed) for spec in specs for seed in seeds]
     results: list[dict[str, Any]] = [{}] * len(tasks)
     with sigterm_as_interrupt():
@@ -138,6 +198,7 @@ def evaluate_policies(
                     if all(tag in r["per_window"] for r in rows)
                 },
                 "vs_ksp_ff": interval(relative),
+                "blocked_by_reach": interval([r["blocked_by_reach"] for r in rows]),
                 "per_seed": rows,
             }
         )
@@ -159,9 +220,15 @@ def format_evaluation(report: Mapping[str, Any]) -> str:
     lines = [
         f"evaluate: {report['network']}, {report['erlang']:g} Erlang, {len(seeds)} seeds "
         f"({', '.join(map(str, seeds))}), {report['requests']} requests each",
-        f"{'policy':<20} {'blocking [95% CI]':<26} {'pre':>7} {'fail':>7} {'post':>7}   "
+        f"{'policy':<28} {'blocking [95% CI]':<26} {'pre':>7} {'fail':>7} {'post':>7}   "
         "vs ksp_ff (paired, relative) [95% CI]",
     ]
+    reach = report["policies"][0]["blocked_by_reach"]["mean"] if report["policies"] else 0.0
+    lines.insert(
+        1,
+        f"blocked by reach (no format reaches any candidate; no policy can route these): "
+        f"{reach:.4f} of requests",
+    )
     for row in report["policies"]:
         bp = row["blocking"]
         windows = " ".join(
@@ -175,7 +242,7 @@ def format_evaluation(report: Mapping[str, Any]) -> str:
             else f"{rel['mean']:+.2%} [{rel['ci95_low']:+.2%}, {rel['ci95_high']:+.2%}]"
         )
         lines.append(
-            f"{row['name']:<20} {bp['mean']:.4f} [{bp['ci95_low']:.4f}, {bp['ci95_high']:.4f}]"
+            f"{row['name']:<28} {bp['mean']:.4f} [{bp['ci95_low']:.4f}, {bp['ci95_high']:.4f}]"
             f"   {windows}   {versus}"
         )
     return "\n".join(lines)

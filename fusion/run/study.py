@@ -38,6 +38,7 @@ from fusion.run.sweep import (
     run_jobs,
     run_seed_task,
 )
+from fusion.sim.scenario import check_scenario
 from fusion.storage import manifest as mf
 from fusion.storage.study_layout import STUDY_FILE, STUDY_FORMAT, read_study, write_study
 
@@ -144,10 +145,12 @@ def run_study(
     :raises ManifestConflictError: when resuming a study of other axes or another config.
     """
     planned = plan_seeds(config, seeds, resume, overwrite)
+    points = grid_points(config, axes)
+    for point in points:  # every point's keys together, before anything is written
+        check_scenario(point.config)
     directory = Path(out) if out is not None else config.dataset_dir
     directory.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    points = grid_points(config, axes)
     record = _record(config, axes, planned, points)
     occupied = any(directory.iterdir())
     if occupied and not (resume or overwrite):

@@ -36,6 +36,7 @@ from fusion.errors import FusionError, ManifestConflictError
 from fusion.optional import require
 from fusion.run.pool import run_local, sigterm_as_interrupt
 from fusion.run.simulation import run_simulation
+from fusion.sim.scenario import check_scenario
 from fusion.storage import manifest as mf
 from fusion.storage.integrity import file_sha256
 
@@ -296,10 +297,13 @@ def run_jobs(
 def plan_seeds(
     config: Config, seeds: Iterable[int] | None, resume: bool, overwrite: bool
 ) -> list[int]:
-    """The sorted, checked seeds a sweep (or a study) runs, after checking its options.
+    """The sorted, checked seeds a sweep (or a study) runs, after checking its options and
+    the config across keys (:func:`fusion.sim.scenario.check_scenario`), before any worker.
 
     :raises ValueError: for resume with overwrite, logging off, or a seed out of range.
+    :raises ConfigError: for keys that do not fit together or the network.
     """
+    check_scenario(config)
     if resume and overwrite:
         raise ValueError("resume and overwrite exclude each other")
     if not config.dataset.log_offline_dataset:

@@ -45,13 +45,15 @@ from typing import Any
 import numpy as np
 
 from fusion.config.config import Config, check_seed
+from fusion.config.vocabulary import ORIGINAL_POLICIES
 from fusion.errors import ConfigError
 from fusion.sim.failures import FailurePlan, plan_failure
-from fusion.sim.modulation import BIT_RATES, slots_for
+from fusion.sim.modulation import ModulationTable
 from fusion.sim.policies import EpsilonMixPolicy, PathPolicy, make_policy
-from fusion.sim.spectrum import SpectrumState, first_fit, longest_run, path_feasible
+from fusion.sim.scenario import build_scenario
+from fusion.sim.spectrum import SpectrumState, first_fit, longest_run, path_feasible, place
 from fusion.sim.stats import RunStats
-from fusion.sim.topology import Topology, load_topology
+from fusion.sim.topology import CandidatePath, Topology
 from fusion.sim.traffic import generate_traffic
 from fusion.sim.writer import TransitionWriter
 
@@ -65,14 +67,39 @@ class _Draws:
     random: Callable[[], float]
 
 
+class _Needs(dict[int, list[int]]):
+    """Bit rate -> per path: slots incl. guard (0: out of reach), filled on first use."""
+
+    def __init__(self, lengths: list[float], table: ModulationTable, guard: int) -> None:
+        super().__init__()
+        self._lengths, self._table, self._guard = lengths, table, guard
+
+    def __missing__(self, rate: int) -> list[int]:
+        slots = [self._table.slots(rate, km) for km in self._lengths]
+        row = self[rate] = [n + self._guard if n else 0 for n in slots]
+        return row
+
+
+class _FirstReach(dict[int, int]):
+    """Bit rate -> slots on the first path a format reaches (0: none), filled on first use."""
+
+    def __init__(self, needs: _Needs) -> None:
+        super().__init__()
+        self._needs = needs
+
+    def __missing__(self, rate: int) -> int:
+        first = self[rate] = next((n for n in self._needs[rate] if n), 0)
+        return first
+
+
 @dataclass
 class _Pair:
     """What every request of one node pair shares: its K paths and their fixed figures."""
 
     links: list[tuple[int, ...]]
     hops: list[int]
-    needs: dict[int, list[int]]  # bit rate -> per path: slots incl. guard (0: out of reach)
-    slots_needed: dict[int, int]  # bit rate -> slots on the first path that reaches (0: none)
+    needs: _Needs  # bit rate -> per path: slots incl. guard (0: out of reach)
+    slots_needed: _FirstReach  # bit rate -> slots on the first path that reaches (0: none)
     disjoint: list[list[bool]]
     distance: list[int]  # hops to the failure's centre (-1 without a failure)
     failed: list[bool]
@@ -89,8 +116,13 @@ class Decision:
     :param started: The clock when the arrival was observed (for ``decision_time_ms``).
     :param pair: The node pair's paths (the engine's own).
     :param commons: Per path, the slots free on every link, as observed.
+    :param needs: Per path, the slots the request takes, guard band included (0: out of reach).
+    :param spectrum: The live spectrum (for heuristics that weigh it).
+    :param lengths: Every link's km.
 
-    It holds the spectrum as observed: decide it before the engine runs another event.
+    It holds the spectrum as observed: decide it before the engine runs another event. It is
+    what a policy's :meth:`~fusion.sim.policy.PathPolicy.rank_decision` reads
+    (:class:`~fusion.sim.policy.DecisionView`).
     """
 
     request: int
@@ -99,6 +131,14 @@ class Decision:
     started: float
     pair: _Pair
     commons: list[int]
+    needs: list[int]
+    spectrum: SpectrumState
+    lengths: list[float]
+
+    @property
+    def links(self) -> list[tuple[int, ...]]:
+        """Per path, its link indices."""
+        return self.pair.links
 
 
 class SimulationEngine:
@@ -123,38 +163,51 @@ class SimulationEngine:
     ) -> None:
         self.config = config
         self.seed = check_seed(seed)
-        try:
-            self.topology: Topology = load_topology(config.topology.network)
-        except ConfigError as exc:
-            raise ConfigError(f"{config.source}: {exc}") from None
+        scenario = build_scenario(config)
+        self.topology: Topology = scenario.topology
+        self._modulation = scenario.modulation
         traffic_seq, epsilon_seq, policy_seq = np.random.SeedSequence(seed).spawn(3)
         self._epsilon_rng = np.random.default_rng(epsilon_seq)
         self.policy = policy or make_policy(config.policy.policy, np.random.default_rng(policy_seq))
         g = config.general
+        self._warmup = g.warmup_requests
+        total = g.warmup_requests + g.num_requests
+        rates = scenario.rates
         self.traffic = generate_traffic(
             np.random.default_rng(traffic_seq),
-            g.num_requests,
+            total,
             num_nodes=self.topology.num_nodes,
             erlang=g.erlang,
             holding_time=g.holding_time,
-            mix=g.bandwidth_mix,
+            bit_rates=rates.values,
+            mix=rates.mix,
+            uniform_rates=rates.uniform,
+            truncation=g.holding_time_truncation,
+            pairs=scenario.pairs,
         )
-        try:
+        try:  # the failure's arrival indices count the measured requests, after warm-up
             self.failure: FailurePlan | None = plan_failure(
-                config.failure, self.topology, self.traffic.arrival
+                config.failure, self.topology, self.traffic.arrival[self._warmup :]
             )
         except ConfigError as exc:
             raise ConfigError(f"{config.source}: {exc}") from None
         self.failure_history: list[dict[str, Any]] = []
-        self.spectrum = SpectrumState(self.topology.num_links, config.topology.c_band)
+        self._rule = self.policy.spectrum or config.policy.spectrum
+        self.spectrum = SpectrumState(
+            self.topology.num_links, config.topology.c_band, track_usage=self._rule == "most_used"
+        )
+        # meta.start_slot: logged unless an original heuristic allocates first-fit (whose
+        # records stay as they were)
+        self._log_start = not (self.policy.name in ORIGINAL_POLICIES and self._rule == "first_fit")
         self.writer = writer
         self._clock = clock
         self._k = g.k_paths
         self._guard = config.topology.guard_slots
+        self._lengths = self.topology.lengths
         self._epsilon = config.dataset.epsilon_mix if writer is not None else 0.0
         # Epsilon-mix's uniforms, drawn at once: the same stream as one random() per decision
         # with two or more feasible paths, without a numpy call per decision.
-        draws = self._epsilon_rng.random(g.num_requests).tolist() if self._epsilon > 0 else []
+        draws = self._epsilon_rng.random(total).tolist() if self._epsilon > 0 else []
         self._epsilon_draws = _Draws(iter(draws).__next__)
         self._behaviour = (
             EpsilonMixPolicy(self.policy, self._epsilon, self._epsilon_draws)
@@ -181,7 +234,7 @@ class SimulationEngine:
         )
         self.now = 0.0
         self._stats = RunStats(g.num_requests)
-        if g.num_requests:
+        if total:
             self._schedule(self._requests[0][0], ARRIVAL, 0)
         if self.failure is not None:
             self._schedule(self.failure.t_fail, FAILURE, 0)
@@ -230,8 +283,11 @@ class SimulationEngine:
             when, _, _, kind, payload = heapq.heappop(self._queue)
             self.now = when
             if kind == ARRIVAL:
-                return self.observe(payload)
-            self._handle_network_event(kind, payload)
+                if payload >= self._warmup:
+                    return self.observe(payload)
+                self.handle_arrival(payload)  # warm-up: the behaviour policy decides
+            else:
+                self._handle_network_event(kind, payload)
         return None
 
     # -- arrivals and departures ----------------------------------------------------------------
@@ -246,13 +302,25 @@ class SimulationEngine:
             pair.epoch = self._epoch
         return pair
 
+    def _candidates(self, src: int, dst: int) -> list[CandidatePath]:
+        """The pair's K candidate paths in ``[general_settings] path_order``: ``length`` the k
+        shortest by km (networkx's order); the others the k fewest-hop paths, sorted by hops,
+        by hops then km, or by hops / spectral efficiency, ties by the node list's sha256."""
+        order = self.config.general.path_order
+        if order == "length":
+            return self.topology.k_paths(src, dst, self._k)
+        paths = self.topology.k_paths(src, dst, self._k, by="hops")
+        if order == "hops_length":
+            return sorted(paths, key=lambda p: (p.hops, p.length_km))
+        if order == "spectral_resources":
+            efficiency = self._modulation.efficiency
+            return sorted(paths, key=lambda p: p.hops / max(efficiency(p.length_km), 1.0))
+        return paths
+
     def _build_pair(self, src: int, dst: int) -> _Pair:
-        paths = self.topology.k_paths(src, dst, self._k)
-        needs: dict[int, list[int]] = {}
-        for rate in BIT_RATES:
-            fits = [slots_for(rate, path.length_km) for path in paths]
-            needs[rate] = [fit[1] + self._guard if fit else 0 for fit in fits]
-        slots_needed = {rate: next((n for n in row if n), 0) for rate, row in needs.items()}
+        paths = self._candidates(src, dst)
+        needs = _Needs([p.length_km for p in paths], self._modulation, self._guard)
+        slots_needed = _FirstReach(needs)
         distance = [
             self.failure.distance_to_centre(self.topology, p.nodes) if self.failure else -1
             for p in paths
@@ -275,7 +343,7 @@ class SimulationEngine:
         :param request: Index into the seed's traffic.
         """
         decision = self.observe(request)
-        self.decide(decision, self._behaviour.select_path(decision.state, decision.mask))
+        self.decide(decision, self._behaviour.select_decision(decision))
 
     def observe(self, request: int) -> Decision:
         """The state and mask of request number ``request`` against the live spectrum.
@@ -325,7 +393,9 @@ class SimulationEngine:
             "is_disaster": 1 if disaster else 0,
             "paths": features,
         }
-        return Decision(request, state, mask, started, pair, commons)
+        return Decision(
+            request, state, mask, started, pair, commons, needs, self.spectrum, self._lengths
+        )
 
     def decide(self, decision: Decision, action: int) -> bool:
         """Carry out ``action`` for a decision from :meth:`observe`: allocate, count, log.
@@ -338,11 +408,15 @@ class SimulationEngine:
         if action >= 0 and not (action < len(mask) and mask[action]):
             action = -1
         arrival, holding, src, dst, rate = self._requests[request]
-        needs = pair.needs[rate]
+        needs = decision.needs
         backup = False
+        start = -1
         if action >= 0:
             need = needs[action]
-            start = first_fit(decision.commons[action], need)
+            if self._rule == "first_fit":
+                start = first_fit(decision.commons[action], need)
+            else:
+                start = place(self._rule, decision.commons[action], need, self.spectrum.usage)
             self.spectrum.allocate(pair.links[action], start, need)
             self._lightpaths[request] = (pair.links[action], start, need, src, dst, rate)
             self._schedule(arrival + holding, DEPARTURE, request)
@@ -353,10 +427,13 @@ class SimulationEngine:
                     break
         if request + 1 < len(self._requests):
             self._schedule(self._requests[request + 1][0], ARRIVAL, request + 1)
+        if request < self._warmup:  # warm-up: simulated, never counted nor logged
+            return action >= 0
         decision_ms = (self._clock() - decision.started) * 1000.0
         tag = self._get_bp_window_tag(arrival)
         slots_needed = state["slots_needed"]
-        self._stats.arrival(request, arrival, tag, rate, action >= 0, slots_needed > 0)
+        measured = request - self._warmup
+        self._stats.arrival(measured, arrival, tag, rate, action >= 0, slots_needed > 0)
         if self.writer is None:
             return action >= 0
         disaster = state["is_disaster"] == 1
@@ -368,10 +445,12 @@ class SimulationEngine:
             "bp_window_tag": tag,
             "backup_available": backup,
             "was_groomed": False,
-            "request_id": request,
+            "request_id": measured,
             "arrival_time": arrival,
             "bit_rate": rate,
         }
+        if self._log_start:
+            meta["start_slot"] = start
         self.writer.log_transition(state, action, 1.0 if action >= 0 else -1.0, None, mask, meta)
         return action >= 0
 

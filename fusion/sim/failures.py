@@ -48,21 +48,31 @@ class FailurePlan:
         return min(topology.hop_distance(n, c) for n in nodes for c in self.centre)
 
 
-def _parse_link(topology: Topology, text: str, key: str) -> tuple[int, int, int]:
+def _parse_link(topology: Topology, text: str, key: str) -> tuple[int, int, tuple[int, ...]]:
+    """``u-v`` (numbers or names; a name may hold ``-``) -> its ends and its links (both
+    directions of the fibre on a directed topology)."""
+    text = text.strip()
+    for cut in (i for i, c in enumerate(text) if c == "-"):
+        try:
+            u, v = topology.node_id(text[:cut]), topology.node_id(text[cut + 1 :])
+            return u, v, topology.fibre_links(u, v)
+        except KeyError:
+            continue
+    raise ConfigError(
+        f"[failure_settings] {key} = {text!r}: expected a link 'u-v' of {topology.name}"
+    )
+
+
+def _node(topology: Topology, node: int | str, key: str) -> int:
     try:
-        u, v = (int(x) for x in text.strip().split("-"))
-        return u, v, topology.link_index(u, v)
-    except (ValueError, KeyError):
+        return topology.node_id(str(node))
+    except KeyError:
         raise ConfigError(
-            f"[failure_settings] {key} = {text!r}: expected a link 'u-v' of {topology.name}"
+            f"[failure_settings] {key} = {node!r}: expected a node of {topology.name} "
+            f"(0 .. {topology.num_nodes - 1}"
+            + (", or its name" if topology.node_names else "")
+            + ")"
         ) from None
-
-
-def _check_node(topology: Topology, node: int, key: str) -> None:
-    if not 0 <= node < topology.num_nodes:
-        raise ConfigError(
-            f"[failure_settings] {key} = {node}: expected a node 0 .. {topology.num_nodes - 1}"
-        )
 
 
 def plan_failure(
@@ -81,20 +91,19 @@ def plan_failure(
         return None
     centre: tuple[int, ...]
     if kind == "link":
-        u, v, index = _parse_link(topology, settings.failed_link, "failed_link")
-        links, centre = frozenset({index}), (u, v)
+        u, v, fibre = _parse_link(topology, settings.failed_link, "failed_link")
+        links, centre = frozenset(fibre), (u, v)
     elif kind == "node":
-        _check_node(topology, settings.failed_node, "failed_node")
-        node = settings.failed_node
-        links = frozenset(topology.link_index(node, n) for n in topology.graph.neighbors(node))
+        node = _node(topology, settings.failed_node, "failed_node")
+        links = frozenset(i for i, (a, b) in enumerate(topology.links) if node in (a, b))
         centre = (node,)
     elif kind == "srlg":
         parsed = [_parse_link(topology, t, "srlg_links") for t in settings.srlg_links.split(",")]
-        links = frozenset(i for _, _, i in parsed)
+        links = frozenset(i for _, _, fibre in parsed for i in fibre)
         centre = tuple(sorted({n for u, v, _ in parsed for n in (u, v)}))
     else:
-        _check_node(topology, settings.geo_center_node, "geo_center_node")
-        c, radius = settings.geo_center_node, settings.geo_hop_radius
+        c = _node(topology, settings.geo_center_node, "geo_center_node")
+        radius = settings.geo_hop_radius
         if radius < 1:
             raise ConfigError(
                 "[failure_settings] geo_hop_radius = 0: expected >= 1 for a geo failure"

@@ -15,46 +15,30 @@ the seed card's :func:`select_path_with_epsilon_mix` is a thin wrapper of it).
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from fusion.config.vocabulary import POLICY_NAMES
+from fusion.sim.heuristics import FAMILY, KSPFFPolicy
+from fusion.sim.policy import DecisionView, PathPolicy, UniformSource
 from fusion.sim.spectrum import path_feasible
 
-
-class PathPolicy(ABC):
-    """Chooses one of K candidate paths for a request."""
-
-    #: The name used in configs (``[policy_settings] policy``).
-    name: str = ""
-
-    @abstractmethod
-    def rank(self, state: Mapping[str, Any], action_mask: Sequence[bool]) -> list[int]:
-        """Feasible path indices, best first (empty when none is feasible).
-
-        :param state: The request's state (the seed card's keys).
-        :param action_mask: One boolean per path: feasible now.
-        """
-
-    def select_path(self, state: Mapping[str, Any], action_mask: Sequence[bool]) -> int:
-        """The best feasible path index, or -1 when none is feasible.
-
-        :param state: The request's state.
-        :param action_mask: One boolean per path.
-        """
-        ranking = self.rank(state, action_mask)
-        return ranking[0] if ranking else -1
-
-
-class UniformSource(Protocol):
-    """What epsilon-mix draws from: a ``numpy.random.Generator``, or any ``random()``."""
-
-    def random(self) -> float:
-        """A uniform draw in [0, 1)."""
-        ...
+__all__ = [
+    "POLICIES",
+    "DecisionView",
+    "EpsilonMixPolicy",
+    "KSPFFPolicy",
+    "LeastCongestedPolicy",
+    "PathPolicy",
+    "RandomFeasiblePolicy",
+    "ShortestFeasiblePolicy",
+    "UniformSource",
+    "compute_action_mask",
+    "make_policy",
+    "select_path_with_epsilon_mix",
+]
 
 
 class EpsilonMixPolicy(PathPolicy):
@@ -88,12 +72,21 @@ class EpsilonMixPolicy(PathPolicy):
         self.epsilon = epsilon
         self.rng = rng
         self.name = f"{base.name}+epsilon{epsilon}"
+        self.spectrum = base.spectrum
 
     def rank(self, state: Mapping[str, Any], action_mask: Sequence[bool]) -> list[int]:
         return self.base.rank(state, action_mask)
 
+    def rank_decision(self, decision: DecisionView) -> list[int]:
+        return self.base.rank_decision(decision)
+
     def select_path(self, state: Mapping[str, Any], action_mask: Sequence[bool]) -> int:
-        ranking = self.base.rank(state, action_mask)
+        return self._mix(self.base.rank(state, action_mask))
+
+    def select_decision(self, decision: DecisionView) -> int:
+        return self._mix(self.base.rank_decision(decision))
+
+    def _mix(self, ranking: list[int]) -> int:
         if not ranking:
             return -1
         # rng is None only when epsilon is 0 or 1: no draw is needed then
@@ -126,15 +119,6 @@ def select_path_with_epsilon_mix(
         1
     """
     return EpsilonMixPolicy(policy, epsilon, rng).select_path(state, action_mask)
-
-
-class KSPFFPolicy(PathPolicy):
-    """k-shortest-path first-fit: the first feasible path in length order."""
-
-    name = "ksp_ff"
-
-    def rank(self, state: Mapping[str, Any], action_mask: Sequence[bool]) -> list[int]:
-        return [i for i, ok in enumerate(action_mask) if ok]
 
 
 class ShortestFeasiblePolicy(PathPolicy):
@@ -180,11 +164,15 @@ class RandomFeasiblePolicy(PathPolicy):
         return feasible
 
 
-#: The heuristics by config name; the names are :data:`fusion.config.vocabulary.POLICY_NAMES`.
-POLICIES: dict[str, type[PathPolicy]] = {
-    cls.name: cls
-    for cls in (KSPFFPolicy, ShortestFeasiblePolicy, LeastCongestedPolicy, RandomFeasiblePolicy)
-}
+#: The heuristics by config name (:data:`fusion.config.vocabulary.POLICY_NAMES`, in order):
+#: XLRON's family (:mod:`fusion.sim.heuristics`), then the path-only ones above.
+_ALL: tuple[type[PathPolicy], ...] = (
+    *FAMILY,
+    ShortestFeasiblePolicy,
+    LeastCongestedPolicy,
+    RandomFeasiblePolicy,
+)
+POLICIES: dict[str, type[PathPolicy]] = {cls.name: cls for cls in _ALL}
 if tuple(POLICIES) != POLICY_NAMES:  # pragma: no cover - a developer's slip, caught at import
     raise ImportError(f"policies {tuple(POLICIES)} differ from the config's {POLICY_NAMES}")
 

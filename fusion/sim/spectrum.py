@@ -85,20 +85,107 @@ def longest_run(mask: int) -> int:
     return length
 
 
+def last_fit(mask: int, n: int) -> int:
+    """Highest start of ``n`` contiguous free slots in ``mask``, or -1 when there is none.
+
+    :param mask: Free-slot bitmask.
+    :param n: Slots needed, >= 1.
+
+        >>> last_fit(0b0111_0110, 2), first_fit(0b0111_0110, 2)
+        (5, 1)
+    """
+    return runs_of(mask, n).bit_length() - 1
+
+
+def free_blocks(mask: int) -> list[tuple[int, int]]:
+    """The blocks of contiguous free slots in ``mask`` as ``(start, length)``, lowest first.
+
+    >>> free_blocks(0b0111_0110)
+    [(1, 2), (4, 3)]
+    """
+    blocks = []
+    while mask:
+        start = (mask & -mask).bit_length() - 1
+        tail = mask >> start
+        length = (~tail & (tail + 1)).bit_length() - 1
+        blocks.append((start, length))
+        mask &= ~(((1 << length) - 1) << start)
+    return blocks
+
+
+def block_count(mask: int) -> int:
+    """How many blocks of contiguous free slots ``mask`` holds."""
+    return (mask & ~(mask << 1)).bit_count()
+
+
+def best_fit(mask: int, n: int) -> tuple[int, int]:
+    """``(start, leftover)``: the smallest free block that holds ``n`` slots, at its start
+    (ties: the lowest block), and the slots it leaves free; ``(-1, -1)`` when none holds it.
+
+        >>> best_fit(0b1111_0000_0111, 2)
+        (0, 1)
+    """
+    best = (-1, -1)
+    for start, length in free_blocks(mask):
+        if length >= n and (best[0] < 0 or length - n < best[1]):
+            best = (start, length - n)
+    return best
+
+
+def most_used_fit(mask: int, n: int, usage: Sequence[int]) -> int:
+    """The start of ``n`` free slots whose first slot is the most used across the network
+    (``usage[s]``: links on which slot ``s`` is taken), ties to the lowest; -1 when none.
+
+        >>> most_used_fit(0b1111, 2, [0, 3, 5, 1])
+        2
+    """
+    starts = runs_of(mask, n)
+    best, best_use = -1, -1
+    while starts:
+        start = (starts & -starts).bit_length() - 1
+        if usage[start] > best_use:
+            best, best_use = start, usage[start]
+        starts &= starts - 1
+    return best
+
+
+def place(rule: str, mask: int, n: int, usage: Sequence[int] | None = None) -> int:
+    """Where a spectrum rule puts ``n`` slots in ``mask``: ``first_fit``, ``last_fit``,
+    ``best_fit`` or ``most_used`` (needs ``usage``); -1 when they do not fit.
+
+        >>> [place(rule, 0b1110_0111, 2, [0] * 8) for rule in ("first_fit", "last_fit")]
+        [0, 6]
+    """
+    if rule == "first_fit":
+        return first_fit(mask, n)
+    if rule == "last_fit":
+        return last_fit(mask, n)
+    if rule == "best_fit":
+        return best_fit(mask, n)[0]
+    if rule == "most_used":
+        if usage is None:
+            raise ValueError("most_used needs the network's slot usage")
+        return most_used_fit(mask, n, usage)
+    raise ValueError(f"unknown spectrum rule {rule!r}")
+
+
 class SpectrumState:
     """Free-slot bitmasks and free-slot counts of every link.
 
     :param num_links: Number of links.
     :param slots: Slots per link (the C-band grid).
+    :param track_usage: Keep ``usage[s]``, the number of links on which slot ``s`` is taken
+        (the most-used spectrum rule reads it; off, it costs nothing).
     """
 
-    def __init__(self, num_links: int, slots: int) -> None:
+    def __init__(self, num_links: int, slots: int, *, track_usage: bool = False) -> None:
         if slots < 1:
             raise ValueError(f"slots must be >= 1, got {slots}")
         self.slots = slots
         self.full = (1 << slots) - 1
         self.free: list[int] = [self.full] * num_links
         self.free_count: list[int] = [slots] * num_links
+        self.usage: list[int] | None = [0] * slots if track_usage else None
 
     def common_free(self, links: Sequence[int]) -> int:
         """Slots free on every one of ``links``."""
@@ -122,6 +209,9 @@ class SpectrumState:
         for link in links:
             self.free[link] &= ~block
             self.free_count[link] -= n
+        if self.usage is not None:
+            for slot in range(start, start + n):
+                self.usage[slot] += len(links)
 
     def release(self, links: Sequence[int], start: int, n: int) -> None:
         """Give back slots ``start .. start+n-1`` on every link.
@@ -137,3 +227,6 @@ class SpectrumState:
         for link in links:
             self.free[link] |= block
             self.free_count[link] += n
+        if self.usage is not None:
+            for slot in range(start, start + n):
+                self.usage[slot] -= len(links)

@@ -417,6 +417,7 @@ ENTRY_KEYS = (
 ENTRY_STATS = (
     "accepted",
     "blocked",
+    "blocked_by_reach",
     "blocking_probability",
     "per_window",
     "path_feasible",

@@ -1,0 +1,104 @@
+"""The policy interface: what a routing policy is given and what it answers.
+
+A policy ranks the feasible candidate paths of a request, best first. Path-only policies
+read the logged state and mask (:meth:`PathPolicy.rank`); the engine asks
+:meth:`PathPolicy.rank_decision`, which also offers the live spectrum
+(:class:`DecisionView`), for the heuristics that weigh it (:mod:`fusion.sim.heuristics`).
+A policy may bring its own spectrum rule (``spectrum``); ``None`` takes the config's
+``[policy_settings] spectrum``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+
+class SpectrumView(Protocol):
+    """The live spectrum a decision sees (:class:`~fusion.sim.spectrum.SpectrumState`):
+    ``slots`` per link, each link's ``free`` bitmask and ``free_count``, and per slot the
+    links it is taken on (``usage``, kept for a most-used rule, else ``None``)."""
+
+    @property
+    def slots(self) -> int: ...
+    @property
+    def free(self) -> list[int]: ...
+    @property
+    def free_count(self) -> list[int]: ...
+    @property
+    def usage(self) -> list[int] | None: ...
+
+
+class DecisionView(Protocol):
+    """What a policy may read of one arrival (:class:`~fusion.sim.engine.Decision`).
+
+    ``commons[i]``: the slots free on every link of path ``i`` (bitmask); ``needs[i]``: the
+    slots the request takes on it, guard band included (0: out of reach); ``links[i]``: its
+    link indices; ``lengths``: every link's km.
+    """
+
+    @property
+    def state(self) -> dict[str, Any]: ...
+    @property
+    def mask(self) -> list[bool]: ...
+    @property
+    def commons(self) -> list[int]: ...
+    @property
+    def needs(self) -> list[int]: ...
+    @property
+    def links(self) -> list[tuple[int, ...]]: ...
+    @property
+    def spectrum(self) -> SpectrumView: ...
+    @property
+    def lengths(self) -> Sequence[float]: ...
+
+
+class UniformSource(Protocol):
+    """What epsilon-mix draws from: a ``numpy.random.Generator``, or any ``random()``."""
+
+    def random(self) -> float:
+        """A uniform draw in [0, 1)."""
+        ...
+
+
+class PathPolicy(ABC):
+    """Chooses one of K candidate paths for a request."""
+
+    #: The name used in configs (``[policy_settings] policy``).
+    name: str = ""
+    #: The spectrum rule the engine allocates with (``None``: the config's).
+    spectrum: str | None = None
+
+    @abstractmethod
+    def rank(self, state: Mapping[str, Any], action_mask: Sequence[bool]) -> list[int]:
+        """Feasible path indices, best first (empty when none is feasible).
+
+        :param state: The request's state (the seed card's keys).
+        :param action_mask: One boolean per path: feasible now.
+        """
+
+    def rank_decision(self, decision: DecisionView) -> list[int]:
+        """The ranking the engine asks for, with the live spectrum at hand (by default
+        :meth:`rank` on the decision's state and mask).
+
+        :param decision: The arrival.
+        """
+        return self.rank(decision.state, decision.mask)
+
+    def select_path(self, state: Mapping[str, Any], action_mask: Sequence[bool]) -> int:
+        """The best feasible path index, or -1 when none is feasible.
+
+        :param state: The request's state.
+        :param action_mask: One boolean per path.
+        """
+        ranking = self.rank(state, action_mask)
+        return ranking[0] if ranking else -1
+
+    def select_decision(self, decision: DecisionView) -> int:
+        """The best feasible path of a decision, or -1 (what the engine calls).
+
+        :param decision: The arrival.
+        """
+        ranking = self.rank_decision(decision)
+        return ranking[0] if ranking else -1
