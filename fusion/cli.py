@@ -21,7 +21,13 @@ import orjson
 from fusion import __version__
 from fusion.config.config import Config
 from fusion.config.vocabulary import COMPRESSIONS
-from fusion.errors import ConfigError, DatasetError, FusionError, ManifestConflictError
+from fusion.errors import (
+    ConfigError,
+    DatasetError,
+    FusionError,
+    ManifestConflictError,
+    OutputConflictError,
+)
 from fusion.storage import manifest as mf
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -177,11 +183,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """``fusion sweep``: every seed (of every grid point: a study), in parallel."""
-    from fusion.config.grid import parse_grid
+    from fusion.config.grid import parse_assignment, parse_grid
     from fusion.run.sweep import DatasetExistsError
 
     config = _load(args)
     axes = parse_grid(config, args.grid)
+    for text in args.set:  # a --set of an axis would be overridden at every point
+        _, key, _ = parse_assignment(text, "--set")
+        if any(axis.key == key for axis in axes):
+            raise UsageError(f"--set {text!r}: {key} is an axis of this study (--grid or a range)")
     options = {
         "seeds": _seeds(args),
         "workers": args.workers,
@@ -513,7 +523,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return int(args.func(args))
-    except (ConfigError, UsageError, ManifestConflictError) as exc:
+    except (ConfigError, UsageError, ManifestConflictError, OutputConflictError) as exc:
         print(f"fusion {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except (DatasetError, FusionError, OSError, ValueError) as exc:

@@ -19,6 +19,11 @@ class DatasetError(FusionError):
     """A dataset (manifest, shard or line) is missing, unreadable or inconsistent."""
 
 
+class RunConflictError(DatasetError):
+    """Another run took this dataset over (an ``--overwrite`` while this one ran): this run's
+    results are no longer what the directory holds."""
+
+
 class ShardBusyError(DatasetError):
     """Another writer holds the shard of this seed in this dataset directory."""
 
@@ -35,6 +40,11 @@ class ManifestConflictError(DatasetError):
     """The manifest was made with another configuration or schema than this writer's."""
 
 
+class OutputConflictError(FusionError, ValueError):
+    """An output path names a file the command reads (a shard, manifest, sidecar or study
+    file): writing it would destroy the input."""
+
+
 class MissingDependencyError(FusionError, ImportError):
     """An optional package a feature needs is not installed; the message names the extra."""
 
@@ -45,6 +55,8 @@ __all__ = [
     "FusionError",
     "ManifestConflictError",
     "MissingDependencyError",
+    "OutputConflictError",
+    "RunConflictError",
     "ShardBusyError",
     "ShardExistsError",
     "ShardWriteError",

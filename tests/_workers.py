@@ -88,3 +88,16 @@ def write_shards_without_exclusion(directory: str, seeds: list[int], n: int) -> 
     mf._write_manifest = slow_write  # type: ignore[assignment]
     for seed in seeds:
         write_shard(Path(directory), seed, n)
+
+
+def overwritten_meanwhile_task(config, seed, dataset_dir):  # type: ignore[no-untyped-def]
+    """The sweep's task, except that at seed 1 another run overwrites the dataset first (as a
+    second ``fusion sweep --overwrite`` on the same directory would)."""
+    from pathlib import Path
+
+    from fusion.run.sweep import new_run_id, prepare_dataset, run_seed_task
+
+    if seed == 1:
+        other = config.replace("general_settings", num_requests=config.general.num_requests + 1)
+        prepare_dataset(other, Path(dataset_dir), [seed], False, True, new_run_id())
+    return run_seed_task(config, seed, dataset_dir)

@@ -70,3 +70,28 @@ def test_export_minari_when_id_is_malformed_exits_2(dataset, tmp_path, capsys):
         ["export", str(dataset), "--format", "minari", "--id", "small", "-o", str(tmp_path)]
     )
     assert code == 2 and "NAMESPACE/NAME-vN" in capsys.readouterr().err
+
+
+def test_minari_export_when_killed_midway_publishes_nothing_and_the_next_export_works(
+    tmp_path, monkeypatch
+):
+    import fusion.interop.minari_export as minari_export
+    from fusion.config.config import load_config as load
+    from fusion.run.simulation import run_simulation as run
+
+    cfg = load().replace("general_settings", num_requests=300)
+    run(cfg, 1, dataset_dir=str(tmp_path / "d"))
+    root = tmp_path / "minari"
+
+    def killed(*args, **kwargs):  # the process dies while Minari writes
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(minari_export, "_create", killed)
+    with pytest.raises(KeyboardInterrupt):
+        minari_export.export_minari(tmp_path / "d", "fusion/killed-v0", root=root)
+    assert not (root / "fusion" / "killed-v0").exists()
+    monkeypatch.undo()
+    leftover = root.parent / ".minari.fusion-staging-fusion--killed-v0"
+    leftover.mkdir()  # what a SIGKILL would leave
+    assert minari_export.export_minari(tmp_path / "d", "fusion/killed-v0", root=root) == 300
+    assert (root / "fusion" / "killed-v0").is_dir() and not leftover.exists()

@@ -26,6 +26,11 @@ from fusion.config.config import Config, key_field, section_attr
 from fusion.config.vocabulary import NOT_IDENTITY
 from fusion.errors import ConfigError
 
+#: Keys of a run's identity that still cannot vary across a study's points (why).
+NOT_AXES = {
+    ("dataset_logging", "log_offline_dataset"): "a study writes a dataset at every point",
+}
+
 ERLANG_RANGE = ("erlang_start", "erlang_stop", "erlang_step")
 
 
@@ -123,10 +128,9 @@ def parse_grid(config: Config, grids: Sequence[str]) -> list[Axis]:
     axes = [axis] if (axis := erlang_axis(config)) else []
     for text in grids:
         section, key, raw = parse_assignment(text, "--grid")
-        if (section, key) in NOT_IDENTITY:
-            raise ConfigError(
-                f"--grid {text!r}: [{section}] {key} cannot be an axis ({NOT_IDENTITY[section, key]})"
-            )
+        why = NOT_IDENTITY.get((section, key)) or NOT_AXES.get((section, key))
+        if why:
+            raise ConfigError(f"--grid {text!r}: [{section}] {key} cannot be an axis ({why})")
         if any(a.key == key for a in axes):
             raise ConfigError(f"--grid {text!r}: {key} is already an axis of this study")
         parts = [part.strip() for part in raw.split(",")]

@@ -25,12 +25,13 @@ from typing import Any
 import numpy as np
 import orjson
 
+from fusion.storage import manifest as mf
 from fusion.storage.atomic import atomic_output
 
 logger = logging.getLogger(__name__)
 
 CACHE_VERSION = 1
-CACHE_SUFFIX = ".arrays.npz"
+CACHE_SUFFIX = mf.ARRAY_CACHE_SUFFIX
 _KEY = "cache_key"
 _META = "metadata_json"
 

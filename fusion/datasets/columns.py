@@ -163,6 +163,30 @@ def explain(
     )
 
 
+def check_table(path: Path, table: pa.Table) -> None:
+    """The schema checks every reader of parsed records makes: the fields a transition must
+    hold are present and not null, and window tags are ``pre``, ``fail`` or ``post``.
+
+    :param path: The file, for messages.
+    :param table: Parsed with :data:`SCHEMA`'s fields (or more).
+    :raises DatasetError: naming the file, line and field.
+    """
+    for name in ("t", "seed", "action", "reward", "action_mask"):
+        _required(path, name, table.column(name).combine_chunks())
+    state = _required(path, "state", table.column("state").combine_chunks())
+    for name in STATE_FEATURES:
+        _required(path, f"state.{name}", state.field(name))
+    tags = table.column("meta").combine_chunks().field("bp_window_tag")
+    known = pc.is_in(tags, value_set=_WINDOW_SET)
+    bad = pc.and_(pc.is_valid(tags), pc.invert(known))
+    if pc.any(bad).as_py():
+        line = int(pc.index(bad, True).as_py()) + 1
+        raise DatasetError(
+            f"{path}:{line}: meta.bp_window_tag is {tags[line - 1].as_py()!r}, expected one of "
+            f"{list(WINDOW_TAGS)}"
+        )
+
+
 def read_columns(
     path: str | os.PathLike[str], *, whole_lines_only: bool = False, part: Source | None = None
 ) -> Columns:
@@ -181,7 +205,8 @@ def read_columns(
         if isinstance(exc, FileNotFoundError):
             raise DatasetError(f"{source}: no such file") from exc
         raise explain(source, whole_lines_only, exc, part) from exc
-    state = _required(source, "state", table.column("state").combine_chunks())
+    check_table(source, table)
+    state = table.column("state").combine_chunks()
     paths, path_counts = _list_parts(source, "state.paths", state.field("paths"))
     masks, mask_counts = _list_parts(
         source, "action_mask", table.column("action_mask").combine_chunks()

@@ -36,10 +36,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from fusion.datasets.arrays import to_arrays
-from fusion.datasets.columns import explain, read_table
+from fusion.datasets.columns import check_table, explain, read_table
 from fusion.storage.atomic import atomic_output
 from fusion.storage.integrity import check_columns, check_line_count
-from fusion.storage.sources import Source, resolve, warn_skipped
+from fusion.storage.sources import (
+    Part,
+    Source,
+    refuse_overwriting_input,
+    resolve_parts,
+    warn_skipped,
+)
 from fusion.storage.successors import episode_ends
 
 FORMATS = ("npz", "parquet")
@@ -117,7 +123,9 @@ def _flat(table: pa.Table) -> pa.Table:
 
 
 def _read(source: Source) -> pa.Table:
-    """One source's records, checked as every reader checks them, only the selected seeds."""
+    """One source's records, checked as every reader checks them (the schema, each line's
+    seed and ``t``, the line count and size, then the sha256 of a complete source's stored
+    bytes, as ``fusion merge`` does), only the selected seeds."""
     try:
         table = read_table(
             source.path,
@@ -127,12 +135,14 @@ def _read(source: Source) -> pa.Table:
         )
     except pa.ArrowInvalid as exc:
         raise explain(source.path, source.whole_lines_only, exc, source) from exc
+    check_table(source.path, table)
     seeds, t = table.column("seed").to_numpy(), table.column("t").to_numpy()
     allowed = None if source.per_seed is None else list(source.per_seed)
     check_columns(source.path, seeds, t, source.seed, allowed, source.first_line)
     if source.complete:
         check_line_count(source.path, len(table), source.lines, source.promised_by)
         source.check_size()
+        source.check_sha256()
     if source.select is not None:
         table = table.filter(pa.array(np.isin(seeds, list(source.select))))
     return table
@@ -150,14 +160,33 @@ def export_parquet(
         holds a line whose seed or ``t`` does not belong there.
     """
     rows = 0
-    resolved = resolve(path, seeds=seeds)
-    warn_skipped(resolved)
-    with atomic_output(out) as handle, pq.ParquetWriter(handle, PARQUET_SCHEMA) as writer:
-        for source in resolved.sources:
-            table = _flat(_read(source))
-            writer.write_table(table)
-            rows += len(table)
+    parts = resolve_parts(path, seeds=seeds)
+    axes = _axis_fields(parts)
+    schema = pa.schema([*PARQUET_SCHEMA, *axes])
+    with atomic_output(out) as handle, pq.ParquetWriter(handle, schema) as writer:
+        for part in parts:
+            warn_skipped(part.resolved)
+            for source in part.resolved.sources:
+                table = _flat(_read(source))
+                for field in axes:  # a study's point coordinates, one column per axis
+                    value = (part.coords or {})[field.name]
+                    table = table.append_column(field, pa.array([value] * len(table), field.type))
+                writer.write_table(table)
+                rows += len(table)
     return rows
+
+
+def _axis_fields(parts: list[Part]) -> list[pa.Field]:
+    """A study's axes as Parquet columns (float64 for numbers, string otherwise)."""
+    coords = [part.coords for part in parts if part.coords is not None]
+    if not coords:
+        return []
+    fields = []
+    for name in coords[0]:
+        values = [c[name] for c in coords]
+        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+        fields.append(pa.field(name, pa.float64() if numeric else pa.string()))
+    return fields
 
 
 def export_npz(
@@ -169,7 +198,7 @@ def export_npz(
     :param out: The ``.npz`` file.
     :param seeds: Only these seeds.
     """
-    data = to_arrays(path, seeds=seeds)
+    data = to_arrays(path, seeds=seeds, verify=True)  # every file's sha256, cache or not
     arrays = {
         "observations": data.observations,
         "actions": data.actions,
@@ -182,6 +211,8 @@ def export_npz(
         "t": data.t,
         "window_tags": data.window_tags,
         "observation_names": np.array(data.metadata["observation_names"]),
+        # a study's (or a study merge's) point coordinates: one column per axis
+        **{f"point.{name}": column for name, column in data.columns.items()},
     }
     with atomic_output(out) as handle:
         np.savez(handle, **arrays)  # type: ignore[arg-type]
@@ -202,6 +233,7 @@ def export_dataset(
     :param format: ``npz`` or ``parquet``.
     :param seeds: Only these seeds.
     """
+    refuse_overwriting_input(path, out)
     if format == "npz":
         return export_npz(path, out, seeds=seeds)
     if format == "parquet":

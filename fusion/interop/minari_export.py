@@ -16,7 +16,9 @@ used because Minari's Arrow backend cuts episodes longer than 32,767 steps
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
+import shutil
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -31,6 +33,8 @@ from fusion.errors import DatasetError
 from fusion.optional import require
 from fusion.storage.observation import legal_actions
 from fusion.storage.sources import resolve_parts
+
+logger = logging.getLogger(__name__)
 
 
 class MinariIdExistsError(DatasetError):
@@ -141,6 +145,43 @@ def export_minari(
         )
     policy = config.get("policy_settings", {}).get("policy", "unknown")
     epsilon = config.get("dataset_logging", {}).get("epsilon_mix", 0.0)
+    # Built whole beside Minari's root, then renamed into it: a killed export never leaves a
+    # dataset under its final id (a leftover staging directory is removed by the next export).
+    with _datasets_root(root):
+        final_root = Path(minari.storage.get_dataset_path())
+    staging = (
+        final_root.parent / f".{final_root.name}.fusion-staging-{dataset_id.replace('/', '--')}"
+    )
+    if staging.exists():
+        logger.warning("%s: removing what a killed export of %s left", staging, dataset_id)
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    try:
+        _create(minari, dataset_id, buffers, spec, env, staging, path, policy, epsilon, author, k)
+        target = final_root / dataset_id
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists():
+            raise MinariIdExistsError(f"Minari dataset {dataset_id!r} appeared meanwhile")
+        os.replace(staging / dataset_id, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return len(data)
+
+
+def _create(
+    minari: Any,
+    dataset_id: str,
+    buffers: list[Any],
+    spec: Any,
+    env: Any,
+    root: Path,
+    path: str | os.PathLike[str],
+    policy: str,
+    epsilon: float,
+    author: str | None,
+    k: int,
+) -> None:
+    """Minari writes the dataset under ``root``."""
     with _datasets_root(root), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*author_email.*")
         minari.create_dataset_from_buffers(
@@ -159,4 +200,3 @@ def export_minari(
             ),
             data_format="hdf5",
         )
-    return len(data)

@@ -13,7 +13,7 @@ from typing import Any
 
 from fusion.errors import DatasetError
 from fusion.optional import require
-from fusion.report.intervals import interval
+from fusion.report.intervals import PROBABILITY, describe, interval
 from fusion.storage import manifest as mf
 from fusion.storage.schema import WINDOW_TAGS as WINDOWS
 from fusion.storage.sources import resolve
@@ -43,7 +43,7 @@ def inspect_dataset(path: str | os.PathLike[str]) -> dict[str, Any]:
         )
     complete = [r for r in rows if r["status"] == mf.STATUS_COMPLETE]
     aggregate = {
-        key: interval([r[key] for r in complete if r[key] is not None])
+        key: interval([r[key] for r in complete if r[key] is not None], PROBABILITY)
         for key in ("bp", *(f"bp_{w}" for w in WINDOWS), "reach")
     }
     return {
@@ -83,11 +83,9 @@ def format_inspection(report: dict[str, Any]) -> str:
         "across complete seeds: mean ± std [95% CI]  (reach: blocked because no format reaches)"
     )
     for key, agg in report["across_seeds"].items():
-        if key == "reach" and not agg["n"]:
+        if not agg["n"]:  # a window the runs never had (no failure: no fail, no post)
             continue
-        lines.append(
-            f"  {key:<8} {agg['mean']:.4f} ± {agg['std']:.4f} [{agg['ci95_low']:.4f}, {agg['ci95_high']:.4f}] (n={agg['n']})"
-        )
+        lines.append(f"  {key:<8} {describe(agg)} (n={agg['n']})")
     return "\n".join(lines)
 
 

@@ -1,5 +1,6 @@
 """Across-seed statistics: mean, sample standard deviation and the 95% confidence interval
-of the mean (Student's t), as every table of fusion reports them.
+of the mean (Student's t, clipped to [0, 1] for a probability; undefined for one seed), as
+every table of fusion reports them.
 
     >>> interval([0.25, 0.5, 0.75])["mean"]
     0.5
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 # two-sided 95% Student t quantiles for 1..30 degrees of freedom; 1.96 beyond
 _T95 = [
@@ -45,11 +47,46 @@ _T95 = [
 ]
 
 
-def interval(values: Sequence[float]) -> dict[str, float]:
-    """Mean, sample std and 95% CI of the mean (half-width 0 for fewer than 2 values)."""
+def interval(values: Sequence[float], bounds: tuple[float, float] | None = None) -> dict[str, Any]:
+    """Mean, sample std and 95% interval of the mean: Student's t with n - 1 degrees of
+    freedom, clipped to ``bounds`` (a probability's [0, 1]). With fewer than two values the
+    std and the interval are undefined (``None``), not 0.
+
+    :param values: One figure per seed.
+    :param bounds: The figure's range, e.g. ``(0.0, 1.0)`` for a blocking probability.
+
+        >>> interval([0.1])["ci95_low"] is None, interval([0.0, 0.02], (0.0, 1.0))["ci95_low"]
+        (True, 0.0)
+    """
     n = len(values)
     mean = sum(values) / n if n else 0.0
-    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else 0.0
-    t = _T95[n - 2] if 2 <= n <= 31 else 1.96
-    half = t * std / math.sqrt(n) if n > 1 else 0.0
-    return {"n": n, "mean": mean, "std": std, "ci95_low": mean - half, "ci95_high": mean + half}
+    if n < 2:
+        return {"n": n, "mean": mean, "std": None, "ci95_low": None, "ci95_high": None}
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    half = (_T95[n - 2] if n <= 31 else 1.96) * std / math.sqrt(n)
+    low, high = mean - half, mean + half
+    if bounds is not None:
+        low, high = max(low, bounds[0]), min(high, bounds[1])
+    return {"n": n, "mean": mean, "std": std, "ci95_low": low, "ci95_high": high}
+
+
+#: A probability's range, for :func:`interval`.
+PROBABILITY = (0.0, 1.0)
+
+
+def describe(agg: dict[str, Any], percent: bool = False) -> str:
+    """``mean ± std [low, high]``, or ``mean (one seed: no interval)`` when undefined.
+
+    :param agg: From :func:`interval`.
+    :param percent: As signed percentages (relative differences).
+
+        >>> describe(interval([0.1, 0.2], PROBABILITY))
+        '0.1500 ± 0.0707 [0.0000, 0.7853]'
+    """
+    number = "{:+.2%}" if percent else "{:.4f}"
+    if agg["std"] is None:
+        return number.format(agg["mean"]) + f" (n={agg['n']}: no interval)"
+    return (
+        f"{number.format(agg['mean'])} ± {number.format(agg['std'])} "
+        f"[{number.format(agg['ci95_low'])}, {number.format(agg['ci95_high'])}]"
+    )

@@ -19,6 +19,7 @@ from typing import Any
 
 from fusion.optional import require
 from fusion.report.inspection import inspect_dataset
+from fusion.report.intervals import describe
 from fusion.storage import manifest as mf
 from fusion.storage.schema import WINDOW_TAGS as WINDOWS
 from fusion.storage.study_layout import read_study, study_points, study_root
@@ -135,7 +136,7 @@ def _text(value: Any) -> str:
 def _cell(agg: Mapping[str, Any] | None) -> str:
     if not agg or not agg["n"]:
         return "-"
-    return f"{agg['mean']:.4f} ± {agg['std']:.4f} [{agg['ci95_low']:.4f}, {agg['ci95_high']:.4f}]"
+    return describe(dict(agg))
 
 
 def write_study_csv(report: Mapping[str, Any], out: str | os.PathLike[str]) -> None:
@@ -154,7 +155,7 @@ def write_study_csv(report: Mapping[str, Any], out: str | os.PathLike[str]) -> N
                 [
                     *(p["point"][n] for n in names),
                     p["status"],
-                    *(p[m][s] if p[m]["n"] else "" for m in METRICS for s in stats),
+                    *(p[m][s] if p[m][s] is not None else "" for m in METRICS for s in stats),
                 ]
             )
         handle.write(text.getvalue().encode())
@@ -189,8 +190,11 @@ def plot_study(report: Mapping[str, Any], out: str | os.PathLike[str]) -> Any:
                 p["point"][x_name] if numeric else x_values.index(p["point"][x_name]) for p in shown
             ]
             ys = [p[metric]["mean"] for p in shown]
-            low = [p[metric]["mean"] - p[metric]["ci95_low"] for p in shown]
-            high = [p[metric]["ci95_high"] - p[metric]["mean"] for p in shown]
+            # one seed: no interval, a bare point
+            low = [p[metric]["mean"] - (p[metric]["ci95_low"] or p[metric]["mean"]) for p in shown]
+            high = [
+                (p[metric]["ci95_high"] or p[metric]["mean"]) - p[metric]["mean"] for p in shown
+            ]
             label = ", ".join(
                 f"{name}={_text(v)}"
                 for name, v in zip([series, *fixed], label_key, strict=True)

@@ -26,7 +26,7 @@ from typing import Any
 
 from fusion.config.config import SECTIONS, Config, section_fields
 from fusion.errors import ConfigError
-from fusion.report.intervals import interval
+from fusion.report.intervals import PROBABILITY, interval
 from fusion.rl.model_file import model_kind
 from fusion.run.pool import run_local, sigterm_as_interrupt
 from fusion.sim.engine import SimulationEngine
@@ -191,14 +191,14 @@ def evaluate_policies(
                 "name": policy_name(spec),
                 "spec": spec,
                 "seeds": list(seeds),
-                "blocking": interval([r["blocking"] for r in rows]),
+                "blocking": interval([r["blocking"] for r in rows], PROBABILITY),
                 "per_window": {
-                    tag: interval([r["per_window"][tag] for r in rows])
+                    tag: interval([r["per_window"][tag] for r in rows], PROBABILITY)
                     for tag in WINDOWS
                     if all(tag in r["per_window"] for r in rows)
                 },
                 "vs_ksp_ff": interval(relative),
-                "blocked_by_reach": interval([r["blocked_by_reach"] for r in rows]),
+                "blocked_by_reach": interval([r["blocked_by_reach"] for r in rows], PROBABILITY),
                 "per_seed": rows,
             }
         )
@@ -239,10 +239,19 @@ def format_evaluation(report: Mapping[str, Any]) -> str:
         versus = (
             "(baseline)"
             if row["spec"] == BASELINE
-            else f"{rel['mean']:+.2%} [{rel['ci95_low']:+.2%}, {rel['ci95_high']:+.2%}]"
+            else (
+                f"{rel['mean']:+.2%} [{rel['ci95_low']:+.2%}, {rel['ci95_high']:+.2%}]"
+                if rel["std"] is not None
+                else f"{rel['mean']:+.2%} (one seed: no interval)"
+            )
         )
         lines.append(
-            f"{row['name']:<28} {bp['mean']:.4f} [{bp['ci95_low']:.4f}, {bp['ci95_high']:.4f}]"
-            f"   {windows}   {versus}"
+            f"{row['name']:<28} "
+            + (
+                f"{bp['mean']:.4f} [{bp['ci95_low']:.4f}, {bp['ci95_high']:.4f}]"
+                if bp["std"] is not None
+                else f"{bp['mean']:.4f} {'(one seed)':<16}"
+            )
+            + f"   {windows}   {versus}"
         )
     return "\n".join(lines)

@@ -28,11 +28,11 @@ from typing import Any
 from fusion import __version__
 from fusion.config.config import Config
 from fusion.config.grid import Axis, Point, grid_points
-from fusion.errors import DatasetError, ManifestConflictError
+from fusion.errors import ManifestConflictError
 from fusion.run.sweep import (
     DatasetExistsError,
     SeedOutcome,
-    clear_dataset,
+    new_run_id,
     plan_seeds,
     prepare_dataset,
     run_jobs,
@@ -40,6 +40,7 @@ from fusion.run.sweep import (
 )
 from fusion.sim.scenario import check_scenario
 from fusion.storage import manifest as mf
+from fusion.storage.clearing import clear_output
 from fusion.storage.study_layout import STUDY_FILE, STUDY_FORMAT, read_study, write_study
 
 
@@ -97,23 +98,6 @@ def _check_resumable(directory: Path, record: dict[str, Any]) -> None:
             )
 
 
-def _clear_study(directory: Path) -> None:
-    """Remove an old study's point datasets (their own files only) and ``study.json``."""
-    try:
-        old = read_study(directory)
-    except DatasetError:  # unreadable: nothing listed to clear
-        old = {"points": []}
-    for point in old["points"]:
-        path = directory / point["dir"]
-        if path.is_dir():
-            clear_dataset(path)
-            for parent in [path, *path.relative_to(directory).parents]:
-                target = directory / parent
-                if target != directory and target.is_dir() and not any(target.iterdir()):
-                    target.rmdir()
-    (directory / STUDY_FILE).unlink(missing_ok=True)
-
-
 def run_study(
     config: Config,
     axes: Sequence[Axis],
@@ -159,16 +143,29 @@ def run_study(
         )
     if occupied and resume and (directory / STUDY_FILE).exists():
         _check_resumable(directory, record)
+        # the points keep the shards of seeds an earlier run added: the record lists them all
+        old_seeds = read_study(directory).get("seeds") or []
+        record["seeds"] = sorted(set(record["seeds"]) | {int(s) for s in old_seeds})
+    elif occupied and resume and (directory / mf.MANIFEST_NAME).exists():
+        raise DatasetExistsError(
+            f"{directory} holds a dataset, not a study: pass --overwrite to replace it with "
+            "this study"
+        )
     if overwrite:
-        _clear_study(directory)
+        clear_output(directory)  # the old study whole, or a dataset that would shadow it
     write_study(directory, record)
+    run_id = new_run_id()
     jobs: list[tuple[Config, int, str]] = []
     slots: list[tuple[int, int]] = []  # (point index, seed) of each job
     outcomes: list[dict[int, SeedOutcome | None]] = []
     for index, point in enumerate(points):
         point_dir = directory / point.directory
         point_dir.mkdir(parents=True, exist_ok=True)
-        kept = set(prepare_dataset(point.config, point_dir, planned, resume, overwrite=False))
+        kept = set(
+            prepare_dataset(
+                point.config, point_dir, planned, resume, overwrite=False, run_id=run_id
+            )
+        )
         outcomes.append({s: SeedOutcome(s, "kept") if s in kept else None for s in planned})
         for seed in planned:
             if seed not in kept:
@@ -178,6 +175,7 @@ def run_study(
         ran = run_jobs(
             jobs,
             kept=sum(1 for outs in outcomes for o in outs.values() if o is not None),
+            run_id=run_id,
             workers=workers,
             backend=backend,
             ray_address=ray_address,
@@ -190,6 +188,7 @@ def run_study(
         for entry, outs in zip(record["points"], outcomes, strict=True):
             entry["status"] = _status(list(outs.values()))
         write_study(directory, record)
+    run_id = new_run_id()
     return StudyResult(
         directory,
         [

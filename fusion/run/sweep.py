@@ -24,6 +24,7 @@ import logging
 import os
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +39,9 @@ from fusion.run.pool import run_local, sigterm_as_interrupt
 from fusion.run.simulation import run_simulation
 from fusion.sim.scenario import check_scenario
 from fusion.storage import manifest as mf
+from fusion.storage.clearing import clear_output
 from fusion.storage.integrity import file_sha256
+from fusion.storage.study_layout import is_study
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +86,11 @@ class SweepResult:
         return all(s.status != mf.STATUS_FAILED for s in self.seeds)
 
 
+def new_run_id() -> str:
+    """A fresh id for one sweep or study run (what its manifests name as their writer)."""
+    return uuid.uuid4().hex
+
+
 def run_seed_task(config: Config, seed: int, dataset_dir: str) -> SeedOutcome:
     """One seed's task (module-level so it pickles for processes and Ray).
 
@@ -108,7 +116,12 @@ def run_seed_task(config: Config, seed: int, dataset_dir: str) -> SeedOutcome:
 
 
 def prepare_dataset(
-    config: Config, directory: Path, seeds: Sequence[int], resume: bool, overwrite: bool
+    config: Config,
+    directory: Path,
+    seeds: Sequence[int],
+    resume: bool,
+    overwrite: bool,
+    run_id: str | None = None,
 ) -> list[int]:
     """Check or clear a dataset directory, write its manifest; return the seeds already done
     (complete shards whose sha256 still matches, when resuming)."""
@@ -119,8 +132,13 @@ def prepare_dataset(
             f"{directory} is not empty; pass --resume to complete it or --overwrite to replace it"
         )
     kept: list[int] = []
+    if occupied and resume and is_study(directory):
+        raise DatasetExistsError(
+            f"{directory} holds a study: resume it with its --grid, or pass --overwrite to "
+            "replace it with this dataset"
+        )
     if occupied and overwrite:
-        clear_dataset(directory)
+        clear_output(directory)  # a dataset, or a study that would shadow the new dataset
     elif occupied and resume:
         try:
             manifest = mf.read_manifest(directory)
@@ -141,20 +159,10 @@ def prepare_dataset(
                 and file_sha256(path) == entry.get("sha256")
             ):
                 kept.append(int(entry["seed"]))
-    mf.init_manifest(directory, identity, planned_seeds=seeds, stem=config.dataset_stem)
+    mf.init_manifest(
+        directory, identity, planned_seeds=seeds, stem=config.dataset_stem, run_id=run_id
+    )
     return kept
-
-
-def clear_dataset(directory: Path) -> None:
-    """Remove a dataset's own files (shards, sidecars, manifest, locks), nothing else."""
-    for path in directory.iterdir():
-        name = path.name
-        if (
-            mf.parse_shard_name(name)
-            or name.endswith((mf.SIDECAR_SUFFIX, ".lock"))
-            or name == mf.MANIFEST_NAME
-        ):
-            path.unlink()
 
 
 def _progress(total: int, quiet: bool) -> tqdm:
@@ -225,6 +233,7 @@ def run_jobs(
     ray_address: str | None = None,
     quiet: bool = False,
     task: Callable[[Config, int, str], SeedOutcome] = run_seed_task,
+    run_id: str | None = None,
 ) -> list[SeedOutcome | None]:
     """Run seed tasks, of one dataset or of many (a study), in one pool; the driver alone
     commits each directory's manifest, in batches and at the end (also on an interrupt).
@@ -236,6 +245,8 @@ def run_jobs(
     :param ray_address: A Ray cluster to join (default: start a local Ray).
     :param quiet: No progress bar.
     :param task: What runs one seed (tests inject failures here).
+    :param run_id: This run's id, as written into every directory's manifest: a commit into a
+        directory another run has taken over since is refused (:class:`RunConflictError`).
     :return: Each job's outcome, in job order (``None``: interrupted before it ended).
     """
     if backend not in BACKENDS:
@@ -253,7 +264,7 @@ def run_jobs(
     def commit() -> None:
         for directory, entries in pending.items():
             if entries:
-                mf.commit_entries(directory, entries)
+                mf.commit_entries(directory, entries, run_id=run_id)
         pending.clear()
 
     def on_done(index: int, outcome: SeedOutcome) -> None:
@@ -347,7 +358,8 @@ def run_sweep(
     directory = Path(out) if out is not None else config.dataset_dir
     directory.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    kept = prepare_dataset(config, directory, planned, resume, overwrite)
+    run_id = new_run_id()
+    kept = prepare_dataset(config, directory, planned, resume, overwrite, run_id)
     outcomes = {seed: SeedOutcome(seed, "kept") for seed in kept}
     jobs = [(config, seed, str(directory)) for seed in planned if seed not in outcomes]
     ran = run_jobs(
@@ -358,6 +370,7 @@ def run_sweep(
         ray_address=ray_address,
         quiet=quiet,
         task=task,
+        run_id=run_id,
     )
     outcomes.update((o.seed, o) for o in ran if o is not None)
     return SweepResult(

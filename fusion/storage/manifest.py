@@ -46,7 +46,7 @@ from fusion import __version__
 from fusion.config.config import MAX_SEED
 from fusion.config.config import check_seed as check_seed  # writers check seeds here too
 from fusion.config.vocabulary import SUFFIXES
-from fusion.errors import DatasetError, ManifestConflictError
+from fusion.errors import DatasetError, ManifestConflictError, RunConflictError
 from fusion.storage.atomic import write_bytes_atomic
 from fusion.storage.integrity import count_whole_lines
 
@@ -55,6 +55,8 @@ FORMAT_NAME = "fusion-offline-rl"
 SCHEMA_VERSION = 1
 DEFAULT_STEM = "offline_data"
 SIDECAR_SUFFIX = ".shard.json"
+#: The array view's cache beside a dataset's shards: ``<stem>.arrays.npz``.
+ARRAY_CACHE_SUFFIX = ".arrays.npz"
 LOCK_TIMEOUT_S = 120.0
 
 # Every status string fusion records or reports, defined here once.
@@ -291,16 +293,19 @@ def init_manifest(
     *,
     planned_seeds: Iterable[int] = (),
     stem: str = DEFAULT_STEM,
+    run_id: str | None = None,
 ) -> dict[str, Any]:
     """Create the manifest, or check that an existing one is for the same config.
 
     The keys that fix a dataset (format, schema version, config sha256, stem) never change once
-    written; planned seeds are added to.
+    written; planned seeds are added to. ``run_id`` marks the run that now writes the dataset
+    (a sweep's driver checks it at every commit: :func:`commit_entries`).
 
     :param dataset_dir: The dataset directory (created if missing).
     :param config: The resolved config, plain JSON values, without the seed.
     :param planned_seeds: Seeds the caller means to write.
     :param stem: The shard file stem.
+    :param run_id: The run taking the dataset over (``None``: leave it as it is).
     :raises ManifestConflictError: when the directory holds a dataset of another config.
     :return: The manifest as written.
     """
@@ -313,11 +318,16 @@ def init_manifest(
             manifest = read_manifest(file)
             _check_same_dataset(file, manifest, config, stem)
             merged = sorted(set(manifest.get("planned_seeds", [])) | set(seeds))
-            if merged != manifest.get("planned_seeds"):
+            owner = manifest.get("run_id") if run_id is None else run_id
+            if merged != manifest.get("planned_seeds") or owner != manifest.get("run_id"):
                 manifest["planned_seeds"] = merged
+                if owner is not None:
+                    manifest["run_id"] = owner
                 _write_manifest(directory, manifest)
             return manifest
         manifest = _new_manifest(config, stem, seeds)
+        if run_id is not None:
+            manifest["run_id"] = run_id
         _write_manifest(directory, manifest)
         return manifest
 
@@ -344,6 +354,7 @@ def commit_entries(
     entries: Iterable[Mapping[str, Any]] = (),
     *,
     planned_seeds: Iterable[int] = (),
+    run_id: str | None = None,
 ) -> dict[str, Any]:
     """Publish shard entries (and planned seeds) in one atomic rewrite of the manifest.
 
@@ -355,12 +366,21 @@ def commit_entries(
     :param dataset_dir: The dataset directory.
     :param entries: Shard records (``seed``, ``file``, ``status`` and the rest), compacted.
     :param planned_seeds: Seeds to add to ``planned_seeds``.
+    :param run_id: The committing run: refused when the manifest names another (that run
+        overwrote this dataset meanwhile), so a run never publishes into another's dataset.
+    :raises RunConflictError: naming both runs.
     :return: The manifest as written.
     """
     directory = Path(dataset_dir)
     new = {int(e["seed"]): compact_entry(e) for e in entries}
     with _lock_if_possible(directory):
         manifest = read_manifest(directory)
+        if run_id is not None and manifest.get("run_id") != run_id:
+            raise RunConflictError(
+                f"{directory}: another run (run id {manifest.get('run_id')}) overwrote this "
+                f"dataset while this one (run id {run_id}) ran; the directory holds that run's "
+                "data, not this one's"
+            )
         by_seed = {e["seed"]: e for e in current_entries(directory, manifest)}
         by_seed.update(new)
         manifest["shards"] = [by_seed[seed] for seed in sorted(by_seed)]

@@ -45,7 +45,7 @@ from fusion.storage.compression import (
 from fusion.storage.integrity import file_sha256
 from fusion.storage.manifest import merged_sidecar_path
 from fusion.storage.sink import HashingSink
-from fusion.storage.sources import MERGE_FORMAT, Source, resolve
+from fusion.storage.sources import MERGE_FORMAT, Source, refuse_overwriting_input, resolve
 
 ORDERS = ("seed", "t")
 _CHUNK = 1 << 20
@@ -283,6 +283,7 @@ def merge_shards(
     :return: The merge record written to ``OUT.manifest.json``.
     """
     check_compression(compress)
+    refuse_overwriting_input(dataset_dir, out_path, mf.merged_sidecar_path(out_path))
     return write_planned(plan_merge(dataset_dir, order, include_incomplete), out_path, compress)
 
 

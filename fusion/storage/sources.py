@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from fusion.config.vocabulary import SUFFIXES
-from fusion.errors import DatasetError
+from fusion.errors import DatasetError, OutputConflictError
 from fusion.storage import manifest as mf
 from fusion.storage.compression import open_binary
 from fusion.storage.integrity import sha256_problem, size_problem
@@ -505,6 +505,49 @@ def resolve_parts(
         )
         for source in resolved.sources
     ]
+
+
+def protected_files(path: str | os.PathLike[str]) -> set[Path]:
+    """Every file reading ``path`` depends on: its sources, their sidecars, the manifests,
+    merge records and ``study.json`` (resolved, so another spelling of a path matches).
+
+    :param path: What a command reads (see :func:`resolve_parts`).
+    """
+    files: set[Path] = set()
+    source_path = Path(path)
+    if is_study(source_path):
+        root = source_path if source_path.is_dir() else source_path.parent
+        files.add(root / "study.json")
+    for part in resolve_parts(path, include_incomplete=True, missing="skip"):
+        resolved = part.resolved
+        if resolved.manifest is not None:
+            files.add(resolved.directory / mf.MANIFEST_NAME)
+        for source in resolved.sources:
+            files.update({source.path, mf.sidecar_path(source.path)})
+            files.add(mf.merged_sidecar_path(source.path))
+        for seed, _ in resolved.skipped:
+            shard = resolved.directory / mf.shard_file_name(seed, resolved.stem)
+            files.update({shard, mf.sidecar_path(shard)})
+    return {f.resolve() for f in files}
+
+
+def refuse_overwriting_input(
+    path: str | os.PathLike[str], *outputs: str | os.PathLike[str]
+) -> None:
+    """Refuse an output that would write over a file the command reads.
+
+    :param path: The command's input.
+    :param outputs: The files it is about to write.
+    :raises OutputConflictError: naming the output and what it would destroy.
+    """
+    protected = protected_files(path)
+    for out in outputs:
+        target = Path(out).resolve()
+        if target in protected:
+            raise OutputConflictError(
+                f"{out}: is a file of {path} that this command reads (a shard, manifest, "
+                "sidecar or study file); write the output elsewhere"
+            )
 
 
 def warn_skipped(resolved: Resolved) -> None:

@@ -33,7 +33,7 @@ from fusion.storage.atomic import atomic_output, write_bytes_atomic
 from fusion.storage.compression import check_compression
 from fusion.storage.merge import plan_merge, write_merge, write_planned
 from fusion.storage.sink import HashingSink
-from fusion.storage.sources import STUDY_MERGE_FORMAT
+from fusion.storage.sources import STUDY_MERGE_FORMAT, refuse_overwriting_input
 from fusion.storage.study_layout import axis_names, read_study, study_points, study_root
 
 
@@ -70,10 +70,13 @@ def merge_study(
                 "--all writes one uncompressed file (its points are byte ranges a reader seeks); "
                 "compress the per-point files instead, or the whole file afterwards"
             )
+        refuse_overwriting_input(study, out, mf.merged_sidecar_path(out))
         return _merge_all(root, record, points, Path(out), order, include_incomplete)
     check_compression(compress)
     plans = [plan_merge(point.path, order, include_incomplete) for point in points]  # refuse first
     suffix = ".jsonl" + ("" if compress is None else SUFFIXES[compress])
+    targets = [Path(out) / (point.record["dir"] + suffix) for point in points]
+    refuse_overwriting_input(study, *targets, *(mf.merged_sidecar_path(t) for t in targets))
     merged = []
     for point, plan in zip(points, plans, strict=True):
         target = Path(out) / (point.record["dir"] + suffix)

@@ -13,7 +13,6 @@ True
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -23,13 +22,12 @@ import orjson
 
 from fusion.errors import DatasetError
 from fusion.storage import manifest as mf
+from fusion.storage.clearing import TEMP_RE
 from fusion.storage.integrity import LineCheck
 from fusion.storage.schema import MAX_LINE_BYTES, check_record
 from fusion.storage.sources import Part, Resolved, Source, resolve_parts
 
 MAX_LINE_PROBLEMS = 20
-#: A temp file that :mod:`fusion.storage.atomic` writes before renaming it into place.
-TEMP_RE = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")
 
 
 @dataclass
