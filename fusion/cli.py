@@ -37,6 +37,17 @@ class UsageError(FusionError):
     """A command line that asks for something impossible (exit 2)."""
 
 
+def _positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1 (argparse exits 2 naming the option otherwise)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
+
+
 def _print_json(value: object) -> None:
     sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
 
@@ -254,6 +265,11 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
     if is_study(args.dataset):
         return _inspect_study(args)
+    if Path(args.dataset).is_file() and Path(args.dataset).name != "manifest.json":
+        raise UsageError(
+            f"{args.dataset}: inspect takes a dataset directory, its manifest.json or a study "
+            "(a merged file's figures are its sources' figures: inspect them)"
+        )
     if args.csv:
         raise UsageError("--csv takes a study (a directory with study.json)")
     report = inspect_dataset(args.dataset)
@@ -306,6 +322,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             loads = [float(v) for v in args.erlang.split(",")]
         except ValueError:
             raise UsageError(f"--erlang {args.erlang!r}: expected loads like 200,300") from None
+        if len(set(loads)) != len(loads):
+            raise UsageError(f"--erlang {args.erlang!r}: a load is given twice")
+        for load in loads:  # each checked as [general_settings] erlang is
+            config.replace("general_settings", erlang=load)
     try:
         reports = [
             evaluate_policies(
@@ -398,7 +418,7 @@ def _add_sweep(sub: argparse._SubParsersAction) -> None:
         help="a study axis (repeatable: the Cartesian product); one dataset per point",
     )
     p.add_argument("--seeds", help="seeds, e.g. 0-7 or 0,3,5 (default: the config's)")
-    p.add_argument("--workers", type=int, help="parallel tasks (default: all cores)")
+    p.add_argument("--workers", type=_positive_int, help="parallel tasks (default: all cores)")
     p.add_argument("--out", help="dataset directory (default: from dataset_output_path)")
     p.add_argument("--backend", choices=("local", "ray"), default="local")
     p.add_argument("--ray-address", help="join this Ray cluster (default: start a local Ray)")
@@ -482,7 +502,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--seeds", help="held-out seeds, e.g. 1000-1002 (default: the config's)")
     p.add_argument("--erlang", help="loads to evaluate at, e.g. 200,300,400 (default: config's)")
-    p.add_argument("--workers", type=int, help="parallel runs (default: all cores)")
+    p.add_argument("--workers", type=_positive_int, help="parallel runs (default: all cores)")
     p.add_argument("--json", action="store_true", help="one JSON object per policy (and load)")
     p.set_defaults(func=cmd_evaluate)
 

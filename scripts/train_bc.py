@@ -53,7 +53,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--hidden", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0, help="training seed (weights, batches)")
-    parser.add_argument("--out", type=Path, help="weights file (default: DIR/bc_policy.npz)")
+    parser.add_argument(
+        "-o",
+        "--out",
+        type=Path,
+        default=Path("bc_policy.npz"),
+        help="weights file (default: bc_policy.npz in the working directory)",
+    )
     parser.add_argument(
         "--simulate", action="store_true", help="also run BC and KSP-FF in the simulator"
     )
@@ -101,9 +107,8 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"  agreement with KSP-FF             : {agreement(model, obs, masks, first_feasible):.4f}"
         )
-        out = args.out or args.dataset / "bc_policy.npz"
-        model.save(out)
-        print(f"weights: {out}")
+        model.save(args.out)  # never into the dataset: a reader's directory is not ours
+        print(f"weights: {args.out}")
         if args.simulate:
             _simulate(args.dataset, test, model, args.requests)
     except FusionError as exc:

@@ -42,6 +42,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--erlang", type=float, help="evaluation load (default: the config's)")
     parser.add_argument("--workers", type=int, help="evaluation processes")
     args = parser.parse_args(argv)
+    # every flag is checked before the data is read or a tree is grown (exit 2, as argparse)
+    if not 0.0 <= args.gamma < 1.0:
+        parser.error(f"--gamma {args.gamma}: expected a discount in [0, 1)")
+    if args.iterations < 1 or args.trees < 1:
+        parser.error("--iterations and --trees take integers >= 1")
+    if not 0.0 <= args.min_support <= 1.0:
+        parser.error(f"--min-support {args.min_support}: expected a share in [0, 1]")
+    if args.workers is not None and args.workers < 1:
+        parser.error(f"--workers {args.workers}: expected an integer >= 1")
+    eval_config = None
+    eval_seeds: tuple[int, ...] = ()
+    if args.evaluate:
+        try:
+            eval_config = load_config(args.config)
+            if args.erlang is not None:
+                eval_config = eval_config.replace("general_settings", erlang=args.erlang)
+            eval_seeds = parse_seeds(args.seeds)
+        except (FusionError, ValueError) as exc:
+            parser.error(str(exc))
     try:
         started = time.perf_counter()
         data = to_arrays(args.dataset)
@@ -71,14 +90,11 @@ def main(argv: list[str] | None = None) -> int:
             f"training decisions it agrees with KSP-FF on {np.mean(chosen[decisions] == first[decisions]):.4f}"
             f" and with the logged actions on {np.mean(chosen[decisions] == data.actions[decisions]):.4f}"
         )
-        if args.evaluate:
-            config = load_config(args.config)
-            if args.erlang is not None:
-                config = config.replace("general_settings", erlang=args.erlang)
+        if eval_config is not None:
             report = evaluate_policies(
-                config,
+                eval_config,
                 ["ksp_ff", "shortest_feasible", args.out],
-                seeds=parse_seeds(args.seeds),
+                seeds=eval_seeds,
                 workers=args.workers,
             )
             print(format_evaluation(report))

@@ -91,3 +91,35 @@ def test_env_when_reset_without_seed_runs_the_next_seed():
     assert env.reset()[1]["seed"] == 6
     with pytest.raises(ValueError, match=r"action must lie in 0 \.\. 4"):
         env.step(9)
+
+
+@pytest.mark.parametrize("action", [3.99, -0.5, "0", True, -1, 99])
+def test_step_when_action_is_not_an_integer_of_the_space_refuses_it(action):
+    env = EONRoutingEnv(overrides={"general_settings": {"num_requests": 50}})
+    env.reset(seed=1)
+    with pytest.raises(ValueError, match="action"):
+        env.step(action)
+    env.step(np.int64(0))  # numpy integers are integers
+
+
+def test_reset_when_options_given_refuses_them():
+    env = EONRoutingEnv(overrides={"general_settings": {"num_requests": 50}})
+    with pytest.raises(ValueError, match="no options"):
+        env.reset(seed=1, options={"erlang": 200})
+
+
+def test_array_view_when_env_encoding_asked_gives_k_for_blocked_and_a_k_plus_1_mask(tmp_path):
+    from fusion.config.config import load_config
+    from fusion.run.simulation import run_simulation
+
+    cfg = load_config().replace("general_settings", num_requests=1500, erlang=900)
+    run_simulation(cfg, 1, dataset_dir=str(tmp_path))
+    data = to_arrays(tmp_path)
+    k = data.action_masks.shape[1]
+    blocked = data.actions < 0
+    assert blocked.any() and (data.env_actions[blocked] == k).all()
+    assert (data.env_actions[~blocked] == data.actions[~blocked]).all()
+    masks = data.env_action_masks
+    assert masks.shape == (len(data), k + 1)
+    assert (masks[np.arange(len(data)), data.env_actions]).all()  # every logged action legal
+    assert (masks[:, k] == ~data.action_masks.any(axis=1)).all()

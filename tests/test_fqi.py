@@ -225,3 +225,19 @@ def test_evaluate_cli_when_several_loads_reports_each_and_a_bad_load_exits_2(cap
     assert main([*argv, "--workers", "1"]) == 0
     table = capsys.readouterr().out
     assert "vs ksp_ff (paired, relative)" in table and "random_feasible" in table
+
+
+def test_train_offline_script_when_a_flag_is_bad_exits_2_before_reading(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "scripts" / "train_offline.py"
+    for flags, named in ((["--gamma", "1.5"], "gamma"), (["--evaluate", "--seeds", "x"], "x")):
+        result = subprocess.run(
+            [sys.executable, str(script), str(tmp_path / "no-such-dataset"), "-o", "m.npz", *flags],
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode == 2 and named in result.stderr
+        assert "no-such-dataset" not in result.stderr  # the data was never read

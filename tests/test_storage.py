@@ -233,6 +233,13 @@ def test_duckdb_recipe_when_reading_shards_orders_by_integer_seed_and_counts_mat
     assert len(rows) == sum(e["transitions"] for e in manifest["shards"]) == 15
     assert [(s, t) for s, t, _, _ in rows] == [(r["seed"], r["t"]) for r in _records(dataset)]
     assert [s for s, *_ in rows][:4] == [1, 1, 1, 2]
+    pytest.importorskip("pandas")  # the README's .df(): pandas comes with the dev extra
+    frame = duckdb.execute(
+        "SELECT seed, t, action, state.src AS src, meta.bp_window_tag AS window "
+        "FROM read_json(?, format='newline_delimited') ORDER BY seed, t",
+        [files],
+    ).df()
+    assert len(frame) == 15 and list(frame["seed"][:4]) == [1, 1, 1, 2]
 
 
 def test_polars_recipe_when_reading_shards_orders_by_integer_seed_and_counts_match(

@@ -50,6 +50,7 @@ from fusion.storage.integrity import check_columns, check_line_count
 from fusion.storage.observation import (
     PATH_FEATURES,
     STATE_FEATURES,
+    legal_actions,
     observation_names,
     observation_rows,
     observation_size,
@@ -94,6 +95,19 @@ class TransitionArrays:
 
     def __len__(self) -> int:
         return len(self.actions)
+
+    @property
+    def env_actions(self) -> np.ndarray:
+        """The actions in the environment's (and Minari's) encoding: ``Discrete(K + 1)``,
+        blocked (-1 here) as ``K``."""
+        k = self.action_masks.shape[1]
+        return np.where(self.actions < 0, k, self.actions)
+
+    @property
+    def env_action_masks(self) -> np.ndarray:
+        """The masks in the environment's encoding: ``(N, K + 1)``, block legal only where no
+        path is feasible (:func:`~fusion.storage.observation.legal_actions`)."""
+        return legal_actions(self.action_masks)
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Every array by name (everything but ``metadata``; a study's axis columns too)."""

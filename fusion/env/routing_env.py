@@ -158,8 +158,11 @@ class EONRoutingEnv(gymnasium.Env[np.ndarray, np.int64]):
         """Start a seed's run; return its first request's observation and info.
 
         :param seed: The simulation seed (default: the config's first, then one up each reset).
-        :param options: Unused.
+        :param options: None are defined (a key given is refused, not ignored).
+        :raises ValueError: naming the options given.
         """
+        if options:
+            raise ValueError(f"reset() takes no options, got {sorted(options)}")
         super().reset(seed=seed)
         if seed is not None:
             self.sim_seed = seed
@@ -180,6 +183,13 @@ class EONRoutingEnv(gymnasium.Env[np.ndarray, np.int64]):
         """
         if self.engine is None or self._decision is None:
             raise RuntimeError("the episode is over (or not started): call reset()")
+        if isinstance(action, np.ndarray) and action.shape == ():
+            action = action.item()
+        if isinstance(action, (bool, np.bool_)) or not isinstance(action, (int, np.integer)):
+            raise ValueError(
+                f"action must be an integer in 0 .. {self.k_paths}, got {action!r} "
+                f"({type(action).__name__})"
+            )
         choice = int(action)
         if not 0 <= choice <= self.k_paths:
             raise ValueError(f"action must lie in 0 .. {self.k_paths}, got {action!r}")

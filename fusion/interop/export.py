@@ -37,6 +37,7 @@ import pyarrow.parquet as pq
 
 from fusion.datasets.arrays import to_arrays
 from fusion.datasets.columns import check_table, explain, read_table
+from fusion.errors import DatasetError
 from fusion.storage.atomic import atomic_output
 from fusion.storage.integrity import check_columns, check_line_count
 from fusion.storage.sources import (
@@ -234,6 +235,12 @@ def export_dataset(
     :param seeds: Only these seeds.
     """
     refuse_overwriting_input(path, out)
+    parts = resolve_parts(path, seeds=seeds)
+    if not any(part.resolved.sources for part in parts):
+        raise DatasetError(
+            f"{path}: no complete shard to export (see fusion inspect / fusion validate; "
+            "a sweep with --resume completes it)"
+        )
     if format == "npz":
         return export_npz(path, out, seeds=seeds)
     if format == "parquet":

@@ -15,6 +15,7 @@ matrix naming unknown nodes is a :class:`~fusion.errors.ConfigError` naming the 
 from __future__ import annotations
 
 import csv
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,6 +132,13 @@ def build_scenario(config: Config) -> Scenario:
         plan_failure(config.failure, topology, np.arange(float(config.general.num_requests)))
     except ConfigError as exc:
         raise ConfigError(f"{config.source}: {exc}") from None
+    g = config.general
+    span = (g.num_requests + g.warmup_requests) * g.holding_time / g.erlang
+    if not math.isfinite(span) or span > 1e15:
+        raise ConfigError(
+            f"{_where(config, f'[general_settings] erlang = {g.erlang:g}', f'holding_time = {g.holding_time:g}')}: "
+            f"the run would last {span:g} time units: the load is too small to simulate"
+        )
     if config.general.path_order == "spectral_resources" and modulation.kind == "fusion":
         raise ConfigError(
             f"{_where(config, '[general_settings] path_order = spectral_resources', '[topology_settings] modulation = fusion')}: "

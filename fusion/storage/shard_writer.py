@@ -439,6 +439,11 @@ class _ShardContext:
             logger.error("%s: could not record the failure (%s): %s", log.output_path, exc, error)
         finally:
             self.lock.release()
+            if self.record is not None and self.record["status"] == mf.STATUS_COMPLETE:
+                # a complete shard leaves no lock file (10,000 seeds would leave 10,000): a
+                # writer racing for it meanwhile is what the lock never guaranteed against
+                with contextlib.suppress(OSError):
+                    Path(self.lock.lock_file).unlink()
 
     def _compressed(self, log: DatasetLogger, entry: dict[str, Any]) -> Path:
         """Compress the complete shard beside itself; on failure keep the plain one (and say so)."""

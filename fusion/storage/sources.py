@@ -41,6 +41,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import numpy as np
+
 from fusion.config.vocabulary import SUFFIXES
 from fusion.errors import DatasetError, OutputConflictError
 from fusion.storage import manifest as mf
@@ -220,7 +222,7 @@ class Resolved:
         """
         if seeds is None:
             return self
-        wanted = frozenset(int(s) for s in seeds)
+        wanted = frozenset(check_seeds(seeds))
         kept: list[Source] = []
         for source in self.sources:
             if source.seed is None:
@@ -233,6 +235,24 @@ class Resolved:
             known = {s.seed for s in self.sources} | {seed for seed, _ in self.skipped}
             skipped += [(seed, "not in this dataset") for seed in sorted(wanted - known)]
         return replace(self, sources=kept, skipped=skipped)
+
+
+def check_seeds(seeds: Any) -> list[int]:
+    """A reader's ``seeds=`` as a list of ints: an iterable of integers (not bools, not one
+    bare integer, not a string).
+
+    :raises ValueError: naming what was given.
+
+        >>> check_seeds(range(2)), check_seeds((3,))
+        ([0, 1], [3])
+    """
+    if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Iterable):
+        raise ValueError(f"seeds must be a list of integers, got {seeds!r}")
+    checked = list(seeds)
+    for seed in checked:
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+            raise ValueError(f"seeds must be integers, got {seed!r} in {checked!r}")
+    return [int(seed) for seed in checked]
 
 
 def is_lone_file(path: str | os.PathLike[str]) -> bool:
@@ -483,7 +503,7 @@ def resolve_parts(
     :raises ValueError: for ``points`` on what is not a study, or naming no point of it.
     """
     options: dict[str, Any] = {
-        "seeds": seeds,
+        "seeds": None if seeds is None else check_seeds(seeds),
         "include_incomplete": include_incomplete,
         "missing": missing,
     }
