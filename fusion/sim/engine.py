@@ -10,7 +10,8 @@ a caller instead (the Gymnasium environment, :mod:`fusion.env`).
 
 At each arrival the engine builds the seed card's state from the live spectrum, the mask of
 paths that can really carry the request, lets the policy choose (with epsilon-mix when
-logging), allocates first-fit, and hands the transition to the writer. ``slots_needed`` is the
+logging), allocates with the policy's spectrum rule (first-fit unless the policy or
+``[policy_settings] spectrum`` says otherwise), and hands the transition to the writer. ``slots_needed`` is the
 slots (guard band included) the request takes on the first of its K paths that a modulation
 format reaches, 0 when none does; ``est_remaining_time`` is its holding time. Path features:
 
@@ -25,7 +26,9 @@ format reaches, 0 when none does; ``est_remaining_time`` is its holding time. Pa
 
 A pair with fewer than K loop-free paths is padded with rows of zeros (``failure_mask`` 1,
 distance -1) whose mask entry is false. ``was_groomed`` is always false: there is no
-traffic grooming in this simulator. Links are undirected: one spectrum per fibre link.
+traffic grooming in this simulator. Links are undirected (one spectrum per fibre link)
+unless ``[topology_settings] directed``; the candidates follow ``path_order``; requests of
+``warmup_requests`` run first and are neither counted nor logged.
 
     >>> from fusion.config.config import load_config
     >>> cfg = load_config().replace("general_settings", num_requests=2000)
@@ -51,7 +54,14 @@ from fusion.sim.failures import FailurePlan, plan_failure
 from fusion.sim.modulation import ModulationTable
 from fusion.sim.policies import EpsilonMixPolicy, PathPolicy, make_policy
 from fusion.sim.scenario import build_scenario
-from fusion.sim.spectrum import SpectrumState, first_fit, longest_run, path_feasible, place
+from fusion.sim.spectrum import (
+    SpectrumState,
+    first_fit,
+    longest_run,
+    path_feasible,
+    place,
+    runs_of,
+)
 from fusion.sim.stats import RunStats
 from fusion.sim.topology import CandidatePath, Topology
 from fusion.sim.traffic import generate_traffic
@@ -111,7 +121,6 @@ class Decision:
     """One arrival waiting for its path: what a policy sees, and what allocating it needs.
 
     :param request: Index into the seed's traffic.
-    :param state: The seed card's state dict (what is logged).
     :param mask: One boolean per path (K of them): feasible now.
     :param started: The clock when the arrival was observed (for ``decision_time_ms``).
     :param pair: The node pair's paths (the engine's own).
@@ -119,14 +128,17 @@ class Decision:
     :param needs: Per path, the slots the request takes, guard band included (0: out of reach).
     :param spectrum: The live spectrum (for heuristics that weigh it).
     :param lengths: Every link's km.
+    :param disaster: Whether a failure was active.
+    :param engine: The engine, which builds :attr:`state` when it is first read.
 
     It holds the spectrum as observed: decide it before the engine runs another event. It is
     what a policy's :meth:`~fusion.sim.policy.PathPolicy.rank_decision` reads
-    (:class:`~fusion.sim.policy.DecisionView`).
+    (:class:`~fusion.sim.policy.DecisionView`). The seed card's state dict (:attr:`state`) is
+    built only when something reads it (the writer, a policy that looks at features, the
+    environment): KSP-FF without logging never pays for it.
     """
 
     request: int
-    state: dict[str, Any]
     mask: list[bool]
     started: float
     pair: _Pair
@@ -134,6 +146,16 @@ class Decision:
     needs: list[int]
     spectrum: SpectrumState
     lengths: list[float]
+    disaster: bool
+    engine: SimulationEngine
+    built: dict[str, Any] | None = None
+
+    @property
+    def state(self) -> dict[str, Any]:
+        """The seed card's state dict (what is logged), built on first use."""
+        if self.built is None:
+            self.built = self.engine.state_of(self)
+        return self.built
 
     @property
     def links(self) -> list[tuple[int, ...]]:
@@ -351,22 +373,51 @@ class SimulationEngine:
         :param request: Index into the seed's traffic.
         """
         started = self._clock()
-        _, holding, src, dst, rate = self._requests[request]
+        _, _, src, dst, rate = self._requests[request]
         pair = self._pair(src, dst)
-        free, count, full = self.spectrum.free, self.spectrum.free_count, self.spectrum.full
-        disaster = self._disaster
+        free, full = self.spectrum.free, self.spectrum.full
         needs = pair.needs[rate]
-        features: list[dict[str, Any]] = []
         mask: list[bool] = []
         commons: list[int] = []
-        slots = self.spectrum.slots
-        for links, hops, distance, need, failed in zip(
-            pair.links, pair.hops, pair.distance, needs, pair.failed, strict=True
-        ):
+        for links, need, failed in zip(pair.links, needs, pair.failed, strict=True):
             common = full
-            residual = slots
             for link in links:
                 common &= free[link]
+            commons.append(common)
+            # the rule asks whether a block of `need` slots is free: runs_of answers that in
+            # fewer operations than the longest block's length, which only the state needs
+            fits = need and common.bit_count() >= need and runs_of(common, need)  # cheap first
+            mask.append(path_feasible(need, failed, need if fits else 0))
+        for _ in range(len(mask), self._k):
+            mask.append(False)
+        return Decision(
+            request,
+            mask,
+            started,
+            pair,
+            commons,
+            needs,
+            self.spectrum,
+            self._lengths,
+            self._disaster,
+            self,
+        )
+
+    def state_of(self, decision: Decision) -> dict[str, Any]:
+        """The seed card's state of a decision, from the spectrum as observed (read it before
+        the decision is carried out: :meth:`decide` does, when it logs).
+
+        :param decision: From :meth:`observe`.
+        """
+        _, holding, src, dst, rate = self._requests[decision.request]
+        pair = decision.pair
+        count, disaster = self.spectrum.free_count, decision.disaster
+        features: list[dict[str, Any]] = []
+        for links, hops, distance, failed, common in zip(
+            pair.links, pair.hops, pair.distance, pair.failed, decision.commons, strict=True
+        ):
+            residual = self.spectrum.slots
+            for link in links:
                 if count[link] < residual:
                     residual = count[link]
             total = common.bit_count()
@@ -380,12 +431,9 @@ class SimulationEngine:
                     "dist_to_disaster_centroid": distance if disaster else -1,
                 }
             )
-            mask.append(path_feasible(need, failed, longest))
-            commons.append(common)
-        for _ in range(len(mask), self._k):
+        for _ in range(len(features), self._k):
             features.append(_PADDING)
-            mask.append(False)
-        state = {
+        return {
             "src": src,
             "dst": dst,
             "slots_needed": pair.slots_needed[rate],
@@ -393,9 +441,6 @@ class SimulationEngine:
             "is_disaster": 1 if disaster else 0,
             "paths": features,
         }
-        return Decision(
-            request, state, mask, started, pair, commons, needs, self.spectrum, self._lengths
-        )
 
     def decide(self, decision: Decision, action: int) -> bool:
         """Carry out ``action`` for a decision from :meth:`observe`: allocate, count, log.
@@ -404,7 +449,9 @@ class SimulationEngine:
         :param action: A feasible path index, or -1 to block (an infeasible index blocks too).
         :return: Whether the request was routed.
         """
-        request, state, mask, pair = decision.request, decision.state, decision.mask, decision.pair
+        request, mask, pair = decision.request, decision.mask, decision.pair
+        # what is logged is the spectrum as observed: built before allocating changes it
+        state = decision.state if self.writer is not None else None
         if action >= 0 and not (action < len(mask) and mask[action]):
             action = -1
         arrival, holding, src, dst, rate = self._requests[request]
@@ -431,12 +478,12 @@ class SimulationEngine:
             return action >= 0
         decision_ms = (self._clock() - decision.started) * 1000.0
         tag = self._get_bp_window_tag(arrival)
-        slots_needed = state["slots_needed"]
+        slots_needed = pair.slots_needed[rate]
         measured = request - self._warmup
         self._stats.arrival(measured, arrival, tag, rate, action >= 0, slots_needed > 0)
-        if self.writer is None:
+        if self.writer is None or state is None:
             return action >= 0
-        disaster = state["is_disaster"] == 1
+        disaster = decision.disaster
         meta = {
             "decision_time_ms": decision_ms,
             "restoration_latency_ms": self.config.failure.restoration_latency_ms

@@ -55,6 +55,9 @@ class KSPFFPolicy(PathPolicy):
     def rank(self, state: Mapping[str, Any], action_mask: Sequence[bool]) -> list[int]:
         return _feasible(action_mask)
 
+    def rank_decision(self, decision: DecisionView) -> list[int]:
+        return _feasible(decision.mask)  # the mask alone: the state is never built for it
+
 
 class KSPLFPolicy(KSPFFPolicy):
     """The first feasible path, last-fit."""

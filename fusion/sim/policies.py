@@ -163,6 +163,9 @@ class RandomFeasiblePolicy(PathPolicy):
             self.rng.shuffle(feasible)
         return feasible
 
+    def rank_decision(self, decision: DecisionView) -> list[int]:
+        return self.rank({}, decision.mask)  # the mask alone: the state is never built for it
+
 
 #: The heuristics by config name (:data:`fusion.config.vocabulary.POLICY_NAMES`, in order):
 #: XLRON's family (:mod:`fusion.sim.heuristics`), then the path-only ones above.

@@ -43,7 +43,7 @@ def runs_of(mask: int, n: int) -> int:
     """
     have = 1
     while have < n and mask:
-        step = min(have, n - have)
+        step = have if have + have <= n else n - have  # min(have, n - have), without a call
         mask &= mask >> step
         have += step
     return mask
