@@ -52,3 +52,18 @@ def test_load_dataset_when_seeds_are_not_integers_says_so(dataset, seeds):
 
 def test_complete_shard_when_closed_leaves_no_lock_file(dataset):
     assert not list(dataset.glob("*.seed*.jsonl.lock"))
+
+
+def test_inspect_when_the_runs_had_no_failure_shows_no_window_that_repeats_bp(tmp_path, capsys):
+    out = tmp_path / "nf"
+    argv = ["sweep", "--seeds", "1-2", "--out", str(out), "--quiet", "--workers", "1"]
+    argv += [
+        "--set",
+        "general_settings.num_requests=300",
+        "--set",
+        "failure_settings.failure_type=none",
+    ]
+    assert main(argv) == 0
+    table = capsys.readouterr().out
+    assert "BP pre" not in table and "bp_pre" not in table and "bp_fail" not in table
+    assert "  bp  " in table and "reach" in table

@@ -64,28 +64,36 @@ def _share(count: Any, total: Any) -> float | None:
 
 def format_inspection(report: dict[str, Any]) -> str:
     """The inspection as a text table; ``reach`` is the share of requests no modulation
-    format reaches on any candidate path: blocking no policy can avoid, within ``BP``."""
+    format reaches on any candidate path: blocking no policy can avoid, within ``BP``. Only
+    the windows the runs had are shown: without a failure every request is ``pre``, and its
+    column would repeat ``BP``."""
 
     def cell(value: Any) -> str:
         return "-" if value is None else f"{value:.4f}"
 
+    aggregate = report["across_seeds"]
+    windows = [w for w in WINDOWS if any(r[f"bp_{w}"] is not None for r in report["shards"])]
+    if windows == ["pre"]:
+        windows = []
+    columns = ["bp", *(f"bp_{w}" for w in windows), "reach"]
+    labels = {"bp": "BP", "reach": "reach", **{f"bp_{w}": f"BP {w}" for w in WINDOWS}}
     lines = [
         f"dataset {report['dataset']}  (config {str(report['config_sha256'])[:12]}…)",
-        f"{'seed':>8} {'status':<9} {'transitions':>11} {'bytes':>12} {'BP':>7} {'BP pre':>7} {'BP fail':>7} {'BP post':>7} {'reach':>7}",
+        f"{'seed':>8} {'status':<9} {'transitions':>11} {'bytes':>12} "
+        + " ".join(f"{labels[c]:>7}" for c in columns),
     ]
     for r in report["shards"]:
         lines.append(
             f"{r['seed']:>8} {r['status']:<9} {r['transitions'] or 0:>11} {r['bytes'] or 0:>12} "
-            f"{cell(r['bp']):>7} {cell(r['bp_pre']):>7} {cell(r['bp_fail']):>7} {cell(r['bp_post']):>7} "
-            f"{cell(r.get('reach')):>7}"
+            + " ".join(f"{cell(r.get(c)):>7}" for c in columns)
         )
     lines.append(
         "across complete seeds: mean ± std [95% CI]  (reach: blocked because no format reaches)"
     )
-    for key, agg in report["across_seeds"].items():
-        if not agg["n"]:  # a window the runs never had (no failure: no fail, no post)
-            continue
-        lines.append(f"  {key:<8} {describe(agg)} (n={agg['n']})")
+    for key in columns:
+        agg = aggregate[key]
+        if agg["n"]:
+            lines.append(f"  {key:<8} {describe(agg)} (n={agg['n']})")
     return "\n".join(lines)
 
 
