@@ -170,7 +170,8 @@ class EONRoutingEnv(gymnasium.Env[np.ndarray, np.int64]):
             self.sim_seed = self.config.general.seeds[0]
         else:
             self.sim_seed += 1
-        self.engine = SimulationEngine(self.config, self.sim_seed)
+        # the env reads every state (the observation): built with the mask, in one pass
+        self.engine = SimulationEngine(self.config, self.sim_seed, eager_state=True)
         self._decision = self.engine.next_decision()
         obs, info = self._observe()
         info["seed"] = self.sim_seed

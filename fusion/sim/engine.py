@@ -172,6 +172,8 @@ class SimulationEngine:
         (``None``: no logging).
     :param policy: The behaviour policy (default: ``[policy_settings] policy``).
     :param clock: Seconds, for ``decision_time_ms`` (injectable for tests).
+    :param eager_state: Build every decision's state as it is observed (one pass with the
+        mask) rather than when first read; ``None``: when a writer logs every state.
     """
 
     def __init__(
@@ -182,6 +184,7 @@ class SimulationEngine:
         writer: TransitionWriter | None = None,
         policy: PathPolicy | None = None,
         clock: Callable[[], float] = time.perf_counter,
+        eager_state: bool | None = None,
     ) -> None:
         self.config = config
         self.seed = check_seed(seed)
@@ -222,6 +225,7 @@ class SimulationEngine:
         # records stay as they were)
         self._log_start = not (self.policy.name in ORIGINAL_POLICIES and self._rule == "first_fit")
         self.writer = writer
+        self._eager_state = writer is not None if eager_state is None else eager_state
         self._clock = clock
         self._k = g.k_paths
         self._guard = config.topology.guard_slots
@@ -368,17 +372,36 @@ class SimulationEngine:
         self.decide(decision, self._behaviour.select_decision(decision))
 
     def observe(self, request: int) -> Decision:
-        """The state and mask of request number ``request`` against the live spectrum.
+        """The mask (and, eagerly or when first read, the state) of request number
+        ``request`` against the live spectrum.
 
         :param request: Index into the seed's traffic.
         """
         started = self._clock()
         _, _, src, dst, rate = self._requests[request]
         pair = self._pair(src, dst)
-        free, full = self.spectrum.free, self.spectrum.full
         needs = pair.needs[rate]
-        mask: list[bool] = []
-        commons: list[int] = []
+        decision = Decision(
+            request,
+            [],
+            started,
+            pair,
+            [],
+            needs,
+            self.spectrum,
+            self._lengths,
+            self._disaster,
+            self,
+        )
+        if self._eager_state:  # the state is wanted anyway: one pass gives it and the mask
+            decision.built = self._paths(decision, None)
+            return decision
+        free, full, mask, commons = (
+            self.spectrum.free,
+            self.spectrum.full,
+            decision.mask,
+            decision.commons,
+        )
         for links, need, failed in zip(pair.links, needs, pair.failed, strict=True):
             common = full
             for link in links:
@@ -386,22 +409,11 @@ class SimulationEngine:
             commons.append(common)
             # the rule asks whether a block of `need` slots is free: runs_of answers that in
             # fewer operations than the longest block's length, which only the state needs
-            fits = need and common.bit_count() >= need and runs_of(common, need)  # cheap first
+            fits = need and common.bit_count() >= need and runs_of(common, need)
             mask.append(path_feasible(need, failed, need if fits else 0))
         for _ in range(len(mask), self._k):
             mask.append(False)
-        return Decision(
-            request,
-            mask,
-            started,
-            pair,
-            commons,
-            needs,
-            self.spectrum,
-            self._lengths,
-            self._disaster,
-            self,
-        )
+        return decision
 
     def state_of(self, decision: Decision) -> dict[str, Any]:
         """The seed card's state of a decision, from the spectrum as observed (read it before
@@ -409,17 +421,32 @@ class SimulationEngine:
 
         :param decision: From :meth:`observe`.
         """
+        return self._paths(decision, decision.commons)
+
+    def _paths(self, decision: Decision, commons: list[int] | None) -> dict[str, Any]:
+        """The state's path features, in one pass over the candidates; without ``commons``
+        (eager) it also fills the decision's commons and mask."""
         _, holding, src, dst, rate = self._requests[decision.request]
         pair = decision.pair
-        count, disaster = self.spectrum.free_count, decision.disaster
+        free, count, full = self.spectrum.free, self.spectrum.free_count, self.spectrum.full
+        slots, disaster = self.spectrum.slots, decision.disaster
+        mask, found = decision.mask, decision.commons
         features: list[dict[str, Any]] = []
-        for links, hops, distance, failed, common in zip(
-            pair.links, pair.hops, pair.distance, pair.failed, decision.commons, strict=True
+        for index, (links, hops, distance, need, failed) in enumerate(
+            zip(pair.links, pair.hops, pair.distance, decision.needs, pair.failed, strict=True)
         ):
-            residual = self.spectrum.slots
-            for link in links:
-                if count[link] < residual:
-                    residual = count[link]
+            residual = slots
+            if commons is None:
+                common = full
+                for link in links:
+                    common &= free[link]
+                    if count[link] < residual:
+                        residual = count[link]
+            else:
+                common = commons[index]
+                for link in links:
+                    if count[link] < residual:
+                        residual = count[link]
             total = common.bit_count()
             longest = longest_run(common)
             features.append(
@@ -431,8 +458,13 @@ class SimulationEngine:
                     "dist_to_disaster_centroid": distance if disaster else -1,
                 }
             )
+            if commons is None:
+                found.append(common)
+                mask.append(path_feasible(need, failed, longest))
         for _ in range(len(features), self._k):
             features.append(_PADDING)
+            if commons is None:
+                mask.append(False)
         return {
             "src": src,
             "dst": dst,

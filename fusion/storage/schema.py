@@ -163,9 +163,17 @@ def check_transition(
                 break
     else:
         mask = _as_mask(mask)
-    problem = state_problem(state, len(mask), features=features)
-    if problem is not None:
-        raise ValueError(problem)
+    paths = state.get("paths") if state.__class__ is dict else None
+    if (  # the engine's states pass these identity checks; anything else gets the full rule
+        features
+        or paths.__class__ is not list
+        or "src" not in state
+        or "dst" not in state
+        or (paths and len(paths) != len(mask))
+    ):
+        problem = state_problem(state, len(mask), features=features)
+        if problem is not None:
+            raise ValueError(problem)
     if action.__class__ is not int or (
         action != -1 and not (0 <= action < len(mask) and mask[action])
     ):
