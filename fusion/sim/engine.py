@@ -173,7 +173,8 @@ class SimulationEngine:
     :param policy: The behaviour policy (default: ``[policy_settings] policy``).
     :param clock: Seconds, for ``decision_time_ms`` (injectable for tests).
     :param eager_state: Build every decision's state as it is observed (one pass with the
-        mask) rather than when first read; ``None``: when a writer logs every state.
+        mask) rather than when first read; ``None``: when a writer logs every state or the
+        policy reads it (:attr:`~fusion.sim.policy.PathPolicy.reads_state`).
     """
 
     def __init__(
@@ -225,7 +226,9 @@ class SimulationEngine:
         # records stay as they were)
         self._log_start = not (self.policy.name in ORIGINAL_POLICIES and self._rule == "first_fit")
         self.writer = writer
-        self._eager_state = writer is not None if eager_state is None else eager_state
+        self._eager_state = (
+            (writer is not None or self.policy.reads_state) if eager_state is None else eager_state
+        )
         self._clock = clock
         self._k = g.k_paths
         self._guard = config.topology.guard_slots

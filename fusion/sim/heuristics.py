@@ -51,6 +51,7 @@ class KSPFFPolicy(PathPolicy):
 
     name = "ksp_ff"
     spectrum = "first_fit"
+    reads_state = False
 
     def rank(self, state: Mapping[str, Any], action_mask: Sequence[bool]) -> list[int]:
         return _feasible(action_mask)
@@ -85,6 +86,7 @@ class _SpectrumRanked(PathPolicy):
     (lower first, ties to the lower index); it needs the engine's decision."""
 
     spectrum = "first_fit"
+    reads_state = False
 
     def rank(self, state: Mapping[str, Any], action_mask: Sequence[bool]) -> list[int]:
         raise TypeError(

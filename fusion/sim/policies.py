@@ -73,6 +73,7 @@ class EpsilonMixPolicy(PathPolicy):
         self.rng = rng
         self.name = f"{base.name}+epsilon{epsilon}"
         self.spectrum = base.spectrum
+        self.reads_state = base.reads_state
 
     def rank(self, state: Mapping[str, Any], action_mask: Sequence[bool]) -> list[int]:
         return self.base.rank(state, action_mask)
@@ -153,6 +154,7 @@ class RandomFeasiblePolicy(PathPolicy):
     """
 
     name = "random_feasible"
+    reads_state = False
 
     def __init__(self, rng: np.random.Generator | None = None) -> None:
         self.rng = rng if rng is not None else np.random.default_rng()

@@ -69,6 +69,9 @@ class PathPolicy(ABC):
     name: str = ""
     #: The spectrum rule the engine allocates with (``None``: the config's).
     spectrum: str | None = None
+    #: Whether :meth:`rank_decision` reads the decision's state (the default does): the
+    #: engine then builds it with the mask in one pass rather than on first read.
+    reads_state: bool = True
 
     @abstractmethod
     def rank(self, state: Mapping[str, Any], action_mask: Sequence[bool]) -> list[int]:
