@@ -242,3 +242,12 @@ def test_run_when_set_given_applies_it(tmp_path):
         == 0
     )
     assert len(list(load_dataset(out))) == 120
+
+
+def test_run_when_out_is_a_study_exits_2_and_writes_nothing_there(tmp_path, capsys):
+    s = tmp_path / "s"
+    assert _study(s) == 0
+    before = sorted(p.name for p in s.iterdir())
+    assert main(["run", "--seed", "7", "--out", str(s), *SMALL[:2]]) == 2
+    assert "is a study" in capsys.readouterr().err
+    assert sorted(p.name for p in s.iterdir()) == before

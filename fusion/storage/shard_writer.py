@@ -30,12 +30,19 @@ from typing import Any
 import orjson
 from filelock import FileLock, Timeout
 
-from fusion.errors import DatasetError, ShardBusyError, ShardExistsError, ShardWriteError
+from fusion.errors import (
+    DatasetError,
+    ManifestConflictError,
+    ShardBusyError,
+    ShardExistsError,
+    ShardWriteError,
+)
 from fusion.storage import manifest as mf
 from fusion.storage.compression import SUFFIXES, check_compression, compress_file
 from fusion.storage.schema import MAX_LINE_BYTES, check_transition, non_finite_field
 from fusion.storage.shard_stats import summarise
 from fusion.storage.sink import HashingSink
+from fusion.storage.study_layout import is_study
 from fusion.storage.successors import NextStateLinker
 
 logger = logging.getLogger(__name__)
@@ -149,11 +156,17 @@ class DatasetLogger:
         :param commit: Publish the entry to the manifest too (off for a sweep's workers).
         :raises ShardBusyError: when another writer holds this seed's shard.
         :raises ShardExistsError: when the shard is complete and ``overwrite`` is false.
-        :raises ManifestConflictError: when the directory holds a dataset of another config.
+        :raises ManifestConflictError: when the directory holds a dataset of another config,
+            or is a study (a dataset there would be shadowed by it: write into a point).
         """
         seed = mf.check_seed(seed)
         check_compression(compress)
         directory = Path(dataset_dir)
+        if is_study(directory):
+            raise ManifestConflictError(
+                f"{directory} is a study (it holds study.json): readers would never see a "
+                "shard written there; write into a point's directory or another directory"
+            )
         directory.mkdir(parents=True, exist_ok=True)
         shard_path = directory / mf.shard_file_name(seed, stem)
         lock = FileLock(str(shard_path) + ".lock", timeout=0)
