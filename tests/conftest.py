@@ -108,3 +108,24 @@ def mark_status(directory: Path, seed: int, status: str) -> None:
         mf.publish_sidecar(
             sidecar.with_name(mf.shard_file_name(seed)), {**record, "status": status}
         )
+
+
+@pytest.fixture(autouse=True)
+def _left_behind_datasets_validate(request: pytest.FixtureRequest) -> Any:
+    """After each test, ``fusion validate`` every dataset and study it left in its tmp_path
+    (tests that damage data on purpose say so with ``@pytest.mark.damages``)."""
+    if request.node.get_closest_marker("damages") or "tmp_path" not in request.fixturenames:
+        yield
+        return
+    root: Path = request.getfixturevalue("tmp_path")
+    yield
+    from fusion.storage.study_layout import STUDY_FILE
+    from fusion.storage.validate import validate_dataset
+
+    studies = {p.parent for p in root.rglob(STUDY_FILE)}
+    found = sorted(studies) + sorted(
+        p.parent for p in root.rglob(mf.MANIFEST_NAME) if not any(s in p.parents for s in studies)
+    )
+    for path in found:
+        report = validate_dataset(path)
+        assert report.ok, f"{request.node.name} left an invalid dataset: {report}"

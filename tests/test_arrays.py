@@ -159,6 +159,7 @@ def test_to_arrays_when_cache_is_garbage_warns_and_rebuilds(dataset, caplog):
     assert to_arrays(dataset).metadata["from_cache"]
 
 
+@pytest.mark.damages
 def test_to_arrays_when_line_is_corrupt_names_file_and_line(dataset):
     shard = dataset / "offline_data.seed2.jsonl"
     lines = shard.read_bytes().splitlines(keepends=True)
@@ -181,6 +182,7 @@ def test_to_arrays_when_field_missing_names_file_line_and_field(tmp_path):
         to_arrays(p, cache=False)
 
 
+@pytest.mark.damages
 def test_to_arrays_when_complete_shard_was_cut_raises_line_count(dataset):
     shard = dataset / "offline_data.seed10.jsonl"
     shard.write_bytes(b"".join(shard.read_bytes().splitlines(keepends=True)[:4]))
@@ -188,6 +190,7 @@ def test_to_arrays_when_complete_shard_was_cut_raises_line_count(dataset):
         to_arrays(dataset)
 
 
+@pytest.mark.damages
 def test_to_arrays_when_shard_incomplete_skips_unless_asked(tmp_path, caplog):
     write_shard(tmp_path, 1, 3)
     log = DatasetLogger.open_shard(tmp_path, 2, {"toy": 1})

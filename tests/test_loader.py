@@ -46,6 +46,7 @@ def test_load_dataset_when_window_unknown_raises(dataset):
         list(load_dataset(dataset, window="during"))
 
 
+@pytest.mark.damages
 def test_load_dataset_when_complete_shard_has_corrupt_line_names_file_and_line(dataset):
     shard = dataset / mf.shard_file_name(2)
     lines = shard.read_bytes().splitlines(keepends=True)
@@ -55,6 +56,7 @@ def test_load_dataset_when_complete_shard_has_corrupt_line_names_file_and_line(d
         list(load_dataset(dataset))
 
 
+@pytest.mark.damages
 def test_load_dataset_when_complete_shard_was_cut_raises_line_count(dataset):
     shard = dataset / mf.shard_file_name(10)
     shard.write_bytes(b"".join(shard.read_bytes().splitlines(keepends=True)[:4]))
@@ -78,6 +80,7 @@ def test_load_dataset_when_lone_file_of_seed_api_reads_it(tmp_path):
     assert [t["t"] for t in load_dataset(path)] == [0, 1, 2, 3]
 
 
+@pytest.mark.damages
 def test_load_dataset_when_shard_failed_skips_unless_include_incomplete(tmp_path, caplog):
     write_shard(tmp_path, 0, 3)
     with pytest.raises(KeyError), DatasetLogger.open_shard(tmp_path, 1, {"toy": 1}) as log:

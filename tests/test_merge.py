@@ -65,6 +65,7 @@ def test_merge_when_order_t_round_robins_ties_by_seed(dataset, tmp_path_factory)
     assert len(keys) == 15
 
 
+@pytest.mark.damages
 def test_merge_when_shard_incomplete_refuses_by_name_and_writes_nothing(dataset, tmp_path_factory):
     out_dir = tmp_path_factory.mktemp("out")
 
@@ -74,6 +75,7 @@ def test_merge_when_shard_incomplete_refuses_by_name_and_writes_nothing(dataset,
     assert list(out_dir.iterdir()) == []
 
 
+@pytest.mark.damages
 def test_merge_when_shard_corrupt_refuses_by_name_and_leaves_no_temp(dataset, tmp_path_factory):
     out_dir = tmp_path_factory.mktemp("out")
     shard = dataset / mf.shard_file_name(10)
@@ -86,6 +88,7 @@ def test_merge_when_shard_corrupt_refuses_by_name_and_leaves_no_temp(dataset, tm
     assert list(out_dir.iterdir()) == []
 
 
+@pytest.mark.damages
 def test_merge_when_allow_partial_takes_whole_lines_and_records_gaps(dataset, tmp_path_factory):
     out = tmp_path_factory.mktemp("out") / "m.jsonl"
     (dataset / mf.shard_file_name(1)).unlink()
@@ -99,6 +102,7 @@ def test_merge_when_allow_partial_takes_whole_lines_and_records_gaps(dataset, tm
     assert set(info["left_out_or_cut"]) == {"1", "2"}
 
 
+@pytest.mark.damages
 def test_cli_merge_when_dataset_incomplete_exits_1_and_with_allow_partial_exits_0(
     dataset, tmp_path_factory, capsys
 ):

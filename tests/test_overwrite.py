@@ -105,6 +105,7 @@ def test_study_merge_when_output_is_inside_a_point_over_its_shards_exits_2(tmp_p
     assert validate_dataset(out).ok
 
 
+@pytest.mark.damages
 def test_sweep_when_another_run_overwrites_it_meanwhile_fails_and_says_so(tmp_path):
     from _workers import overwritten_meanwhile_task
 
@@ -132,6 +133,7 @@ def _same_size_edit(shard: Path, old: bytes, new: bytes) -> None:
     os.utime(shard, ns=(stat.st_atime_ns, stat.st_mtime_ns))
 
 
+@pytest.mark.damages
 def test_exports_when_a_shard_was_edited_to_the_same_size_refuse_it(tmp_path):
     from fusion.errors import DatasetError
     from fusion.interop.export import export_dataset

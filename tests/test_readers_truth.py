@@ -122,6 +122,7 @@ def _swap_seed_files(dataset, a, b):
     tmp.rename(fb)
 
 
+@pytest.mark.damages
 def test_readers_when_shard_files_swapped_refuse_naming_file_and_seed(tmp_path):
     for seed in (2, 3):
         write_shard(tmp_path, seed, 6)  # same length: the manifest's counts cannot tell
@@ -136,6 +137,7 @@ def test_readers_when_shard_files_swapped_refuse_naming_file_and_seed(tmp_path):
     assert not validate_dataset(tmp_path).ok
 
 
+@pytest.mark.damages
 def test_readers_when_manifest_lists_a_seed_twice_refuse_and_validate_fails(dataset):
     manifest = orjson.loads((dataset / mf.MANIFEST_NAME).read_bytes())
     manifest["shards"].append(dict(manifest["shards"][0]))
@@ -149,6 +151,7 @@ def test_readers_when_manifest_lists_a_seed_twice_refuse_and_validate_fails(data
     assert not report.ok and "a second time" in report.problems[0]
 
 
+@pytest.mark.damages
 @pytest.mark.parametrize(
     ("change", "field"),
     [
@@ -189,6 +192,7 @@ def test_resume_when_manifest_is_garbage_rebuilds_it_from_sidecars(tmp_path):
     assert [e["transitions"] for e in entries] == [200, 200]
 
 
+@pytest.mark.damages
 def test_merged_file_when_output_and_its_record_disagree_readers_refuse(dataset, tmp_path):
     out = tmp_path / "all.jsonl"
     merge_shards(dataset, out)
@@ -296,6 +300,7 @@ def test_shard_when_real_tmpfs_fills_ends_failed_and_manifest_stays_valid(small_
     assert len(whole) == entry["transitions"] > 0
 
 
+@pytest.mark.damages
 def test_cli_run_when_disk_full_names_the_path(tmp_path, monkeypatch, capsys):
     import fusion.storage.shard_writer as dl
 
@@ -383,6 +388,7 @@ def test_validate_when_a_line_is_too_long_reports_it(tmp_path):
     assert any("a line may hold" in p for p in validate_dataset(path).problems)
 
 
+@pytest.mark.damages
 def test_readers_when_a_digit_is_flipped_and_verify_asked_refuse(dataset):
     shard = dataset / mf.shard_file_name(10)
     data = shard.read_bytes()
@@ -413,6 +419,7 @@ def test_published_files_when_written_follow_the_umask_like_shards(dataset, tmp_
         assert path.stat().st_mode & 0o777 == shard_mode, path
 
 
+@pytest.mark.damages
 def test_validate_when_a_sidecar_is_deleted_reports_it(dataset):
     mf.sidecar_path(dataset / mf.shard_file_name(2)).unlink()
     problems = validate_dataset(dataset).problems
@@ -429,6 +436,7 @@ def test_readers_when_seed_asked_of_a_dataset_that_lacks_it_warn(dataset, caplog
     assert "seed 99 is not in this dataset" in caplog.text
 
 
+@pytest.mark.damages
 def test_loader_when_a_shard_line_is_duplicated_refuses_naming_line(tmp_path):
     path = write_shard(tmp_path, 4, 5)
     lines = path.read_bytes().splitlines(keepends=True)

@@ -34,6 +34,7 @@ def test_inspect_when_given_a_merged_file_exits_2_saying_what_it_takes(dataset, 
     assert "inspect takes a dataset directory" in capsys.readouterr().err
 
 
+@pytest.mark.damages
 def test_export_when_no_shard_is_complete_exits_1_and_writes_nothing(tmp_path, capsys):
     from conftest import mark_status
 

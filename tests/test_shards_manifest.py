@@ -51,6 +51,7 @@ def test_open_shard_when_closed_records_complete_entry_matching_file(tmp_path):
     )
 
 
+@pytest.mark.damages
 def test_open_shard_when_writing_lists_writing_then_failed_on_error(tmp_path):
     with pytest.raises(RuntimeError), DatasetLogger.open_shard(tmp_path, 5, {}) as log:
         log.log_transition(**example(0))
@@ -71,6 +72,7 @@ def test_open_shard_when_second_writer_same_seed_is_refused(tmp_path):
     assert [t["t"] for t in load_dataset(tmp_path)] == [0, 1]
 
 
+@pytest.mark.damages
 def test_open_shard_when_other_process_writes_same_seed_is_refused(tmp_path):
     proc = subprocess.Popen([sys.executable, str(TESTS / "_workers.py"), str(tmp_path), "4"])
     try:
@@ -143,6 +145,7 @@ def test_read_manifest_when_unreadable_names_file_and_rebuild_recovers(dataset):
     assert validate_dataset(dataset).ok
 
 
+@pytest.mark.damages
 def test_writer_when_sigkilled_mid_shard_leaves_readable_manifest_and_whole_lines(tmp_path, caplog):
     write_shard(tmp_path, 1, 5)
     proc = subprocess.Popen([sys.executable, str(TESTS / "_workers.py"), str(tmp_path), "2"])

@@ -101,6 +101,7 @@ def _cut(path: Path, keep: float = 0.6) -> None:
     path.write_bytes(data[: int(len(data) * keep)])
 
 
+@pytest.mark.damages
 @pytest.mark.parametrize(("kind", "suffix"), KINDS)
 def test_shard_when_compressed_file_is_cut_is_reported_never_loaded_as_complete(
     tmp_path, kind, suffix
@@ -120,6 +121,7 @@ def test_shard_when_compressed_file_is_cut_is_reported_never_loaded_as_complete(
     assert main(["validate", str(tmp_path)]) == 1
 
 
+@pytest.mark.damages
 def test_shard_when_zstd_frame_is_whole_but_lines_are_missing_line_count_catches_it(tmp_path):
     write_shard(tmp_path, 3, 50, compress="zstd")
     shard = tmp_path / "offline_data.seed3.jsonl.zst"

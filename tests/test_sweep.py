@@ -84,6 +84,7 @@ def test_sweep_when_resumed_with_another_config_is_refused_naming_both_hashes(tm
     )
 
 
+@pytest.mark.damages
 def test_sweep_when_a_seed_raises_reports_it_and_the_others_complete(tmp_path):
     import _workers
 

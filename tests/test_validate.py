@@ -26,6 +26,7 @@ def test_validate_when_dataset_clean_is_ok(dataset, capsys):
     assert "valid" in capsys.readouterr().out
 
 
+@pytest.mark.damages
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
@@ -47,6 +48,7 @@ def test_validate_when_line_breaks_schema_names_file_line_and_problem(dataset, c
     assert main(["validate", str(dataset)]) == 1
 
 
+@pytest.mark.damages
 def test_validate_when_shard_changed_flags_checksum_and_unlisted_file(dataset):
     shard = dataset / mf.shard_file_name(1)
     shard.write_bytes(shard.read_bytes().replace(b'"src":1', b'"src":2', 1))
