@@ -261,3 +261,15 @@ def test_blocked_by_reach_when_fusion_table_cannot_reach_shows_in_every_report(t
     bp = inspect_dataset(out)["across_seeds"]["bp"]["mean"]
     assert reach <= bp + 1e-12
     assert len(list(load_dataset(out))) == 2000
+
+
+def test_evaluate_when_config_is_a_preset_runs_its_papers_loads(capsys):
+    import orjson
+
+    argv = ["evaluate", "--config", "ptrnet-rsa-40-nsfnet", "--seeds", "0", "--workers", "1"]
+    argv += ["--set", "general_settings.num_requests=150", "--policy", "ksp_ff", "--json"]
+    assert main(argv) == 0
+    rows = orjson.loads(capsys.readouterr().out)
+    assert sorted({row["erlang"] for row in rows}) == [
+        float(v) for v in PRESETS["ptrnet-rsa-40-nsfnet"].loads
+    ]
