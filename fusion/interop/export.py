@@ -150,18 +150,24 @@ def _read(source: Source) -> pa.Table:
 
 
 def export_parquet(
-    path: str | os.PathLike[str], out: str | os.PathLike[str], *, seeds: Iterable[int] | None = None
+    path: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    seeds: Iterable[int] | None = None,
+    parts: list[Part] | None = None,
 ) -> int:
     """Write one Parquet file, a row per transition; return the rows written.
 
     :param path: A dataset directory, its manifest, or a ``.jsonl[.gz|.zst]`` file.
     :param out: The Parquet file.
     :param seeds: Only these seeds (of a dataset or a merged file).
+    :param parts: ``resolve_parts(path, seeds=seeds)`` when the caller has it already.
     :raises DatasetError: naming a file that is malformed, has other lines than promised, or
         holds a line whose seed or ``t`` does not belong there.
     """
     rows = 0
-    parts = resolve_parts(path, seeds=seeds)
+    if parts is None:
+        parts = resolve_parts(path, seeds=seeds)
     axes = _axis_fields(parts)
     schema = pa.schema([*PARQUET_SCHEMA, *axes])
     with atomic_output(out) as handle, pq.ParquetWriter(handle, schema) as writer:
@@ -244,5 +250,5 @@ def export_dataset(
     if format == "npz":
         return export_npz(path, out, seeds=seeds)
     if format == "parquet":
-        return export_parquet(path, out, seeds=seeds)
+        return export_parquet(path, out, seeds=seeds, parts=parts)
     raise ValueError(f"format must be one of {FORMATS}, got {format!r}")

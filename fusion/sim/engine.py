@@ -396,7 +396,7 @@ class SimulationEngine:
             self._disaster,
             self,
         )
-        if self._eager_state:  # the state is wanted anyway: one pass gives it and the mask
+        if self._eager_state and request >= self._warmup:  # wanted anyway: one pass for both
             decision.built = self._paths(decision, None)
             return decision
         free, full, mask, commons = (
@@ -485,8 +485,10 @@ class SimulationEngine:
         :return: Whether the request was routed.
         """
         request, mask, pair = decision.request, decision.mask, decision.pair
-        # what is logged is the spectrum as observed: built before allocating changes it
-        state = decision.state if self.writer is not None else None
+        # what is logged is the spectrum as observed: built before allocating changes it (a
+        # warm-up request is never logged)
+        logged = self.writer is not None and request >= self._warmup
+        state = decision.state if logged else None
         if action >= 0 and not (action < len(mask) and mask[action]):
             action = -1
         arrival, holding, src, dst, rate = self._requests[request]
