@@ -242,6 +242,55 @@ def bench_sim(n: int, work: Path) -> None:
         _line(f"sim: {name}, logging on", n / on, "requests/s", off / on, "vs its logging off")
 
 
+def bench_features(n: int, work: Path) -> None:
+    """What the observation settings cost on the default scenario: bytes per transition raw
+    and zstd, and requests/s of one logging process, for the seed card's features, the
+    extended ones, and the extended ones with the spectrum; ratios against the seed set,
+    measured in one run, interleaved, best of three."""
+    from fusion.config.config import load_config
+    from fusion.run.simulation import run_simulation
+    from fusion.storage.compression import compress_file
+
+    base = load_config().replace("general_settings", num_requests=n)
+    settings = {  # name -> (directory, [dataset_logging] keys)
+        "seed": ("seed", {"path_features": "seed"}),
+        "extended": ("extended", {"path_features": "extended"}),
+        "extended + log_spectrum": (
+            "spectrum",
+            {"path_features": "extended", "log_spectrum": "true"},
+        ),
+    }
+    configs = {
+        name: base.replace(
+            "dataset_logging", dataset_output_path=str(work / where / "offline_data.jsonl"), **keys
+        )
+        for name, (where, keys) in settings.items()
+    }
+    times: dict[str, list[float]] = {name: [] for name in configs}
+    for _ in range(3):
+        for name, cfg in configs.items():
+            times[name].append(_timed(lambda cfg=cfg: run_simulation(cfg, 1, overwrite=True)))
+    sizes = {}
+    for name, cfg in configs.items():
+        shard = cfg.dataset_dir / "offline_data.seed1.jsonl"
+        target = cfg.dataset_dir / "shard.jsonl.zst"
+        compress_file(shard, target, "zstd")
+        sizes[name] = (shard.stat().st_size / n, target.stat().st_size / n)
+    raw0, zst0 = sizes["seed"]
+    best0 = min(times["seed"])
+    for name in configs:
+        raw, zst = sizes[name]
+        _line(f"features: {name}, raw", raw, "bytes/trans.", raw / raw0, "of the seed set's")
+        _line(f"features: {name}, zstd", zst, "bytes/trans.", zst / zst0, "of the seed set's")
+        _line(
+            f"features: {name}, logging on",
+            n / min(times[name]),
+            "requests/s",
+            best0 / min(times[name]),
+            "of the seed set's speed",
+        )
+
+
 LITERATURE = {  # scenario -> load -> (published, independent re-run) KSP-FF blocking, percent
     "deeprmsa-nsfnet": {250: (5.10, 5.13)},
     "ptrnet-rsa-40-nsfnet": {
@@ -564,6 +613,7 @@ BENCHES: dict[str, Callable[[argparse.Namespace, Path], None]] = {
     "scale": lambda a, w: bench_scale(a.n or 10_000, w),
     "study": lambda a, w: bench_study(a.n or 5_000, w),
     "rl": lambda a, w: bench_rl(a.n or 20_000, w),
+    "features": lambda a, w: bench_features(a.n or 50_000, w),
     "literature": bench_literature,
 }
 

@@ -22,6 +22,7 @@ from fusion.config.config import config_from_dict, parse_seeds
 from fusion.datasets.arrays import to_arrays
 from fusion.errors import FusionError
 from fusion.rl.bc import BCModel, BCPolicy, agreement, train_bc
+from fusion.rl.model_file import TrainedOn
 from fusion.sim.engine import SimulationEngine
 from fusion.sim.policies import KSPFFPolicy
 from fusion.storage.manifest import read_manifest
@@ -94,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
             hidden=args.hidden,
             epochs=args.epochs,
             seed=args.seed,
+            trained_on=TrainedOn.of_data(data.metadata),
         )
         print(
             f"trained on seeds {train}: {int((data.actions[rows] >= 0).sum())} decisions, "

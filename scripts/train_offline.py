@@ -2,6 +2,7 @@
 
     python scripts/train_offline.py DATASET_OR_STUDY -o fqi.npz
     python scripts/train_offline.py DIR -o fqi.npz --gamma 0.995 --evaluate --seeds 1000-1002
+    python scripts/train_offline.py STUDY -o fqi.npz --points policy_settings.policy=ksp_ff,ff_ksp
 
 Training reads only the logs (:func:`fusion.datasets.arrays.to_arrays`); it prints the data's
 figures and one line per iteration. ``--evaluate`` runs ``fusion evaluate``'s comparison on
@@ -24,6 +25,14 @@ from fusion.rl.fqi import train_fqi_on
 from fusion.run.evaluate import evaluate_policies, format_evaluation
 
 
+def _typed(text: str) -> object:
+    """A point's value as the study records it: a number when it reads as one."""
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dataset", help="a dataset, a merged file or a study")
@@ -36,6 +45,13 @@ def main(argv: list[str] | None = None) -> int:
         "--min-support", type=float, default=0.1, help="behaviour-support threshold (0: none)"
     )
     parser.add_argument("--seed", type=int, default=0, help="the regressor's random state")
+    parser.add_argument(
+        "--points",
+        action="append",
+        default=[],
+        metavar="AXIS=V1,V2",
+        help="a study's points to train on (repeatable; default: every point)",
+    )
     parser.add_argument("--evaluate", action="store_true", help="then evaluate vs KSP-FF")
     parser.add_argument("--config", help="evaluation config (default: the embedded default)")
     parser.add_argument("--seeds", default="1000-1002", help="held-out evaluation seeds")
@@ -51,6 +67,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--min-support {args.min_support}: expected a share in [0, 1]")
     if args.workers is not None and args.workers < 1:
         parser.error(f"--workers {args.workers}: expected an integer >= 1")
+    points: dict[str, list[object]] = {}
+    for item in args.points:
+        axis, sep, values = item.partition("=")
+        if not sep or not values:
+            parser.error(f"--points {item!r}: expected AXIS=V1,V2 (an axis of the study)")
+        points[axis.split(".")[-1]] = [_typed(v) for v in values.split(",")]
     eval_config = None
     eval_seeds: tuple[int, ...] = ()
     if args.evaluate:
@@ -63,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(str(exc))
     try:
         started = time.perf_counter()
-        data = to_arrays(args.dataset)
+        data = to_arrays(args.dataset, points=points or None)
         decisions = data.action_masks.any(axis=1)
         print(
             f"data: {len(data)} transitions from {len(np.unique(data.seeds))} seed(s) "

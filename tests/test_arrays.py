@@ -115,7 +115,8 @@ def test_to_arrays_when_logged_with_link_next_state_agrees_with_load_time(tmp_pa
         else:
             assert not a.dones[i]
             np.testing.assert_array_equal(
-                a.next_observations[i], observation(record["next_state"], 4)
+                a.next_observations[i],
+                observation(record["next_state"], 4, a.metadata["path_features"]),
             )
     relinked = list(load_dataset(out, link_next=True))
     assert [r["next_state"] for r in relinked] == [r["next_state"] for r in logged]

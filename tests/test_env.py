@@ -13,6 +13,7 @@ import fusion.env  # noqa: E402
 from fusion.cli import main  # noqa: E402
 from fusion.datasets.arrays import to_arrays  # noqa: E402
 from fusion.env import ENV_ID, EONRoutingEnv  # noqa: E402
+from fusion.env.routing_env import HELD_OUT_SEEDS  # noqa: E402
 from fusion.sim.policies import KSPFFPolicy  # noqa: E402
 
 SMALL = {
@@ -40,7 +41,7 @@ def test_env_when_checked_by_gymnasium_passes():
 
 def test_env_when_made_by_id_with_a_config_path_uses_that_config(tmp_path):
     env = gymnasium.make(ENV_ID, config=str(_ini(tmp_path)))
-    obs, info = env.reset()
+    obs, info = env.reset(seed=7)
     assert info["seed"] == 7 and env.unwrapped.config.general.num_requests == 3000
     assert env.observation_space.contains(obs)
     assert env.action_space.n == 5 and info["action_mask"].dtype == bool
@@ -85,10 +86,16 @@ def test_env_when_action_is_illegal_blocks_and_says_so():
     assert env.action_masks().tolist() == info["action_mask"].tolist()
 
 
-def test_env_when_reset_without_seed_runs_the_next_seed():
+def test_env_when_reset_without_seed_draws_a_seed_outside_the_configs_and_held_out_range():
     env = EONRoutingEnv(overrides=SMALL)
     assert env.reset(seed=5)[1]["seed"] == 5
-    assert env.reset()[1]["seed"] == 6
+    drawn = [env.reset()[1]["seed"] for _ in range(20)]
+    low, high = HELD_OUT_SEEDS
+    assert all(low <= s <= high for s in drawn) and len(set(drawn)) == 20
+    assert not set(drawn) & set(env.config.general.seeds)
+    again = EONRoutingEnv(overrides=SMALL)
+    again.reset(seed=5)
+    assert [again.reset()[1]["seed"] for _ in range(20)] == drawn  # seeded: reproducible
     with pytest.raises(ValueError, match=r"action must lie in 0 \.\. 4"):
         env.step(9)
 

@@ -18,12 +18,22 @@ from fusion.sim.scenario import build_scenario
 from fusion.sim.topology import load_topology
 from fusion.sim.writer import InMemoryWriter
 from fusion.storage.loader import load_dataset
+from fusion.storage.manifest import config_sha256
 from fusion.storage.validate import validate_dataset
 
 
-def test_default_dataset_when_every_new_key_is_at_its_default_is_byte_for_byte_todays(tmp_path):
-    # the sha256 of the commit before the scenario keys (decision_time_ms stripped)
+def test_default_dataset_when_every_new_key_has_its_earlier_value_is_byte_for_byte_todays(
+    tmp_path,
+):
+    # the sha256 of the commit before the scenario keys (decision_time_ms stripped); the
+    # seed card's features and the true holding time are what the default logged then
     cfg = load_config().replace("general_settings", num_requests=3000)
+    cfg = cfg.replace("dataset_logging", path_features="seed", holding_time_known="true")
+    earlier = load_config().replace(
+        "dataset_logging", path_features="seed", holding_time_known="true"
+    )
+    assert config_sha256(earlier.identity()).startswith("df97e4687107637d")  # the old identity
+    assert not config_sha256(load_config().identity()).startswith("df97e468")  # new default
     cfg = cfg.replace("failure_settings", t_fail_arrival_index=1000, t_repair_after_arrivals=1000)
     run_simulation(cfg, 7, dataset_dir=str(tmp_path))
     data = (tmp_path / "offline_data.seed7.jsonl").read_bytes()

@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 
+from fusion.config.features import PATH_FEATURE_SETS
 from fusion.config.vocabulary import (
     BANDWIDTH_MIX,
     BIT_RATES,
@@ -332,6 +333,23 @@ class DatasetLoggingSettings:
         _choice(*SHARD_COMPRESSIONS),
         f"{', '.join(SHARD_COMPRESSIONS)}: compress each shard once complete",
     )
+    path_features: str = _key(
+        "extended",
+        _choice(*PATH_FEATURE_SETS),
+        "seed: the seed card's five per path; extended: eight more after them (length, "
+        "slots, modulation, first-fit block, free blocks) for learners",
+    )
+    holding_time_known: bool = _key(
+        False,
+        _boolean,
+        "true: est_remaining_time is the request's holding time; false: the mean holding "
+        "time, all a controller can know",
+    )
+    log_spectrum: bool = _key(
+        False,
+        _boolean,
+        "true: every state also holds each link's slot occupancy (hex) and each path its links",
+    )
 
     @property
     def compression(self) -> str | None:
@@ -508,7 +526,9 @@ def config_from_dict(data: Mapping[str, Mapping[str, Any]], source: str) -> Conf
     """Rebuild a :class:`Config` from :meth:`Config.to_dict` or :meth:`Config.identity` output.
 
     This is how a dataset's manifest (which records ``identity()``) gives back the config its
-    shards were made with; keys it lacks take their defaults.
+    shards were made with; keys it lacks take their defaults, except the keys added later
+    (:data:`~fusion.config.vocabulary.LATER_KEYS`), which take the value the data had before
+    them (an identity leaves them out exactly when they hold it).
 
     :param data: Sections of typed JSON values.
     :param source: Named in errors (the manifest's path).
@@ -520,6 +540,13 @@ def config_from_dict(data: Mapping[str, Mapping[str, Any]], source: str) -> Conf
         }
         for section, keys in data.items()
     }
+    canonical = {SECTION_ALIASES.get(name, name): name for name in text}
+    for (section, key), before in LATER_KEYS.items():
+        written = canonical.get(section, section)
+        if key not in text.get(written, {}):
+            text.setdefault(written, {})[key] = (
+                str(before).lower() if isinstance(before, bool) else str(before)
+            )
     return config_from_mapping(text, source)
 
 

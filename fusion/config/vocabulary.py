@@ -53,8 +53,11 @@ SUFFIXES = {"gzip": ".gz", "zstd": ".zst"}
 #: ``[dataset_logging] shard_compression``: ``none`` or one of :data:`COMPRESSIONS`.
 SHARD_COMPRESSIONS = ("none", *COMPRESSIONS)
 
-#: Keys added after the first datasets were made: a dataset's config identity lists one only
-#: when it is set away from its default, so datasets made before it keep their config sha256.
+#: Keys added after the first datasets were made, with the value every dataset made before the
+#: key existed has: a dataset's config identity lists such a key only when it is set away from
+#: that value, so those datasets keep their config sha256. (``path_features`` and
+#: ``holding_time_known`` changed the default itself: a default dataset made now has a new
+#: identity, as its transitions differ.)
 LATER_KEYS = {
     ("general_settings", "bit_rates"): "fusion",
     ("general_settings", "holding_time_truncation"): 0.0,
@@ -65,6 +68,9 @@ LATER_KEYS = {
     ("topology_settings", "slot_ghz"): 12.5,
     ("topology_settings", "modulation"): "fusion",
     ("policy_settings", "spectrum"): "first_fit",
+    ("dataset_logging", "path_features"): "seed",
+    ("dataset_logging", "holding_time_known"): True,
+    ("dataset_logging", "log_spectrum"): False,
 }
 
 #: Keys that say where, which seeds or how stored, not what a seed's transitions are: they

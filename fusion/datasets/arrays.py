@@ -3,10 +3,11 @@
 :func:`to_arrays` reads a dataset directory, its ``manifest.json`` or a lone ``.jsonl`` (plain,
 ``.gz`` or ``.zst``) and returns a :class:`TransitionArrays`:
 
-- ``observations``: float32 ``(N, 5 + 5K)`` in upstream FUSION's order (``src, dst,
-  slots_needed, est_remaining_time, is_disaster``, then ``path_hops, min_residual_slots,
-  frag_indicator, failure_mask, dist_to_disaster_centroid`` for each path;
-  ``metadata["observation_names"]`` spells it out).
+- ``observations``: float32 ``(N, 5 + FK)`` in upstream FUSION's order (``src, dst,
+  slots_needed, est_remaining_time, is_disaster``, then for each path ``path_hops,
+  min_residual_slots, frag_indicator, failure_mask, dist_to_disaster_centroid`` and, in data
+  logged with ``path_features = extended``, its eight extended features;
+  ``metadata["observation_names"]`` and ``metadata["path_features"]`` spell it out).
 - ``actions`` int64 (-1: blocked), ``rewards`` float32, ``action_masks`` bool ``(N, K)``.
 - ``next_observations``: the observation of the next transition of the same shard (zeros
   after a shard's last transition); ``dones``: true at each shard's last transition.
@@ -54,6 +55,7 @@ from fusion.storage.observation import (
     observation_names,
     observation_rows,
     observation_size,
+    path_features_of,
     scatter_rows,
 )
 from fusion.storage.schema import WINDOW_TAGS, check_window
@@ -154,7 +156,8 @@ def _assemble(parts: list[Columns]) -> dict[str, np.ndarray]:
         + [0]
     )
     n = sum(len(c) for c in parts)
-    observations = np.zeros((n, observation_size(k)), dtype=np.float32)
+    features = _common_features(parts)
+    observations = np.zeros((n, observation_size(k, features)), dtype=np.float32)
     masks = np.zeros((n, k), dtype=bool)
     start = 0
     for c in parts:
@@ -176,6 +179,20 @@ def _assemble(parts: list[Columns]) -> dict[str, np.ndarray]:
         "t": cat("t", np.int64),
         "window_tags": cat("windows", np.int8),
     }
+
+
+def _common_features(parts: list[Columns]) -> tuple[str, ...]:
+    """The path features every file holds (files that list no path hold any set)."""
+    sets = {c.path_features for c in parts if c.path_features is not None}
+    if len(sets) > 1:
+        seed = next(c for c in parts if c.path_features == PATH_FEATURES)
+        extended = next(c for c in parts if c.path_features not in (None, PATH_FEATURES))
+        raise DatasetError(
+            f"files hold different path features: {seed.source} the seed card's "
+            f"{len(PATH_FEATURES)}, {extended.source} the extended "
+            f"{len(extended.path_features or ())}; read them apart"
+        )
+    return sets.pop() if sets else PATH_FEATURES
 
 
 def _in_order(base: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -294,10 +311,11 @@ def _from_resolved(
     if window is not None:
         keep &= base["window_tags"] == WINDOW_TAGS.index(window)
     k = base["action_masks"].shape[1]
+    features = path_features_of(base["observations"].shape[1], k)
     metadata = {
-        "observation_names": observation_names(k),
+        "observation_names": observation_names(k, features),
         "state_features": list(STATE_FEATURES),
-        "path_features": list(PATH_FEATURES),
+        "path_features": list(features),
         "k_paths": k,
         "window_tags": list(WINDOW_TAGS),
         "source": str(path),
@@ -307,6 +325,7 @@ def _from_resolved(
         "seeds": wanted,
         "window": window,
         "from_cache": from_cache,
+        "config": resolved.manifest.get("config") if resolved.manifest else None,
     }
     result = TransitionArrays(
         **cast(dict[str, Any], base),
@@ -327,6 +346,12 @@ def _combine(
     if len(ks) > 1:
         raise DatasetError(
             f"{path}: the points have different k_paths {sorted(ks)}; read them apart"
+        )
+    sets = {len(part.metadata["path_features"]) for _, _, part in parts}
+    if len(sets) > 1:
+        raise DatasetError(
+            f"{path}: the points hold different path features ({sorted(sets)} per path); "
+            "read them apart"
         )
     names = list(parts[0][0])
     columns = {

@@ -31,13 +31,13 @@ import pyarrow.json as pj
 from fusion.errors import DatasetError
 from fusion.storage.compression import compression_of, open_binary
 from fusion.storage.loader import iter_json_lines
-from fusion.storage.observation import PATH_FEATURES, STATE_FEATURES
+from fusion.storage.observation import EXTENDED_PATH_FEATURES, PATH_FEATURES, STATE_FEATURES
 from fusion.storage.schema import WINDOW_TAGS
 from fusion.storage.sources import Source
 
 BLOCK_SIZE = 4 << 20
 
-_PATH_TYPE = pa.struct([(name, pa.float64()) for name in PATH_FEATURES])
+_PATH_TYPE = pa.struct([(name, pa.float64()) for name in (*PATH_FEATURES, *EXTENDED_PATH_FEATURES)])
 _STATE_TYPE = pa.struct(
     [*((name, pa.float64()) for name in STATE_FEATURES), ("paths", pa.list_(_PATH_TYPE))]
 )
@@ -62,13 +62,17 @@ class Columns:
     :param t: ``t`` per row.
     :param seeds: ``seed`` per row.
     :param state: ``(n, 5)`` float64, the request features in :data:`STATE_FEATURES` order.
-    :param path_values: ``(sum of path counts, 5)`` float64, every path's features, row after row.
+    :param path_values: ``(sum of path counts, F)`` float64, every path's features
+        (:attr:`path_features`), row after row.
     :param path_counts: Paths listed per row.
     :param actions: ``action`` per row.
     :param rewards: ``reward`` per row.
     :param mask_values: Every row's mask entries, row after row.
     :param mask_counts: Mask length per row.
     :param windows: Index of ``meta.bp_window_tag`` in :data:`WINDOW_TAGS`, -1 when absent.
+    :param path_features: The path features the file's paths hold (the seed card's five, or
+        the extended set); ``None`` when it lists no path.
+    :param source: The file, for messages.
     """
 
     t: np.ndarray
@@ -81,6 +85,8 @@ class Columns:
     mask_values: np.ndarray
     mask_counts: np.ndarray
     windows: np.ndarray
+    path_features: tuple[str, ...] | None = None
+    source: str = ""
 
     def __len__(self) -> int:
         return len(self.t)
@@ -222,8 +228,9 @@ def read_columns(
         state_matrix[:, j] = _required(source, f"state.{name}", state.field(name)).to_numpy(
             zero_copy_only=False
         )
-    path_matrix = np.empty((len(paths), len(PATH_FEATURES)), dtype=np.float64)
-    for j, name in enumerate(PATH_FEATURES):
+    features = _feature_set(source, paths, path_counts)
+    path_matrix = np.empty((len(paths), len(features)), dtype=np.float64)
+    for j, name in enumerate(features):
         field = paths.field(name)
         if field.null_count:
             row = int(np.searchsorted(np.cumsum(path_counts), _first_null(field), side="right"))
@@ -245,4 +252,24 @@ def read_columns(
         mask_values=np.asarray(masks.to_numpy(zero_copy_only=False), dtype=bool),
         mask_counts=mask_counts,
         windows=windows.to_numpy(zero_copy_only=False).astype(np.int8),
+        path_features=features if len(paths) else None,
+        source=str(source),
     )
+
+
+def _feature_set(source: Path, paths: pa.Array, counts: np.ndarray) -> tuple[str, ...]:
+    """The seed card's five when no path holds an extended feature, the extended set when
+    every path holds all of them; a file that mixes them is refused naming the line."""
+    present = [paths.field(name).null_count < len(paths) for name in EXTENDED_PATH_FEATURES]
+    if not any(present):
+        return PATH_FEATURES
+    for name in EXTENDED_PATH_FEATURES:
+        field = paths.field(name)
+        if field.null_count:
+            row = int(np.searchsorted(np.cumsum(counts), _first_null(field), side="right"))
+            raise DatasetError(
+                f"{source}:{row + 1}: field 'state.paths[].{name}' is missing or null, while "
+                "other paths hold the extended features (expected every path to hold "
+                "all of them, or none)"
+            )
+    return PATH_FEATURES + EXTENDED_PATH_FEATURES

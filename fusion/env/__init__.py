@@ -4,8 +4,8 @@
 >>> import fusion.env
 >>> env = gymnasium.make("fusion/EONRouting-v0", overrides={"general_settings": {"num_requests": 50}})
 >>> obs, info = env.reset(seed=1)
->>> obs.shape, info["action_mask"].tolist()
-((25,), [True, True, True, False, False])
+>>> obs.shape, info["action_mask"].tolist()  # 5 + 13 extended features x 4 paths
+((57,), [True, True, True, False, False])
 """
 
 from __future__ import annotations

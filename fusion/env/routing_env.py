@@ -8,7 +8,8 @@ the run, not a terminal state of the network: as ``fusion export --format npz`` 
 shard's last transition a timeout, not a terminal).
 
 - Observation: the array view's vector (:func:`fusion.storage.observation.observation`),
-  ``5 + 5K`` float32 in upstream FUSION's order.
+  ``5 + FK`` float32 in upstream FUSION's order, F the path features of ``[dataset_logging]
+  path_features``; the bounds come from the feature catalogue (:mod:`fusion.config.features`).
 - Action: ``Discrete(K + 1)``; ``0 .. K-1`` route on that path, ``K`` blocks. Legal actions
   are ``info["action_mask"]`` (K + 1 bools, also :meth:`EONRoutingEnv.action_masks` for
   sb3-contrib's MaskablePPO): the feasible paths, and ``K`` only when no path is feasible, so
@@ -40,15 +41,11 @@ import gymnasium
 import numpy as np
 from gymnasium import spaces
 
-from fusion.config.config import Config, config_from_dict, load_config
+from fusion.config.config import MAX_SEED, Config, config_from_dict, load_config
+from fusion.config.features import feature_bounds, path_features
 from fusion.sim.engine import Decision, SimulationEngine
 from fusion.sim.scenario import build_scenario
-from fusion.storage.observation import (
-    PATH_FEATURES,
-    STATE_FEATURES,
-    legal_actions,
-    observation,
-)
+from fusion.storage.observation import STATE_FEATURES, legal_actions, observation
 
 ENV_ID = "fusion/EONRouting-v0"
 
@@ -77,25 +74,21 @@ def config_of(
 
 
 def _bounds(config: Config, num_nodes: int) -> tuple[np.ndarray, np.ndarray]:
-    slots = float(config.topology.c_band)
-    state = {
-        "src": (0.0, num_nodes - 1.0),
-        "dst": (0.0, num_nodes - 1.0),
-        "slots_needed": (0.0, slots),
-        "est_remaining_time": (0.0, float(np.finfo(np.float32).max)),
-        "is_disaster": (0.0, 1.0),
-    }
-    path = {
-        "path_hops": (0.0, float(num_nodes)),
-        "min_residual_slots": (0.0, slots),
-        "frag_indicator": (0.0, 1.0),
-        "failure_mask": (0.0, 1.0),
-        "dist_to_disaster_centroid": (-1.0, float(num_nodes)),
-    }
-    rows = [state[name] for name in STATE_FEATURES]
-    rows += [path[name] for name in PATH_FEATURES] * config.general.k_paths
-    low, high = zip(*rows, strict=True)
-    return np.array(low, dtype=np.float32), np.array(high, dtype=np.float32)
+    """Each observation value's bounds, from the feature catalogue."""
+    features = path_features(config.dataset.path_features)
+    sizes = {"nodes": num_nodes, "slots": config.topology.c_band}
+    state_low, state_high = feature_bounds(STATE_FEATURES, **sizes)
+    path_low, path_high = feature_bounds(features, **sizes)
+    k = config.general.k_paths
+    top = float(np.finfo(np.float32).max)
+    low = np.array(state_low + path_low * k, dtype=np.float64)
+    high = np.minimum(np.array(state_high + path_high * k, dtype=np.float64), top)
+    return low.astype(np.float32), high.astype(np.float32)
+
+
+#: Unseeded resets draw their simulation seed from ``HELD_OUT_SEEDS`` (never one of the config's
+#: seeds): a dataset swept with seeds below it is never replayed by an agent's training.
+HELD_OUT_SEEDS = (2**30, MAX_SEED)
 
 
 class EONRoutingEnv(gymnasium.Env[np.ndarray, np.int64]):
@@ -106,7 +99,10 @@ class EONRoutingEnv(gymnasium.Env[np.ndarray, np.int64]):
     :param overrides: ``{section: {key: value}}`` applied on top (e.g. ``num_requests``).
 
     ``reset(seed=N)`` runs simulation seed N (the same traffic as ``fusion run`` with that
-    seed); ``reset()`` without a seed runs the config's first seed, then the next seed up.
+    seed) and seeds the environment's generator; ``reset()`` without a seed draws the
+    simulation seed from that generator in :data:`HELD_OUT_SEEDS` (``2**30`` and up), never
+    one of the config's seeds: an agent trained on the environment never replays the traffic
+    of a dataset swept with the same config (nor of any sweep with seeds below ``2**30``).
     """
 
     metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012 (Gymnasium's class attribute)
@@ -118,6 +114,7 @@ class EONRoutingEnv(gymnasium.Env[np.ndarray, np.int64]):
     ) -> None:
         self.config = config_of(config, overrides)
         self.k_paths = self.config.general.k_paths
+        self.path_features = path_features(self.config.dataset.path_features)
         num_nodes = build_scenario(self.config).topology.num_nodes  # checks the keys too
         low, high = _bounds(self.config, num_nodes)
         self._size = len(low)
@@ -147,7 +144,7 @@ class EONRoutingEnv(gymnasium.Env[np.ndarray, np.int64]):
             return np.zeros(self._size, dtype=np.float32), {"action_mask": self._mask.copy()}
         mask = legal_actions(decision.mask)
         self._mask = mask
-        return observation(decision.state, self.k_paths), {
+        return observation(decision.state, self.k_paths, self.path_features), {
             "action_mask": mask.copy(),
             "request_id": decision.request,
         }
@@ -157,7 +154,7 @@ class EONRoutingEnv(gymnasium.Env[np.ndarray, np.int64]):
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """Start a seed's run; return its first request's observation and info.
 
-        :param seed: The simulation seed (default: the config's first, then one up each reset).
+        :param seed: The simulation seed (default: one drawn in :data:`HELD_OUT_SEEDS`).
         :param options: None are defined (a key given is refused, not ignored).
         :raises ValueError: naming the options given.
         """
@@ -166,10 +163,12 @@ class EONRoutingEnv(gymnasium.Env[np.ndarray, np.int64]):
         super().reset(seed=seed)
         if seed is not None:
             self.sim_seed = seed
-        elif self.sim_seed is None:
-            self.sim_seed = self.config.general.seeds[0]
         else:
-            self.sim_seed += 1
+            own = set(self.config.general.seeds)
+            low, high = HELD_OUT_SEEDS
+            self.sim_seed = int(self.np_random.integers(low, high + 1))
+            while self.sim_seed in own:
+                self.sim_seed = int(self.np_random.integers(low, high + 1))
         # the env reads every state (the observation): built with the mask, in one pass
         self.engine = SimulationEngine(self.config, self.sim_seed, eager_state=True)
         self._decision = self.engine.next_decision()

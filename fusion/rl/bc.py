@@ -30,12 +30,14 @@ from typing import Any
 
 import numpy as np
 
+from fusion.config.config import Config
 from fusion.datasets.sampler import MinibatchSampler
-from fusion.rl.model_file import write_model
+from fusion.rl.model_file import TrainedOn, read_trained_on, write_model
 from fusion.sim.policies import PathPolicy
-from fusion.storage.observation import observation
+from fusion.storage.observation import observation, path_features_of
 
 _MASKED = -1e9
+_WEIGHTS = ("w1", "b1", "w2", "b2", "mean", "scale")
 
 
 @dataclass
@@ -48,6 +50,8 @@ class BCModel:
     :param b2: ``(K,)`` biases.
     :param mean: ``(F,)`` feature means of the training data.
     :param scale: ``(F,)`` feature standard deviations (1 where a feature is constant).
+    :param trained_on: K, features and scenario of the training data (default: from the
+        weights' shapes, no scenario).
     """
 
     w1: np.ndarray
@@ -56,6 +60,18 @@ class BCModel:
     b2: np.ndarray
     mean: np.ndarray
     scale: np.ndarray
+    trained_on: TrainedOn | None = None
+
+    def __post_init__(self) -> None:
+        if self.trained_on is None:
+            k = int(self.w2.shape[1])
+            self.trained_on = TrainedOn(k, path_features_of(int(self.w1.shape[0]), k))
+
+    @property
+    def path_features(self) -> tuple[str, ...]:
+        """The path features of its observations."""
+        assert self.trained_on is not None
+        return self.trained_on.path_features
 
     @property
     def k_paths(self) -> int:
@@ -84,7 +100,8 @@ class BCModel:
 
         :param path: The file.
         """
-        write_model(path, "bc", {name: getattr(self, name) for name in self.__dataclass_fields__})
+        assert self.trained_on is not None
+        write_model(path, "bc", {name: getattr(self, name) for name in _WEIGHTS}, self.trained_on)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> BCModel:
@@ -93,7 +110,10 @@ class BCModel:
         :param path: The file.
         """
         with np.load(Path(path), allow_pickle=False) as npz:
-            return cls(**{name: npz[name] for name in cls.__dataclass_fields__})
+            weights = {name: npz[name] for name in _WEIGHTS}
+            k = int(weights["w2"].shape[1])
+            on = read_trained_on(npz, k) if "trained_on" in npz.files else None
+            return cls(**weights, trained_on=on)
 
 
 def _masked_softmax(logits: np.ndarray, masks: np.ndarray) -> np.ndarray:
@@ -113,6 +133,7 @@ def train_bc(
     batch_size: int = 256,
     learning_rate: float = 3e-3,
     seed: int = 0,
+    trained_on: TrainedOn | None = None,
 ) -> BCModel:
     """Fit a :class:`BCModel` to the decisions in the data (rows with ``action >= 0``).
 
@@ -124,6 +145,7 @@ def train_bc(
     :param batch_size: Rows per Adam step.
     :param learning_rate: Adam's step size.
     :param seed: Seeds the initial weights and the minibatch order.
+    :param trained_on: What the data is (default: from the shapes, no scenario).
     :raises ValueError: when there is no decision to learn from or an action is infeasible.
     """
     decided = actions >= 0
@@ -166,6 +188,7 @@ def train_bc(
         **{name: p.astype(np.float32) for name, p in params.items()},
         mean=mean.astype(np.float32),
         scale=scale.astype(np.float32),
+        trained_on=trained_on,
     )
 
 
@@ -198,11 +221,16 @@ class BCPolicy(PathPolicy):
     def __init__(self, model: BCModel | str | os.PathLike[str]) -> None:
         self.model = model if isinstance(model, BCModel) else BCModel.load(model)
 
+    def check_config(self, config: Config) -> None:
+        assert self.model.trained_on is not None
+        self.model.trained_on.check(config, "the BC model")
+
     def rank(self, state: Mapping[str, Any], action_mask: Sequence[bool]) -> list[int]:
         feasible = [i for i, ok in enumerate(action_mask) if ok]
         if len(feasible) < 2:
             return feasible
-        scores = self.model.logits(observation(state, self.model.k_paths)[None, :])[0]
+        obs = observation(state, self.model.k_paths, self.model.path_features)
+        scores = self.model.logits(obs[None, :])[0]
         return sorted(feasible, key=lambda i: (-scores[i], i))
 
 

@@ -44,57 +44,101 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from fusion.optional import require
-from fusion.rl.model_file import write_model
+from fusion.rl.model_file import TrainedOn, read_trained_on, write_model
 from fusion.sim.policies import PathPolicy
 from fusion.storage.observation import (
     PATH_FEATURES,
     STATE_FEATURES,
     legal_actions,
     observation,
+    path_features_of,
 )
 from fusion.storage.successors import successors
 
 if TYPE_CHECKING:
+    from fusion.config.config import Config
     from fusion.datasets.arrays import TransitionArrays
 
-#: The columns of :func:`action_features`, in order.
-ACTION_FEATURES = (
-    *STATE_FEATURES,
-    *(f"chosen.{name}" for name in PATH_FEATURES),
-    "action",
-    "feasible_paths",
-    "extra_hops",
-    "slots_short_of_most",
-)
-_HOPS = PATH_FEATURES.index("path_hops")
+_RELATIVE = ("action", "feasible_paths", "extra_hops", "slots_short_of_most")
+_RELATIVE_EXTENDED = ("extra_slots_needed", "extra_km")
 _CHUNK = 4096  # rows per tree walk: (rows x trees) index arrays stay small
-_RESIDUAL = PATH_FEATURES.index("min_residual_slots")
 
 
-def action_features(observations: np.ndarray, masks: np.ndarray, action: int) -> np.ndarray:
-    """The regressor's input for taking ``action`` in each row: ``(N, len(ACTION_FEATURES))``.
+def action_feature_names(path_features: Sequence[str] = PATH_FEATURES) -> tuple[str, ...]:
+    """The columns of :func:`action_features`, in order: the request, the chosen path's
+    features, the action and how many paths are feasible, and where the chosen path stands
+    among the feasible ones (extra hops over the fewest, free slots short of the most; with
+    the extended features also extra slots over the fewest needed and extra km over the
+    shortest).
 
-    :param observations: ``(N, 5 + 5K)`` observations.
+    :param path_features: The observation's path features.
+
+        >>> action_feature_names()[-4:]
+        ('action', 'feasible_paths', 'extra_hops', 'slots_short_of_most')
+    """
+    extended = "path_slots_needed" in path_features
+    return (
+        *STATE_FEATURES,
+        *(f"chosen.{name}" for name in path_features),
+        *_RELATIVE,
+        *(_RELATIVE_EXTENDED if extended else ()),
+    )
+
+
+#: The columns of :func:`action_features` for the seed card's features.
+ACTION_FEATURES = action_feature_names()
+
+
+def _gap(
+    paths: np.ndarray, masks: np.ndarray, chosen: np.ndarray, column: int, most: bool
+) -> np.ndarray:
+    """Per row, how far the chosen path's ``column`` is from the best feasible path's (the
+    fewest, or with ``most`` the most), 0 where no path is feasible."""
+    values = paths[:, :, column]
+    fill = -np.inf if most else np.inf
+    best = np.where(masks, values, fill)
+    best = best.max(axis=1) if most else best.min(axis=1)
+    ok = masks.any(axis=1)
+    best = np.where(ok, best, 0.0)
+    gap = best - chosen[:, column] if most else chosen[:, column] - best
+    return np.where(ok, gap, 0.0)
+
+
+def action_features(
+    observations: np.ndarray,
+    masks: np.ndarray,
+    action: int,
+    path_features: Sequence[str] = PATH_FEATURES,
+) -> np.ndarray:
+    """The regressor's input for taking ``action`` in each row:
+    ``(N, len(action_feature_names(path_features)))``.
+
+    :param observations: ``(N, 5 + FK)`` observations.
     :param masks: ``(N, K)`` feasibility.
     :param action: ``0 .. K-1`` a path, ``K`` block (its path columns are zeros).
+    :param path_features: The observation's F path features.
     """
     n, k = masks.shape
+    width = len(path_features)
+    names = action_feature_names(path_features)
     state = observations[:, : len(STATE_FEATURES)]
-    paths = observations[:, len(STATE_FEATURES) :].reshape(n, k, len(PATH_FEATURES))
-    feasible = masks.sum(axis=1, keepdims=True)
-    out = np.zeros((n, len(ACTION_FEATURES)), dtype=np.float32)
+    paths = observations[:, len(STATE_FEATURES) :].reshape(n, k, width)
+    feasible = masks.sum(axis=1)
+    out = np.zeros((n, len(names)), dtype=np.float32)
     out[:, : len(STATE_FEATURES)] = state
-    at = len(STATE_FEATURES)
-    out[:, at + len(PATH_FEATURES)] = action
-    out[:, at + len(PATH_FEATURES) + 1] = feasible[:, 0]
+    at = len(STATE_FEATURES) + width
+    out[:, at] = action
+    out[:, at + 1] = feasible
     if action < k:
         chosen = paths[:, action]
-        out[:, at : at + len(PATH_FEATURES)] = chosen
-        fewest = np.where(masks, paths[:, :, _HOPS], np.inf).min(axis=1)
-        most = np.where(masks, paths[:, :, _RESIDUAL], -np.inf).max(axis=1)
-        any_ok = feasible[:, 0] > 0
-        out[:, -2] = np.where(any_ok, chosen[:, _HOPS] - np.where(any_ok, fewest, 0), 0)
-        out[:, -1] = np.where(any_ok, np.where(any_ok, most, 0) - chosen[:, _RESIDUAL], 0)
+        out[:, len(STATE_FEATURES) : at] = chosen
+        out[:, at + 2] = _gap(paths, masks, chosen, path_features.index("path_hops"), False)
+        residual = path_features.index("min_residual_slots")
+        out[:, at + 3] = _gap(paths, masks, chosen, residual, True)
+        if len(names) > at + 4:
+            needed = path_features.index("path_slots_needed")
+            out[:, at + 4] = _gap(paths, masks, chosen, needed, False)
+            out[:, at + 5] = _gap(paths, masks, chosen, path_features.index("length_km"), False)
     return out
 
 
@@ -188,21 +232,31 @@ class FQIModel:
     :func:`action_features`, defined where a request has a choice (A is 0 where at most one
     action is legal, so there Q is V: the only action's value).
 
-    :param k_paths: K.
-    :param state_value: V's trees, over the ``5 + 5K`` observation.
-    :param advantage: A's trees, over :data:`ACTION_FEATURES`.
+    :param trained_on: K, the path features and the scenario of the training data.
+    :param state_value: V's trees, over the ``5 + FK`` observation.
+    :param advantage: A's trees, over :func:`action_feature_names`.
     :param support: ``(K + 1, K)`` the behaviour's support (:func:`behaviour_support`).
     :param min_support: A feasible path is a candidate when its rank's share is at least this
         fraction of the most taken rank's (:func:`supported`).
     :param info: Training figures (gamma, iterations, rows, ...).
     """
 
-    k_paths: int
+    trained_on: TrainedOn
     state_value: Trees
     advantage: Trees
     support: np.ndarray
     min_support: float = 0.1
     info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def k_paths(self) -> int:
+        """K, the paths the model scores."""
+        return self.trained_on.k_paths
+
+    @property
+    def path_features(self) -> tuple[str, ...]:
+        """The path features of its observations."""
+        return self.trained_on.path_features
 
     def advantages(self, observations: np.ndarray, masks: np.ndarray) -> np.ndarray:
         """``(N, K)`` A of every path; ``-inf`` where a path is infeasible or outside the
@@ -218,7 +272,7 @@ class FQIModel:
             obs, mask = observations[choice], masks[choice]
             scores = np.stack(
                 [
-                    self.advantage.predict(action_features(obs, mask, a))
+                    self.advantage.predict(action_features(obs, mask, a, self.path_features))
                     for a in range(self.k_paths)
                 ],
                 axis=1,
@@ -253,14 +307,13 @@ class FQIModel:
         import orjson
 
         arrays: dict[str, Any] = {
-            "k_paths": np.array(self.k_paths),
             "info": np.array(orjson.dumps(self.info).decode()),
             "support": self.support,
             "min_support": np.array(self.min_support),
             **self.state_value.arrays("value."),
             **self.advantage.arrays("advantage."),
         }
-        write_model(path, "fqi", arrays)
+        write_model(path, "fqi", arrays, self.trained_on)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> FQIModel:
@@ -275,7 +328,9 @@ class FQIModel:
             if "kind" not in npz.files or str(npz["kind"]) != "fqi":
                 raise ValueError(f"{path}: not an FQI model file (no kind='fqi')")
             return cls(
-                k_paths=int(npz["k_paths"]),
+                trained_on=read_trained_on(
+                    npz, int(npz["k_paths"]) if "k_paths" in npz.files else None
+                ),
                 state_value=Trees.from_arrays(npz, "value."),
                 advantage=Trees.from_arrays(npz, "advantage."),
                 support=npz["support"],
@@ -398,10 +453,11 @@ def train_fqi(
     min_support: float = 0.1,
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
+    trained_on: TrainedOn | None = None,
 ) -> FQIModel:
     """Fit Q by masked fitted-Q iteration on logged transitions.
 
-    :param observations: ``(N, 5 + 5K)``, rows of an episode consecutive, in ``t`` order.
+    :param observations: ``(N, 5 + FK)``, rows of an episode consecutive, in ``t`` order.
     :param actions: ``(N,)`` logged actions, -1 for blocked (action K).
     :param rewards: ``(N,)``.
     :param masks: ``(N, K)`` logged feasibility.
@@ -417,10 +473,15 @@ def train_fqi(
         max (:func:`supported`; 0: every feasible path).
     :param seed: The regressor's random state (the fit is deterministic given it).
     :param progress: Called with one line per iteration.
+    :param trained_on: What the data is (default: K from the masks, the path features from
+        the observations' width, no scenario).
     :raises ValueError: on mismatched shapes or bad settings.
     """
     ensemble = require("sklearn.ensemble", "rl", "fitted-Q iteration")
     n, k = masks.shape
+    if trained_on is None:
+        trained_on = TrainedOn(k, path_features_of(observations.shape[1], k))
+    features = trained_on.path_features
     if not 0.0 <= gamma < 1.0:
         raise ValueError(f"gamma must lie in [0, 1), got {gamma!r}")
     if iterations < 1:
@@ -436,12 +497,14 @@ def train_fqi(
     if next_observations is None:
         next_observations = successors(observations, dones)
     chosen = np.where(actions < 0, k, actions)
-    inputs = np.empty((n, len(ACTION_FEATURES)), dtype=np.float32)
+    inputs = np.empty((n, len(action_feature_names(features))), dtype=np.float32)
     for a in range(k + 1):
         rows = chosen == a
-        inputs[rows] = action_features(observations[rows], masks[rows], a)
+        inputs[rows] = action_features(observations[rows], masks[rows], a, features)
     successor_masks = next_masks(masks, dones)
-    successor_inputs = [action_features(next_observations, successor_masks, a) for a in range(k)]
+    successor_inputs = [
+        action_features(next_observations, successor_masks, a, features) for a in range(k)
+    ]
     target = (
         discounted_returns(rewards, dones, gamma)
         if init == "returns"
@@ -480,7 +543,12 @@ def train_fqi(
             "min_support": min_support,
         }
         model = FQIModel(
-            k, Trees.from_sklearn(value), Trees.from_sklearn(advantage), support, min_support, info
+            trained_on,
+            Trees.from_sklearn(value),
+            Trees.from_sklearn(advantage),
+            support,
+            min_support,
+            info,
         )
         if progress is not None:
             fitted = v.copy()
@@ -516,6 +584,7 @@ def train_fqi_on(data: TransitionArrays, **options: Any) -> FQIModel:
         data.action_masks,
         data.dones,
         next_observations=data.next_observations,
+        trained_on=TrainedOn.of_data(data.metadata),
         **options,
     )
 
@@ -532,12 +601,15 @@ class FQIPolicy(PathPolicy):
     def __init__(self, model: FQIModel | str | os.PathLike[str]) -> None:
         self.model = model if isinstance(model, FQIModel) else FQIModel.load(model)
 
+    def check_config(self, config: Config) -> None:
+        self.model.trained_on.check(config, "the FQI model")
+
     def rank(self, state: Mapping[str, Any], action_mask: Sequence[bool]) -> list[int]:
         feasible = [i for i, ok in enumerate(action_mask) if ok]
         if len(feasible) < 2:
             return feasible
         k = self.model.k_paths
-        obs = observation(state, k)[None, :]
+        obs = observation(state, k, self.model.path_features)[None, :]
         mask = np.zeros((1, k), dtype=bool)
         mask[0, : len(action_mask)] = action_mask[:k]
         scores = self.model.advantages(obs, mask)[0]

@@ -1,13 +1,16 @@
-"""Model files: one ``.npz`` (no pickle) that says its kind, written atomically.
+"""Model files: one ``.npz`` (no pickle) that says its kind and what it was trained on.
 
-Every learner saves through :func:`write_model`, which stores ``kind`` beside its arrays;
-:func:`model_kind` reads it back so that a loader can dispatch without guessing.
+Every learner saves through :func:`write_model`, which stores ``kind`` and the
+:class:`TrainedOn` record beside its arrays; :func:`model_kind` reads the kind back so that a
+loader can dispatch without guessing, and :meth:`TrainedOn.check` refuses a config the model
+cannot run under (another K, feature set or scenario), naming both sides.
 
     >>> import tempfile, os, numpy as np
     >>> p = os.path.join(tempfile.mkdtemp(), "m.npz")
-    >>> write_model(p, "bc", {"w1": np.zeros(2)})
-    >>> model_kind(p)
-    'bc'
+    >>> on = TrainedOn(4, ("path_hops",), {"network": "NSFNet"})
+    >>> write_model(p, "bc", {"w1": np.zeros(2)}, on)
+    >>> model_kind(p), read_trained_on(np.load(p)) == on
+    ('bc', True)
 """
 
 from __future__ import annotations
@@ -15,28 +18,167 @@ from __future__ import annotations
 import os
 import zipfile
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 
+from fusion.config.config import Config
+from fusion.config.features import path_features
+from fusion.errors import ConfigError
 from fusion.storage.atomic import atomic_output
+from fusion.storage.observation import PATH_FEATURES
 
 #: The kinds of model file fusion writes: behaviour cloning, masked fitted-Q iteration.
 MODEL_KINDS = ("bc", "fqi")
+#: The keys that make a model's scenario: the network and spectrum, which K paths are the
+#: candidates and in what order, and what the state's ``est_remaining_time`` means.
+SCENARIO_KEYS = (
+    ("general_settings", "path_order"),
+    ("topology_settings", "network"),
+    ("topology_settings", "c_band"),
+    ("topology_settings", "guard_slots"),
+    ("topology_settings", "directed"),
+    ("topology_settings", "slot_ghz"),
+    ("topology_settings", "modulation"),
+    ("dataset_logging", "holding_time_known"),
+)
 
 
-def write_model(path: str | os.PathLike[str], kind: str, arrays: Mapping[str, Any]) -> None:
-    """Write ``arrays`` and ``kind`` to one ``.npz`` file, atomically.
+def scenario_of(config: Mapping[str, Mapping[str, Any]] | Config) -> dict[str, Any]:
+    """The scenario a model is bound to: :data:`SCENARIO_KEYS` of a config (or of a
+    manifest's ``config`` dict), as ``"section.key": value``.
+
+    A manifest written before a key existed lacks it; it then had the value
+    :data:`~fusion.config.vocabulary.LATER_KEYS` records.
+
+    :param config: A :class:`Config` or its sections as a dict.
+    """
+    from fusion.config.vocabulary import LATER_KEYS
+
+    sections = config.to_dict() if isinstance(config, Config) else config
+    out = {}
+    for section, key in SCENARIO_KEYS:
+        keys = sections.get(section, {})
+        out[f"{section}.{key}"] = keys[key] if key in keys else LATER_KEYS.get((section, key))
+    return out
+
+
+@dataclass(frozen=True)
+class TrainedOn:
+    """What a model was trained on, and so what it can run under.
+
+    :param k_paths: K: the paths it scores.
+    :param path_features: The path features of its observations, in order.
+    :param scenario: :func:`scenario_of` the training data's config (empty: unknown, as for
+        a lone ``.jsonl`` without a manifest; then only K and the features are checked).
+    """
+
+    k_paths: int
+    path_features: tuple[str, ...] = PATH_FEATURES
+    scenario: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of_data(cls, metadata: Mapping[str, Any]) -> TrainedOn:
+        """From the array view's ``metadata`` (:func:`~fusion.datasets.arrays.to_arrays`).
+
+        :param metadata: ``k_paths``, ``path_features`` and, for a dataset, ``config``.
+        """
+        config = metadata.get("config")
+        return cls(
+            int(metadata["k_paths"]),
+            tuple(metadata["path_features"]),
+            scenario_of(config) if config else {},
+        )
+
+    def check(self, config: Config, model: str = "the model") -> None:
+        """Refuse a config whose K, path features or scenario differ from the training data's.
+
+        :param config: The config a simulation would run with it.
+        :param model: The model's name, for the message.
+        :raises ConfigError: naming both sides of each difference.
+        """
+        problems = []
+        if config.general.k_paths != self.k_paths:
+            problems.append(
+                f"[general_settings] k_paths is {config.general.k_paths}, the model was trained "
+                f"with K = {self.k_paths}"
+            )
+        features = path_features(config.dataset.path_features)
+        if features != self.path_features:
+            problems.append(
+                f"[dataset_logging] path_features = {config.dataset.path_features} gives "
+                f"{len(features)} features per path, the model was trained on "
+                f"{len(self.path_features)} ({_set_name(self.path_features)})"
+            )
+        if self.scenario:
+            now = scenario_of(config)
+            for name, value in self.scenario.items():
+                if now.get(name) != value:
+                    section, key = name.split(".")
+                    problems.append(
+                        f"[{section}] {key} = {now.get(name)!r}, the model was trained on {value!r}"
+                    )
+        if problems:
+            raise ConfigError(f"{config.source}: {model} cannot run here: " + "; ".join(problems))
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The record as arrays to save."""
+        return {
+            "trained_on": np.array(
+                orjson.dumps(
+                    {
+                        "k_paths": self.k_paths,
+                        "path_features": list(self.path_features),
+                        "scenario": self.scenario,
+                    }
+                ).decode()
+            )
+        }
+
+
+def _set_name(features: tuple[str, ...]) -> str:
+    for name in ("seed", "extended"):
+        if features == path_features(name):
+            return name
+    return ", ".join(features)
+
+
+def read_trained_on(npz: Mapping[str, np.ndarray], k_paths: int | None = None) -> TrainedOn:
+    """The record a model file holds; a file written before models recorded it was trained
+    on the seed card's features with its own K.
+
+    :param npz: The loaded file.
+    :param k_paths: K of such an older file.
+    """
+    if "trained_on" not in getattr(npz, "files", npz):
+        if k_paths is None:
+            raise ValueError("the model file records no K")
+        return TrainedOn(k_paths)
+    raw = orjson.loads(str(npz["trained_on"]))
+    return TrainedOn(int(raw["k_paths"]), tuple(raw["path_features"]), dict(raw["scenario"]))
+
+
+def write_model(
+    path: str | os.PathLike[str],
+    kind: str,
+    arrays: Mapping[str, Any],
+    trained_on: TrainedOn,
+) -> None:
+    """Write ``arrays``, ``kind`` and ``trained_on`` to one ``.npz`` file, atomically.
 
     :param path: The file.
     :param kind: One of :data:`MODEL_KINDS`.
     :param arrays: Name -> array (or scalar).
+    :param trained_on: What the model was trained on.
     """
     if kind not in MODEL_KINDS:
         raise ValueError(f"model kind must be one of {MODEL_KINDS}, got {kind!r}")
     with atomic_output(path) as handle:
-        np.savez(handle, kind=np.array(kind), **arrays)
+        payload = {"kind": np.array(kind), **arrays, **trained_on.arrays()}
+        np.savez(handle, **payload)
 
 
 def model_kind(path: str | os.PathLike[str]) -> str:

@@ -169,8 +169,13 @@ def evaluate_policies(
     config = config.replace("dataset_logging", log_offline_dataset=False)
     check_scenario(config)
     for spec in specs:  # a bad spec fails here, before any run
-        load_policy(spec)
-        spec_config(config, spec)
+        policy = load_policy(spec)
+        checked = spec_config(config, spec)
+        if policy is not None:  # a model trained on another K, feature set or scenario
+            try:
+                policy.check_config(checked)
+            except ConfigError as exc:
+                raise PolicySpecError(f"policy {spec!r}: {exc}") from None
     tasks = [(config, spec, seed) for spec in specs for seed in seeds]
     results: list[dict[str, Any]] = [{}] * len(tasks)
     with sigterm_as_interrupt():

@@ -56,6 +56,7 @@ from fusion.sim.policies import EpsilonMixPolicy, PathPolicy, make_policy
 from fusion.sim.scenario import build_scenario
 from fusion.sim.spectrum import (
     SpectrumState,
+    block_count,
     first_fit,
     longest_run,
     path_feasible,
@@ -90,6 +91,18 @@ class _Needs(dict[int, list[int]]):
         return row
 
 
+class _Efficiency(dict[int, list[float]]):
+    """Bit rate -> per path: the format's spectral efficiency (0: out of reach), on first use."""
+
+    def __init__(self, lengths: list[float], table: ModulationTable) -> None:
+        super().__init__()
+        self._lengths, self._table = lengths, table
+
+    def __missing__(self, rate: int) -> list[float]:
+        row = self[rate] = [self._table.request_efficiency(rate, km) for km in self._lengths]
+        return row
+
+
 class _FirstReach(dict[int, int]):
     """Bit rate -> slots on the first path a format reaches (0: none), filled on first use."""
 
@@ -113,6 +126,8 @@ class _Pair:
     disjoint: list[list[bool]]
     distance: list[int]  # hops to the failure's centre (-1 without a failure)
     failed: list[bool]
+    lengths: list[float]  # km per path
+    efficiency: _Efficiency  # bit rate -> per path: spectral efficiency (0: out of reach)
     epoch: int = -1
 
 
@@ -195,6 +210,7 @@ class SimulationEngine:
         traffic_seq, epsilon_seq, policy_seq = np.random.SeedSequence(seed).spawn(3)
         self._epsilon_rng = np.random.default_rng(epsilon_seq)
         self.policy = policy or make_policy(config.policy.policy, np.random.default_rng(policy_seq))
+        self.policy.check_config(config)
         g = config.general
         self._warmup = g.warmup_requests
         total = g.warmup_requests + g.num_requests
@@ -231,6 +247,13 @@ class SimulationEngine:
         )
         self._clock = clock
         self._k = g.k_paths
+        logging = config.dataset
+        self._extended = logging.path_features == "extended"
+        self._spectrum_hex = 2 * ((config.topology.c_band + 7) // 8) if logging.log_spectrum else 0
+        self._mean_holding = None if logging.holding_time_known else g.holding_time
+        self._padding: dict[str, Any] = (_PADDING_EXTENDED if self._extended else _PADDING) | (
+            {"links": []} if self._spectrum_hex else {}
+        )
         self._guard = config.topology.guard_slots
         self._lengths = self.topology.lengths
         self._epsilon = config.dataset.epsilon_mix if writer is not None else 0.0
@@ -356,6 +379,7 @@ class SimulationEngine:
         ]
         link_sets = [set(p.links) for p in paths]
         disjoint = [[a.isdisjoint(b) for b in link_sets] for a in link_sets]
+        lengths = [p.length_km for p in paths]
         return _Pair(
             [p.links for p in paths],
             [p.hops for p in paths],
@@ -364,6 +388,8 @@ class SimulationEngine:
             disjoint,
             distance,
             [False] * len(paths),
+            lengths,
+            _Efficiency(lengths, self._modulation),
         )
 
     def handle_arrival(self, request: int) -> None:
@@ -434,6 +460,8 @@ class SimulationEngine:
         free, count, full = self.spectrum.free, self.spectrum.free_count, self.spectrum.full
         slots, disaster = self.spectrum.slots, decision.disaster
         mask, found = decision.mask, decision.commons
+        extended, hexes = self._extended, self._spectrum_hex
+        efficiency = pair.efficiency[rate] if extended else []
         features: list[dict[str, Any]] = []
         for index, (links, hops, distance, need, failed) in enumerate(
             zip(pair.links, pair.hops, pair.distance, decision.needs, pair.failed, strict=True)
@@ -452,30 +480,51 @@ class SimulationEngine:
                         residual = count[link]
             total = common.bit_count()
             longest = longest_run(common)
-            features.append(
-                {
-                    "path_hops": hops,
-                    "min_residual_slots": residual,
-                    "frag_indicator": round(1.0 - longest / total, 4) if longest != total else 0.0,
-                    "failure_mask": 1 if failed else 0,
-                    "dist_to_disaster_centroid": distance if disaster else -1,
-                }
-            )
+            path: dict[str, Any] = {
+                "path_hops": hops,
+                "min_residual_slots": residual,
+                "frag_indicator": round(1.0 - longest / total, 4) if longest != total else 0.0,
+                "failure_mask": 1 if failed else 0,
+                "dist_to_disaster_centroid": distance if disaster else -1,
+            }
+            if extended:
+                blocks = block_count(common)
+                starts = runs_of(common, need) if need and longest >= need else 0
+                if starts:
+                    start = (starts & -starts).bit_length() - 1
+                    tail = common >> start
+                    block = (~tail & (tail + 1)).bit_length() - 1
+                else:
+                    start, block = -1, 0
+                path["length_km"] = pair.lengths[index]
+                path["path_slots_needed"] = need
+                path["spectral_efficiency"] = efficiency[index]
+                path["first_fit_start"] = start
+                path["first_fit_block"] = block
+                path["fitting_blocks"] = block_count(starts)
+                path["free_slots"] = total
+                path["mean_block_size"] = round(total / blocks, 4) if blocks else 0.0
+            if hexes:
+                path["links"] = list(links)
+            features.append(path)
             if commons is None:
                 found.append(common)
                 mask.append(path_feasible(need, failed, longest))
         for _ in range(len(features), self._k):
-            features.append(_PADDING)
+            features.append(self._padding)
             if commons is None:
                 mask.append(False)
-        return {
+        state = {
             "src": src,
             "dst": dst,
             "slots_needed": pair.slots_needed[rate],
-            "est_remaining_time": holding,
+            "est_remaining_time": holding if self._mean_holding is None else self._mean_holding,
             "is_disaster": 1 if disaster else 0,
             "paths": features,
         }
+        if hexes:
+            state["spectrum"] = [format(full ^ f, f"0{hexes}x") for f in free]
+        return state
 
     def decide(self, decision: Decision, action: int) -> bool:
         """Carry out ``action`` for a decision from :meth:`observe`: allocate, count, log.
@@ -621,4 +670,14 @@ _PADDING = {
     "frag_indicator": 0.0,
     "failure_mask": 1,
     "dist_to_disaster_centroid": -1,
+}
+_PADDING_EXTENDED = _PADDING | {
+    "length_km": 0.0,
+    "path_slots_needed": 0,
+    "spectral_efficiency": 0.0,
+    "first_fit_start": -1,
+    "first_fit_block": 0,
+    "fitting_blocks": 0,
+    "free_slots": 0,
+    "mean_block_size": 0.0,
 }

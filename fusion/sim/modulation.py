@@ -48,6 +48,8 @@ MODULATION_TABLE: dict[int, list[tuple[str, float, int]]] = {
     200: [("64-QAM", 458, 3), ("16-QAM", 1187, 4), ("QPSK", 2770, 8)],
     400: [("64-QAM", 229, 6), ("16-QAM", 594, 8), ("QPSK", 1385, 16)],
 }
+#: Bits per symbol of FUSION's formats (their spectral efficiency in b/s/Hz).
+FUSION_EFFICIENCY = {"64-QAM": 6.0, "16-QAM": 4.0, "QPSK": 2.0}
 #: DeepRMSA's formats as ``(name, reach km, spectral efficiency b/s/Hz)``.
 DEEPRMSA_FORMATS = (
     ("BPSK", 100_000.0, 1.0),
@@ -113,6 +115,27 @@ class ModulationTable:
             if length_km <= reach:
                 return math.ceil(bit_rate / (efficiency * self.slot_ghz) - 1e-9)
         return 0
+
+    def request_efficiency(self, bit_rate: int, length_km: float) -> float:
+        """Spectral efficiency (b/s/Hz) of the format a request of ``bit_rate`` takes on a path
+        of ``length_km`` (the path feature ``spectral_efficiency``): 0 when none reaches, 1
+        with ``none`` (slot counts, no formats).
+
+        :param bit_rate: Gbps (with ``none``: the slot count).
+        :param length_km: The path's length.
+
+            >>> ModulationTable("fusion").request_efficiency(100, 800.0)
+            6.0
+        """
+        if self.kind == "none":
+            return 1.0
+        if self.kind == "fusion":
+            fit = slots_for(bit_rate, length_km)
+            return FUSION_EFFICIENCY[fit[0]] if fit else 0.0
+        for _, reach, efficiency in self.formats:
+            if length_km <= reach:
+                return efficiency
+        return 0.0
 
     def efficiency(self, length_km: float) -> float:
         """Spectral efficiency of the format a path of ``length_km`` uses (1 with ``none``,

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from fusion.config.config import Config
 
 
 class SpectrumView(Protocol):
@@ -72,6 +75,15 @@ class PathPolicy(ABC):
     #: Whether :meth:`rank_decision` reads the decision's state (the default does): the
     #: engine then builds it with the mask in one pass rather than on first read.
     reads_state: bool = True
+
+    def check_config(self, config: Config) -> None:
+        """Refuse a config this policy cannot run under (a learned policy trained on another
+        K, feature set or scenario); heuristics run under any.
+
+        :param config: The config the engine runs.
+        :raises ConfigError: naming what differs, both sides.
+        """
+        del config  # a heuristic reads the live spectrum, whatever the scenario
 
     @abstractmethod
     def rank(self, state: Mapping[str, Any], action_mask: Sequence[bool]) -> list[int]:

@@ -1,10 +1,11 @@
 """The observation vector a learned policy sees: upstream FUSION's feature order.
 
-An observation is ``5 + 5K`` numbers: the request's ``src, dst, slots_needed,
-est_remaining_time, is_disaster``, then for each of the K paths ``path_hops,
-min_residual_slots, frag_indicator, failure_mask, dist_to_disaster_centroid``. A state with
-fewer than K paths is padded with zeros. The names come from the record's schema
-(:mod:`fusion.storage.schema`). This module is the layout's one home, with its two builders
+An observation is ``5 + FK`` numbers: the request's ``src, dst, slots_needed,
+est_remaining_time, is_disaster``, then for each of the K paths its F path features: the seed
+card's five (``path_hops, min_residual_slots, frag_indicator, failure_mask,
+dist_to_disaster_centroid``), followed by the eight extended ones when the data has them
+(``path_features`` below; :mod:`fusion.config.features` describes each). A state with fewer
+than K paths is padded with zeros. This module is the layout's one home, with its two builders
 side by side: :func:`observation_rows` lays out a file's columns (the array view,
 :func:`fusion.datasets.arrays.to_arrays`), :func:`observation` one state dict (the
 environment and learned policies, once per decision, so in plain Python);
@@ -26,9 +27,10 @@ from typing import Any
 
 import numpy as np
 
-from fusion.storage.schema import PATH_FEATURES, STATE_FEATURES
+from fusion.storage.schema import EXTENDED_PATH_FEATURES, PATH_FEATURES, STATE_FEATURES
 
 __all__ = [
+    "EXTENDED_PATH_FEATURES",
     "PATH_FEATURES",
     "STATE_FEATURES",
     "legal_actions",
@@ -36,27 +38,46 @@ __all__ = [
     "observation_names",
     "observation_rows",
     "observation_size",
+    "path_features_of",
     "scatter_rows",
 ]
 
 
-def observation_size(k_paths: int) -> int:
+def observation_size(k_paths: int, path_features: Sequence[str] = PATH_FEATURES) -> int:
     """Length of the observation vector for K paths.
 
     :param k_paths: K.
+    :param path_features: The path features (default: the seed card's five).
     """
-    return len(STATE_FEATURES) + len(PATH_FEATURES) * k_paths
+    return len(STATE_FEATURES) + len(path_features) * k_paths
 
 
-def observation_names(k_paths: int) -> list[str]:
+def observation_names(k_paths: int, path_features: Sequence[str] = PATH_FEATURES) -> list[str]:
     """Column names of the observation vector, in order (``path<i>.<feature>`` per path).
 
     :param k_paths: K.
+    :param path_features: The path features (default: the seed card's five).
     """
     names = list(STATE_FEATURES)
     for i in range(k_paths):
-        names.extend(f"path{i}.{name}" for name in PATH_FEATURES)
+        names.extend(f"path{i}.{name}" for name in path_features)
     return names
+
+
+def path_features_of(width: int, k_paths: int) -> tuple[str, ...]:
+    """The path features of observations ``width`` wide with K paths (seed or extended).
+
+    :param width: The observation's length.
+    :param k_paths: K.
+    :raises ValueError: when neither set gives that width.
+
+        >>> len(path_features_of(5 + 13 * 4, 4))
+        13
+    """
+    for features in (PATH_FEATURES, PATH_FEATURES + EXTENDED_PATH_FEATURES):
+        if width == observation_size(k_paths, features):
+            return features
+    raise ValueError(f"an observation of {width} values fits no feature set with K = {k_paths}")
 
 
 def observation_rows(
@@ -65,14 +86,14 @@ def observation_rows(
     """Lay rows out in the observation order: request features, then K paths' features,
     a row with fewer than K paths padded with zeros.
 
-    :param out: ``(n, 5 + 5K)``, zeros, written in place (K from its width).
+    :param out: ``(n, 5 + FK)``, zeros, written in place (K from its width).
     :param state_values: ``(n, 5)``, :data:`STATE_FEATURES` per row.
-    :param path_values: ``(sum(path_counts), 5)``, :data:`PATH_FEATURES` of every row's
-        paths, rows back to back, at most K per row.
+    :param path_values: ``(sum(path_counts), F)``, the path features of every row's paths,
+        rows back to back, at most K per row.
     :param path_counts: ``(n,)`` paths per row.
     """
     n = len(out)
-    width = len(PATH_FEATURES)
+    width = path_values.shape[1]
     k = (out.shape[1] - len(STATE_FEATURES)) // width
     out[:, : len(STATE_FEATURES)] = state_values
     scatter_rows(out[:, len(STATE_FEATURES) :].reshape(n, k, width), path_values, path_counts)
@@ -99,16 +120,19 @@ def scatter_rows(target: np.ndarray, values: np.ndarray, counts: np.ndarray) -> 
     target[rows, positions] = values
 
 
-def observation(state: Mapping[str, Any], k_paths: int) -> np.ndarray:
+def observation(
+    state: Mapping[str, Any], k_paths: int, path_features: Sequence[str] = PATH_FEATURES
+) -> np.ndarray:
     """One state as a float32 vector in upstream FUSION's order (as :func:`observation_rows`).
 
     :param state: The seed card's state dict.
     :param k_paths: K; paths beyond K are ignored, missing ones are zeros.
+    :param path_features: The path features to lay out (default: the seed card's five).
     """
     values = [state[name] for name in STATE_FEATURES]
     for path in list(state["paths"])[:k_paths]:
-        values.extend([path[name] for name in PATH_FEATURES])
-    vector = np.zeros(observation_size(k_paths), dtype=np.float32)
+        values.extend([path[name] for name in path_features])
+    vector = np.zeros(observation_size(k_paths, path_features), dtype=np.float32)
     vector[: len(values)] = values
     return vector
 

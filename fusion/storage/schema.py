@@ -6,8 +6,11 @@ share. A line is one JSON object with exactly the keys :data:`TOP_KEYS`:
 - ``t`` (int, 0, 1, 2, ... within its seed), ``seed`` (int);
 - ``state``: an object with ``src``, ``dst`` and ``paths`` (a list of objects, one per mask
   entry), and the request features :data:`STATE_FEATURES` and path features
-  :data:`PATH_FEATURES` as numbers (upstream FUSION's order: the array view flattens a state as
-  ``STATE_FEATURES + PATH_FEATURES x K``). The engine logs every feature; a state written by
+  :data:`PATH_FEATURES` (and, logged with ``path_features = extended``,
+  :data:`EXTENDED_PATH_FEATURES` after them) as numbers (upstream FUSION's order: the array
+  view flattens a state as ``STATE_FEATURES + path features x K``); with ``log_spectrum`` the
+  state also holds ``spectrum`` (per link, its occupied slots as a hex number) and each path
+  its ``links``. The engine logs every feature; a state written by
   hand may leave some out (as the seed card's examples do), and the readers that need one
   (the array view, the exports) name it when it is missing. :func:`state_problem` is the one
   rule, for the writer and the validator alike;
@@ -37,17 +40,18 @@ from typing import Any
 
 import numpy as np
 
+from fusion.config import features as _features
+
 TOP_KEYS = frozenset(
     {"t", "seed", "state", "action", "reward", "next_state", "action_mask", "meta"}
 )
-STATE_FEATURES = ("src", "dst", "slots_needed", "est_remaining_time", "is_disaster")
-PATH_FEATURES = (
-    "path_hops",
-    "min_residual_slots",
-    "frag_indicator",
-    "failure_mask",
-    "dist_to_disaster_centroid",
-)
+#: The request's features (:mod:`fusion.config.features` describes every feature).
+STATE_FEATURES = _features.STATE_FEATURES
+#: The seed card's five path features; ``path_features = extended`` logs
+#: :data:`EXTENDED_PATH_FEATURES` after them.
+PATH_FEATURES = _features.SEED_PATH_FEATURES
+EXTENDED_PATH_FEATURES = _features.EXTENDED_PATH_FEATURES
+_ALL_PATH_FEATURES = PATH_FEATURES + EXTENDED_PATH_FEATURES
 STATE_KEYS = (*STATE_FEATURES, "paths")
 #: What every state holds, whoever wrote it.
 REQUIRED_STATE_KEYS = ("src", "dst", "paths")
@@ -228,7 +232,7 @@ def state_problem(state: Any, mask_width: int | None, *, features: bool = True) 
     for index, path in enumerate(paths):
         if path.__class__ is not dict and not isinstance(path, Mapping):
             return f"state.paths[{index}] is {_kind(path)}, not a path dict"
-        for key in PATH_FEATURES:
+        for key in _ALL_PATH_FEATURES:
             if key in path and _not_a_number(path[key]):
                 return f"state.paths[{index}].{key} is {path[key]!r}, not a number"
     return None

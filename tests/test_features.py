@@ -1,0 +1,203 @@
+"""Extended path features, the feature catalogue, holding_time_known, log_spectrum and
+model files that know what they were trained on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fusion.cli import main
+from fusion.config.config import load_config
+from fusion.config.features import (
+    EXTENDED_PATH_FEATURES,
+    FEATURES,
+    SEED_PATH_FEATURES,
+    feature_table,
+)
+from fusion.datasets.arrays import to_arrays
+from fusion.datasets.spectrum import spectrum_arrays
+from fusion.errors import ConfigError, DatasetError
+from fusion.rl.model_file import TrainedOn
+from fusion.run.simulation import run_simulation
+from fusion.sim.engine import SimulationEngine
+from fusion.sim.spectrum import free_blocks
+from fusion.storage.loader import load_dataset
+from fusion.storage.observation import observation_names
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def _config(requests: int = 1500, **logging: str):
+    cfg = load_config().replace("general_settings", num_requests=requests, erlang=600)
+    third = requests // 3
+    cfg = cfg.replace("failure_settings", t_fail_arrival_index=third, t_repair_after_arrivals=third)
+    return cfg.replace("dataset_logging", **logging) if logging else cfg
+
+
+def _expected(path: dict, common: int) -> dict:
+    """The extended features recomputed from the path's common free spectrum, block by block."""
+    need = path["path_slots_needed"]
+    blocks = free_blocks(common)
+    fitting = [(s, n) for s, n in blocks if need and n >= need]
+    total = sum(n for _, n in blocks)
+    return {
+        "first_fit_start": fitting[0][0] if fitting else -1,
+        "first_fit_block": fitting[0][1] if fitting else 0,
+        "fitting_blocks": len(fitting),
+        "free_slots": total,
+        "mean_block_size": round(total / len(blocks), 4) if blocks else 0.0,
+    }
+
+
+def test_extended_features_when_recomputed_from_the_logged_spectrum_agree(tmp_path):
+    cfg = _config(log_spectrum="true")
+    run_simulation(cfg, 3, dataset_dir=str(tmp_path))
+    full = (1 << cfg.topology.c_band) - 1
+    lengths = SimulationEngine(cfg, 3).topology.lengths
+    checked = 0
+    for record in load_dataset(tmp_path):
+        state = record["state"]
+        used = [int(h, 16) for h in state["spectrum"]]
+        for path in state["paths"]:
+            assert list(path) == [*SEED_PATH_FEATURES, *EXTENDED_PATH_FEATURES, "links"]
+            if not path["links"]:  # padding
+                continue
+            common = full
+            for link in path["links"]:
+                common &= full ^ used[link]
+            expected = _expected(path, common)
+            assert {k: path[k] for k in expected} == expected
+            assert path["length_km"] == sum(lengths[link] for link in path["links"])
+            assert path["path_hops"] == len(path["links"])
+            assert (path["spectral_efficiency"] > 0) == (path["path_slots_needed"] > 0)
+            checked += 1
+    assert checked > 4000
+
+
+def test_path_features_when_seed_logs_the_seed_cards_five_only(tmp_path):
+    run_simulation(_config(300, path_features="seed"), 1, dataset_dir=str(tmp_path))
+    record = next(iter(load_dataset(tmp_path)))
+    assert "spectrum" not in record["state"]
+    assert all(list(p) == list(SEED_PATH_FEATURES) for p in record["state"]["paths"])
+    arrays = to_arrays(tmp_path)
+    assert arrays.observations.shape[1] == 5 + 5 * 4
+    assert arrays.metadata["path_features"] == list(SEED_PATH_FEATURES)
+
+
+def test_array_view_when_extended_names_every_column_from_the_catalogue(tmp_path):
+    run_simulation(_config(300), 1, dataset_dir=str(tmp_path))
+    arrays = to_arrays(tmp_path)
+    features = (*SEED_PATH_FEATURES, *EXTENDED_PATH_FEATURES)
+    assert arrays.metadata["observation_names"] == observation_names(4, features)
+    assert arrays.observations.shape == (300, 5 + 13 * 4)
+    assert all(name.split(".")[-1] in FEATURES for name in arrays.metadata["observation_names"])
+
+
+def test_array_view_when_files_hold_different_path_features_refuses_naming_both(tmp_path):
+    run_simulation(_config(100), 1, dataset_dir=str(tmp_path / "a"))
+    run_simulation(_config(100, path_features="seed"), 2, dataset_dir=str(tmp_path / "b"))
+    merged = tmp_path / "both.jsonl"
+    merged.write_bytes(
+        (tmp_path / "a" / "offline_data.seed1.jsonl").read_bytes()
+        + (tmp_path / "b" / "offline_data.seed2.jsonl").read_bytes()
+    )
+    with pytest.raises(DatasetError, match=r"both\.jsonl:101: field 'state.paths\[\]\.length_km'"):
+        to_arrays(merged, cache=False)
+
+
+def test_holding_time_known_when_false_logs_the_mean_and_when_true_the_requests_own(tmp_path):
+    run_simulation(_config(200), 1, dataset_dir=str(tmp_path / "mean"))
+    run_simulation(_config(200, holding_time_known="true"), 1, dataset_dir=str(tmp_path / "own"))
+    mean = {r["state"]["est_remaining_time"] for r in load_dataset(tmp_path / "mean")}
+    own = [r["state"]["est_remaining_time"] for r in load_dataset(tmp_path / "own")]
+    assert mean == {load_config().general.holding_time}
+    assert len(set(own)) == 200
+
+
+@pytest.mark.parametrize("packed", [True, False])
+def test_spectrum_arrays_when_read_agree_with_the_logged_hex_in_array_view_order(tmp_path, packed):
+    cfg = _config(300, log_spectrum="true")
+    for seed in (5, 4):
+        run_simulation(cfg, seed, dataset_dir=str(tmp_path))
+    spectrum = spectrum_arrays(tmp_path, packed=packed)
+    arrays = to_arrays(tmp_path)
+    np.testing.assert_array_equal(spectrum.seeds, arrays.seeds)
+    np.testing.assert_array_equal(spectrum.t, arrays.t)
+    records = sorted(load_dataset(tmp_path), key=lambda r: (r["seed"], r["t"]))
+    bits = (
+        spectrum.occupancy
+        if not packed
+        else np.unpackbits(spectrum.occupancy, axis=-1, bitorder="little")[..., :320].astype(bool)
+    )
+    for row in (0, 150, 299, 450, 599):
+        for link, text in enumerate(records[row]["state"]["spectrum"]):
+            expected = [bool(int(text, 16) >> s & 1) for s in range(320)]
+            assert bits[row, link].tolist() == expected
+        links = [p["links"] for p in records[row]["state"]["paths"]]
+        for j, ids in enumerate(links):
+            assert spectrum.path_links[row, j, : len(ids)].tolist() == ids
+            assert (spectrum.path_links[row, j, len(ids) :] == -1).all()
+    assert spectrum.occupancy.dtype == (np.uint8 if packed else bool)
+
+
+def test_spectrum_arrays_when_not_logged_says_how_to_log_it(tmp_path):
+    run_simulation(_config(50), 1, dataset_dir=str(tmp_path))
+    with pytest.raises(DatasetError, match="log_spectrum = true"):
+        spectrum_arrays(tmp_path)
+
+
+def test_feature_catalogue_when_readme_is_built_from_it_matches():
+    assert feature_table() in README.read_text("utf-8")
+
+
+def test_env_bounds_when_built_from_the_catalogue_hold_every_observation():
+    pytest.importorskip("gymnasium")
+    from fusion.env import EONRoutingEnv
+
+    env = EONRoutingEnv(config=_config(400))
+    obs, info = env.reset(seed=2)
+    done = False
+    while not done:
+        assert env.observation_space.contains(obs)
+        path = int(np.argmax(info["action_mask"]))
+        obs, _, _, done, info = env.step(path)
+    names = observation_names(4, (*SEED_PATH_FEATURES, *EXTENDED_PATH_FEATURES))
+    low = dict(zip(names, env.observation_space.low.tolist(), strict=True))
+    assert low["path0.first_fit_start"] == -1 and low["src"] == 0
+
+
+def test_trained_on_when_k_features_or_scenario_differ_names_both_sides():
+    cfg = load_config()
+    on = TrainedOn.of_data(
+        {"k_paths": 4, "path_features": list(SEED_PATH_FEATURES), "config": cfg.to_dict()}
+    )
+    with pytest.raises(ConfigError) as caught:
+        on.check(cfg.replace("general_settings", k_paths=5))
+    message = str(caught.value)
+    assert "k_paths is 5, the model was trained with K = 4" in message
+    assert "path_features = extended gives 13 features per path" in message
+    assert "trained on 5 (seed)" in message
+    seed_cfg = cfg.replace("dataset_logging", path_features="seed")
+    on.check(seed_cfg)  # the same K, features and scenario: fine
+    with pytest.raises(ConfigError, match="network = 'USNet', the model was trained on 'NSFNet'"):
+        on.check(seed_cfg.replace("topology_settings", network="USNet"))
+
+
+def test_evaluate_when_model_meets_another_k_or_feature_set_exits_2_naming_both(tmp_path, capsys):
+    pytest.importorskip("sklearn")
+    from fusion.rl.fqi import train_fqi_on
+
+    run_simulation(_config(600), 1, dataset_dir=str(tmp_path / "ds"))
+    model = tmp_path / "fqi.npz"
+    train_fqi_on(to_arrays(tmp_path / "ds"), max_trees=5, min_samples_leaf=20).save(model)
+    base = ["evaluate", "--policy", str(model), "--seeds", "1", "--workers", "1"]
+    base += ["--set", "general_settings.num_requests=200"]
+    assert main([*base, "--set", "general_settings.k_paths=5"]) == 2
+    assert "k_paths is 5, the model was trained with K = 4" in capsys.readouterr().err
+    assert main([*base, "--set", "dataset_logging.path_features=seed"]) == 2
+    assert "trained on 13 (extended)" in capsys.readouterr().err
+    assert main([*base, "--set", "dataset_logging.holding_time_known=true"]) == 2
+    assert "holding_time_known = True, the model was trained on False" in capsys.readouterr().err
+    assert main(base) == 0
