@@ -60,14 +60,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", help="a config file or preset (default: the embedded one)")
     parser.add_argument("--erlang", type=float, help="the load (default: the config's)")
     parser.add_argument("--seeds", default="1000-1002", help="held-out seeds")
+    parser.add_argument("--requests", type=int, help="requests per seed (default: the config's)")
     parser.add_argument("--workers", type=int, help="processes")
     args = parser.parse_args(argv)
     try:
         config = load_config(args.config)
         if args.erlang is not None:
             config = config.replace("general_settings", erlang=args.erlang)
+        if args.requests is not None:
+            config = config.replace("general_settings", num_requests=args.requests)
         seeds = parse_seeds(args.seeds)
         specs = heuristic_specs(config)
+        args.models = [_model_spec(path) for path in args.models]
         report = evaluate_policies(
             config, [*specs, *args.models], seeds=seeds, workers=args.workers
         )

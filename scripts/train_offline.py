@@ -19,18 +19,11 @@ import time
 import numpy as np
 
 from fusion.config.config import load_config, parse_seeds
+from fusion.config.grid import parse_points
 from fusion.datasets.arrays import to_arrays
 from fusion.errors import FusionError
 from fusion.rl.fqi import train_fqi_on
 from fusion.run.evaluate import evaluate_policies, format_evaluation
-
-
-def _typed(text: str) -> object:
-    """A point's value as the study records it: a number when it reads as one."""
-    try:
-        return float(text)
-    except ValueError:
-        return text
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         "--points",
         action="append",
         default=[],
-        metavar="AXIS=V1,V2",
+        metavar="SECTION.KEY=V1,V2",
         help="a study's points to train on (repeatable; default: every point)",
     )
     parser.add_argument("--evaluate", action="store_true", help="then evaluate vs KSP-FF")
@@ -67,12 +60,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--min-support {args.min_support}: expected a share in [0, 1]")
     if args.workers is not None and args.workers < 1:
         parser.error(f"--workers {args.workers}: expected an integer >= 1")
-    points: dict[str, list[object]] = {}
-    for item in args.points:
-        axis, sep, values = item.partition("=")
-        if not sep or not values:
-            parser.error(f"--points {item!r}: expected AXIS=V1,V2 (an axis of the study)")
-        points[axis.split(".")[-1]] = [_typed(v) for v in values.split(",")]
+    try:
+        points = parse_points(args.points)
+    except FusionError as exc:
+        parser.error(str(exc))
     eval_config = None
     eval_seeds: tuple[int, ...] = ()
     if args.evaluate:

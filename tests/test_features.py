@@ -3,6 +3,7 @@ model files that know what they were trained on."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -201,3 +202,143 @@ def test_evaluate_when_model_meets_another_k_or_feature_set_exits_2_naming_both(
     assert main([*base, "--set", "dataset_logging.holding_time_known=true"]) == 2
     assert "holding_time_known = True, the model was trained on False" in capsys.readouterr().err
     assert main(base) == 0
+
+
+def _spectrum_data(tmp_path: Path, seeds=(1, 2), requests: int = 1500) -> Path:
+    cfg = _config(requests, log_spectrum="true").replace("dataset_logging", epsilon_mix=0.3)
+    for seed in seeds:
+        run_simulation(cfg, seed, dataset_dir=str(tmp_path / "ds"))
+    return tmp_path / "ds"
+
+
+def test_afterstate_when_a_decision_is_logged_takes_the_chosen_paths_slots(tmp_path):
+    from fusion.rl.afterstate import afterstate
+
+    data = _spectrum_data(tmp_path, seeds=(1,), requests=300)
+    full = (1 << 320) - 1
+    records = list(load_dataset(data))
+    for before, after in itertools.pairwise(records):
+        free = afterstate(before, full)
+        used = [full ^ f for f in free]
+        logged = [int(h, 16) for h in before["state"]["spectrum"]]
+        if before["action"] < 0:
+            assert used == logged
+            continue
+        path = before["state"]["paths"][before["action"]]
+        added = [u & ~o for u, o in zip(used, logged, strict=True)]
+        for link, bits in enumerate(added):
+            expected = path["path_slots_needed"] if link in path["links"] else 0
+            assert bits.bit_count() == expected
+        if before["meta"]["bp_window_tag"] != after["meta"]["bp_window_tag"]:
+            continue  # a failure or repair in between moves lightpaths
+        # what the next state logs is the afterstate less the departures in between
+        nxt = [int(h, 16) for h in after["state"]["spectrum"]]
+        assert all(n & ~u == 0 for n, u in zip(nxt, used, strict=True))
+
+
+def test_afterstate_model_when_trained_twice_saved_and_loaded_is_the_same_and_routes_feasibly(
+    tmp_path,
+):
+    from fusion.rl.afterstate import AfterstateModel, AfterstatePolicy, train_afterstate
+
+    data = _spectrum_data(tmp_path)
+    model = train_afterstate(data, gamma=0.95)
+    again = train_afterstate(data, gamma=0.95)
+    np.testing.assert_array_equal(model.weights, again.weights)
+    model.save(tmp_path / "as.npz")
+    loaded = AfterstateModel.load(tmp_path / "as.npz")
+    np.testing.assert_array_equal(loaded.weights, model.weights)
+    assert loaded.trained_on == model.trained_on and loaded.trained_on.path_features == ()
+
+    class Watch(AfterstatePolicy):
+        def rank_decision(self, decision):
+            ranked = super().rank_decision(decision)
+            assert sorted(ranked) == [i for i, ok in enumerate(decision.mask) if ok]
+            return ranked
+
+    stats = SimulationEngine(_config(1500), 9, policy=Watch(loaded)).run()
+    assert stats["requests"] == 1500
+
+
+def test_afterstate_model_when_data_has_no_spectrum_says_how_to_log_it(tmp_path):
+    from fusion.rl.afterstate import train_afterstate
+
+    run_simulation(_config(100), 1, dataset_dir=str(tmp_path))
+    with pytest.raises(ValueError, match="log_spectrum = true"):
+        train_afterstate(tmp_path)
+
+
+def test_evaluate_when_afterstate_model_meets_another_grid_exits_2(tmp_path, capsys):
+    from fusion.rl.afterstate import train_afterstate
+
+    train_afterstate(_spectrum_data(tmp_path, seeds=(1,), requests=600)).save(tmp_path / "a.npz")
+    base = ["evaluate", "--policy", str(tmp_path / "a.npz"), "--seeds", "1", "--workers", "1"]
+    base += ["--set", "general_settings.num_requests=200"]
+    assert main([*base, "--set", "topology_settings.c_band=160"]) == 2
+    assert "c_band = 160, the model was trained on 320" in capsys.readouterr().err
+    assert main(base) == 0
+
+
+def test_afterstate_policy_when_supported_by_a_heuristic_chooses_among_its_first_two(tmp_path):
+    from fusion.rl.afterstate import AfterstatePolicy, train_afterstate
+
+    model = train_afterstate(_spectrum_data(tmp_path), support_policy="ksp_ff", support=2)
+    chosen = []
+
+    class Watch(AfterstatePolicy):
+        def rank_decision(self, decision):
+            ranked = super().rank_decision(decision)
+            feasible = [i for i, ok in enumerate(decision.mask) if ok]
+            assert sorted(ranked) == feasible and ranked[2:] == feasible[2:]
+            chosen.append((ranked[:1], feasible[:2]))
+            return ranked
+
+    SimulationEngine(_config(1500), 9, policy=Watch(model)).run()
+    assert all(set(first) <= set(top) for first, top in chosen)
+    assert any(first == top[1:2] for first, top in chosen if len(top) == 2)  # it does re-rank
+
+
+def test_train_afterstate_when_support_is_bad_refuses_naming_it(tmp_path):
+    from fusion.rl.afterstate import train_afterstate
+
+    with pytest.raises(ValueError, match="support_policy must be one of"):
+        train_afterstate(tmp_path, support_policy="nope")
+    with pytest.raises(ValueError, match="support must be at least 1"):
+        train_afterstate(tmp_path, support=0)
+
+
+def _script(name: str):
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_training_scripts_when_given_points_read_only_those_points_of_a_study(tmp_path, capsys):
+    pytest.importorskip("sklearn")
+    study = tmp_path / "study"
+    args = ["sweep", "--grid", "policy_settings.policy=ksp_ff,ff_ksp", "--seeds", "1-2"]
+    args += [
+        "--set",
+        "general_settings.num_requests=400",
+        "--set",
+        "failure_settings.failure_type=none",
+    ]
+    args += ["--set", "dataset_logging.log_spectrum=true", "--out", str(study), "--quiet"]
+    assert main(args) == 0
+    capsys.readouterr()
+    only = ["--points", "policy_settings.policy=ff_ksp"]
+    offline = _script("train_offline")
+    assert offline.main([str(study), "-o", str(tmp_path / "f.npz"), "--trees", "3", *only]) == 0
+    assert "data: 800 transitions from 2 seed(s)" in capsys.readouterr().out
+    after = _script("train_afterstate")
+    out = tmp_path / "a.npz"
+    assert after.main([str(study), "-o", str(out), "--support-policy", "ff_ksp", *only]) == 0
+    assert "from 798 afterstate pairs" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as caught:
+        after.main([str(study), "-o", str(out), "--points", "policy_settings.policy"])
+    assert caught.value.code == 2

@@ -110,7 +110,7 @@ def test_fqi_model_load_when_file_is_not_a_model_names_it(tmp_path):
         FQIModel.load(path)
     with pytest.raises(ValueError, match=r"nope\.npz.*not a heuristic"):
         load_policy(str(tmp_path / "nope.npz"))
-    with pytest.raises(ValueError, match=r"other\.npz.*holds no FQI or BC model"):
+    with pytest.raises(ValueError, match=r"other\.npz.*holds no FQI, BC or afterstate model"):
         load_policy(str(path))
     (tmp_path / "text.npz").write_text("not a zip")
     with pytest.raises(ValueError, match=r"text\.npz.*not a model file"):

@@ -143,6 +143,27 @@ def parse_grid(config: Config, grids: Sequence[str]) -> list[Axis]:
     return axes
 
 
+def parse_points(items: Sequence[str]) -> dict[str, list[Any]]:
+    """A study's points to read, from ``SECTION.KEY=v1,v2`` arguments (``--points``): axis
+    name -> values, each parsed as the INI's key parses it (``erlang`` a float).
+
+    :param items: The arguments.
+    :raises ConfigError: for a malformed argument, an unknown key or a bad value.
+
+        >>> parse_points(["general_settings.erlang=200,300", "policy_settings.policy=ksp_ff"])
+        {'erlang': [200.0, 300.0], 'policy': ['ksp_ff']}
+    """
+    points: dict[str, list[Any]] = {}
+    for text in items:
+        section, key, raw = parse_assignment(text, "--points")
+        where = f"--points {text!r}"
+        values = [part.strip() for part in raw.split(",")]
+        if not raw or any(not part for part in values):
+            raise ConfigError(f"{where}: expected a list of values like {key}=a,b")
+        points[key] = [_parsed(Config(), section, key, part, where) for part in values]
+    return points
+
+
 def _parsed(config: Config, section: str, key: str, value: str, where: str) -> Any:
     """``value`` parsed and checked as the INI's ``[section] key`` would be."""
     return getattr(

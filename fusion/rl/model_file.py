@@ -31,8 +31,9 @@ from fusion.errors import ConfigError
 from fusion.storage.atomic import atomic_output
 from fusion.storage.observation import PATH_FEATURES
 
-#: The kinds of model file fusion writes: behaviour cloning, masked fitted-Q iteration.
-MODEL_KINDS = ("bc", "fqi")
+#: The kinds of model file fusion writes: behaviour cloning, masked fitted-Q iteration,
+#: afterstate values.
+MODEL_KINDS = ("bc", "fqi", "afterstate")
 #: The keys that make a model's scenario: the network and spectrum, which K paths are the
 #: candidates and in what order, and what the state's ``est_remaining_time`` means.
 SCENARIO_KEYS = (
@@ -71,7 +72,8 @@ class TrainedOn:
     """What a model was trained on, and so what it can run under.
 
     :param k_paths: K: the paths it scores.
-    :param path_features: The path features of its observations, in order.
+    :param path_features: The path features of its observations, in order (empty: it reads
+        none, as a policy of the live spectrum).
     :param scenario: :func:`scenario_of` the training data's config (empty: unknown, as for
         a lone ``.jsonl`` without a manifest; then only K and the features are checked).
     """
@@ -107,7 +109,7 @@ class TrainedOn:
                 f"with K = {self.k_paths}"
             )
         features = path_features(config.dataset.path_features)
-        if features != self.path_features:
+        if self.path_features and features != self.path_features:
             problems.append(
                 f"[dataset_logging] path_features = {config.dataset.path_features} gives "
                 f"{len(features)} features per path, the model was trained on "

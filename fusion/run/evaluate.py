@@ -131,7 +131,11 @@ def load_policy(spec: str) -> PathPolicy | None:
         from fusion.rl.bc import BCPolicy
 
         return BCPolicy(path)
-    raise PolicySpecError(f"policy {spec!r}: an .npz that holds no FQI or BC model")
+    if kind == "afterstate":
+        from fusion.rl.afterstate import AfterstatePolicy
+
+        return AfterstatePolicy(path)
+    raise PolicySpecError(f"policy {spec!r}: an .npz that holds no FQI, BC or afterstate model")
 
 
 def _run(config: Config, spec: str, seed: int) -> dict[str, Any]:

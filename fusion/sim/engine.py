@@ -13,7 +13,9 @@ paths that can really carry the request, lets the policy choose (with epsilon-mi
 logging), allocates with the policy's spectrum rule (first-fit unless the policy or
 ``[policy_settings] spectrum`` says otherwise), and hands the transition to the writer. ``slots_needed`` is the
 slots (guard band included) the request takes on the first of its K paths that a modulation
-format reaches, 0 when none does; ``est_remaining_time`` is its holding time. Path features:
+format reaches, 0 when none does; ``est_remaining_time`` is the mean holding time, or with
+``[dataset_logging] holding_time_known`` the request's own. Every feature's unit and range is
+in the catalogue, :mod:`fusion.config.features`; the seed card's path features:
 
 - ``path_hops``: links on the path.
 - ``min_residual_slots``: fewest free slots on any link of the path.
@@ -23,6 +25,12 @@ format reaches, 0 when none does; ``est_remaining_time`` is its holding time. Pa
 - ``failure_mask``: 1 if the path crosses a link that is down now.
 - ``dist_to_disaster_centroid``: while a failure is active, the fewest hops from the path to
   the failure's centre (0: it touches it); -1 when no failure is active.
+
+With ``path_features = extended`` (the default) each path also holds ``length_km``,
+``path_slots_needed``, ``spectral_efficiency``, ``first_fit_start``, ``first_fit_block``,
+``fitting_blocks``, ``free_slots`` and ``mean_block_size``, computed in the same pass over the
+path's common free slots; with ``log_spectrum`` the state holds every link's occupied slots
+(``spectrum``, hex) and each path its ``links``.
 
 A pair with fewer than K loop-free paths is padded with rows of zeros (``failure_mask`` 1,
 distance -1) whose mask entry is false. ``was_groomed`` is always false: there is no
