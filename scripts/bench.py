@@ -250,6 +250,8 @@ def bench_features(n: int, work: Path) -> None:
     from fusion.config.config import load_config
     from fusion.run.simulation import run_simulation
     from fusion.storage.compression import compress_file
+    from fusion.storage.loader import load_dataset
+    from fusion.storage.shard_writer import DatasetLogger
 
     base = load_config().replace("general_settings", num_requests=n)
     settings = {  # name -> (directory, [dataset_logging] keys)
@@ -270,6 +272,23 @@ def bench_features(n: int, work: Path) -> None:
     for _ in range(3):
         for name, cfg in configs.items():
             times[name].append(_timed(lambda cfg=cfg: run_simulation(cfg, 1, overwrite=True)))
+    # the logger alone: the same logged records written again through DatasetLogger
+    records = {
+        name: list(load_dataset(cfg.dataset_dir, seeds=[1])) for name, cfg in configs.items()
+    }
+    writes: dict[str, list[float]] = {name: [] for name in configs}
+
+    def rewrite(name: str, round_: int) -> None:
+        out = work / "rewrite" / settings[name][0] / str(round_)
+        with DatasetLogger.open_shard(out, 1, {}, check_features=False) as log:
+            for r in records[name]:
+                log.log_transition(
+                    r["state"], r["action"], r["reward"], None, r["action_mask"], r["meta"]
+                )
+
+    for round_ in range(3):
+        for name in configs:
+            writes[name].append(_timed(lambda name=name, r=round_: rewrite(name, r)))
     sizes = {}
     for name, cfg in configs.items():
         shard = cfg.dataset_dir / "offline_data.seed1.jsonl"
@@ -287,6 +306,13 @@ def bench_features(n: int, work: Path) -> None:
             n / min(times[name]),
             "requests/s",
             best0 / min(times[name]),
+            "of the seed set's speed",
+        )
+        _line(
+            f"features: {name}, logger alone",
+            n / min(writes[name]),
+            "transitions/s",
+            min(writes["seed"]) / min(writes[name]),
             "of the seed set's speed",
         )
 
