@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -314,6 +315,94 @@ def bench_features(n: int, work: Path) -> None:
             "transitions/s",
             min(writes["seed"]) / min(writes[name]),
             "of the seed set's speed",
+        )
+
+
+#: The commit before the speed work (#24's): what ``bench.py sim-vs`` measures against.
+SPEED_BASELINE = "ee70007"
+
+_SIM_SNIPPET = """
+import json, sys, tempfile, time
+from fusion.config.config import load_config
+from fusion.errors import ConfigError
+from fusion.run.simulation import run_simulation
+from fusion.sim.engine import SimulationEngine
+n = int(sys.argv[1])
+scenarios = {
+    "default": load_config().replace("general_settings", num_requests=n),
+    "deeprmsa-nsfnet 250E": load_config("deeprmsa-nsfnet").replace(
+        "general_settings", num_requests=n, warmup_requests=0),
+    "ptrnet-rsa-40-nsfnet 200E": load_config("ptrnet-rsa-40-nsfnet").replace(
+        "general_settings", num_requests=n, warmup_requests=0, erlang=200),
+}
+out = {}
+for name, cfg in scenarios.items():
+    try:  # log what the commit before logged: the seed card's features, the true holding time
+        cfg = cfg.replace("dataset_logging", path_features="seed", holding_time_known="true")
+    except ConfigError:
+        pass
+    SimulationEngine(cfg.replace("general_settings", num_requests=min(n, 20000)), 1).run()
+    started = time.perf_counter()
+    SimulationEngine(cfg, 1).run()
+    off = time.perf_counter() - started
+    with tempfile.TemporaryDirectory() as work:
+        on_cfg = cfg.replace("dataset_logging", dataset_output_path=work + "/x/offline_data.jsonl")
+        started = time.perf_counter()
+        run_simulation(on_cfg, 1, overwrite=True)
+        on = time.perf_counter() - started
+    out[name] = [off, on]
+print(json.dumps(out))
+"""
+
+
+def bench_sim_vs(n: int, work: Path, baseline: str = SPEED_BASELINE) -> None:
+    """Requests/s of one process, logging off and on, on the default scenario,
+    ``deeprmsa-nsfnet`` (250 E) and ``ptrnet-rsa-40-nsfnet`` (200 E), this tree against the
+    commit before the speed work (a git worktree of ``SPEED_BASELINE``), each in its own
+    interpreter, trees alternating, best of three; both log the same transitions (the seed
+    card's features, the true holding time)."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    before = work / "before"
+    made = subprocess.run(
+        ["git", "-C", str(root), "worktree", "add", "--detach", str(before), baseline],
+        capture_output=True,
+        text=True,
+    )
+    if made.returncode != 0:
+        print(f"sim-vs: skipped, no worktree of {baseline}: {made.stderr.strip()}")
+        return
+    try:
+        trees = {"before": before, "now": root}
+        times: dict[str, list[dict[str, list[float]]]] = {name: [] for name in trees}
+        for _ in range(3):
+            for name, tree in trees.items():
+                env = {**os.environ, "PYTHONPATH": str(tree)}
+                done = subprocess.run(
+                    [sys.executable, "-c", _SIM_SNIPPET, str(n)],
+                    cwd=tree,
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                times[name].append(json.loads(done.stdout.strip().splitlines()[-1]))
+        for scenario in times["now"][0]:
+            best = {
+                name: [min(run[scenario][i] for run in runs) for i in (0, 1)]
+                for name, runs in times.items()
+            }
+            (b_off, b_on), (off, on) = best["before"], best["now"]
+            _line(f"sim-vs: {scenario}, off, {baseline}", n / b_off, "requests/s")
+            _line(f"sim-vs: {scenario}, off, now", n / off, "requests/s", b_off / off, "vs before")
+            _line(f"sim-vs: {scenario}, on, {baseline}", n / b_on, "requests/s")
+            _line(f"sim-vs: {scenario}, on, now", n / on, "requests/s", b_on / on, "vs before")
+            _line(f"sim-vs: {scenario}, on/off, now", n / on, "requests/s", off / on, "of off")
+    finally:
+        subprocess.run(
+            ["git", "-C", str(root), "worktree", "remove", "--force", str(before)],
+            capture_output=True,
         )
 
 
@@ -640,6 +729,7 @@ BENCHES: dict[str, Callable[[argparse.Namespace, Path], None]] = {
     "study": lambda a, w: bench_study(a.n or 5_000, w),
     "rl": lambda a, w: bench_rl(a.n or 20_000, w),
     "features": lambda a, w: bench_features(a.n or 50_000, w),
+    "sim-vs": lambda a, w: bench_sim_vs(a.n or 50_000, w),
     "literature": bench_literature,
 }
 
