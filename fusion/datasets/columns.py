@@ -228,7 +228,7 @@ def read_columns(
         state_matrix[:, j] = _required(source, f"state.{name}", state.field(name)).to_numpy(
             zero_copy_only=False
         )
-    features = _feature_set(source, paths, path_counts)
+    features = _feature_set(paths)
     path_matrix = np.empty((len(paths), len(features)), dtype=np.float64)
     for j, name in enumerate(features):
         field = paths.field(name)
@@ -257,19 +257,9 @@ def read_columns(
     )
 
 
-def _feature_set(source: Path, paths: pa.Array, counts: np.ndarray) -> tuple[str, ...]:
-    """The seed card's five when no path holds an extended feature, the extended set when
-    every path holds all of them; a file that mixes them is refused naming the line."""
-    present = [paths.field(name).null_count < len(paths) for name in EXTENDED_PATH_FEATURES]
-    if not any(present):
+def _feature_set(paths: pa.Array) -> tuple[str, ...]:
+    """The seed card's five when no path holds an extended feature, else the extended set
+    (a path that lacks one is then refused by the column read, naming its line)."""
+    if all(paths.field(name).null_count == len(paths) for name in EXTENDED_PATH_FEATURES):
         return PATH_FEATURES
-    for name in EXTENDED_PATH_FEATURES:
-        field = paths.field(name)
-        if field.null_count:
-            row = int(np.searchsorted(np.cumsum(counts), _first_null(field), side="right"))
-            raise DatasetError(
-                f"{source}:{row + 1}: field 'state.paths[].{name}' is missing or null, while "
-                "other paths hold the extended features (expected every path to hold "
-                "all of them, or none)"
-            )
     return PATH_FEATURES + EXTENDED_PATH_FEATURES

@@ -255,10 +255,10 @@ class SimulationEngine:
         )
         self._clock = clock
         self._k = g.k_paths
-        logging = config.dataset
-        self._extended = logging.path_features == "extended"
-        self._spectrum_hex = 2 * ((config.topology.c_band + 7) // 8) if logging.log_spectrum else 0
-        self._mean_holding = None if logging.holding_time_known else g.holding_time
+        what = config.dataset  # what a state holds
+        self._extended = what.path_features == "extended"
+        self._spectrum_hex = 2 * ((config.topology.c_band + 7) // 8) if what.log_spectrum else 0
+        self._mean_holding = None if what.holding_time_known else g.holding_time
         self._padding: dict[str, Any] = (_PADDING_EXTENDED if self._extended else _PADDING) | (
             {"links": []} if self._spectrum_hex else {}
         )
