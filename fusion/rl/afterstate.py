@@ -281,6 +281,12 @@ def train_afterstate(
             )
         if not slots:
             slots = 4 * len(state["spectrum"][0])
+        if len(state["spectrum"][0]) != 2 * ((slots + 7) // 8):
+            raise ValueError(
+                f"{path}: seed {record['seed']} t {record['t']}: a link's spectrum has "
+                f"{len(state['spectrum'][0])} hex digits, {slots} slots take "
+                f"{2 * ((slots + 7) // 8)}; train on points of one c_band"
+            )
         k_paths = max(k_paths, len(record["action_mask"]))
         rows.append(_figures(afterstate(record, (1 << slots) - 1), slots))
         rewards.append(float(record["reward"]))
