@@ -48,6 +48,7 @@ unless ``[topology_settings] directed``; the candidates follow ``path_order``; r
 from __future__ import annotations
 
 import heapq
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -91,9 +92,17 @@ class _Needs(dict[int, list[int]]):
     def __init__(self, lengths: list[float], table: ModulationTable, guard: int) -> None:
         super().__init__()
         self._lengths, self._table, self._guard = lengths, table, guard
+        self._efficiency: list[float] | None = None  # per path, for an efficiency table
 
     def __missing__(self, rate: int) -> list[int]:
-        slots = [self._table.slots(rate, km) for km in self._lengths]
+        table = self._table
+        if table.kind == "efficiency":  # the format depends on the length only: found once
+            if self._efficiency is None:
+                self._efficiency = [table.request_efficiency(0, km) for km in self._lengths]
+            step = table.slot_ghz
+            slots = [math.ceil(rate / (se * step) - 1e-9) if se else 0 for se in self._efficiency]
+        else:
+            slots = [table.slots(rate, km) for km in self._lengths]
         row = self[rate] = [n + self._guard if n else 0 for n in slots]
         return row
 
@@ -414,7 +423,7 @@ class SimulationEngine:
 
         :param request: Index into the seed's traffic.
         """
-        started = self._clock()
+        started = self._clock() if self.writer is not None else 0.0  # decision_time_ms
         _, _, src, dst, rate = self._requests[request]
         pair = self._pair(src, dst)
         needs = pair.needs[rate]
@@ -446,8 +455,13 @@ class SimulationEngine:
             commons.append(common)
             # the rule asks whether a block of `need` slots is free: runs_of answers that in
             # fewer operations than the longest block's length, which only the state needs
-            fits = need and common.bit_count() >= need and runs_of(common, need)
-            mask.append(path_feasible(need, failed, need if fits else 0))
+            # (path_feasible's rule, inlined on this hot path: fits implies need > 0)
+            mask.append(
+                not failed
+                and need > 0
+                and common.bit_count() >= need
+                and runs_of(common, need) != 0
+            )
         for _ in range(len(mask), self._k):
             mask.append(False)
         return decision
@@ -569,23 +583,30 @@ class SimulationEngine:
                 start = place(self._rule, decision.commons[action], need, self.spectrum.usage)
             self.spectrum.allocate(pair.links[action], start, need)
             self._lightpaths[request] = (pair.links[action], start, need, src, dst, rate)
-            self._schedule(arrival + holding, DEPARTURE, request)
+            self._sequence += 1  # _schedule, inlined on this hot path
+            heapq.heappush(
+                self._queue, (arrival + holding, DEPARTURE, self._sequence, DEPARTURE, request)
+            )
+        if request + 1 < len(self._requests):
+            self._sequence += 1
+            heapq.heappush(
+                self._queue,
+                (self._requests[request + 1][0], ARRIVAL, self._sequence, ARRIVAL, request + 1),
+            )
+        if request < self._warmup:  # warm-up: simulated, never counted nor logged
+            return action >= 0
+        tag = self._get_bp_window_tag(arrival) if self.failure_history else "pre"
+        measured = request - self._warmup
+        self._stats.arrival(measured, arrival, tag, rate, action >= 0, pair.slots_needed[rate] > 0)
+        if self.writer is None or state is None:  # nothing logged: no meta to build
+            return action >= 0
+        decision_ms = (self._clock() - decision.started) * 1000.0
+        if action >= 0:
             row = pair.disjoint[action]
             for j, ok in enumerate(mask):
                 if ok and row[j] and j != action:
                     backup = True
                     break
-        if request + 1 < len(self._requests):
-            self._schedule(self._requests[request + 1][0], ARRIVAL, request + 1)
-        if request < self._warmup:  # warm-up: simulated, never counted nor logged
-            return action >= 0
-        decision_ms = (self._clock() - decision.started) * 1000.0
-        tag = self._get_bp_window_tag(arrival)
-        slots_needed = pair.slots_needed[rate]
-        measured = request - self._warmup
-        self._stats.arrival(measured, arrival, tag, rate, action >= 0, slots_needed > 0)
-        if self.writer is None or state is None:
-            return action >= 0
         disaster = decision.disaster
         meta = {
             "decision_time_ms": decision_ms,
