@@ -321,8 +321,9 @@ class SimulationEngine:
             return False
         when, _, _, kind, payload = heapq.heappop(self._queue)
         self.now = when
-        if kind == ARRIVAL:
-            self.handle_arrival(payload)
+        if kind == ARRIVAL:  # handle_arrival, inlined on this hot path
+            decision = self.observe(payload)
+            self.decide(decision, self._behaviour.select_decision(decision))
         else:
             self._handle_network_event(kind, payload)
         return True
@@ -425,7 +426,9 @@ class SimulationEngine:
         """
         started = self._clock() if self.writer is not None else 0.0  # decision_time_ms
         _, _, src, dst, rate = self._requests[request]
-        pair = self._pair(src, dst)
+        pair = self._pairs.get((src, dst))
+        if pair is None or pair.epoch != self._epoch:  # first seen, or the failures changed
+            pair = self._pair(src, dst)
         needs = pair.needs[rate]
         decision = Decision(
             request,

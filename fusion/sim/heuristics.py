@@ -59,6 +59,10 @@ class KSPFFPolicy(PathPolicy):
     def rank_decision(self, decision: DecisionView) -> list[int]:
         return _feasible(decision.mask)  # the mask alone: the state is never built for it
 
+    def select_decision(self, decision: DecisionView) -> int:
+        mask = decision.mask  # the first feasible path, found by list's own scan
+        return mask.index(True) if True in mask else -1
+
 
 class KSPLFPolicy(KSPFFPolicy):
     """The first feasible path, last-fit."""

@@ -203,12 +203,14 @@ class SpectrumState:
         block = ((1 << n) - 1) << start
         if start < 0 or start + n > self.slots:
             raise ValueError(f"block {start}..{start + n - 1} is outside 0..{self.slots - 1}")
+        free, count = self.free, self.free_count
         for link in links:
-            if self.free[link] & block != block:
+            if free[link] & block != block:
                 raise ValueError(f"slots {start}..{start + n - 1} are not all free on link {link}")
+        taken = ~block
         for link in links:
-            self.free[link] &= ~block
-            self.free_count[link] -= n
+            free[link] &= taken
+            count[link] -= n
         if self.usage is not None:
             for slot in range(start, start + n):
                 self.usage[slot] += len(links)
@@ -219,14 +221,15 @@ class SpectrumState:
         :raises ValueError: when a slot was not taken (nothing is changed then).
         """
         block = ((1 << n) - 1) << start
+        free, count = self.free, self.free_count
         for link in links:
-            if self.free[link] & block:
+            if free[link] & block:
                 raise ValueError(
                     f"slots {start}..{start + n - 1} were not all taken on link {link}"
                 )
         for link in links:
-            self.free[link] |= block
-            self.free_count[link] += n
+            free[link] |= block
+            count[link] += n
         if self.usage is not None:
             for slot in range(start, start + n):
                 self.usage[slot] -= len(links)
