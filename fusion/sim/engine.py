@@ -180,6 +180,7 @@ class Decision:
     disaster: bool
     engine: SimulationEngine
     built: dict[str, Any] | None = None
+    runs: list[int] | None = None  # per path, the starts where the request fits (lazy observe)
 
     @property
     def state(self) -> dict[str, Any]:
@@ -324,6 +325,10 @@ class SimulationEngine:
         if kind == ARRIVAL:  # handle_arrival, inlined on this hot path
             decision = self.observe(payload)
             self.decide(decision, self._behaviour.select_decision(decision))
+        elif kind == DEPARTURE:  # handle_release, inlined
+            lightpath = self._lightpaths.pop(payload, None)
+            if lightpath is not None:
+                self.spectrum.release(lightpath[0], lightpath[1], lightpath[2])
         else:
             self._handle_network_event(kind, payload)
         return True
@@ -451,6 +456,7 @@ class SimulationEngine:
             decision.mask,
             decision.commons,
         )
+        runs = decision.runs = []
         for links, need, failed in zip(pair.links, needs, pair.failed, strict=True):
             common = full
             for link in links:
@@ -458,13 +464,15 @@ class SimulationEngine:
             commons.append(common)
             # the rule asks whether a block of `need` slots is free: runs_of answers that in
             # fewer operations than the longest block's length, which only the state needs
-            # (path_feasible's rule, inlined on this hot path: fits implies need > 0)
-            mask.append(
-                not failed
-                and need > 0
-                and common.bit_count() >= need
-                and runs_of(common, need) != 0
+            # (path_feasible's rule, inlined on this hot path); its starts are kept for
+            # first-fit in decide
+            starts = (
+                runs_of(common, need)
+                if need > 0 and not failed and common.bit_count() >= need
+                else 0
             )
+            runs.append(starts)
+            mask.append(starts != 0)
         for _ in range(len(mask), self._k):
             mask.append(False)
         return decision
@@ -581,7 +589,12 @@ class SimulationEngine:
         if action >= 0:
             need = needs[action]
             if self._rule == "first_fit":
-                start = first_fit(decision.commons[action], need)
+                runs = decision.runs
+                if runs is None:
+                    start = first_fit(decision.commons[action], need)
+                else:  # the starts observe found: the lowest is first-fit's
+                    fits = runs[action]
+                    start = (fits & -fits).bit_length() - 1
             else:
                 start = place(self._rule, decision.commons[action], need, self.spectrum.usage)
             self.spectrum.allocate(pair.links[action], start, need)
