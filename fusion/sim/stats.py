@@ -72,8 +72,12 @@ class RunStats:
         :param reachable: Whether a modulation format reaches on some candidate path.
         """
         self.requests += 1
-        window = self.windows.setdefault(tag, [0, 0])
-        by_rate = self.rates.setdefault(rate, [0, 0])
+        window = self.windows.get(tag)  # (setdefault would build a list every call)
+        if window is None:
+            window = self.windows[tag] = [0, 0]
+        by_rate = self.rates.get(rate)
+        if by_rate is None:
+            by_rate = self.rates[rate] = [0, 0]
         window[0] += 1
         by_rate[0] += 1
         if not routed:
