@@ -39,18 +39,18 @@ def failing_seed_task(config, seed, dataset_dir):  # type: ignore[no-untyped-def
         return run_seed_task(config, seed, dataset_dir)
     import fusion.sim.engine as simulation
 
-    original = simulation.SimulationEngine.handle_arrival
+    original = simulation.SimulationEngine.decide
 
-    def broken(self, request):  # type: ignore[no-untyped-def]
-        if request == 100:
+    def broken(self, decision, action):  # type: ignore[no-untyped-def]
+        if decision.request == 100:
             raise RuntimeError("injected failure in seed 2")
-        return original(self, request)
+        return original(self, decision, action)
 
-    simulation.SimulationEngine.handle_arrival = broken  # type: ignore[method-assign]
+    simulation.SimulationEngine.decide = broken  # type: ignore[method-assign]
     try:
         return run_seed_task(config, seed, dataset_dir)
     finally:  # the worker process runs other seeds next
-        simulation.SimulationEngine.handle_arrival = original  # type: ignore[method-assign]
+        simulation.SimulationEngine.decide = original  # type: ignore[method-assign]
 
 
 class NeverExcludes:
