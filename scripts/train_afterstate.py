@@ -21,6 +21,7 @@ from fusion.config.grid import parse_points
 from fusion.config.vocabulary import POLICY_NAMES
 from fusion.errors import FusionError
 from fusion.rl.afterstate import train_afterstate
+from fusion.rl.model_file import check_model_output
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--support {args.support}: expected an integer >= 1")
     try:
         points = parse_points(args.points)
+        check_model_output(args.dataset, args.out)
     except FusionError as exc:
         parser.error(str(exc))
     try:

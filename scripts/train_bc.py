@@ -22,7 +22,7 @@ from fusion.config.config import config_from_dict, parse_seeds
 from fusion.datasets.arrays import to_arrays
 from fusion.errors import FusionError
 from fusion.rl.bc import BCModel, BCPolicy, agreement, train_bc
-from fusion.rl.model_file import TrainedOn
+from fusion.rl.model_file import TrainedOn, check_model_output
 from fusion.sim.engine import SimulationEngine
 from fusion.sim.policies import KSPFFPolicy
 from fusion.storage.manifest import read_manifest
@@ -68,6 +68,10 @@ def main(argv: list[str] | None = None) -> int:
         "--requests", type=int, help="requests per simulation (default: the dataset's)"
     )
     args = parser.parse_args(argv)
+    try:
+        check_model_output(args.dataset, args.out)
+    except FusionError as exc:
+        parser.error(str(exc))
     try:
         data = to_arrays(args.dataset)
         seeds = sorted({int(s) for s in np.unique(data.seeds)})

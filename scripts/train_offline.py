@@ -23,6 +23,7 @@ from fusion.config.grid import parse_points
 from fusion.datasets.arrays import to_arrays
 from fusion.errors import FusionError
 from fusion.rl.fqi import train_fqi_on
+from fusion.rl.model_file import check_model_output
 from fusion.run.evaluate import evaluate_policies, format_evaluation
 
 
@@ -74,6 +75,10 @@ def main(argv: list[str] | None = None) -> int:
             eval_seeds = parse_seeds(args.seeds)
         except (FusionError, ValueError) as exc:
             parser.error(str(exc))
+    try:  # last: every flag is checked before the output's check reads the input's layout
+        check_model_output(args.dataset, args.out)
+    except FusionError as exc:
+        parser.error(str(exc))
     try:
         started = time.perf_counter()
         data = to_arrays(args.dataset, points=points or None)

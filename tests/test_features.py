@@ -342,3 +342,32 @@ def test_training_scripts_when_given_points_read_only_those_points_of_a_study(tm
     with pytest.raises(SystemExit) as caught:
         after.main([str(study), "-o", str(out), "--points", "policy_settings.policy"])
     assert caught.value.code == 2
+
+
+@pytest.mark.parametrize("script", ["train_afterstate", "train_offline", "train_bc"])
+def test_training_scripts_when_the_model_path_is_data_refuse_and_keep_it(tmp_path, script):
+    data = _spectrum_data(tmp_path, seeds=(1, 2), requests=200)
+    shard = data / "offline_data.seed1.jsonl"
+    other = tmp_path / "other.jsonl"
+    other.write_bytes(shard.read_bytes())
+    before = shard.read_bytes()
+    for target in (shard, data / "manifest.json", other):
+        kept = target.read_bytes()
+        with pytest.raises(SystemExit) as caught:
+            _script(script).main([str(data), "-o", str(target)])
+        assert caught.value.code == 2 and target.read_bytes() == kept
+    assert shard.read_bytes() == before
+
+
+def test_write_model_when_the_path_holds_a_model_replaces_it_and_refuses_anything_else(tmp_path):
+    from fusion.errors import OutputConflictError
+    from fusion.rl.model_file import write_model
+
+    model = tmp_path / "m.npz"
+    write_model(model, "bc", {"w1": np.zeros(2)}, TrainedOn(4))
+    write_model(model, "bc", {"w1": np.ones(2)}, TrainedOn(4))
+    data = tmp_path / "x.jsonl"
+    data.write_text("{}\n")
+    with pytest.raises(OutputConflictError, match="is not a model file"):
+        write_model(data, "bc", {"w1": np.zeros(2)}, TrainedOn(4))
+    assert data.read_text() == "{}\n"

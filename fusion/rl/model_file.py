@@ -27,9 +27,10 @@ import orjson
 
 from fusion.config.config import Config
 from fusion.config.features import path_features
-from fusion.errors import ConfigError
+from fusion.errors import ConfigError, FusionError, OutputConflictError
 from fusion.storage.atomic import atomic_output
 from fusion.storage.observation import PATH_FEATURES
+from fusion.storage.sources import refuse_overwriting_input
 
 #: The kinds of model file fusion writes: behaviour cloning, masked fitted-Q iteration,
 #: afterstate values.
@@ -178,9 +179,48 @@ def write_model(
     """
     if kind not in MODEL_KINDS:
         raise ValueError(f"model kind must be one of {MODEL_KINDS}, got {kind!r}")
+    refuse_replacing_data(path)
     with atomic_output(path) as handle:
         payload = {"kind": np.array(kind), **arrays, **trained_on.arrays()}
         np.savez(handle, **payload)
+
+
+def refuse_replacing_data(path: str | os.PathLike[str]) -> None:
+    """Refuse a model file's path that holds something other than a model file (a shard, a
+    manifest, a merged file): a model replaces only a model.
+
+    :param path: Where a model is about to be written.
+    :raises OutputConflictError: naming the file.
+    """
+    target = Path(path)
+    if not target.exists():
+        return
+    try:
+        kind = model_kind(target) if target.is_file() else ""
+    except (OSError, ValueError):
+        kind = ""
+    if not kind:
+        raise OutputConflictError(
+            f"{path}: exists and is not a model file; a model is written over a model only "
+            "(choose another -o)"
+        )
+
+
+def check_model_output(data: str | os.PathLike[str], out: str | os.PathLike[str]) -> None:
+    """What a training command checks before it reads anything: its model file is neither a
+    file of its input data nor any other file that is not a model.
+
+    :param data: The dataset, merged file or study trained on.
+    :param out: The model file to write.
+    :raises OutputConflictError: naming the file and what it would destroy.
+    """
+    try:
+        refuse_overwriting_input(data, out)
+    except OutputConflictError:
+        raise
+    except FusionError:
+        pass  # missing or unreadable data: the reading names it, as a failure
+    refuse_replacing_data(out)
 
 
 def model_kind(path: str | os.PathLike[str]) -> str:
