@@ -371,3 +371,16 @@ def test_write_model_when_the_path_holds_a_model_replaces_it_and_refuses_anythin
     with pytest.raises(OutputConflictError, match="is not a model file"):
         write_model(data, "bc", {"w1": np.zeros(2)}, TrainedOn(4))
     assert data.read_text() == "{}\n"
+
+
+@pytest.mark.damages
+def test_spectrum_arrays_when_a_shard_is_cut_refuses_it_as_the_array_view_does(tmp_path):
+    data = _spectrum_data(tmp_path, seeds=(1,), requests=100)
+    shard = data / "offline_data.seed1.jsonl"
+    lines = shard.read_bytes().splitlines(keepends=True)
+    shard.write_bytes(b"".join(lines[:-1]))
+    with pytest.raises(DatasetError, match="offline_data.seed1.jsonl") as spectrum:
+        spectrum_arrays(data)
+    with pytest.raises(DatasetError) as arrays:
+        to_arrays(data, cache=False)
+    assert str(spectrum.value) == str(arrays.value)

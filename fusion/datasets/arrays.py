@@ -45,9 +45,8 @@ from typing import Any, cast
 import numpy as np
 
 from fusion.datasets import array_cache
-from fusion.datasets.columns import Columns, read_columns
+from fusion.datasets.columns import Columns, check_parsed, read_columns
 from fusion.errors import DatasetError
-from fusion.storage.integrity import check_columns, check_line_count
 from fusion.storage.observation import (
     PATH_FEATURES,
     STATE_FEATURES,
@@ -138,13 +137,7 @@ def _read_checked(source: Source, verify: bool) -> Columns:
     if source.complete and verify:
         source.check_sha256()
     columns = read_columns(source.path, whole_lines_only=source.whole_lines_only, part=source)
-    allowed = None if source.per_seed is None else list(source.per_seed)
-    check_columns(
-        source.path, columns.seeds, columns.t, source.seed, allowed, first_line=source.first_line
-    )
-    if source.complete:
-        check_line_count(source.path, len(columns), source.lines, source.promised_by)
-        source.check_size()
+    check_parsed(source, columns.seeds, columns.t)
     return columns
 
 

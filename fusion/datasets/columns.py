@@ -30,6 +30,7 @@ import pyarrow.json as pj
 
 from fusion.errors import DatasetError
 from fusion.storage.compression import compression_of, open_binary
+from fusion.storage.integrity import check_columns, check_line_count
 from fusion.storage.loader import iter_json_lines
 from fusion.storage.observation import EXTENDED_PATH_FEATURES, PATH_FEATURES, STATE_FEATURES
 from fusion.storage.schema import WINDOW_TAGS
@@ -191,6 +192,22 @@ def check_table(path: Path, table: pa.Table) -> None:
             f"{path}:{line}: meta.bp_window_tag is {tags[line - 1].as_py()!r}, expected one of "
             f"{list(WINDOW_TAGS)}"
         )
+
+
+def check_parsed(source: Source, seeds: np.ndarray, t: np.ndarray) -> None:
+    """The checks every columnar reader makes of a parsed source: each line's seed and ``t``
+    where they belong, and a complete file's line count and size against its record.
+
+    :param source: What was read.
+    :param seeds: Its lines' ``seed``.
+    :param t: Its lines' ``t``.
+    :raises DatasetError: naming the file and line.
+    """
+    allowed = None if source.per_seed is None else list(source.per_seed)
+    check_columns(source.path, seeds, t, source.seed, allowed, first_line=source.first_line)
+    if source.complete:
+        check_line_count(source.path, len(t), source.lines, source.promised_by)
+        source.check_size()
 
 
 def read_columns(

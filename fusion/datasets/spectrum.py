@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from fusion.datasets.columns import explain, read_table
+from fusion.datasets.columns import check_parsed, explain, read_table
 from fusion.errors import DatasetError
 from fusion.storage.sources import Source, resolve_parts
 
@@ -94,13 +94,15 @@ def _read(source: Source) -> tuple[np.ndarray, np.ndarray, list[str], int, list[
             f"{path}: state.spectrum is missing (log the data with [dataset_logging] "
             "log_spectrum = true to read the network's spectrum)"
         )
+    seeds, steps = table.column("seed").to_numpy(), table.column("t").to_numpy()
+    check_parsed(source, seeds, steps)  # the same checks as the array view's
     counts = pa.compute.list_value_length(spectrum).to_numpy(zero_copy_only=False)
     links = int(counts[0]) if len(counts) else 0
     if len(counts) and (counts != links).any():
         raise DatasetError(f"{path}: state.spectrum lists different numbers of links per line")
     return (
-        table.column("seed").to_numpy(),
-        table.column("t").to_numpy(),
+        seeds,
+        steps,
         spectrum.flatten().to_pylist(),
         links,
         [[p["links"] or [] for p in paths] for paths in state.field("paths").to_pylist()],

@@ -4,10 +4,12 @@ A routing decision moves the network to a known *afterstate*: the spectrum right
 request's slots are taken (before the next departures and arrival, which no decision
 controls). This learner fits the value of afterstates, ``V(x) = w . phi(x)``, from logs
 recorded with ``[dataset_logging] log_spectrum = true``, and the policy routes each request on
-the feasible path whose afterstate is worth most. ``phi`` sums, over the links, features of
-each link's free spectrum (:data:`LINK_FEATURES`: hat functions of its free share and of its
-longest block's share, and its share of free blocks), with one weight per feature shared by
-every link, plus a per-link weight of the free share and a constant. The value of a link is
+the candidate path whose afterstate is worth most, the candidates being a support heuristic's
+first choices (:class:`AfterstatePolicy`). ``phi`` sums, over the links, features of each
+link's free spectrum (:data:`LINK_FEATURES`: hat functions of its free share, of its longest
+block's share and of how high its highest used slot sits, and its share of free blocks), with
+one weight per feature shared by every link, plus a per-link weight of the free share and a
+constant. The value of a link is
 so a learned, concave-or-not, piecewise-linear function of how much of it is free and how
 whole: the policy reads as learned link prices that rise as a link fills, and a path costs
 what its slots take from the value of the links it crosses.
@@ -60,7 +62,7 @@ if TYPE_CHECKING:
 
 #: The figures of one link's free spectrum, each over the link's slot count.
 LINK_FIGURES = ("free_slots", "free_blocks", "longest_block", "highest_used")
-#: Where the hat functions over a link's free share and longest-block share peak.
+#: Where the hat functions over a link's figures (shares in [0, 1]) peak.
 KNOTS = (0.0, 1 / 64, 1 / 32, 1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0)
 #: The value's features per link: hats over the free share, over the longest block's share
 #: and over how high the highest slot in use sits, and the share of free blocks.
@@ -107,7 +109,7 @@ def hats(x: np.ndarray) -> np.ndarray:
 
 
 def basis(figures: np.ndarray) -> np.ndarray:
-    """:data:`LINK_FEATURES` of links' :data:`LINK_FIGURES`: ``(..., 3)`` -> ``(..., F)``.
+    """:data:`LINK_FEATURES` of links' :data:`LINK_FIGURES`: ``(..., 4)`` -> ``(..., F)``.
 
     :param figures: ``(..., 4)`` :data:`LINK_FIGURES` per link.
     """
@@ -168,13 +170,6 @@ class AfterstateModel:
     support_policy: str = ""
     support: int = 0
     info: dict[str, Any] = field(default_factory=dict)
-
-    def value(self, free: Sequence[int]) -> float:
-        """V of a whole network's free spectrum.
-
-        :param free: Every link's free-slot bitmask.
-        """
-        return float((basis(_figures(free, self.slots)) * self.weights).sum() + self.bias)
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the model to one ``.npz`` file (atomically, no pickle).
@@ -319,9 +314,9 @@ def train_afterstate(
 class AfterstatePolicy(PathPolicy):
     """An :class:`AfterstateModel` as a simulator policy: the candidate paths ranked by the
     value of the afterstate each leaves (placed by the support heuristic's spectrum rule,
-    first-fit without one), best first; ties to the lower index. The candidates are the support heuristic's top choices (the model's
-    ``support_policy`` and ``support``; every feasible path without one), the other feasible
-    paths follow in its order. It reads the live spectrum, never the logged state dict.
+    first-fit without one), best first; ties to the lower index. The candidates are the
+    support heuristic's top choices (the model's ``support_policy`` and ``support``; every
+    feasible path without one), the other feasible paths follow in its order. It reads the live spectrum, never the logged state dict.
 
     :param model: The model, or the path of its file.
     """
