@@ -85,10 +85,6 @@ def action_feature_names(path_features: Sequence[str] = PATH_FEATURES) -> tuple[
     )
 
 
-#: The columns of :func:`action_features` for the seed card's features.
-ACTION_FEATURES = action_feature_names()
-
-
 def _gap(
     paths: np.ndarray, masks: np.ndarray, chosen: np.ndarray, column: int, most: bool
 ) -> np.ndarray:

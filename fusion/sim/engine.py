@@ -86,36 +86,46 @@ class _Draws:
     random: Callable[[], float]
 
 
-class _Needs(dict[int, list[int]]):
-    """Bit rate -> per path: slots incl. guard (0: out of reach), filled on first use."""
-
-    def __init__(self, lengths: list[float], table: ModulationTable, guard: int) -> None:
-        super().__init__()
-        self._lengths, self._table, self._guard = lengths, table, guard
-        self._efficiency: list[float] | None = None  # per path, for an efficiency table
-
-    def __missing__(self, rate: int) -> list[int]:
-        table = self._table
-        if table.kind == "efficiency":  # the format depends on the length only: found once
-            if self._efficiency is None:
-                self._efficiency = [table.request_efficiency(0, km) for km in self._lengths]
-            step = table.slot_ghz
-            slots = [math.ceil(rate / (se * step) - 1e-9) if se else 0 for se in self._efficiency]
-        else:
-            slots = [table.slots(rate, km) for km in self._lengths]
-        row = self[rate] = [n + self._guard if n else 0 for n in slots]
-        return row
-
-
 class _Efficiency(dict[int, list[float]]):
-    """Bit rate -> per path: the format's spectral efficiency (0: out of reach), on first use."""
+    """Bit rate -> per path: the format's spectral efficiency (0: out of reach), on first use;
+    an efficiency table's formats depend on the length only, so its row is found once."""
 
     def __init__(self, lengths: list[float], table: ModulationTable) -> None:
         super().__init__()
         self._lengths, self._table = lengths, table
+        self._fixed: list[float] | None = None
 
     def __missing__(self, rate: int) -> list[float]:
-        row = self[rate] = [self._table.request_efficiency(rate, km) for km in self._lengths]
+        table = self._table
+        if table.kind == "efficiency":
+            if self._fixed is None:
+                self._fixed = [table.request_efficiency(0, km) for km in self._lengths]
+            row = self[rate] = self._fixed
+        else:
+            row = self[rate] = [table.request_efficiency(rate, km) for km in self._lengths]
+        return row
+
+
+class _Needs(dict[int, list[int]]):
+    """Bit rate -> per path: slots incl. guard (0: out of reach), filled on first use."""
+
+    def __init__(
+        self, lengths: list[float], table: ModulationTable, efficiency: _Efficiency, guard: int
+    ) -> None:
+        super().__init__()
+        self._lengths, self._table, self._guard = lengths, table, guard
+        self._efficiency = efficiency
+
+    def __missing__(self, rate: int) -> list[int]:
+        table = self._table
+        if table.kind == "efficiency":  # ceil(rate / (SE x slot width)), SE per path found once
+            step = table.slot_ghz
+            slots = [
+                math.ceil(rate / (se * step) - 1e-9) if se else 0 for se in self._efficiency[rate]
+            ]
+        else:
+            slots = [table.slots(rate, km) for km in self._lengths]
+        row = self[rate] = [n + self._guard if n else 0 for n in slots]
         return row
 
 
@@ -394,7 +404,9 @@ class SimulationEngine:
 
     def _build_pair(self, src: int, dst: int) -> _Pair:
         paths = self._candidates(src, dst)
-        needs = _Needs([p.length_km for p in paths], self._modulation, self._guard)
+        lengths = [p.length_km for p in paths]
+        efficiency = _Efficiency(lengths, self._modulation)
+        needs = _Needs(lengths, self._modulation, efficiency, self._guard)
         slots_needed = _FirstReach(needs)
         distance = [
             self.failure.distance_to_centre(self.topology, p.nodes) if self.failure else -1
@@ -402,7 +414,6 @@ class SimulationEngine:
         ]
         link_sets = [set(p.links) for p in paths]
         disjoint = [[a.isdisjoint(b) for b in link_sets] for a in link_sets]
-        lengths = [p.length_km for p in paths]
         return _Pair(
             [p.links for p in paths],
             [p.hops for p in paths],
@@ -412,7 +423,7 @@ class SimulationEngine:
             distance,
             [False] * len(paths),
             lengths,
-            _Efficiency(lengths, self._modulation),
+            efficiency,
         )
 
     def handle_arrival(self, request: int) -> None:
