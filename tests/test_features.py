@@ -379,7 +379,7 @@ def test_spectrum_arrays_when_a_shard_is_cut_refuses_it_as_the_array_view_does(t
     shard = data / "offline_data.seed1.jsonl"
     lines = shard.read_bytes().splitlines(keepends=True)
     shard.write_bytes(b"".join(lines[:-1]))
-    with pytest.raises(DatasetError, match="offline_data.seed1.jsonl") as spectrum:
+    with pytest.raises(DatasetError, match=r"offline_data\.seed1\.jsonl") as spectrum:
         spectrum_arrays(data)
     with pytest.raises(DatasetError) as arrays:
         to_arrays(data, cache=False)
