@@ -9,8 +9,10 @@ import numpy as np
 import orjson
 import pytest
 from conftest import example
+from hypothesis import given
+from hypothesis import strategies as st
 
-from fusion.storage.shard_writer import DatasetLogger
+from fusion.storage.shard_writer import DatasetLogger, _count_nulls
 
 
 def _lines(path):
@@ -143,3 +145,92 @@ def test_logger_when_link_next_fills_next_state_and_skips_a_rejected_transition(
     assert [line["t"] for line in lines] == [0, 1, 2, 3]
     assert [line["next_state"] for line in lines] == [s["state"] for s in steps[1:]] + [None]
     assert [line["action"] for line in lines] == [s["action"] for s in steps]
+
+
+# -- the trusted (engine's) writer: the first transition checked in full, the rest in bulk ----
+@pytest.mark.parametrize(
+    ("mutate", "field"),
+    [
+        (lambda kw: kw.update(reward=math.nan), "reward"),
+        (
+            lambda kw: kw["state"]["paths"][1].update(frag_indicator=math.nan),
+            "state.paths[1].frag_indicator",
+        ),
+        (lambda kw: kw["meta"].update(decision_time_ms=math.inf), "meta.decision_time_ms"),
+    ],
+)
+def test_trusted_logger_when_non_finite_refuses_at_flush_keeping_lines_before(
+    tmp_path, mutate, field
+):
+    path = tmp_path / "d.jsonl"
+    log = DatasetLogger(path, {"seed": 1}, flush_every=100, trusted=True)
+    for t in range(3):
+        log.log_transition(**example(t))
+    bad = example(3)
+    mutate(bad)
+    log.log_transition(**bad)  # accepted for now: checked when the buffer is written out
+    log.log_transition(**example(4))
+    pattern = "t=3: " + field.replace("[", r"\[").replace("]", r"\]")
+    with pytest.raises(ValueError, match=pattern):
+        log.flush()
+    assert log.transition_count == 3  # the bad one and the one after it are dropped
+    log.log_transition(**example(5))
+    log.close()
+    lines = [orjson.loads(line) for line in _lines(path)]
+    assert [line["t"] for line in lines] == [0, 1, 2, 3]
+    assert log.stats()["path_chosen"] == [2, 0, 0, 2]  # the dropped two are not counted
+
+
+@pytest.mark.damages
+def test_trusted_logger_when_non_finite_in_last_buffer_close_raises_and_shard_fails(tmp_path):
+    log = DatasetLogger.open_shard(tmp_path, 1, {"x": 1}, trusted=True)
+    log.log_transition(**example(0))
+    bad = example(1)
+    bad["state"]["est_remaining_time"] = math.nan
+    log.log_transition(**bad)
+    with pytest.raises(ValueError, match=r"t=1: state\.est_remaining_time"):
+        log.close()
+    manifest = orjson.loads((tmp_path / "manifest.json").read_bytes())
+    assert [entry["status"] for entry in manifest["shards"]] == ["failed"]
+
+
+def test_trusted_logger_when_first_transition_bad_refuses_at_once(tmp_path):
+    kw = example(0)
+    kw["action_mask"] = [True, True]  # the state has four paths
+    with (
+        DatasetLogger(tmp_path / "d.jsonl", {"seed": 1}, trusted=True) as log,
+        pytest.raises(ValueError, match="mask"),
+    ):
+        log.log_transition(**kw)
+
+
+@pytest.mark.parametrize("link_next", [False, True])
+def test_trusted_logger_when_transitions_good_writes_what_checked_writes(tmp_path, link_next):
+    def write(name, trusted):
+        with DatasetLogger(
+            tmp_path / name, {"seed": 1}, flush_every=7, link_next=link_next, trusted=trusted
+        ) as log:
+            for t in range(30):
+                log.log_transition(**example(t))
+        return (tmp_path / name).read_bytes(), log.stats(), log.lines_written
+
+    assert write("trusted.jsonl", True) == write("checked.jsonl", False)
+
+
+def test_trusted_logger_when_null_in_meta_refuses_it(tmp_path):
+    # a hand-fed writer tells None from NaN; a trusted one sees only the line: the engine's
+    # transitions hold no null but a missing next state's
+    kw = example(0)
+    kw["meta"]["note"] = None
+    log = DatasetLogger(tmp_path / "d.jsonl", {"seed": 1}, trusted=True)
+    log.log_transition(**example(1))
+    log.log_transition(**kw)
+    with pytest.raises(ValueError, match=r"t=1: meta\.note"):
+        log.close()
+
+
+@given(st.binary(max_size=64).map(lambda b: bytes(c % 5 for c in b)))
+def test_count_nulls_when_any_bytes_equals_bytes_count(data):
+    alphabet = b"nul\nx"
+    text = bytearray(alphabet[c] for c in data)
+    assert _count_nulls(text) == bytes(text).count(b"null")

@@ -199,6 +199,23 @@ def test_engine_when_failure_types_vary_restores_or_drops_and_reports(tmp_path):
         assert set(stats["per_window"]) == {"pre", "fail", "post"}
 
 
+@pytest.mark.parametrize("policy", ["ksp_ff", "ksp_lf", "ksp_bf", "ksp_mu"])
+@pytest.mark.parametrize("failure", ["none", "link", "geo"])
+def test_engine_when_first_feasible_policy_unlogged_stops_early_with_the_same_stats(
+    tmp_path, policy, failure
+):
+    cfg = small(tmp_path, 3000, erlang=600.0).replace("failure_settings", failure_type=failure)
+    cfg = cfg.replace("policy_settings", policy=policy)
+    fast = SimulationEngine(cfg, 4)
+    assert fast._first_only  # the arrival that stops at the first path that fits
+    full = SimulationEngine(cfg, 4, eager_state=True)  # every path looked at, as when logged
+    assert not full._first_only
+    fast_stats, full_stats = fast.run(), full.run()
+    assert fast_stats["blocked"] > 0
+    assert fast_stats == full_stats
+    assert fast.spectrum.free == full.spectrum.free
+
+
 @pytest.mark.parametrize(
     ("text", "named"),
     [

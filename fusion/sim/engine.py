@@ -294,6 +294,10 @@ class SimulationEngine:
             if self._epsilon > 0.0
             else self.policy
         )
+        # KSP-FF's family with nothing logged: an arrival stops at the first path that fits
+        self._first_only = (
+            self.policy.first_feasible and self._behaviour is self.policy and not self._eager_state
+        )
         self._failed: frozenset[int] = frozenset()
         self._disaster = False
         self._epoch = 0
@@ -333,8 +337,11 @@ class SimulationEngine:
         when, _, _, kind, payload = heapq.heappop(self._queue)
         self.now = when
         if kind == ARRIVAL:  # handle_arrival, inlined on this hot path
-            decision = self.observe(payload)
-            self.decide(decision, self._behaviour.select_decision(decision))
+            if self._first_only:
+                self._arrive_first_feasible(payload)
+            else:
+                decision = self.observe(payload)
+                self.decide(decision, self._behaviour.select_decision(decision))
         elif kind == DEPARTURE:  # handle_release, inlined
             lightpath = self._lightpaths.pop(payload, None)
             if lightpath is not None:
@@ -488,6 +495,35 @@ class SimulationEngine:
             mask.append(False)
         return decision
 
+    def _arrive_first_feasible(self, request: int) -> None:
+        """An arrival under a first-feasible policy with nothing logged: the candidates are
+        tried in order and the first that can carry the request (:meth:`observe`'s rule) is
+        taken; the paths after it are never looked at."""
+        _, _, src, dst, rate = self._requests[request]
+        pair = self._pairs.get((src, dst))
+        if pair is None or pair.epoch != self._epoch:
+            pair = self._pair(src, dst)
+        free, full = self.spectrum.free, self.spectrum.full
+        for action, (links, need, failed) in enumerate(
+            zip(pair.links, pair.needs[rate], pair.failed, strict=True)
+        ):
+            if need and not failed:
+                common = full
+                for link in links:
+                    common &= free[link]
+                if common.bit_count() >= need:
+                    starts = runs_of(common, need)
+                    if starts:
+                        rule = self._rule
+                        start = (
+                            (starts & -starts).bit_length() - 1
+                            if rule == "first_fit"
+                            else place(rule, common, need, self.spectrum.usage)
+                        )
+                        self._carry_out(request, pair, action, start, need)
+                        return
+        self._carry_out(request, pair, -1, -1, 0)
+
     def state_of(self, decision: Decision) -> dict[str, Any]:
         """The seed card's state of a decision, from the spectrum as observed (read it before
         the decision is carried out: :meth:`decide` does, when it logs).
@@ -593,12 +629,9 @@ class SimulationEngine:
         state = decision.state if logged else None
         if action >= 0 and not (action < len(mask) and mask[action]):
             action = -1
-        arrival, holding, src, dst, rate = self._requests[request]
-        needs = decision.needs
-        backup = False
-        start = -1
+        start = need = -1
         if action >= 0:
-            need = needs[action]
+            need = decision.needs[action]
             if self._rule == "first_fit":
                 runs = decision.runs
                 if runs is None:
@@ -608,25 +641,12 @@ class SimulationEngine:
                     start = (fits & -fits).bit_length() - 1
             else:
                 start = place(self._rule, decision.commons[action], need, self.spectrum.usage)
-            self.spectrum.allocate(pair.links[action], start, need)
-            self._lightpaths[request] = (pair.links[action], start, need, src, dst, rate)
-            self._sequence += 1  # _schedule, inlined on this hot path
-            heapq.heappush(
-                self._queue, (arrival + holding, DEPARTURE, self._sequence, DEPARTURE, request)
-            )
-        if request + 1 < len(self._requests):
-            self._sequence += 1
-            heapq.heappush(
-                self._queue,
-                (self._requests[request + 1][0], ARRIVAL, self._sequence, ARRIVAL, request + 1),
-            )
-        if request < self._warmup:  # warm-up: simulated, never counted nor logged
+        tag = self._carry_out(request, pair, action, start, need)
+        if tag is None or state is None:  # warm-up, or nothing logged: no meta to build
             return action >= 0
-        tag = self._get_bp_window_tag(arrival) if self.failure_history else "pre"
-        measured = request - self._warmup
-        self._stats.arrival(measured, arrival, tag, rate, action >= 0, pair.slots_needed[rate] > 0)
-        if self.writer is None or state is None:  # nothing logged: no meta to build
-            return action >= 0
+        assert self.writer is not None  # (a state is built only when logged)
+        arrival, _, _, _, rate = self._requests[request]
+        backup = False
         decision_ms = (self._clock() - decision.started) * 1000.0
         if action >= 0:
             row = pair.disjoint[action]
@@ -643,7 +663,7 @@ class SimulationEngine:
             "bp_window_tag": tag,
             "backup_available": backup,
             "was_groomed": False,
-            "request_id": measured,
+            "request_id": request - self._warmup,
             "arrival_time": arrival,
             "bit_rate": rate,
         }
@@ -651,6 +671,35 @@ class SimulationEngine:
             meta["start_slot"] = start
         self.writer.log_transition(state, action, 1.0 if action >= 0 else -1.0, None, mask, meta)
         return action >= 0
+
+    def _carry_out(
+        self, request: int, pair: _Pair, action: int, start: int, need: int
+    ) -> str | None:
+        """Allocate path ``action`` (-1: block) at ``start``, schedule its departure and the
+        next arrival, count the request; its window tag (``None`` for a warm-up request,
+        simulated but never counted nor logged)."""
+        arrival, holding, src, dst, rate = self._requests[request]
+        if action >= 0:
+            links = pair.links[action]
+            self.spectrum.allocate(links, start, need)
+            self._lightpaths[request] = (links, start, need, src, dst, rate)
+            self._sequence += 1  # _schedule, inlined on this hot path
+            heapq.heappush(
+                self._queue, (arrival + holding, DEPARTURE, self._sequence, DEPARTURE, request)
+            )
+        if request + 1 < len(self._requests):
+            self._sequence += 1
+            heapq.heappush(
+                self._queue,
+                (self._requests[request + 1][0], ARRIVAL, self._sequence, ARRIVAL, request + 1),
+            )
+        if request < self._warmup:
+            return None
+        tag = self._get_bp_window_tag(arrival) if self.failure_history else "pre"
+        self._stats.arrival(
+            request - self._warmup, arrival, tag, rate, action >= 0, pair.slots_needed[rate] > 0
+        )
+        return tag
 
     def handle_release(self, request: int) -> None:
         """Free the spectrum of a departing lightpath (if a failure did not drop it first).

@@ -52,6 +52,7 @@ class KSPFFPolicy(PathPolicy):
     name = "ksp_ff"
     spectrum = "first_fit"
     reads_state = False
+    first_feasible = True
 
     def rank(self, state: Mapping[str, Any], action_mask: Sequence[bool]) -> list[int]:
         return _feasible(action_mask)

@@ -75,6 +75,10 @@ class PathPolicy(ABC):
     #: Whether :meth:`rank_decision` reads the decision's state (the default does): the
     #: engine then builds it with the mask in one pass rather than on first read.
     reads_state: bool = True
+    #: Whether the policy takes the first feasible path in the candidates' order (KSP-FF's
+    #: family): with nothing logged the engine then stops at that path, never looking at the
+    #: rest (the policy is not asked).
+    first_feasible: bool = False
 
     def check_config(self, config: Config) -> None:
         """Refuse a config this policy cannot run under (a learned policy trained on another

@@ -1,11 +1,11 @@
 """Summary statistics of a shard, tallied while it is written (never by a second read).
 
-The writer counts each distinct ``(bp_window_tag, action, *action_mask)`` once per transition;
+The writer counts each distinct ``(bp_window_tag, action, action_mask)`` once per transition;
 :func:`summarise` turns that tally into accepted/blocked counts, blocking probability overall
 and per window (through :func:`fusion.sim.stats.per_window`, as the engine's own counts), and
 how often each path index was feasible and chosen.
 
-    >>> tally = {("pre", 0, True, False): 3, ("pre", -1, False, False): 1}
+    >>> tally = {("pre", 0, (True, False)): 3, ("pre", -1, (False, False)): 1}
     >>> s = summarise(tally)
     >>> s["accepted"], s["blocked"], s["blocking_probability"], s["path_chosen"]
     (3, 1, 0.25, [3, 0])
@@ -18,21 +18,21 @@ from typing import Any
 
 from fusion.sim.stats import blocking_probability, per_window
 
-TallyKey = tuple[Any, ...]  # (window tag, action, mask entry 0, mask entry 1, ...)
+TallyKey = tuple[Any, int, tuple[bool, ...]]  # (window tag, action, mask)
 
 
 def summarise(tally: Mapping[TallyKey, int]) -> dict[str, Any]:
     """Turn a writer's tally into the shard's summary stats.
 
-    :param tally: Count of each ``(window_tag, action, *mask)`` seen.
+    :param tally: Count of each ``(window_tag, action, mask)`` seen.
     :return: ``transitions``-level stats as plain JSON values.
     """
-    width = max((len(key) - 2 for key in tally), default=0)
+    width = max((len(key[2]) for key in tally), default=0)
     feasible = [0] * width
     chosen = [0] * width
     windows: dict[str, list[int]] = {}
     accepted = blocked = 0
-    for (tag, action, *mask), count in tally.items():
+    for (tag, action, mask), count in tally.items():
         counts = windows.setdefault(str(tag), [0, 0])
         counts[0] += count
         if action >= 0:
