@@ -183,13 +183,14 @@ class EONRoutingEnv(gymnasium.Env[np.ndarray, np.int64]):
         """
         if self.engine is None or self._decision is None:
             raise RuntimeError("the episode is over (or not started): call reset()")
-        if isinstance(action, np.ndarray) and action.shape == ():
-            action = action.item()
-        if isinstance(action, (bool, np.bool_)) or not isinstance(action, (int, np.integer)):
-            raise ValueError(
-                f"action must be an integer in 0 .. {self.k_paths}, got {action!r} "
-                f"({type(action).__name__})"
-            )
+        if action.__class__ is not int:  # (a plain int is the common case: no checks)
+            if isinstance(action, np.ndarray) and action.shape == ():
+                action = action.item()
+            if isinstance(action, (bool, np.bool_)) or not isinstance(action, (int, np.integer)):
+                raise ValueError(
+                    f"action must be an integer in 0 .. {self.k_paths}, got {action!r} "
+                    f"({type(action).__name__})"
+                )
         choice = int(action)
         if not 0 <= choice <= self.k_paths:
             raise ValueError(f"action must lie in 0 .. {self.k_paths}, got {action!r}")

@@ -67,7 +67,6 @@ from fusion.sim.spectrum import (
     SpectrumState,
     first_fit,
     longest_run,
-    path_feasible,
     place,
     runs_of,
 )
@@ -597,7 +596,7 @@ class SimulationEngine:
             features.append(path)
             if commons is None:
                 found.append(common)
-                mask.append(path_feasible(need, failed, longest))
+                mask.append(need > 0 and not failed and longest >= need)  # path_feasible, inlined
         for _ in range(len(features), self._k):
             features.append(self._padding)
             if commons is None:

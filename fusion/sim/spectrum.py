@@ -67,11 +67,12 @@ def longest_run(mask: int) -> int:
     """
     if not mask:
         return 0
-    levels = []  # levels[j]: starts of runs of at least 2**j slots
+    levels: list[int] = []  # levels[j]: starts of runs of at least 2**j slots
+    push = levels.append
     step = 1
     longer = mask & (mask >> 1)
     while longer:
-        levels.append(mask)
+        push(mask)
         mask = longer
         step <<= 1
         longer = mask & (mask >> step)

@@ -22,7 +22,9 @@ environment and learned policies, once per decision, so in plain Python);
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+import operator
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -130,11 +132,22 @@ def observation(
     :param path_features: The path features to lay out (default: the seed card's five).
     """
     values = [state[name] for name in STATE_FEATURES]
-    for path in list(state["paths"])[:k_paths]:
-        values.extend([path[name] for name in path_features])
-    vector = np.zeros(observation_size(k_paths, path_features), dtype=np.float32)
-    vector[: len(values)] = values
-    return vector
+    take = _getter(tuple(path_features))
+    for path in state["paths"][:k_paths]:  # one C call per path: a third of a loop's time
+        values += take(path)
+    missing = len(STATE_FEATURES) + len(path_features) * k_paths - len(values)
+    if missing:
+        values += [0.0] * missing
+    return np.array(values, dtype=np.float32)
+
+
+@functools.cache
+def _getter(path_features: tuple[str, ...]) -> Callable[[Mapping[str, Any]], Sequence[Any]]:
+    """A path object's features, in order, as one tuple."""
+    if len(path_features) == 1:
+        (name,) = path_features
+        return lambda path: (path[name],)
+    return operator.itemgetter(*path_features)
 
 
 def legal_actions(masks: np.ndarray | Sequence[bool]) -> np.ndarray:
@@ -146,5 +159,7 @@ def legal_actions(masks: np.ndarray | Sequence[bool]) -> np.ndarray:
         >>> legal_actions(np.array([[True, False], [False, False]])).tolist()
         [[True, False, False], [False, False, True]]
     """
+    if isinstance(masks, list) and masks and type(masks[0]) is bool:  # one decision's (env)
+        return np.array([*masks, not any(masks)], dtype=bool)
     masks = np.asarray(masks, dtype=bool)
     return np.concatenate([masks, ~masks.any(axis=-1, keepdims=True)], axis=-1)
