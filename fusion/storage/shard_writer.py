@@ -313,13 +313,13 @@ class DatasetLogger:
         """
         if self._closed:
             raise ValueError(f"{self.output_path}: log_transition on a closed DatasetLogger")
-        trusted = self._trusted
-        if not trusted or not self.transition_count:
+        trusted, count = self._trusted, self.transition_count
+        if not trusted or not count:
             action, reward, action_mask = check_transition(
                 state, action, reward, next_state, action_mask, meta
             )
         record = {
-            "t": self.transition_count,
+            "t": count,
             "seed": self._seed,
             "state": state,
             "action": action,
@@ -331,19 +331,19 @@ class DatasetLogger:
         try:
             line = _DUMPS(record, option=_OPT)
         except orjson.JSONEncodeError as exc:
-            raise ValueError(f"transition t={self.transition_count} is not JSON: {exc}") from exc
+            raise ValueError(f"transition t={count} is not JSON: {exc}") from exc
         if not trusted or len(line) > MAX_LINE_BYTES:  # (trusted: NaN checked at flush)
             _refuse_bad_line(record, line)
         self._tally[meta.get("bp_window_tag"), action, tuple(action_mask)] += 1  # _tally_keys
-        self.transition_count += 1
+        self.transition_count = count + 1
         if self._linker is not None:
             held = self._linker.push(record)
             if held is None:
                 return
             # Both parts were checked when they were logged: no NaN can hide in this line.
             line = _DUMPS(held, option=_OPT)
-            record = held
-        if trusted and record["next_state"] is None:
+            next_state = held["next_state"]
+        if next_state is None:  # (what a trusted writer's bulk check expects)
             self._nulls += 1
         self._buffer += line
         self._buffered_lines += 1
