@@ -140,6 +140,40 @@ class _FirstReach(dict[int, int]):
         return first
 
 
+def fragmentation(longest: int, total: int) -> float:
+    """``frag_indicator``: ``1 - longest / total``, rounded to 4 decimals; 0.0 for one block
+    or none.
+
+    :param longest: The longest block of slots free on every link of the path.
+    :param total: All such free slots.
+
+        >>> fragmentation(3, 4), fragmentation(4, 4), fragmentation(0, 0)
+        (0.25, 0.0, 0.0)
+    """
+    return round(1.0 - longest / total, 4) if longest != total else 0.0
+
+
+def mean_block_size(total: int, blocks: int) -> float:
+    """``mean_block_size``: free slots per free block, rounded to 4 decimals; 0.0 for none.
+
+    :param total: The slots free on every link of the path.
+    :param blocks: How many blocks they form.
+    """
+    return round(total / blocks, 4) if blocks else 0.0
+
+
+class _Memo(dict[int, float]):
+    """``a * base + b`` -> ``figure(a, b)``, computed on first use (a, b below ``base``)."""
+
+    def __init__(self, figure: Callable[[int, int], float], base: int) -> None:
+        super().__init__()
+        self._figure, self._base = figure, base
+
+    def __missing__(self, key: int) -> float:
+        value = self[key] = self._figure(*divmod(key, self._base))
+        return value
+
+
 @dataclass
 class _Pair:
     """What every request of one node pair shares: its K paths and their fixed figures."""
@@ -282,6 +316,11 @@ class SimulationEngine:
             {"links": []} if self._spectrum_hex else {}
         )
         self._guard = config.topology.guard_slots
+        # the state's two rounded ratios, each computed once per pair of counts (a round()
+        # costs a few dict lookups)
+        base = self.spectrum.slots + 1
+        self._fragmentation = _Memo(fragmentation, base)
+        self._mean_block = _Memo(mean_block_size, base)
         self._lengths = self.topology.lengths
         self._epsilon = config.dataset.epsilon_mix if writer is not None else 0.0
         # Epsilon-mix's uniforms, drawn at once: the same stream as one random() per decision
@@ -377,6 +416,10 @@ class SimulationEngine:
                 if payload >= self._warmup:
                     return self.observe(payload)
                 self.handle_arrival(payload)  # warm-up: the behaviour policy decides
+            elif kind == DEPARTURE:  # handle_release, inlined (once per step of the env)
+                lightpath = self._lightpaths.pop(payload, None)
+                if lightpath is not None:
+                    self.spectrum.release(lightpath[0], lightpath[1], lightpath[2])
             else:
                 self._handle_network_event(kind, payload)
         return None
@@ -541,6 +584,7 @@ class SimulationEngine:
         mask, found = decision.mask, decision.commons
         extended, hexes = self._extended, self._spectrum_hex
         efficiency = pair.efficiency[rate] if extended else []
+        frags, means, base = self._fragmentation, self._mean_block, slots + 1
         features: list[dict[str, Any]] = []
         for index, (links, hops, distance, need, failed) in enumerate(
             zip(pair.links, pair.hops, pair.distance, decision.needs, pair.failed, strict=True)
@@ -571,7 +615,7 @@ class SimulationEngine:
                 path: dict[str, Any] = {
                     "path_hops": hops,
                     "min_residual_slots": residual,
-                    "frag_indicator": round(1.0 - longest / total, 4) if longest != total else 0.0,
+                    "frag_indicator": frags[longest * base + total],
                     "failure_mask": 1 if failed else 0,
                     "dist_to_disaster_centroid": distance if disaster else -1,
                     "length_km": pair.lengths[index],
@@ -581,13 +625,13 @@ class SimulationEngine:
                     "first_fit_block": block,
                     "fitting_blocks": (starts & ~(starts << 1)).bit_count(),
                     "free_slots": total,
-                    "mean_block_size": round(total / blocks, 4) if blocks else 0.0,
+                    "mean_block_size": means[total * base + blocks],
                 }
             else:
                 path = {
                     "path_hops": hops,
                     "min_residual_slots": residual,
-                    "frag_indicator": round(1.0 - longest / total, 4) if longest != total else 0.0,
+                    "frag_indicator": frags[longest * base + total],
                     "failure_mask": 1 if failed else 0,
                     "dist_to_disaster_centroid": distance if disaster else -1,
                 }

@@ -62,27 +62,29 @@ def first_fit(mask: int, n: int) -> int:
 def longest_run(mask: int) -> int:
     """Length of the longest block of contiguous free slots in ``mask``.
 
-    Doubling: find the largest ``2**k`` with a run that long, then add smaller powers of two
-    while a run that long still exists: about ``2 log2(slots)`` big-int operations.
+    Doubling: keep the starts of runs of at least ``length`` slots, doubling ``length`` while
+    any remain (runs of ``2L`` start where runs of ``L`` start ``L`` apart), then add smaller
+    powers of two the same way while a run that long still exists: about ``2 log2(slots)``
+    big-int operations, no list.
+
+        >>> longest_run(0b1110_1111_0011), longest_run(0)
+        (4, 0)
     """
     if not mask:
         return 0
-    levels: list[int] = []  # levels[j]: starts of runs of at least 2**j slots
-    push = levels.append
-    step = 1
+    length = 1  # mask: the starts of runs of at least `length` slots
     longer = mask & (mask >> 1)
     while longer:
-        push(mask)
         mask = longer
-        step <<= 1
+        length <<= 1
+        longer = mask & (mask >> length)
+    step = length >> 1  # the longest run is under 2 * length: add the rest bit by bit
+    while step:
         longer = mask & (mask >> step)
-    length = step  # mask: starts of runs of at least `length` slots
-    for level in reversed(levels):
-        step >>= 1
-        longer = mask & (level >> length)
         if longer:
             mask = longer
             length += step
+        step >>= 1
     return length
 
 

@@ -131,7 +131,7 @@ def observation(
     :param k_paths: K; paths beyond K are ignored, missing ones are zeros.
     :param path_features: The path features to lay out (default: the seed card's five).
     """
-    values = [state[name] for name in STATE_FEATURES]
+    values = list(_STATE(state))
     take = _getter(tuple(path_features))
     for path in state["paths"][:k_paths]:  # one C call per path: a third of a loop's time
         values += take(path)
@@ -139,6 +139,9 @@ def observation(
     if missing:
         values += [0.0] * missing
     return np.array(values, dtype=np.float32)
+
+
+_STATE = operator.itemgetter(*STATE_FEATURES)
 
 
 @functools.cache
