@@ -188,7 +188,7 @@ def bench_logger(n: int, work: Path) -> None:
 def bench_logger_vs_orjson(n: int, work: Path) -> None:
     """The logger against a bare orjson loop writing the same records (the engine's, default
     scenario): the record dict, ``orjson.dumps``, a buffer written out every 1,000 lines, an
-    fsync at the end; lone files, alternating, best of three."""
+    fsync at the end; lone files, alternating, best of five."""
     import orjson
 
     from fusion.config.config import load_config
@@ -234,26 +234,15 @@ def bench_logger_vs_orjson(n: int, work: Path) -> None:
                 write(*call)
 
     times: dict[str, list[float]] = {"bare": [], "trusted": [], "checked": []}
-    for _ in range(3):
+    for _ in range(5):
         times["bare"].append(_timed(bare))
         times["trusted"].append(_timed(lambda: logger(True)))
         times["checked"].append(_timed(lambda: logger(False)))
     base = min(times["bare"])
     _line("logger: bare orjson loop, same records", n / base, "transitions/s", 1.0, "")
-    _line(
-        "logger: DatasetLogger, trusted (engine)",
-        n / min(times["trusted"]),
-        "transitions/s",
-        base / min(times["trusted"]),
-        "of the bare loop",
-    )
-    _line(
-        "logger: DatasetLogger, every line checked",
-        n / min(times["checked"]),
-        "transitions/s",
-        base / min(times["checked"]),
-        "of the bare loop",
-    )
+    for name, label in (("trusted", "trusted (engine)"), ("checked", "every line checked")):
+        best = min(times[name])
+        _line(f"logger: DatasetLogger, {label}", n / best, "transitions/s", base / best, "of bare")
 
 
 def _copy_all(src: Path, dst: Path) -> None:
@@ -766,8 +755,10 @@ def bench_rl(n: int, work: Path) -> None:
     import numpy as np
 
     from fusion.config.config import load_config
+    from fusion.config.features import path_features
     from fusion.env import EONRoutingEnv
     from fusion.rl.fqi import FQIPolicy, train_fqi
+    from fusion.storage.observation import observation_size
     from fusion.sim.engine import SimulationEngine
     from fusion.sim.policies import KSPFFPolicy
 
@@ -786,7 +777,8 @@ def bench_rl(n: int, work: Path) -> None:
     rng = np.random.default_rng(0)
     rows, k = 20_000, cfg.general.k_paths
     masks = rng.random((rows, k)) < 0.8
-    obs = rng.random((rows, 5 + 5 * k)).astype(np.float32)
+    width = observation_size(k, path_features(cfg.dataset.path_features))  # the config's set
+    obs = rng.random((rows, width)).astype(np.float32)
     actions = np.where(masks.any(axis=1), masks.argmax(axis=1), -1)
     dones = np.zeros(rows, bool)
     dones[-1] = True

@@ -18,7 +18,12 @@ from fusion.errors import DatasetError
 from fusion.run.simulation import run_simulation
 from fusion.storage.loader import load_dataset
 from fusion.storage.merge import merge_shards
-from fusion.storage.observation import PATH_FEATURES, STATE_FEATURES, observation
+from fusion.storage.observation import (
+    PATH_FEATURES,
+    STATE_FEATURES,
+    legal_actions,
+    observation,
+)
 from fusion.storage.shard_writer import DatasetLogger
 
 
@@ -236,3 +241,22 @@ def test_sampler_when_split_over_workers_parts_make_the_one_worker_batch():
     for b, batch in enumerate(whole):
         assert sorted(np.concatenate([p[b] for p in parts]).tolist()) == sorted(batch.tolist())
     assert len(MinibatchSampler(103, 10, seed=1, drop_last=True)) == 10
+
+
+@pytest.mark.parametrize("features", [("frag_indicator",), PATH_FEATURES])
+@pytest.mark.parametrize("k", [2, 4, 6])
+def test_observation_when_paths_fewer_or_more_than_k_lays_out_k_padded(features, k):
+    state = example(3)["state"]  # four paths
+    vector = observation(state, k, features)
+    expected = [float(state[name]) for name in STATE_FEATURES]
+    for index in range(k):
+        paths = state["paths"]
+        expected += [float(paths[index][f]) if index < len(paths) else 0.0 for f in features]
+    assert vector.dtype == np.float32
+    assert vector.tolist() == np.array(expected, dtype=np.float32).tolist()
+
+
+def test_legal_actions_when_one_list_or_rows_agree():
+    rows = [[True, False], [False, False]]
+    assert [legal_actions(row).tolist() for row in rows] == legal_actions(np.array(rows)).tolist()
+    assert legal_actions(rows).tolist() == [[True, False, False], [False, False, True]]

@@ -14,8 +14,10 @@ logging), allocates with the policy's spectrum rule (first-fit unless the policy
 ``[policy_settings] spectrum`` says otherwise), and hands the transition to the writer. ``slots_needed`` is the
 slots (guard band included) the request takes on the first of its K paths that a modulation
 format reaches, 0 when none does; ``est_remaining_time`` is the mean holding time, or with
-``[dataset_logging] holding_time_known`` the request's own. Every feature's unit and range is
-in the catalogue, :mod:`fusion.config.features`; the seed card's path features:
+``[dataset_logging] holding_time_known`` the request's own. Only what is read is built: with
+nothing logged the state is never built, and a first-feasible policy (KSP-FF's family) stops
+at the first path that fits. Every feature's unit and range is in the catalogue,
+:mod:`fusion.config.features`; the seed card's path features:
 
 - ``path_hops``: links on the path.
 - ``min_residual_slots``: fewest free slots on any link of the path.
