@@ -16,7 +16,7 @@ import pytest
 
 from fusion.cli import main
 from fusion.config.config import load_config
-from fusion.config.grid import parse_grid
+from fusion.config.grid import apply_sets, parse_grid
 from fusion.datasets.arrays import to_arrays
 from fusion.errors import DatasetError
 from fusion.interop.export import export_parquet
@@ -313,3 +313,19 @@ def test_merge_study_all_when_compressed_exits_2(study, tmp_path, capsys):
     out = tmp_path / "all.jsonl.gz"
     assert main(["merge", str(study), "-o", str(out), "--all", "--compress", "gzip"]) == 2
     assert "--compress" in capsys.readouterr().err and not out.exists()
+
+
+def test_set_erlang_when_preset_has_a_load_range_replaces_the_range():
+    preset = load_config("gcn-rmsa-nsfnet")
+    assert [axis.key for axis in parse_grid(preset, [])] == ["erlang"]  # the paper's loads
+    one = apply_sets(preset, ["general_settings.erlang=250"])
+    assert one.general.erlang == 250 and parse_grid(one, []) == []
+    again = apply_sets(
+        one,
+        [
+            "general_settings.erlang_start=150",
+            "general_settings.erlang_stop=250",
+            "general_settings.erlang_step=50",
+        ],
+    )  # a range set after it wins
+    assert [axis.values for axis in parse_grid(again, [])] == [(150, 200)]

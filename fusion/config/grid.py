@@ -100,13 +100,17 @@ def parse_assignment(text: str, option: str) -> tuple[str, str, str]:
 
 
 def apply_sets(config: Config, sets: Sequence[str]) -> Config:
-    """The config with every ``--set SECTION.KEY=VALUE`` applied (checked like the INI).
+    """The config with every ``--set SECTION.KEY=VALUE`` applied (checked like the INI), in
+    order. A load set as ``general_settings.erlang`` replaces a load range (``erlang_start /
+    stop / step``, as a preset of a paper's loads has): one load asked for is one load run.
 
     :raises ConfigError: naming the option, key and what was expected.
     """
     for text in sets:
         section, key, value = parse_assignment(text, "--set")
         config = _replace(config, section, key, value, f"--set {text!r}")
+        if (section, key) == ("general_settings", "erlang"):
+            config = config.replace("general_settings", **dict.fromkeys(ERLANG_RANGE, 0))
     return config
 
 
