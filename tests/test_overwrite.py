@@ -253,3 +253,19 @@ def test_run_when_out_is_a_study_exits_2_and_writes_nothing_there(tmp_path, caps
     assert main(["run", "--seed", "7", "--out", str(s), *SMALL[:2]]) == 2
     assert "is a study" in capsys.readouterr().err
     assert sorted(p.name for p in s.iterdir()) == before
+
+
+def test_resume_when_config_changed_names_the_keys_and_the_set_that_resumes(tmp_path, capsys):
+    out = tmp_path / "d"
+    old = ["--set", "dataset_logging.path_features=seed", "--set", "general_settings.k_paths=3"]
+    assert main(["sweep", "--seeds", "0-1", "--out", str(out), *SMALL, *old]) == 0
+    capsys.readouterr()
+    assert main(["sweep", "--seeds", "0-2", "--out", str(out), *SMALL, "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "[dataset_logging] path_features is seed there, extended here" in err
+    assert "[general_settings] k_paths is 3 there, 4 here" in err
+    hint = "--set dataset_logging.path_features=seed --set general_settings.k_paths=3"
+    assert hint in err
+    resumed = ["sweep", "--seeds", "0-2", "--out", str(out), *SMALL, "--resume"]
+    assert main([*resumed, *hint.split()]) == 0
+    assert [r["seed"] for r in load_dataset(out)].count(2) == 200

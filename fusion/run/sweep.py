@@ -33,7 +33,7 @@ from typing import Any
 from tqdm import tqdm
 
 from fusion.config.config import Config
-from fusion.errors import FusionError, ManifestConflictError
+from fusion.errors import FusionError
 from fusion.optional import require
 from fusion.run.pool import run_local, sigterm_as_interrupt
 from fusion.run.simulation import run_simulation
@@ -144,12 +144,7 @@ def prepare_dataset(
             manifest = mf.read_manifest(directory)
         except FusionError:
             manifest = mf.rebuild_manifest(directory)
-        want = mf.config_sha256(identity)
-        if manifest["config_sha256"] != want:
-            raise ManifestConflictError(
-                f"{directory}: cannot resume: the dataset's config sha256 is "
-                f"{manifest['config_sha256']}, this config's is {want}"
-            )
+        mf.check_same_config(f"{directory}: cannot resume", manifest, identity)
         for entry in mf.current_entries(directory, manifest):  # sidecars a killed driver left
             path = directory / entry["file"]
             if (

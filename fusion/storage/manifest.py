@@ -45,7 +45,7 @@ from filelock import FileLock, Timeout
 from fusion import __version__
 from fusion.config.config import MAX_SEED
 from fusion.config.config import check_seed as check_seed  # writers check seeds here too
-from fusion.config.vocabulary import SUFFIXES
+from fusion.config.vocabulary import LATER_KEYS, SUFFIXES
 from fusion.errors import DatasetError, ManifestConflictError, RunConflictError
 from fusion.storage.atomic import write_bytes_atomic
 from fusion.storage.integrity import count_whole_lines
@@ -272,15 +272,69 @@ def _new_manifest(
     }
 
 
+def config_differences(
+    made: Mapping[str, Any], now: Mapping[str, Any]
+) -> list[tuple[str, str, Any, Any]]:
+    """``(section, key, made's value, now's value)`` for each key whose values differ between
+    two configs as manifests record them; a key an identity leaves out has the value it had
+    before it was added (:data:`~fusion.config.vocabulary.LATER_KEYS`), else ``None``.
+
+        >>> config_differences({"g": {"erlang": 300}}, {"g": {"erlang": 250, "k_paths": 4}})
+        [('g', 'erlang', 300, 250), ('g', 'k_paths', None, 4)]
+    """
+    found = []
+    for section in sorted(set(made) | set(now)):
+        a, b = made.get(section) or {}, now.get(section) or {}
+        for key in sorted(set(a) | set(b)):
+            earlier = LATER_KEYS.get((section, key))
+            old, new = a.get(key, earlier), b.get(key, earlier)
+            if old != new:
+                found.append((section, key, old, new))
+    return found
+
+
+def check_same_config(where: str, manifest: Mapping[str, Any], config: Mapping[str, Any]) -> None:
+    """Refuse to add to a dataset of another config, naming the keys that differ and the
+    values that would add to it.
+
+    :param where: What the message starts with (the manifest, or the directory).
+    :param manifest: The dataset's manifest.
+    :param config: The writer's config, as a manifest records it.
+    :raises ManifestConflictError: when the config sha256s differ.
+    """
+    want = config_sha256(config)
+    if manifest.get("config_sha256") == want:
+        return
+    differences = config_differences(manifest.get("config") or {}, config)
+    said = "; ".join(
+        f"[{section}] {key} is {_shown(made)} there, {_shown(now)} here"
+        for section, key, made, now in differences[:6]
+    ) + ("; ..." if len(differences) > 6 else "")
+    sets = " ".join(
+        f"--set {section}.{key}={_shown(made)}"
+        for section, key, made, _ in differences
+        if isinstance(made, (bool, int, float, str))
+    )
+    raise ManifestConflictError(
+        f"{where}: this dataset was made with another config (sha256 "
+        f"{manifest.get('config_sha256')}, the writer's {want})"
+        + (f": {said}" if said else "")
+        + (f"; to add to it, write with the dataset's values ({sets})" if sets else "")
+        + "; or use another directory, or overwrite it"
+    )
+
+
+def _shown(value: Any) -> str:
+    """A config value as an INI line would give it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "(absent)" if value is None else str(value)
+
+
 def _check_same_dataset(
     file: Path, manifest: Mapping[str, Any], config: Mapping[str, Any], stem: str
 ) -> None:
-    want = config_sha256(config)
-    if manifest.get("config_sha256") != want:
-        raise ManifestConflictError(
-            f"{file}: this dataset was made with config sha256 {manifest.get('config_sha256')}, "
-            f"the writer's config has sha256 {want}; use another directory or overwrite it"
-        )
+    check_same_config(str(file), manifest, config)
     if manifest.get("stem") != stem:
         raise ManifestConflictError(
             f"{file}: this dataset's shards are named {manifest.get('stem')!r}, not {stem!r}"
