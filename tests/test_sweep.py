@@ -82,6 +82,8 @@ def test_sweep_when_resumed_with_another_config_is_refused_naming_both_hashes(tm
     assert (
         err.count("sha256") >= 1 and len([w for w in err.split() if len(w.strip(",")) == 64]) == 2
     )
+    assert "[general_settings] erlang is 300.0 there, 400.0 here" in err
+    assert "--set general_settings.erlang=300.0" in err
 
 
 @pytest.mark.damages

@@ -284,7 +284,12 @@ def config_differences(
     """
     found = []
     for section in sorted(set(made) | set(now)):
-        a, b = made.get(section) or {}, now.get(section) or {}
+        a, b = made.get(section), now.get(section)
+        if not (isinstance(a, Mapping) or a is None) or not (isinstance(b, Mapping) or b is None):
+            if a != b:  # (a hand-made config need not have sections)
+                found.append((section, "", a, b))
+            continue
+        a, b = a or {}, b or {}
         for key in sorted(set(a) | set(b)):
             earlier = LATER_KEYS.get((section, key))
             old, new = a.get(key, earlier), b.get(key, earlier)
@@ -307,17 +312,17 @@ def check_same_config(where: str, manifest: Mapping[str, Any], config: Mapping[s
         return
     differences = config_differences(manifest.get("config") or {}, config)
     said = "; ".join(
-        f"[{section}] {key} is {_shown(made)} there, {_shown(now)} here"
+        f"{f'[{section}] {key}' if key else section} is {_shown(made)} there, {_shown(now)} here"
         for section, key, made, now in differences[:6]
     ) + ("; ..." if len(differences) > 6 else "")
     sets = " ".join(
         f"--set {section}.{key}={_shown(made)}"
         for section, key, made, _ in differences
-        if isinstance(made, (bool, int, float, str))
+        if key and isinstance(made, (bool, int, float, str))
     )
     raise ManifestConflictError(
-        f"{where}: this dataset was made with another config (sha256 "
-        f"{manifest.get('config_sha256')}, the writer's {want})"
+        f"{where}: this dataset was made with another config (config sha256 "
+        f"{manifest.get('config_sha256')} there, {want} here)"
         + (f": {said}" if said else "")
         + (f"; to add to it, write with the dataset's values ({sets})" if sets else "")
         + "; or use another directory, or overwrite it"
