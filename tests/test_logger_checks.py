@@ -194,6 +194,21 @@ def test_trusted_logger_when_non_finite_in_last_buffer_close_raises_and_shard_fa
     assert [entry["status"] for entry in manifest["shards"]] == ["failed"]
 
 
+def test_trusted_logger_when_linking_next_states_names_the_nan_in_the_line_holding_it(tmp_path):
+    path = tmp_path / "d.jsonl"
+    log = DatasetLogger(path, {"seed": 1}, link_next=True, trusted=True)
+    for t in range(2):
+        log.log_transition(**example(t))
+    bad = example(2)
+    bad["state"]["est_remaining_time"] = math.nan
+    log.log_transition(**bad)
+    log.log_transition(**example(3))
+    # t=1's line holds t=2's state as its next_state: it is the first line with the NaN
+    with pytest.raises(ValueError, match=r"t=1: next_state\.est_remaining_time"):
+        log.close()
+    assert [orjson.loads(line)["t"] for line in _lines(path)] == [0]
+
+
 def test_trusted_logger_when_first_transition_bad_refuses_at_once(tmp_path):
     kw = example(0)
     kw["action_mask"] = [True, True]  # the state has four paths

@@ -76,7 +76,7 @@ def _tally_keys(records: list[dict[str, Any]]) -> list[TallyKey]:
 
 
 def _null_field(value: Any, where: str = "") -> str | None:
-    """Path of the first null in a parsed transition, its ``next_state`` aside."""
+    """Path of the first null in a parsed transition, a missing ``next_state`` aside."""
     if value is None:
         return where
     if isinstance(value, dict):
@@ -86,7 +86,7 @@ def _null_field(value: Any, where: str = "") -> str | None:
     else:
         return None
     for path, child in children:
-        found = None if path == "next_state" else _null_field(child, path)
+        found = None if path == "next_state" and child is None else _null_field(child, path)
         if found is not None:
             return found
     return None
