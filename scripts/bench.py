@@ -758,9 +758,9 @@ def bench_rl(n: int, work: Path) -> None:
     from fusion.config.features import path_features
     from fusion.env import EONRoutingEnv
     from fusion.rl.fqi import FQIPolicy, train_fqi
-    from fusion.storage.observation import observation_size
     from fusion.sim.engine import SimulationEngine
     from fusion.sim.policies import KSPFFPolicy
+    from fusion.storage.observation import observation_size
 
     cfg = load_config().replace("general_settings", num_requests=n)
     cfg = cfg.replace("dataset_logging", log_offline_dataset=False)
