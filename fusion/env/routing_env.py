@@ -45,7 +45,7 @@ from fusion.config.config import MAX_SEED, Config, config_from_dict, load_config
 from fusion.config.features import feature_bounds, path_features
 from fusion.sim.engine import Decision, SimulationEngine
 from fusion.sim.scenario import build_scenario
-from fusion.storage.observation import STATE_FEATURES, legal_actions, observation
+from fusion.storage.observation import STATE_FEATURES, legal_list, observation
 
 ENV_ID = "fusion/EONRouting-v0"
 
@@ -123,7 +123,7 @@ class EONRoutingEnv(gymnasium.Env[np.ndarray, np.int64]):
         self.engine: SimulationEngine | None = None
         self.sim_seed: int | None = None
         self._decision: Decision | None = None
-        self._mask = np.zeros(self.k_paths + 1, dtype=bool)
+        self._legal = [False] * (self.k_paths + 1)
 
     @property
     def state(self) -> dict[str, Any]:
@@ -134,18 +134,16 @@ class EONRoutingEnv(gymnasium.Env[np.ndarray, np.int64]):
 
     def action_masks(self) -> np.ndarray:
         """The legal actions now (K + 1 bools), the method MaskablePPO calls."""
-        return self._mask.copy()
+        return np.array(self._legal, dtype=bool)
 
     def _observe(self) -> tuple[np.ndarray, dict[str, Any]]:
         decision = self._decision
         if decision is None:
-            self._mask = np.zeros(self.k_paths + 1, dtype=bool)
-            self._mask[-1] = True
-            return np.zeros(self._size, dtype=np.float32), {"action_mask": self._mask.copy()}
-        mask = legal_actions(decision.mask)
-        self._mask = mask
+            self._legal = [False] * self.k_paths + [True]
+            return np.zeros(self._size, dtype=np.float32), {"action_mask": self.action_masks()}
+        legal = self._legal = legal_list(decision.mask)  # (a list: read per step, never shared)
         return observation(decision.state, self.k_paths, self.path_features), {
-            "action_mask": mask.copy(),
+            "action_mask": np.array(legal, dtype=bool),
             "request_id": decision.request,
         }
 
@@ -194,7 +192,7 @@ class EONRoutingEnv(gymnasium.Env[np.ndarray, np.int64]):
         choice = int(action)
         if not 0 <= choice <= self.k_paths:
             raise ValueError(f"action must lie in 0 .. {self.k_paths}, got {action!r}")
-        legal = bool(self._mask[choice])
+        legal = self._legal[choice]
         decision = self._decision
         routed = self.engine.decide(decision, choice if choice < self.k_paths else -1)
         reward = 1.0 if routed else -1.0
