@@ -269,3 +269,18 @@ def test_resume_when_config_changed_names_the_keys_and_the_set_that_resumes(tmp_
     resumed = ["sweep", "--seeds", "0-2", "--out", str(out), *SMALL, "--resume"]
     assert main([*resumed, *hint.split()]) == 0
     assert [r["seed"] for r in load_dataset(out)].count(2) == 200
+
+
+def test_study_resume_when_base_config_changed_names_the_keys_and_the_set(tmp_path, capsys):
+    out = tmp_path / "s"
+    grid = ["--grid", "policy_settings.policy=ksp_ff,ff_ksp"]
+    old = ["--set", "general_settings.k_paths=3"]
+    assert main(["sweep", "--seeds", "0", "--out", str(out), *grid, *SMALL, *old]) == 0
+    capsys.readouterr()
+    assert main(["sweep", "--seeds", "0-1", "--out", str(out), *grid, *SMALL, "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "[general_settings] k_paths is 3 there, 4 here" in err
+    assert "--set general_settings.k_paths=3" in err
+    assert (
+        main(["sweep", "--seeds", "0-1", "--out", str(out), *grid, *SMALL, *old, "--resume"]) == 0
+    )

@@ -28,7 +28,7 @@ from typing import Any
 from fusion import __version__
 from fusion.config.config import Config
 from fusion.config.grid import Axis, Point, grid_points
-from fusion.errors import ManifestConflictError
+from fusion.errors import FusionError, ManifestConflictError
 from fusion.run.sweep import (
     DatasetExistsError,
     SeedOutcome,
@@ -88,13 +88,21 @@ def _record(
     }
 
 
-def _check_resumable(directory: Path, record: dict[str, Any]) -> None:
+def _check_resumable(directory: Path, record: dict[str, Any], first: Point) -> None:
     old = read_study(directory)
+    where = f"{directory / STUDY_FILE}: cannot resume"
+    base = "base_config_sha256"
+    if old.get("axes") == record["axes"] and old.get(base) != record[base]:
+        try:  # the first point's dataset says which keys differ, and how to resume
+            made = mf.read_manifest(directory / first.directory)
+        except FusionError:
+            made = None
+        if made is not None:
+            mf.check_same_config(where, made, first.config.identity())
     for key in ("base_config_sha256", "axes"):
         if old.get(key) != record[key]:
             raise ManifestConflictError(
-                f"{directory / STUDY_FILE}: cannot resume: its {key} differs from this study's "
-                f"({old.get(key)!r} != {record[key]!r})"
+                f"{where}: its {key} differs from this study's ({old.get(key)!r} != {record[key]!r})"
             )
 
 
@@ -142,7 +150,7 @@ def run_study(
             f"{directory} is not empty; pass --resume to complete it or --overwrite to replace it"
         )
     if occupied and resume and (directory / STUDY_FILE).exists():
-        _check_resumable(directory, record)
+        _check_resumable(directory, record, points[0])
         # the points keep the shards of seeds an earlier run added: the record lists them all
         old_seeds = read_study(directory).get("seeds") or []
         record["seeds"] = sorted(set(record["seeds"]) | {int(s) for s in old_seeds})
