@@ -139,7 +139,7 @@ class EONRoutingEnv(gymnasium.Env[np.ndarray, np.int64]):
     def _observe(self) -> tuple[np.ndarray, dict[str, Any]]:
         decision = self._decision
         if decision is None:
-            self._legal = [False] * self.k_paths + [True]
+            self._legal = legal_list([False] * self.k_paths)  # the run is over: block only
             return np.zeros(self._size, dtype=np.float32), {"action_mask": self.action_masks()}
         legal = self._legal = legal_list(decision.mask)  # (a list: read per step, never shared)
         return observation(decision.state, self.k_paths, self.path_features), {
