@@ -1,7 +1,9 @@
 """fusion's benchmarks. Each prints figures measured in one run, as ratios to a baseline.
 
-    python scripts/bench.py logger    # DatasetLogger vs the seed's json.dump+flush; merge; load
+    python scripts/bench.py logger    # DatasetLogger vs the seed's json.dump+flush and a bare orjson loop; merge; load
     python scripts/bench.py sim       # requests/s: default, deeprmsa-nsfnet, ptrnet-rsa-40; logging on/off
+    python scripts/bench.py sim-vs    # the same and the env, this tree vs ee70007 (a git worktree); the ceiling of logging on
+    python scripts/bench.py features  # bytes and logging speed of the seed features, the extended ones, the spectrum
     python scripts/bench.py literature [--quick]  # KSP-FF on every preset vs published figures
     python scripts/bench.py sweep     # 4 seeds on 1 worker and on 2 workers
     python scripts/bench.py arrays    # to_arrays from JSONL and from the cache
