@@ -418,10 +418,6 @@ class SimulationEngine:
                 if payload >= self._warmup:
                     return self.observe(payload)
                 self.handle_arrival(payload)  # warm-up: the behaviour policy decides
-            elif kind == DEPARTURE:  # handle_release, inlined (once per step of the env)
-                lightpath = self._lightpaths.pop(payload, None)
-                if lightpath is not None:
-                    self.spectrum.release(lightpath[0], lightpath[1], lightpath[2])
             else:
                 self._handle_network_event(kind, payload)
         return None
