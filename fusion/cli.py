@@ -24,6 +24,8 @@ from fusion.config.vocabulary import COMPRESSIONS
 from fusion.errors import (
     ConfigError,
     DatasetError,
+    DirectoryBusyError,
+    ForeignDirectoryError,
     FusionError,
     ManifestConflictError,
     OutputConflictError,
@@ -67,6 +69,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
         order=args.order,
         include_incomplete=args.include_incomplete,
         compress=args.compress,
+        overwrite=args.overwrite,
     )
     print(
         f"merged {info['transitions']} transitions from {len(info['shards'])} shards "
@@ -92,6 +95,7 @@ def _merge_study(args: argparse.Namespace) -> int:
         all_points=args.all,
         include_incomplete=args.include_incomplete,
         compress=args.compress,
+        overwrite=args.overwrite,
     )
     if args.all:
         print(
@@ -113,7 +117,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.format == "minari":
         import re
 
-        from fusion.interop.minari_export import MinariIdExistsError, export_minari
+        from fusion.interop.minari_export import (
+            MinariIdExistsError,
+            MinariStudyError,
+            export_minari,
+        )
 
         if not args.id or not re.fullmatch(r"[\w.-]+/[\w.-]+-v\d+", args.id):
             raise UsageError(
@@ -121,14 +129,16 @@ def cmd_export(args: argparse.Namespace) -> int:
             )
         try:
             steps = export_minari(args.dataset, args.id, root=args.output, seeds=seeds)
-        except MinariIdExistsError as exc:
+        except (MinariIdExistsError, MinariStudyError) as exc:
             raise UsageError(str(exc)) from None
         where = args.output or "MINARI_DATASETS_PATH or ~/.minari/datasets"
         print(f"exported {steps} steps to Minari dataset {args.id} (in {where})")
         return EXIT_OK
     if args.output is None:
         raise UsageError(f"--format {args.format} needs -o OUT")
-    rows = export_dataset(args.dataset, args.output, args.format, seeds=seeds)
+    rows = export_dataset(
+        args.dataset, args.output, args.format, seeds=seeds, overwrite=args.overwrite
+    )
     print(f"exported {rows} transitions to {args.output} ({args.format})")
     return EXIT_OK
 
@@ -174,7 +184,8 @@ def _seeds(args: argparse.Namespace) -> tuple[int, ...] | None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """``fusion run``: one seed."""
-    from fusion.run.simulation import run_simulation
+    from fusion.run.simulation import run_one_seed
+    from fusion.sim.scenario import check_scenario
     from fusion.storage.manifest import check_seed
 
     config = _load(args)
@@ -183,8 +194,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         check_seed(seed)
     except ValueError as exc:
         raise UsageError(f"--seed: {exc}") from None
-    out = args.out if args.out is not None else str(config.dataset_dir)
-    stats = run_simulation(config, seed, dataset_dir=out, overwrite=args.overwrite)
+    check_scenario(config)  # before the shard is opened: a refused config leaves nothing
+    stats, out = run_one_seed(config, seed, args.out, overwrite=args.overwrite)
     print(
         f"seed {seed}: {stats['requests']} requests, blocking probability "
         f"{stats['blocking_probability']:.4f}; shard in {out}"
@@ -272,15 +283,35 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         )
     if args.csv:
         raise UsageError("--csv takes a study (a directory with study.json)")
+    _check_inspect_outputs(args)
     report = inspect_dataset(args.dataset)
     if args.json:
         _print_json(report)
     else:
         print(format_inspection(report))
     if args.plot:
-        plot_blocking(args.dataset, args.plot)
+        _write_plot(lambda tmp: plot_blocking(args.dataset, tmp), args.plot)
         print(f"plot written to {args.plot}", file=sys.stderr)
     return EXIT_OK
+
+
+def _check_inspect_outputs(args: argparse.Namespace) -> None:
+    """``--csv`` and ``--plot`` through the output guard, before any work (exit 2)."""
+    from fusion.storage.outputs import check_output
+
+    outputs = [out for out in (args.csv, args.plot) if out]
+    if len(outputs) == 2 and Path(args.csv).resolve() == Path(args.plot).resolve():
+        raise UsageError(f"--csv and --plot both name {args.csv}; give each its own file")
+    check_output(*outputs, overwrite=args.overwrite, inputs=[args.dataset])
+
+
+def _write_plot(draw: Callable[[Path], object], out: str) -> None:
+    """Draw a figure to a temp file renamed onto ``out`` (a failed plot leaves ``out`` as it
+    was); the temp keeps ``out``'s suffix, which picks matplotlib's format (PNG without one)."""
+    from fusion.storage.atomic import atomic_path
+
+    with atomic_path(out, suffix=Path(out).suffix or ".png") as tmp:
+        draw(tmp)
 
 
 def _inspect_study(args: argparse.Namespace) -> int:
@@ -291,6 +322,7 @@ def _inspect_study(args: argparse.Namespace) -> int:
         write_study_csv,
     )
 
+    _check_inspect_outputs(args)
     report = inspect_study(args.dataset)
     if args.json:
         _print_json(report)
@@ -300,7 +332,7 @@ def _inspect_study(args: argparse.Namespace) -> int:
         write_study_csv(report, args.csv)
         print(f"table written to {args.csv}", file=sys.stderr)
     if args.plot:
-        plot_study(report, args.plot)
+        _write_plot(lambda tmp: plot_study(report, tmp), args.plot)
         print(f"plot written to {args.plot}", file=sys.stderr)
     return EXIT_OK
 
@@ -429,6 +461,14 @@ def _add_sweep(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_sweep)
 
 
+def _add_overwrite(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help=f"replace an existing file at {what}; a dataset's or study's files never are",
+    )
+
+
 def _add_inspect(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("inspect", help="blocking figures per shard (per point) and across seeds")
     p.add_argument("dataset", help="dataset directory, manifest.json, or a study directory")
@@ -438,6 +478,7 @@ def _add_inspect(sub: argparse._SubParsersAction) -> None:
         help="PNG: blocking over time (dataset) or against load with 95%% intervals (study)",
     )
     p.add_argument("--csv", help="a study's table as CSV, one row per point")
+    _add_overwrite(p, "--csv or --plot")
     p.set_defaults(func=cmd_inspect)
 
 
@@ -462,6 +503,7 @@ def _add_merge(sub: argparse._SubParsersAction) -> None:
         help="merge what is whole (incomplete shards' whole lines); record the rest",
     )
     p.add_argument("--compress", choices=COMPRESSIONS, default=None)
+    _add_overwrite(p, "-o (and its .manifest.json record)")
     p.set_defaults(func=cmd_merge)
 
 
@@ -476,6 +518,7 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--id", help="minari: the new dataset id, NAMESPACE/NAME-vN")
     p.add_argument("--seeds", help="only these seeds: 0-3 or 0,2,5")
+    _add_overwrite(p, "-o (npz, parquet; a Minari id is never replaced)")
     p.set_defaults(func=cmd_export)
 
 
@@ -543,7 +586,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return int(args.func(args))
-    except (ConfigError, UsageError, ManifestConflictError, OutputConflictError) as exc:
+    except (
+        ConfigError,
+        UsageError,
+        ManifestConflictError,
+        OutputConflictError,
+        DirectoryBusyError,
+        ForeignDirectoryError,
+    ) as exc:
         print(f"fusion {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except (DatasetError, FusionError, OSError, ValueError) as exc:

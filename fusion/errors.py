@@ -24,6 +24,16 @@ class RunConflictError(DatasetError):
     results are no longer what the directory holds."""
 
 
+class DirectoryBusyError(DatasetError):
+    """Another run holds this directory (its lease, :mod:`fusion.storage.ownership`): a second
+    run refuses to start there."""
+
+
+class ForeignDirectoryError(DatasetError):
+    """A directory holds files that no fusion record (manifest, sidecar, ``study.json``)
+    names: fusion neither clears nor resumes it."""
+
+
 class ShardBusyError(DatasetError):
     """Another writer holds the shard of this seed in this dataset directory."""
 
@@ -41,8 +51,9 @@ class ManifestConflictError(DatasetError):
 
 
 class OutputConflictError(FusionError, ValueError):
-    """An output path names a file the command reads (a shard, manifest, sidecar or study
-    file): writing it would destroy the input."""
+    """An output path the output guard (:mod:`fusion.storage.outputs`) refuses: a file the
+    command reads, a file of a dataset or study, an existing file without ``--overwrite``, or
+    a path of the wrong kind (a directory where a file is written, or the other way round)."""
 
 
 class MissingDependencyError(FusionError, ImportError):
@@ -52,6 +63,8 @@ class MissingDependencyError(FusionError, ImportError):
 __all__ = [
     "ConfigError",
     "DatasetError",
+    "DirectoryBusyError",
+    "ForeignDirectoryError",
     "FusionError",
     "ManifestConflictError",
     "MissingDependencyError",

@@ -158,7 +158,7 @@ def bench_logger(n: int, work: Path) -> None:
     copies, merges = [], []
     for _ in range(3):  # alternating, best of three each: the same spells of a noisy machine
         copies.append(_timed(lambda: _copy_all(data, work / "copy")))
-        merges.append(_timed(lambda: merge_shards(data, work / "merged.jsonl")))
+        merges.append(_timed(lambda: merge_shards(data, work / "merged.jsonl", overwrite=True)))
     copy_rate = total / min(copies) / 1e6
     _line("merge: plain copy of the shards", copy_rate, "MB/s", 1.0, "(shutil.copyfileobj)")
     merge_rate = total / min(merges) / 1e6
@@ -657,6 +657,7 @@ def _scale_row(seeds: int, work: Path) -> dict[str, float]:
     from fusion.storage import manifest as mf
     from fusion.storage.loader import load_dataset
     from fusion.storage.merge import merge_shards
+    from fusion.storage.ownership import acquire
     from fusion.storage.validate import validate_dataset
 
     cfg = load_config().replace("general_settings", num_requests=100)
@@ -669,6 +670,10 @@ def _scale_row(seeds: int, work: Path) -> dict[str, float]:
         result = run_sweep(cfg, seeds=range(seeds), workers=2, out=out, quiet=True)
 
     row = {"sweep": _timed(sweep) / seeds}
+    lease = acquire(out, "bench")  # the ownership check, as a task makes it twice per shard
+    row["lease check"] = min(_timed(lease.check) for _ in range(200))
+    row["manifest read"] = min(_timed(lambda: mf.read_manifest(out)) for _ in range(5))
+    lease.release()
     manifest = mf.read_manifest(out)
     complete = sum(e["status"] == mf.STATUS_COMPLETE for e in manifest["shards"])
     if not result.ok or complete != seeds:
@@ -676,8 +681,10 @@ def _scale_row(seeds: int, work: Path) -> dict[str, float]:
     row["manifest"] = (out / mf.MANIFEST_NAME).stat().st_size / seeds
     row["load"] = _timed(lambda: sum(1 for _ in load_dataset(out))) / seeds
     row["to_arrays"] = _timed(lambda: to_arrays(out, cache=False)) / seeds
-    row["merge seed"] = _timed(lambda: merge_shards(out, work / "m.jsonl")) / seeds
-    row["merge t"] = _timed(lambda: merge_shards(out, work / "m.jsonl", order="t")) / seeds
+    row["merge seed"] = _timed(lambda: merge_shards(out, work / "m.jsonl", overwrite=True)) / seeds
+    row["merge t"] = (
+        _timed(lambda: merge_shards(out, work / "m.jsonl", order="t", overwrite=True)) / seeds
+    )
     row["validate"] = _timed(lambda: validate_dataset(out)) / seeds
     row["inspect"] = _timed(lambda: inspect_dataset(out)) / seeds
     shutil.rmtree(out)
@@ -699,14 +706,20 @@ def bench_scale(largest: int, work: Path) -> None:
     base = {key: min(r[key] for r in base_rows) for key in base_rows[0]}
     for size, row in [(100, base), *rows.items()]:
         for key, value in row.items():
-            unit = (
-                "bytes/shard" if key == "manifest" else "ms/seed" if key == "sweep" else "ms/shard"
-            )
+            unit = {"manifest": "bytes/shard", "sweep": "ms/seed"}.get(key, "ms/shard")
+            if key in ("lease check", "manifest read"):
+                unit = "ms/call"
             shown = value if key == "manifest" else value * 1e3
             name = f"scale: {size:>6,} seeds, {key}"
             text = f"{name:<38} {shown:>12,.2f} {unit:<14}"
             text += f" {value / base[key]:>7.2f}x vs 100 seeds"
             print(text, flush=True)
+        print(
+            f"scale: {size:>6,} seeds, the ownership check (2 per shard) is "
+            f"{2 * row['lease check'] / row['sweep']:.2%} of a seed's sweep cost; a manifest "
+            f"read would be {row['manifest read'] / row['lease check']:,.0f}x one check",
+            flush=True,
+        )
 
 
 def bench_study(n: int, work: Path) -> None:

@@ -44,6 +44,9 @@ def main(argv: list[str] | None = None) -> int:
         metavar="SECTION.KEY=V1,V2",
         help="a study's points to train on (repeatable; default: every point)",
     )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace an existing model file at -o"
+    )
     args = parser.parse_args(argv)
     if not 0.0 <= args.gamma < 1.0:
         parser.error(f"--gamma {args.gamma}: expected a discount in [0, 1)")
@@ -51,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--support {args.support}: expected an integer >= 1")
     try:
         points = parse_points(args.points)
-        check_model_output(args.dataset, args.out)
+        check_model_output(args.dataset, args.out, overwrite=args.overwrite)
     except FusionError as exc:
         parser.error(str(exc))
     try:
@@ -64,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
             support_policy=args.support_policy,
             support=args.support,
         )
-        model.save(args.out)
+        model.save(args.out, overwrite=args.overwrite)
     except (FusionError, ValueError, OSError) as exc:
         print(f"train_afterstate: {exc}", file=sys.stderr)
         return 1

@@ -67,9 +67,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--requests", type=int, help="requests per simulation (default: the dataset's)"
     )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace an existing model file at -o"
+    )
     args = parser.parse_args(argv)
     try:
-        check_model_output(args.dataset, args.out)
+        check_model_output(args.dataset, args.out, overwrite=args.overwrite)
     except FusionError as exc:
         parser.error(str(exc))
     try:
@@ -113,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"  agreement with KSP-FF             : {agreement(model, obs, masks, first_feasible):.4f}"
         )
-        model.save(args.out)  # never into the dataset: a reader's directory is not ours
+        model.save(args.out, overwrite=args.overwrite)  # the guard: never a dataset's file
         print(f"weights: {args.out}")
         if args.simulate:
             _simulate(args.dataset, test, model, args.requests)

@@ -51,6 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", default="1000-1002", help="held-out evaluation seeds")
     parser.add_argument("--erlang", type=float, help="evaluation load (default: the config's)")
     parser.add_argument("--workers", type=int, help="evaluation processes")
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace an existing model file at -o"
+    )
     args = parser.parse_args(argv)
     # every flag is checked before the data is read or a tree is grown (exit 2, as argparse)
     if not 0.0 <= args.gamma < 1.0:
@@ -76,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         except (FusionError, ValueError) as exc:
             parser.error(str(exc))
     try:  # last: every flag is checked before the output's check reads the input's layout
-        check_model_output(args.dataset, args.out)
+        check_model_output(args.dataset, args.out, overwrite=args.overwrite)
     except FusionError as exc:
         parser.error(str(exc))
     try:
@@ -99,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
             progress=print,
         )
-        model.save(args.out)
+        model.save(args.out, overwrite=args.overwrite)
         chosen = model.act(data.observations, data.action_masks)
         first = np.where(decisions, data.action_masks.argmax(axis=1), -1)
         print(

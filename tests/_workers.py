@@ -31,12 +31,12 @@ if __name__ == "__main__":
     write_forever(sys.argv[1], int(sys.argv[2]))
 
 
-def failing_seed_task(config, seed, dataset_dir):  # type: ignore[no-untyped-def]
+def failing_seed_task(config, seed, dataset_dir, owner=None):  # type: ignore[no-untyped-def]
     """The sweep's task, except that seed 2's simulation raises."""
     from fusion.run.sweep import run_seed_task
 
     if seed != 2:
-        return run_seed_task(config, seed, dataset_dir)
+        return run_seed_task(config, seed, dataset_dir, owner)
     import fusion.sim.engine as simulation
 
     original = simulation.SimulationEngine.decide
@@ -48,7 +48,7 @@ def failing_seed_task(config, seed, dataset_dir):  # type: ignore[no-untyped-def
 
     simulation.SimulationEngine.decide = broken  # type: ignore[method-assign]
     try:
-        return run_seed_task(config, seed, dataset_dir)
+        return run_seed_task(config, seed, dataset_dir, owner)
     finally:  # the worker process runs other seeds next
         simulation.SimulationEngine.decide = original  # type: ignore[method-assign]
 
@@ -90,14 +90,57 @@ def write_shards_without_exclusion(directory: str, seeds: list[int], n: int) -> 
         write_shard(Path(directory), seed, n)
 
 
-def overwritten_meanwhile_task(config, seed, dataset_dir):  # type: ignore[no-untyped-def]
-    """The sweep's task, except that at seed 1 another run overwrites the dataset first (as a
-    second ``fusion sweep --overwrite`` on the same directory would)."""
-    from pathlib import Path
+def taken_over_meanwhile_task(config, seed, dataset_dir, owner=None):  # type: ignore[no-untyped-def]
+    """The sweep's task, except that at seed 1 another run takes the directory over first (as
+    ``--overwrite`` does once this run's lease looks gone: a suspended laptop, a partitioned
+    host) and writes its own dataset there, with one more request per seed."""
+    import os
+    import socket
 
-    from fusion.run.sweep import new_run_id, prepare_dataset, run_seed_task
+    import orjson
+
+    from fusion.run.sweep import prepare_dataset, run_seed_task
+    from fusion.storage.ownership import Lease, lease_path
 
     if seed == 1:
         other = config.replace("general_settings", num_requests=config.general.num_requests + 1)
-        prepare_dataset(other, Path(dataset_dir), [seed], False, True, new_run_id())
-    return run_seed_task(config, seed, dataset_dir)
+        record = {"run_id": "other-run", "host": socket.gethostname(), "pid": os.getpid()}
+        lease_path(dataset_dir).write_bytes(orjson.dumps(record))
+        prepare_dataset(other, Path(dataset_dir), [1], False, True, "other-run")
+        run_seed_task(other, 1, dataset_dir, Lease(Path(dataset_dir), "other-run"))
+    return run_seed_task(config, seed, dataset_dir, owner)
+
+
+def sweep_meanwhile_task(config, seed, dataset_dir, owner=None):  # type: ignore[no-untyped-def]
+    """The sweep's task, except that at seed 1 it first runs ``fusion`` with the arguments in
+    ``<dataset_dir>/../meanwhile.json`` (a second run started while this one runs) and records
+    that command's exit code and stderr beside it."""
+    import contextlib
+    import io
+    import json
+
+    from fusion.cli import main
+    from fusion.run.sweep import run_seed_task
+
+    if seed == 1:
+        spec = Path(dataset_dir).parent / "meanwhile.json"
+        if not spec.exists():  # a study's point: the spec sits at the study's parent
+            spec = Path(dataset_dir).parent.parent / "meanwhile.json"
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            code = main(json.loads(spec.read_text()))
+        spec.with_name("meanwhile.out").write_text(
+            json.dumps({"code": code, "err": err.getvalue()})
+        )
+    return run_seed_task(config, seed, dataset_dir, owner)
+
+
+def removed_meanwhile_task(config, seed, dataset_dir, owner=None):  # type: ignore[no-untyped-def]
+    """The sweep's task, except that at seed 1 the dataset directory is removed first."""
+    import shutil
+
+    from fusion.run.sweep import run_seed_task
+
+    if seed == 1:
+        shutil.rmtree(dataset_dir)
+    return run_seed_task(config, seed, dataset_dir, owner)

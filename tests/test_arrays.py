@@ -180,7 +180,8 @@ def test_to_arrays_when_field_missing_names_file_line_and_field(tmp_path):
     kwargs = example(0)
     with DatasetLogger(p, {"seed": 0}) as log:
         log.log_transition(**kwargs)
-        del kwargs["state"]["paths"][1]["min_residual_slots"]
+        for path in kwargs["state"]["paths"]:  # (every path: one lacking alone is refused)
+            del path["min_residual_slots"]
         log.log_transition(**kwargs)
     with pytest.raises(
         DatasetError, match=r"x\.jsonl:2: field 'state\.paths\[\]\.min_residual_slots'"

@@ -359,16 +359,19 @@ def test_training_scripts_when_the_model_path_is_data_refuse_and_keep_it(tmp_pat
     assert shard.read_bytes() == before
 
 
-def test_write_model_when_the_path_holds_a_model_replaces_it_and_refuses_anything_else(tmp_path):
+def test_write_model_when_the_path_exists_replaces_it_only_with_overwrite(tmp_path):
     from fusion.errors import OutputConflictError
     from fusion.rl.model_file import write_model
 
     model = tmp_path / "m.npz"
     write_model(model, "bc", {"w1": np.zeros(2)}, TrainedOn(4))
-    write_model(model, "bc", {"w1": np.ones(2)}, TrainedOn(4))
+    with pytest.raises(OutputConflictError, match="pass --overwrite"):
+        write_model(model, "bc", {"w1": np.ones(2)}, TrainedOn(4))
+    write_model(model, "bc", {"w1": np.ones(2)}, TrainedOn(4), overwrite=True)
+    assert np.load(model)["w1"].tolist() == [1.0, 1.0]
     data = tmp_path / "x.jsonl"
     data.write_text("{}\n")
-    with pytest.raises(OutputConflictError, match="is not a model file"):
+    with pytest.raises(OutputConflictError, match="pass --overwrite"):
         write_model(data, "bc", {"w1": np.zeros(2)}, TrainedOn(4))
     assert data.read_text() == "{}\n"
 

@@ -7,10 +7,7 @@ from pathlib import Path
 import pytest
 
 from fusion.cli import main
-from fusion.config.config import load_config
 from fusion.datasets.arrays import to_arrays
-from fusion.errors import RunConflictError
-from fusion.run.sweep import run_sweep
 from fusion.storage.loader import load_dataset
 from fusion.storage.study_layout import is_study
 from fusion.storage.validate import validate_dataset
@@ -27,7 +24,9 @@ def _study(out: Path, *extra: str) -> int:
     return main(["sweep", "--seeds", "0-1", "--out", str(out), *grid, *SMALL, *extra])
 
 
-def test_study_overwrite_when_points_hold_caches_and_notes_replaces_the_study_whole(tmp_path):
+def test_study_overwrite_when_points_hold_caches_and_notes_replaces_the_study_keeps_the_notes(
+    tmp_path,
+):
     out = tmp_path / "ov"
     assert _study(out) == 0
     to_arrays(out)  # an array cache in every point directory
@@ -35,7 +34,7 @@ def test_study_overwrite_when_points_hold_caches_and_notes_replaces_the_study_wh
     (out / "README.txt").write_text("the study's notes, at its top")
     assert _study(out, "--overwrite") == 0
     assert validate_dataset(out).ok
-    assert not (out / "erlang=200" / "my_notes.txt").exists()  # point dirs are the study's
+    assert (out / "erlang=200" / "my_notes.txt").exists()  # no record names it: it stays
     assert (out / "README.txt").exists()  # the top level's other files are kept
     assert _study(out, "--resume") == 0
     assert len(list(load_dataset(out))) == 2 * 2 * 200
@@ -105,22 +104,6 @@ def test_study_merge_when_output_is_inside_a_point_over_its_shards_exits_2(tmp_p
     assert validate_dataset(out).ok
 
 
-@pytest.mark.damages
-def test_sweep_when_another_run_overwrites_it_meanwhile_fails_and_says_so(tmp_path):
-    from _workers import overwritten_meanwhile_task
-
-    cfg = load_config().replace("general_settings", num_requests=200)
-    with pytest.raises(RunConflictError, match="another run"):
-        run_sweep(
-            cfg,
-            seeds=[0, 1, 2],
-            workers=1,
-            out=tmp_path / "d",
-            quiet=True,
-            task=overwritten_meanwhile_task,
-        )
-
-
 def _same_size_edit(shard: Path, old: bytes, new: bytes) -> None:
     """Change a shard's bytes without changing its size (nor its mtime)."""
     assert len(old) == len(new)
@@ -181,10 +164,10 @@ def test_exports_of_a_study_and_its_merge_carry_the_axis_columns(tmp_path):
     merged = tmp_path / "all.jsonl"
     assert main(["merge", str(s), "--all", "-o", str(merged)]) == 0
     for source in (s, merged):
-        rows = export_dataset(source, tmp_path / "x.parquet", "parquet")
+        rows = export_dataset(source, tmp_path / "x.parquet", "parquet", overwrite=True)
         table = pq.read_table(tmp_path / "x.parquet")
         assert rows == 800 and sorted(set(table.column("erlang").to_pylist())) == [200.0, 300.0]
-        export_dataset(source, tmp_path / "x.npz", "npz")
+        export_dataset(source, tmp_path / "x.npz", "npz", overwrite=True)
         with np.load(tmp_path / "x.npz") as npz:
             assert sorted(set(npz["point.erlang"].tolist())) == [200.0, 300.0]
             assert len(npz["point.erlang"]) == len(npz["actions"]) == 800

@@ -222,7 +222,7 @@ def test_merge_when_it_fails_after_starting_leaves_no_stale_record(dataset, tmp_
 
     monkeypatch.setattr(merge, "_copy_seed_order", broken)
     with pytest.raises(OSError):
-        merge_shards(dataset, out)
+        merge_shards(dataset, out, overwrite=True)
     assert out.exists() and not mf.merged_sidecar_path(out).exists()
     assert not list(tmp_path.glob(".*.tmp"))
 

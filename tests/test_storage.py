@@ -89,7 +89,7 @@ def test_merge_when_compressed_round_trips_and_is_deterministic(dataset, tmp_pat
         assert handle.read() == (tmp_path / "plain.jsonl").read_bytes()
     assert info["sha256_file"] == file_sha256(out) and info["transitions"] == 15
     first = out.read_bytes()
-    merge_shards(dataset, out, compress=kind)
+    merge_shards(dataset, out, compress=kind, overwrite=True)
     assert out.read_bytes() == first
     assert _records(out) == _records(dataset)
     for name, array in to_arrays(dataset, cache=False).arrays().items():

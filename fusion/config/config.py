@@ -24,6 +24,7 @@ from typing import Any
 import orjson
 
 from fusion.config.features import PATH_FEATURE_SETS
+from fusion.config.identity import canonical_identity, check_content, split_content
 from fusion.config.vocabulary import (
     BANDWIDTH_MIX,
     BIT_RATES,
@@ -38,6 +39,22 @@ from fusion.config.vocabulary import (
 from fusion.errors import ConfigError
 
 MAX_SEED = 2**31 - 1
+#: The largest integer a record holds (JSON as orjson writes it: 64 bits).
+MAX_JSON_INT = 2**63 - 1
+#: Most requests one seed simulates (``num_requests + warmup_requests``): the engine draws a
+#: seed's traffic up front, some 210 bytes a request (10**8: about 21 GB).
+MAX_REQUESTS = 10**8
+#: Most frequency slots a link has, and most a bit rate may be (Gbps, or slots with
+#: ``modulation = none``): beyond, each spectrum operation handles integers of megabytes.
+MAX_SLOTS = 10**6
+#: Most candidate paths per request (a line pads every state to K paths).
+MAX_K_PATHS = 10_000
+#: Most seeds one list names, and most loads a study's ``erlang_start/stop/step`` range holds.
+MAX_SEEDS = 10**6
+MAX_LOADS = 10_000
+#: Smallest ``holding_time_truncation`` above 0: each redraw keeps a share ``1 - exp(-F)``,
+#: so a smaller F takes more than a hundred rounds per request and never finishes.
+MIN_TRUNCATION = 0.01
 DEFAULT_CONFIG = "default.ini"
 SECTION_ALIASES = {"dataset_logging_settings": "dataset_logging"}
 
@@ -61,6 +78,8 @@ def parse_seeds(text: str) -> tuple[int, ...]:
             raise ValueError(f"range {part!r} runs backwards")
         if first < 0 or last > MAX_SEED:
             raise ValueError(f"seeds must lie in 0 .. {MAX_SEED}, got {part!r}")
+        if len(seeds) + last - first >= MAX_SEEDS:
+            raise ValueError(f"at most {MAX_SEEDS} seeds in one list, got more with {part!r}")
         seeds.update(range(first, last + 1))
     if not seeds:
         raise ValueError("no seeds given")
@@ -81,14 +100,28 @@ def _non_negative_float(text: str) -> float:
     return value
 
 
-def _int_at_least(low: int) -> Callable[[str], int]:
+def _int_at_least(low: int, high: int = MAX_JSON_INT, why: str = "") -> Callable[[str], int]:
     def parse(text: str) -> int:
-        value = int(text)
-        if value < low:
-            raise ValueError(f"an integer >= {low}")
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:
+            below = value is not None and value < low and high == MAX_JSON_INT
+            raise ValueError(f"an integer {f'>= {low}' if below else f'in {low} .. {high}'}{why}")
         return value
 
     return parse
+
+
+def _truncation(text: str) -> float:
+    value = _non_negative_float(text)
+    if 0 < value < MIN_TRUNCATION:
+        raise ValueError(
+            f"0 or a finite number >= {MIN_TRUNCATION} (redrawing until a holding time falls "
+            "below F x holding_time takes about 1/F rounds: a smaller F never finishes)"
+        )
+    return value
 
 
 def _probability(text: str) -> float:
@@ -118,6 +151,11 @@ def _choice(*options: str) -> Callable[[str], str]:
 
 def _text(text: str) -> str:
     return text.strip()
+
+
+def _path(text: str) -> str:
+    """A path a run writes to, ``~`` expanded (as for every file key)."""
+    return os.path.expanduser(text.strip())
 
 
 def _seeds(text: str) -> tuple[int, ...]:
@@ -152,17 +190,18 @@ def _bit_rates(text: str) -> str:
     try:
         if raw.startswith("uniform:"):
             low, high = (int(x) for x in raw.removeprefix("uniform:").split("-"))
-            if not 0 < low <= high:
+            if not 0 < low <= high <= MAX_SLOTS:
                 raise ValueError
             return f"uniform:{low}-{high}"
         values = [int(x) for x in raw.split(",")]
-        if not values or min(values) < 1:
+        if not values or min(values) < 1 or max(values) > MAX_SLOTS:
             raise ValueError
         return ",".join(map(str, values))
     except ValueError:
         raise ValueError(
             "fusion (request_distribution's mix), uniform:A-B (integers A..B, 0 < A <= B) or "
-            "a list of positive integers drawn uniformly such as 1,1,2,4"
+            "a list of positive integers drawn uniformly such as 1,1,2,4 (each at most "
+            f"{MAX_SLOTS})"
         ) from None
 
 
@@ -174,18 +213,27 @@ def _node(text: str) -> int | str:
     return int(raw) if raw.isdigit() else raw
 
 
+def _network(text: str) -> str:
+    """A network's name or a topology file's path (``~`` expanded, as for every file key)."""
+    return os.path.expanduser(text.strip())
+
+
 def _modulation(text: str) -> str:
     raw = text.strip()
-    if raw in ("fusion", "deeprmsa", "none") or raw.endswith(".csv"):
+    if raw in ("fusion", "deeprmsa", "none"):
         return raw
+    if raw.endswith(".csv"):
+        return os.path.expanduser(raw)
     raise ValueError("fusion, deeprmsa, none or a path to a name,reach_km,spectral_efficiency .csv")
 
 
 def _file_or(word: str) -> Callable[[str], str]:
     def parse(text: str) -> str:
         raw = text.strip()
-        if raw == word or raw.endswith(".csv"):
+        if raw == word:
             return raw
+        if raw.endswith(".csv"):
+            return os.path.expanduser(raw)
         raise ValueError(f"{word} or a path to a .csv file")
 
     return parse
@@ -208,8 +256,14 @@ class GeneralSettings:
     )
     erlang_stop: int = _key(0, _int_at_least(0), "study: the load range's end, excluded (FUSION's)")
     erlang_step: int = _key(0, _int_at_least(0), "study: the load range's step")
-    num_requests: int = _key(50_000, _int_at_least(1), "requests per seed")
-    k_paths: int = _key(4, _int_at_least(1), "candidate paths per request (k shortest by length)")
+    num_requests: int = _key(
+        50_000,
+        _int_at_least(1, MAX_REQUESTS, " (a seed's requests are drawn up front: run more seeds)"),
+        "requests per seed",
+    )
+    k_paths: int = _key(
+        4, _int_at_least(1, MAX_K_PATHS), "candidate paths per request (k shortest by length)"
+    )
     seeds: tuple[int, ...] = _key((42, 43, 44, 45, 46), _seeds, "seeds to run: 0-3, 0,2,5 or 0-2,7")
     request_distribution: str = _key(
         _request_distribution(
@@ -226,12 +280,12 @@ class GeneralSettings:
     )
     holding_time_truncation: float = _key(
         0.0,
-        _non_negative_float,
+        _truncation,
         "0: exponential holding; F > 0: drawn again until below F x holding_time (DeepRMSA: 2)",
     )
     warmup_requests: int = _key(
         0,
-        _int_at_least(0),
+        _int_at_least(0, MAX_REQUESTS),
         "requests simulated first and kept out of the shard and every blocking figure",
     )
     path_order: str = _key(
@@ -258,11 +312,11 @@ class TopologySettings:
 
     network: str = _key(
         "NSFNet",
-        _text,
+        _network,
         "NSFNet, USNet, toy, a literature topology (fusion scenarios) or a 'src dst km' file",
     )
-    c_band: int = _key(320, _int_at_least(1), "frequency slots per link")
-    guard_slots: int = _key(1, _int_at_least(0), "guard slots added to every lightpath")
+    c_band: int = _key(320, _int_at_least(1, MAX_SLOTS), "frequency slots per link")
+    guard_slots: int = _key(1, _int_at_least(0, MAX_SLOTS), "guard slots added to every lightpath")
     directed: bool = _key(
         False, _boolean, "true: each fibre direction is a link with its own spectrum"
     )
@@ -290,7 +344,7 @@ class FailureSettings:
     )
     geo_hop_radius: int = _key(1, _int_at_least(0), "geo failure: links within this many hops fail")
     t_fail_arrival_index: int = _key(
-        -1, _int_at_least(-1), "the failure hits at this arrival; -1: mid-run"
+        -1, _int_at_least(-1, MAX_REQUESTS), "the failure hits at this arrival; -1: mid-run"
     )
     t_repair_after_arrivals: int = _key(
         10_000, _int_at_least(1), "repaired this many arrivals later"
@@ -322,7 +376,7 @@ class DatasetLoggingSettings:
     log_offline_dataset: bool = _key(True, _boolean, "log every decision as a transition")
     dataset_output_path: str = _key(
         "datasets/nsfnet_default/offline_data.jsonl",
-        _text,
+        _path,
         "shards go beside this path as <stem>.seed<N>.jsonl",
     )
     epsilon_mix: float = _key(0.1, _probability, "probability of the policy's second choice")
@@ -444,17 +498,25 @@ class Config:
     def identity(self) -> dict[str, dict[str, Any]]:
         """The keys that fix a seed's transitions (no seed list, no output path).
 
-        Its sha256 is the dataset's ``config_sha256``.
+        Its sha256 is the dataset's ``config_sha256``. A file a key names enters by its name
+        and the sha256 of its content (``network_sha256``, ...), and equivalent spellings are
+        spelled one way (:mod:`fusion.config.identity`): an edited topology file makes another
+        config, ``nsfnet`` is ``NSFNet``.
+
+            >>> Config().replace("topology_settings", network="nsfnet").identity() == Config().identity()
+            True
         """
-        return {
-            section: {
-                k: v
-                for k, v in keys.items()
-                if (section, k) not in NOT_IDENTITY
-                and ((section, k) not in LATER_KEYS or LATER_KEYS[section, k] != v)
+        return canonical_identity(
+            {
+                section: {
+                    k: v
+                    for k, v in keys.items()
+                    if (section, k) not in NOT_IDENTITY
+                    and ((section, k) not in LATER_KEYS or LATER_KEYS[section, k] != v)
+                }
+                for section, keys in self.to_dict().items()
             }
-            for section, keys in self.to_dict().items()
-        }
+        )
 
     def replace(self, section: str, **changes: Any) -> Config:
         """A copy with some keys of one section changed (checked like the INI values).
@@ -500,6 +562,14 @@ def _check_cross_keys(config: Config) -> None:
             f"{config.source}: [dataset_logging] epsilon_mix = {config.dataset.epsilon_mix} "
             "needs [general_settings] k_paths >= 2 (a second choice to take)"
         )
+    g = config.general
+    if g.erlang_step > 0 and len(range(g.erlang_start, g.erlang_stop, g.erlang_step)) > MAX_LOADS:
+        raise ConfigError(
+            f"{config.source}: [general_settings] erlang_start/stop/step = "
+            f"{g.erlang_start}/{g.erlang_stop}/{g.erlang_step} gives "
+            f"{len(range(g.erlang_start, g.erlang_stop, g.erlang_step))} loads; a study takes at "
+            f"most {MAX_LOADS}: raise erlang_step or narrow the range"
+        )
 
 
 def config_from_mapping(data: Mapping[str, Mapping[str, str]], source: str) -> Config:
@@ -530,10 +600,16 @@ def config_from_dict(data: Mapping[str, Mapping[str, Any]], source: str) -> Conf
     (:data:`~fusion.config.vocabulary.LATER_KEYS`), which take the value the data had before
     them (an identity leaves them out exactly when they hold it).
 
+    A file's recorded content hash (``network_sha256``, ...) is checked against the file the
+    key names now, when it can be read: a config rebuilt from a manifest is the config its data
+    was made with, or is refused.
+
     :param data: Sections of typed JSON values.
     :param source: Named in errors (the manifest's path).
-    :raises ConfigError: on an unknown section or key.
+    :raises ConfigError: on an unknown section or key, or a named file whose content is not
+        the one recorded.
     """
+    data, hashes = split_content(data)
     text = {
         section: {
             k: ",".join(map(str, v)) if isinstance(v, list) else str(v) for k, v in keys.items()
@@ -547,7 +623,11 @@ def config_from_dict(data: Mapping[str, Mapping[str, Any]], source: str) -> Conf
             text.setdefault(written, {})[key] = (
                 str(before).lower() if isinstance(before, bool) else str(before)
             )
-    return config_from_mapping(text, source)
+    config = config_from_mapping(text, source)
+    if hashes:
+        values = {k: getattr(getattr(config, _ATTRS[k[0]]), k[1]) for k in hashes if k[0] in _ATTRS}
+        check_content(source, values, hashes)
+    return config
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:

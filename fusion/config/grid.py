@@ -136,7 +136,9 @@ def parse_grid(config: Config, grids: Sequence[str]) -> list[Axis]:
         if why:
             raise ConfigError(f"--grid {text!r}: [{section}] {key} cannot be an axis ({why})")
         if any(a.key == key for a in axes):
-            raise ConfigError(f"--grid {text!r}: {key} is already an axis of this study")
+            raise ConfigError(
+                f"--grid {text!r}: {key} is already an axis of this study{_from_range(config, axes, key)}"
+            )
         parts = [part.strip() for part in raw.split(",")]
         if not raw or any(not part for part in parts):
             raise ConfigError(f"--grid {text!r}: expected a list of values like {key}=a,b,c")
@@ -145,6 +147,22 @@ def parse_grid(config: Config, grids: Sequence[str]) -> list[Axis]:
             raise ConfigError(f"--grid {text!r}: a value is given twice")
         axes.append(Axis(section, key, tuple(sorted(values))))
     return axes
+
+
+def _from_range(config: Config, axes: Sequence[Axis], key: str) -> str:
+    """Where an ``erlang`` axis came from, when it is the config's load range, and how to
+    replace it (``""`` otherwise)."""
+    if key != "erlang" or not axes or axes[0] != erlang_axis(config):
+        return ""
+    start, stop, step = (getattr(config.general, k) for k in ERLANG_RANGE)
+    loads = ", ".join(_number(v) for v in axes[0].values)
+    clear = " ".join(f"--set general_settings.{k}=0" for k in ERLANG_RANGE)
+    return (
+        f" ({config.source} sweeps the loads of its erlang_start/stop/step = "
+        f"{start}/{stop}/{step}: {loads} Erlang); to sweep other loads, clear that range "
+        f"first ({clear} --grid general_settings.erlang=...), or run one load with "
+        "--set general_settings.erlang=LOAD, which replaces the range"
+    )
 
 
 def parse_points(items: Sequence[str]) -> dict[str, list[Any]]:

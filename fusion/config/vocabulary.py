@@ -52,6 +52,10 @@ COMPRESSIONS = ("gzip", "zstd")
 SUFFIXES = {"gzip": ".gz", "zstd": ".zst"}
 #: ``[dataset_logging] shard_compression``: ``none`` or one of :data:`COMPRESSIONS`.
 SHARD_COMPRESSIONS = ("none", *COMPRESSIONS)
+#: The longest line a shard may hold, in bytes (the readers parse in blocks of 4 MiB): the
+#: writer and ``fusion validate`` refuse longer ones, the scenario check refuses a config whose
+#: lines would be (:func:`fusion.sim.scenario.line_bytes`).
+MAX_LINE_BYTES = 1 << 20
 
 #: Keys added after the first datasets were made, with the value every dataset made before the
 #: key existed has: a dataset's config identity lists such a key only when it is set away from
@@ -84,3 +88,27 @@ NOT_IDENTITY = {
     ("dataset_logging", "dataset_output_path"): "use --out",
     ("dataset_logging", "shard_compression"): "it changes how shards are stored, not what",
 }
+
+#: The networks shipped in ``fusion/data/topologies`` (``<name>.txt``), by the lower-case name
+#: the topology loader looks them up by (any case), with the spelling a config identity gives
+#: them: ``nsfnet`` and ``NSFNET`` are both ``NSFNet``.
+NETWORKS = {
+    "nsfnet": "NSFNet",
+    "usnet": "USNet",
+    "toy": "toy",
+    "nsfnet_deeprmsa": "nsfnet_deeprmsa",
+    "cost239_deeprmsa": "cost239_deeprmsa",
+    "cost239_ptrnet_real": "cost239_ptrnet_real",
+    "usnet_gcnrnn": "usnet_gcnrnn",
+    "usnet_ptrnet": "usnet_ptrnet",
+    "jpn48": "jpn48",
+}
+
+#: The keys that may name a file (``[topology_settings] network`` when it is no shipped
+#: network, a ``.csv`` ``modulation`` or ``traffic_matrix``): a config identity records such a
+#: file by its name and, under ``<key>_sha256``, the sha256 of its content.
+FILE_KEYS = (
+    ("topology_settings", "network"),
+    ("topology_settings", "modulation"),
+    ("general_settings", "traffic_matrix"),
+)

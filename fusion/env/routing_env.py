@@ -52,6 +52,21 @@ ENV_ID = "fusion/EONRouting-v0"
 ConfigLike = Config | str | os.PathLike[str] | Mapping[str, Mapping[str, Any]] | None
 
 
+def _resolve(
+    config: ConfigLike = None, overrides: Mapping[str, Mapping[str, Any]] | None = None
+) -> Config:
+    """The config given, as it is (logging settings included), with ``overrides`` applied."""
+    if isinstance(config, Config):
+        resolved = config
+    elif isinstance(config, Mapping):
+        resolved = config_from_dict(config, "<env config>")
+    else:
+        resolved = load_config(config)
+    for section, changes in (overrides or {}).items():
+        resolved = resolved.replace(section, **changes)
+    return resolved
+
+
 def config_of(
     config: ConfigLike = None, overrides: Mapping[str, Mapping[str, Any]] | None = None
 ) -> Config:
@@ -61,16 +76,21 @@ def config_of(
     :param config: The config.
     :param overrides: ``{section: {key: value}}`` changes.
     """
-    if isinstance(config, Config):
-        resolved = config
-    elif isinstance(config, Mapping):
-        resolved = config_from_dict(config, "<env config>")
-    else:
-        resolved = load_config(config)
-    for section, changes in (overrides or {}).items():
-        resolved = resolved.replace(section, **changes)
-    # The agent is the policy: no behaviour epsilon, and no shard is written.
-    return resolved.replace("dataset_logging", log_offline_dataset=False)
+    # The agent is the policy (the behaviour policy runs the warm-up only), no shard is written.
+    return _resolve(config, overrides).replace("dataset_logging", log_offline_dataset=False)
+
+
+def warmup_epsilon(config: Config) -> float:
+    """The epsilon-mix of the behaviour policy during a run's warm-up: ``epsilon_mix`` when the
+    config logs (as ``fusion run`` does then), 0 when it does not.
+
+    :param config: The config as given (before :func:`config_of` turns logging off).
+
+        >>> from fusion.config.config import load_config
+        >>> warmup_epsilon(load_config()), warmup_epsilon(config_of(None))
+        (0.1, 0.0)
+    """
+    return config.dataset.epsilon_mix if config.dataset.log_offline_dataset else 0.0
 
 
 def _bounds(config: Config, num_nodes: int) -> tuple[np.ndarray, np.ndarray]:
@@ -103,6 +123,9 @@ class EONRoutingEnv(gymnasium.Env[np.ndarray, np.int64]):
     simulation seed from that generator in :data:`HELD_OUT_SEEDS` (``2**30`` and up), never
     one of the config's seeds: an agent trained on the environment never replays the traffic
     of a dataset swept with the same config (nor of any sweep with seeds below ``2**30``).
+    ``warmup_requests`` run first as the logged run ran them (the behaviour policy, with its
+    ``epsilon_mix`` when the config logs), so an episode starts from the network the log's
+    first state saw; ``info["request_id"]`` counts from there, as the log's ``meta.request_id``.
     """
 
     metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012 (Gymnasium's class attribute)
@@ -112,7 +135,10 @@ class EONRoutingEnv(gymnasium.Env[np.ndarray, np.int64]):
         config: ConfigLike = None,
         overrides: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
-        self.config = config_of(config, overrides)
+        given = _resolve(config, overrides)
+        self._warmup_epsilon = warmup_epsilon(given)
+        self._warmup = given.general.warmup_requests
+        self.config = given.replace("dataset_logging", log_offline_dataset=False)
         self.k_paths = self.config.general.k_paths
         self.path_features = path_features(self.config.dataset.path_features)
         num_nodes = build_scenario(self.config).topology.num_nodes  # checks the keys too
@@ -144,7 +170,7 @@ class EONRoutingEnv(gymnasium.Env[np.ndarray, np.int64]):
         legal = self._legal = legal_list(decision.mask)  # (a list: read per step, never shared)
         return observation(decision.state, self.k_paths, self.path_features), {
             "action_mask": np.array(legal, dtype=bool),
-            "request_id": decision.request,
+            "request_id": decision.request - self._warmup,  # as the log's meta.request_id
         }
 
     def reset(
@@ -168,7 +194,10 @@ class EONRoutingEnv(gymnasium.Env[np.ndarray, np.int64]):
             while self.sim_seed in own:
                 self.sim_seed = int(self.np_random.integers(low, high + 1))
         # the env reads every state (the observation): built with the mask, in one pass
-        self.engine = SimulationEngine(self.config, self.sim_seed, eager_state=True)
+        # its warm-up is the logged run's: the behaviour policy with the log's epsilon-mix
+        self.engine = SimulationEngine(
+            self.config, self.sim_seed, eager_state=True, epsilon=self._warmup_epsilon
+        )
         self._decision = self.engine.next_decision()
         obs, info = self._observe()
         info["seed"] = self.sim_seed

@@ -40,13 +40,8 @@ from fusion.datasets.columns import check_table, explain, read_table
 from fusion.errors import DatasetError
 from fusion.storage.atomic import atomic_output
 from fusion.storage.integrity import check_columns, check_line_count
-from fusion.storage.sources import (
-    Part,
-    Source,
-    refuse_overwriting_input,
-    resolve_parts,
-    warn_skipped,
-)
+from fusion.storage.outputs import check_output
+from fusion.storage.sources import Part, Source, resolve_parts, warn_skipped
 from fusion.storage.successors import episode_ends
 
 FORMATS = ("npz", "parquet")
@@ -154,20 +149,24 @@ def export_parquet(
     out: str | os.PathLike[str],
     *,
     seeds: Iterable[int] | None = None,
-    parts: list[Part] | None = None,
+    overwrite: bool = False,
 ) -> int:
     """Write one Parquet file, a row per transition; return the rows written.
 
     :param path: A dataset directory, its manifest, or a ``.jsonl[.gz|.zst]`` file.
     :param out: The Parquet file.
     :param seeds: Only these seeds (of a dataset or a merged file).
-    :param parts: ``resolve_parts(path, seeds=seeds)`` when the caller has it already.
+    :param overwrite: Replace an existing ``out`` that belongs to no dataset or study.
+    :raises OutputConflictError: for an output the guard refuses, before any work.
     :raises DatasetError: naming a file that is malformed, has other lines than promised, or
         holds a line whose seed or ``t`` does not belong there.
     """
+    check_output(out, overwrite=overwrite, inputs=[path])
+    return _write_parquet(resolve_parts(path, seeds=seeds), out)
+
+
+def _write_parquet(parts: list[Part], out: str | os.PathLike[str]) -> int:
     rows = 0
-    if parts is None:
-        parts = resolve_parts(path, seeds=seeds)
     axes = _axis_fields(parts)
     schema = pa.schema([*PARQUET_SCHEMA, *axes])
     with atomic_output(out) as handle, pq.ParquetWriter(handle, schema) as writer:
@@ -197,14 +196,27 @@ def _axis_fields(parts: list[Part]) -> list[pa.Field]:
 
 
 def export_npz(
-    path: str | os.PathLike[str], out: str | os.PathLike[str], *, seeds: Iterable[int] | None = None
+    path: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    seeds: Iterable[int] | None = None,
+    overwrite: bool = False,
 ) -> int:
     """Write the D4RL-style ``.npz`` (see the module docstring); return the rows written.
 
     :param path: A dataset directory, its manifest, or a ``.jsonl[.gz|.zst]`` file.
     :param out: The ``.npz`` file.
     :param seeds: Only these seeds.
+    :param overwrite: Replace an existing ``out`` that belongs to no dataset or study.
+    :raises OutputConflictError: for an output the guard refuses, before any work.
     """
+    check_output(out, overwrite=overwrite, inputs=[path])
+    return _write_npz(path, out, seeds)
+
+
+def _write_npz(
+    path: str | os.PathLike[str], out: str | os.PathLike[str], seeds: Iterable[int] | None
+) -> int:
     data = to_arrays(path, seeds=seeds, verify=True)  # every file's sha256, cache or not
     arrays = {
         "observations": data.observations,
@@ -226,12 +238,56 @@ def export_npz(
     return len(data)
 
 
+def nothing_to_export(path: str | os.PathLike[str], seeds: Iterable[int] | None) -> str:
+    """Why no shard is exported: the seeds asked for are none of the dataset's (which it has is
+    named), or none of its shards is complete yet.
+
+    :param path: The dataset (directory, manifest or file).
+    :param seeds: The seeds asked for (``None``: all).
+    """
+    found: dict[int, str] = {}
+    for part in resolve_parts(path, include_incomplete=True, missing="skip"):
+        for source in part.resolved.sources:
+            if source.seed is not None:
+                found[source.seed] = source.status
+            for seed in source.per_seed or {}:
+                found[int(seed)] = source.status
+    complete = sorted(seed for seed, status in found.items() if status in ("complete", "file"))
+    if seeds is not None and complete:
+        return (
+            f"{path}: holds none of the seeds asked for ({_spans(sorted(set(seeds)))}); its "
+            f"complete seeds are {_spans(complete)}: ask for those, or for all (no --seeds)"
+        )
+    unfinished = sorted(seed for seed, status in found.items() if seed not in complete)
+    if unfinished:
+        return (
+            f"{path}: no complete shard to export; seeds {_spans(unfinished)} are unfinished "
+            "(fusion inspect shows why; a sweep with --resume completes them)"
+        )
+    return f"{path}: no shard to export (an empty dataset: run a sweep into it first)"
+
+
+def _spans(seeds: list[int]) -> str:
+    """Sorted seeds as ranges: ``0-3,7`` (at most 20 ranges, then ``...``)."""
+    spans: list[str] = []
+    start = previous = seeds[0]
+    for seed in [*seeds[1:], None]:
+        if seed is not None and seed == previous + 1:
+            previous = seed
+            continue
+        spans.append(str(start) if start == previous else f"{start}-{previous}")
+        if seed is not None:
+            start = previous = seed
+    return ",".join(spans[:20]) + (",..." if len(spans) > 20 else "")
+
+
 def export_dataset(
     path: str | os.PathLike[str],
     out: str | os.PathLike[str],
     format: str,
     *,
     seeds: Iterable[int] | None = None,
+    overwrite: bool = False,
 ) -> int:
     """Export in ``format`` (``npz`` or ``parquet``); return the rows written.
 
@@ -239,16 +295,16 @@ def export_dataset(
     :param out: The output file.
     :param format: ``npz`` or ``parquet``.
     :param seeds: Only these seeds.
+    :param overwrite: Replace an existing ``out`` that belongs to no dataset or study (see
+        :func:`~fusion.storage.outputs.check_output`).
+    :raises OutputConflictError: for an output the guard refuses, before any work.
     """
-    refuse_overwriting_input(path, out)
+    if format not in FORMATS:
+        raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
+    check_output(out, overwrite=overwrite, inputs=[path])
     parts = resolve_parts(path, seeds=seeds)
     if not any(part.resolved.sources for part in parts):
-        raise DatasetError(
-            f"{path}: no complete shard to export (see fusion inspect / fusion validate; "
-            "a sweep with --resume completes it)"
-        )
+        raise DatasetError(nothing_to_export(path, seeds))
     if format == "npz":
-        return export_npz(path, out, seeds=seeds)
-    if format == "parquet":
-        return export_parquet(path, out, seeds=seeds, parts=parts)
-    raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
+        return _write_npz(path, out, seeds)
+    return _write_parquet(parts, out)

@@ -32,6 +32,7 @@ from fusion.datasets.arrays import to_arrays
 from fusion.errors import DatasetError
 from fusion.optional import require
 from fusion.storage.observation import legal_actions
+from fusion.storage.outputs import check_output
 from fusion.storage.sources import resolve_parts
 
 logger = logging.getLogger(__name__)
@@ -41,6 +42,10 @@ class MinariIdExistsError(DatasetError):
     """The Minari dataset id is taken (Minari never overwrites one)."""
 
 
+class MinariStudyError(DatasetError):
+    """A study was given: a Minari dataset holds one dataset, so one point is exported."""
+
+
 def _config_of(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The config a dataset records; a study (its directory or one merged file) is refused,
     naming a point to export instead."""
@@ -48,7 +53,7 @@ def _config_of(path: str | os.PathLike[str]) -> dict[str, Any]:
     if parts[0].coords is not None:
         where = "a study" if parts[0].of_study_dir else "a merged study"
         example = parts[0].path if parts[0].of_study_dir else parts[0].name
-        raise DatasetError(f"{path}: {where}; export one point's dataset (e.g. {example})")
+        raise MinariStudyError(f"{path}: {where}; export one point's dataset (e.g. {example})")
     resolved = parts[0].resolved
     record: Mapping[str, Any] | None = resolved.manifest
     if record is None:
@@ -97,7 +102,10 @@ def export_minari(
         ``~/.minari/datasets``).
     :param seeds: Only these seeds.
     :param author: Recorded in the dataset's metadata.
-    :raises DatasetError: for a study, a file without its manifest, or an id that exists.
+    :raises MinariStudyError: for a study (before anything is created).
+    :raises OutputConflictError: for a ``root`` the output guard refuses (a file, a path in a
+        dataset or study).
+    :raises DatasetError: for a file without its manifest, or an id that exists.
     """
     minari = require("minari", "minari", "--format minari")
     require("h5py", "minari", "--format minari (HDF5)")
@@ -106,16 +114,21 @@ def export_minari(
     env_module = require("fusion.env", "rl", "--format minari (the env spec)")
     import gymnasium
 
+    config = _config_of(path)  # a study is refused before Minari creates its root
+    where = root or os.environ.get("MINARI_DATASETS_PATH")
+    base = Path.home() / ".minari" / "datasets" if where is None else Path(where)  # as Minari's
+    check_output(base, base / dataset_id, kind="dir", inputs=[path])
     with _datasets_root(root):
-        if dataset_id in minari.list_local_datasets():  # before reading anything
+        if dataset_id in minari.list_local_datasets():  # before the data is read
             raise MinariIdExistsError(
                 f"Minari dataset {dataset_id!r} exists (Minari never overwrites an id): "
                 "export under a new version, e.g. -v1"
             )
-    config = _config_of(path)
     data = to_arrays(path, seeds=seeds)
     if not len(data):
-        raise DatasetError(f"{path}: no transitions to export")
+        from fusion.interop.export import nothing_to_export
+
+        raise DatasetError(nothing_to_export(path, seeds))
     env = env_module.EONRoutingEnv(config=config)
     k = env.k_paths
     spec = dataclasses.replace(gymnasium.spec(env_module.ENV_ID), kwargs={"config": config})

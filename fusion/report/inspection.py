@@ -2,13 +2,16 @@
 
 Across seeds: mean, sample standard deviation and the 95% confidence interval of the mean
 (:func:`fusion.report.intervals.interval`) of every blocking figure, the aggregate FUSION's
-metrics report.
+metrics report. A shard's figures describe the transitions it holds: a failed shard's count
+only those written before it failed (the writer's tally), and a figure over no transition at
+all is shown as ``-``, not as 0.
 """
 
 from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping
 from typing import Any
 
 from fusion.errors import DatasetError
@@ -24,20 +27,18 @@ def inspect_dataset(path: str | os.PathLike[str]) -> dict[str, Any]:
     resolved = resolve(path, include_incomplete=True, missing="skip")
     if resolved.manifest is None:
         raise DatasetError(f"{path}: inspect takes a dataset directory or its manifest.json")
-    rows = []
+    rows: list[dict[str, Any]] = []
     for ref in resolved.sources:
         stats = ref.entry.get("stats", {})
+        counted = _counted(stats, stats.get("accepted", 0) + stats.get("blocked", 0))
         rows.append(
             {
                 "seed": ref.seed,
                 "status": ref.status,
                 "transitions": ref.entry.get("transitions"),
                 "bytes": ref.entry.get("bytes"),
-                "bp": stats.get("blocking_probability"),
-                **{
-                    f"bp_{w}": stats.get("per_window", {}).get(w, {}).get("blocking_probability")
-                    for w in WINDOWS
-                },
+                "bp": counted.get("blocking_probability"),
+                **{f"bp_{w}": _window_bp(stats, w) for w in WINDOWS},
                 "reach": _share(stats.get("blocked_by_reach"), ref.entry.get("transitions")),
             }
         )
@@ -53,6 +54,18 @@ def inspect_dataset(path: str | os.PathLike[str]) -> dict[str, Any]:
         "shards": rows,
         "across_seeds": aggregate,
     }
+
+
+def _counted(figures: Mapping[str, Any], requests: Any) -> Mapping[str, Any]:
+    """``figures``, or nothing when they count no request (a blocking probability of no
+    transitions is no figure: a shard that failed before writing one)."""
+    return figures if not isinstance(requests, int) or requests > 0 else {}
+
+
+def _window_bp(stats: Mapping[str, Any], window: str) -> float | None:
+    """A window's blocking probability, ``None`` when the window counts no request."""
+    figures = stats.get("per_window", {}).get(window, {})
+    return _counted(figures, figures.get("requests")).get("blocking_probability")
 
 
 def _share(count: Any, total: Any) -> float | None:
@@ -87,6 +100,11 @@ def format_inspection(report: dict[str, Any]) -> str:
             f"{r['seed']:>8} {r['status']:<9} {r['transitions'] or 0:>11} {r['bytes'] or 0:>12} "
             + " ".join(f"{cell(r.get(c)):>7}" for c in columns)
         )
+    if any(r["status"] == mf.STATUS_FAILED for r in report["shards"]):
+        lines.append(
+            "failed seeds: their figures count only the transitions written before the failure "
+            "(- : none); fix the cause and rerun them with fusion sweep --resume"
+        )
     lines.append(
         "across complete seeds: mean ± std [95% CI]  (reach: blocked because no format reaches)"
     )
@@ -102,7 +120,8 @@ def plot_blocking(path: str | os.PathLike[str], out: str | os.PathLike[str]) -> 
     require("matplotlib", "plot", "--plot").use("Agg")
     plt = require("matplotlib.pyplot", "plot", "--plot")
     fig, ax = plt.subplots(figsize=(9, 4))
-    shaded = False
+    first: dict[str, Any] | None = None
+    last = 0.0  # the latest time a series reaches
     for ref in resolve(path, include_incomplete=True, missing="skip").sources:
         # Long series live in the shard's sidecar, not in the manifest.
         record = mf.read_sidecar(mf.sidecar_path(ref.path)) or {}
@@ -112,11 +131,16 @@ def plot_blocking(path: str | os.PathLike[str], out: str | os.PathLike[str]) -> 
             ax.plot(
                 [p[0] for p in timeline], [p[1] for p in timeline], label=f"seed {ref.seed}", lw=1
             )
-        for event in sim.get("failure_history", [])[:1]:
-            if not shaded:
-                end = event["t_repair"] if math.isfinite(event["t_repair"]) else ax.get_xlim()[1]
-                ax.axvspan(event["t_fail"], end, color="red", alpha=0.12, label="failure window")
-                shaded = True
+            last = max(last, timeline[-1][0])
+        if first is None and sim.get("failure_history"):
+            first = sim["failure_history"][0]
+    if first is not None:  # shaded once every series is drawn: an open window runs to the end
+        repair = first.get("t_repair")
+        repaired = isinstance(repair, (int, float)) and math.isfinite(repair)
+        # a failure not repaired within the run has t_repair inf, which JSON records as null
+        end = repair if repaired else max(last, first["t_fail"])
+        label = "failure window" if repaired else "failure (not repaired within the run)"
+        ax.axvspan(first["t_fail"], end, color="red", alpha=0.12, label=label)
     ax.set_xlabel("arrival time")
     ax.set_ylabel("blocking probability")
     ax.legend(fontsize="small", ncol=2)

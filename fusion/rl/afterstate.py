@@ -171,10 +171,11 @@ class AfterstateModel:
     support: int = 0
     info: dict[str, Any] = field(default_factory=dict)
 
-    def save(self, path: str | os.PathLike[str]) -> None:
+    def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> None:
         """Write the model to one ``.npz`` file (atomically, no pickle).
 
         :param path: The file.
+        :param overwrite: Replace an existing file that belongs to no dataset or study.
         """
         arrays = {
             "weights": self.weights,
@@ -185,7 +186,7 @@ class AfterstateModel:
             "support": np.array(self.support),
             "info": np.array(orjson.dumps(self.info).decode()),
         }
-        write_model(path, "afterstate", arrays, self.trained_on)
+        write_model(path, "afterstate", arrays, self.trained_on, overwrite=overwrite)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> AfterstateModel:

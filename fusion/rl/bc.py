@@ -95,13 +95,15 @@ class BCModel:
         scores = np.where(masks, self.logits(observations), -np.inf)
         return np.where(masks.any(axis=1), scores.argmax(axis=1), -1)
 
-    def save(self, path: str | os.PathLike[str]) -> None:
+    def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> None:
         """Write the weights to an ``.npz`` file (atomically).
 
         :param path: The file.
+        :param overwrite: Replace an existing file that belongs to no dataset or study.
         """
         assert self.trained_on is not None
-        write_model(path, "bc", {name: getattr(self, name) for name in _WEIGHTS}, self.trained_on)
+        weights = {name: getattr(self, name) for name in _WEIGHTS}
+        write_model(path, "bc", weights, self.trained_on, overwrite=overwrite)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> BCModel:

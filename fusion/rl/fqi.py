@@ -295,10 +295,11 @@ class FQIModel:
         best = self.advantages(observations, masks).argmax(axis=1)
         return np.where(masks.any(axis=1), best, -1)
 
-    def save(self, path: str | os.PathLike[str]) -> None:
+    def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> None:
         """Write the model to one ``.npz`` file (atomically, no pickle).
 
         :param path: The file.
+        :param overwrite: Replace an existing file that belongs to no dataset or study.
         """
         import orjson
 
@@ -309,7 +310,7 @@ class FQIModel:
             **self.state_value.arrays("value."),
             **self.advantage.arrays("advantage."),
         }
-        write_model(path, "fqi", arrays, self.trained_on)
+        write_model(path, "fqi", arrays, self.trained_on, overwrite=overwrite)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> FQIModel:

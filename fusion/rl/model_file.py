@@ -27,10 +27,10 @@ import orjson
 
 from fusion.config.config import Config
 from fusion.config.features import path_features
-from fusion.errors import ConfigError, FusionError, OutputConflictError
+from fusion.errors import ConfigError
 from fusion.storage.atomic import atomic_output
 from fusion.storage.observation import PATH_FEATURES
-from fusion.storage.sources import refuse_overwriting_input
+from fusion.storage.outputs import check_output
 
 #: The kinds of model file fusion writes: behaviour cloning, masked fitted-Q iteration,
 #: afterstate values.
@@ -50,21 +50,32 @@ SCENARIO_KEYS = (
 
 
 def scenario_of(config: Mapping[str, Mapping[str, Any]] | Config) -> dict[str, Any]:
-    """The scenario a model is bound to: :data:`SCENARIO_KEYS` of a config (or of a
-    manifest's ``config`` dict), as ``"section.key": value``.
+    """The scenario a model is bound to: :data:`SCENARIO_KEYS` of a config's identity (or of
+    a manifest's ``config`` dict, the identity it records), as ``"section.key": value``.
 
-    A manifest written before a key existed lacks it; it then had the value
-    :data:`~fusion.config.vocabulary.LATER_KEYS` records.
+    As in the identity (:mod:`fusion.config.identity`), a topology or modulation file is its
+    name and, under ``network_sha256`` / ``modulation_sha256``, the sha256 of its content, so
+    a model trained on a topology file does not run on an edited one; a shipped network is
+    spelled one way (``nsfnet`` is ``NSFNet``). A manifest written before a key existed lacks
+    it; it then had the value :data:`~fusion.config.vocabulary.LATER_KEYS` records.
 
     :param config: A :class:`Config` or its sections as a dict.
-    """
-    from fusion.config.vocabulary import LATER_KEYS
 
-    sections = config.to_dict() if isinstance(config, Config) else config
+        >>> scenario_of(Config().replace("topology_settings", network="nsfnet"))[
+        ...     "topology_settings.network"]
+        'NSFNet'
+    """
+    from fusion.config.identity import content_key, scenario_value
+    from fusion.config.vocabulary import FILE_KEYS, LATER_KEYS
+
+    sections = config.identity() if isinstance(config, Config) else config
     out = {}
     for section, key in SCENARIO_KEYS:
         keys = sections.get(section, {})
-        out[f"{section}.{key}"] = keys[key] if key in keys else LATER_KEYS.get((section, key))
+        value = keys[key] if key in keys else LATER_KEYS.get((section, key))
+        out[f"{section}.{key}"] = scenario_value(section, key, value)
+        if (section, key) in FILE_KEYS and content_key(key) in keys:
+            out[f"{section}.{content_key(key)}"] = keys[content_key(key)]
     return out
 
 
@@ -117,10 +128,24 @@ class TrainedOn:
                 f"{len(self.path_features)} ({_set_name(self.path_features)})"
             )
         if self.scenario:
+            from fusion.config.identity import file_key_of, scenario_value
+
             now = scenario_of(config)
             for name, value in self.scenario.items():
-                if now.get(name) != value:
-                    section, key = name.split(".")
+                section, key = name.split(".")
+                if now.get(name) == scenario_value(section, key, value):
+                    continue
+                if file_key_of(section, key):
+                    problems.append(
+                        f"[{section}] {file_key_of(section, key)} "
+                        + (
+                            f"names a file whose content (sha256 {now[name]}) is not"
+                            if now.get(name)
+                            else "names no file, not"
+                        )
+                        + f" the file the model was trained on (sha256 {value})"
+                    )
+                else:
                     problems.append(
                         f"[{section}] {key} = {now.get(name)!r}, the model was trained on {value!r}"
                     )
@@ -169,6 +194,8 @@ def write_model(
     kind: str,
     arrays: Mapping[str, Any],
     trained_on: TrainedOn,
+    *,
+    overwrite: bool = False,
 ) -> None:
     """Write ``arrays``, ``kind`` and ``trained_on`` to one ``.npz`` file, atomically.
 
@@ -176,51 +203,30 @@ def write_model(
     :param kind: One of :data:`MODEL_KINDS`.
     :param arrays: Name -> array (or scalar).
     :param trained_on: What the model was trained on.
+    :param overwrite: Replace an existing file that belongs to no dataset or study.
+    :raises OutputConflictError: for a path the output guard refuses
+        (:func:`~fusion.storage.outputs.check_output`).
     """
     if kind not in MODEL_KINDS:
         raise ValueError(f"model kind must be one of {MODEL_KINDS}, got {kind!r}")
-    refuse_replacing_data(path)
+    check_output(path, overwrite=overwrite)
     with atomic_output(path) as handle:
         payload = {"kind": np.array(kind), **arrays, **trained_on.arrays()}
         np.savez(handle, **payload)
 
 
-def refuse_replacing_data(path: str | os.PathLike[str]) -> None:
-    """Refuse a model file's path that holds something other than a model file (a shard, a
-    manifest, a merged file): a model replaces only a model.
-
-    :param path: Where a model is about to be written.
-    :raises OutputConflictError: naming the file.
-    """
-    target = Path(path)
-    if not target.exists():
-        return
-    try:
-        kind = model_kind(target) if target.is_file() else ""
-    except (OSError, ValueError):
-        kind = ""
-    if not kind:
-        raise OutputConflictError(
-            f"{path}: exists and is not a model file; a model is written over a model only "
-            "(choose another -o)"
-        )
-
-
-def check_model_output(data: str | os.PathLike[str], out: str | os.PathLike[str]) -> None:
-    """What a training command checks before it reads anything: its model file is neither a
-    file of its input data nor any other file that is not a model.
+def check_model_output(
+    data: str | os.PathLike[str], out: str | os.PathLike[str], *, overwrite: bool = False
+) -> None:
+    """What a training command checks before it reads anything: its model file is no file of
+    its input data, of any dataset or study, and no existing file unless ``overwrite``.
 
     :param data: The dataset, merged file or study trained on.
     :param out: The model file to write.
-    :raises OutputConflictError: naming the file and what it would destroy.
+    :param overwrite: Replace an existing file that belongs to no dataset or study.
+    :raises OutputConflictError: naming the file, why, and what to do.
     """
-    try:
-        refuse_overwriting_input(data, out)
-    except OutputConflictError:
-        raise
-    except FusionError:
-        pass  # missing or unreadable data: the reading names it, as a failure
-    refuse_replacing_data(out)
+    check_output(out, overwrite=overwrite, inputs=[data])
 
 
 def model_kind(path: str | os.PathLike[str]) -> str:

@@ -8,7 +8,11 @@ t) and the relative difference to ``ksp_ff``, ``(bp - bp_ksp_ff) / bp_ksp_ff`` p
 with its interval: negative means less blocking than KSP-FF.
 
 A policy is a heuristic's name (:data:`fusion.sim.policies.POLICIES`) or a model file
-(a :class:`~fusion.rl.bc.BCModel` or :class:`~fusion.rl.fqi.FQIModel`).
+(a :class:`~fusion.rl.bc.BCModel` or :class:`~fusion.rl.fqi.FQIModel`), with the policy's own
+keys after a colon (:data:`POLICY_KEYS`: ``ksp_ff:path_order=hops``). A key that changes the
+traffic, the load, the network or the failure is refused there: the policies would no longer
+meet the same requests, and the table would show them under a load they did not run at; such
+a key is set for every policy (``--erlang``, ``--seeds``, ``--set``).
 
     >>> from fusion.config.config import load_config
     >>> cfg = load_config().replace("general_settings", num_requests=500)
@@ -36,6 +40,65 @@ from fusion.storage.schema import WINDOW_TAGS as WINDOWS
 
 BASELINE = "ksp_ff"
 
+#: The keys a ``--policy`` spec may set: the policy's own (which K paths it weighs and in
+#: what order, where it places spectrum, what a learned policy observes). Every other key is
+#: the scenario all the policies share, paired seed by seed.
+POLICY_KEYS = (
+    ("general_settings", "path_order"),
+    ("general_settings", "k_paths"),
+    ("policy_settings", "spectrum"),
+    ("dataset_logging", "path_features"),
+    ("dataset_logging", "holding_time_known"),
+)
+#: A path-only heuristic: a model's spec is checked as one (a model chooses the path only).
+_PATH_ONLY = next(name for name, cls in POLICIES.items() if cls.spectrum is None)
+
+
+def _instead(section: str, key: str, value: str) -> str:
+    """What to use instead of a spec's ``[section] key``: the option that sets it for all."""
+    if (section, key) in (
+        ("general_settings", "erlang"),
+        ("general_settings", "erlang_start"),
+        ("general_settings", "erlang_stop"),
+        ("general_settings", "erlang_step"),
+    ):
+        return f"the load is every policy's: use --erlang {value or 'LOADS'} (each load a table)"
+    if (section, key) == ("general_settings", "seeds"):
+        return f"the seeds are every policy's: use --seeds {value or 'SEEDS'}"
+    if section == "dataset_logging":
+        return "evaluate logs nothing, so it would change nothing"
+    what = {
+        "general_settings": "traffic",
+        "topology_settings": "network",
+        "failure_settings": "failure",
+    }.get(section, "scenario")
+    return (
+        f"it changes the {what} every policy must share to be paired: set it for all with "
+        f"--set {section}.{key}={value or 'VALUE'}"
+    )
+
+
+def _check_spec_key(spec: str, name: str, section: str, key: str, value: str) -> None:
+    """Refuse a spec key that is not the policy's own (:data:`POLICY_KEYS`), naming it and
+    what to use instead."""
+    if (section, key) in POLICY_KEYS:
+        return
+    if (section, key) == ("policy_settings", "policy"):
+        if name in POLICIES:
+            why = f"the spec names the heuristic: write --policy {value or 'NAME'}"
+        else:
+            why = (
+                "a model file is the policy (it ranks the paths itself): the key would be "
+                f"ignored; to compare with {value or 'a heuristic'}, add --policy "
+                f"{value or 'NAME'}"
+            )
+    else:
+        why = _instead(section, key, value)
+    raise PolicySpecError(
+        f"policy {spec!r}: [{section}] {key} is not the policy's own ({why}); a spec takes "
+        f"{', '.join(k for _, k in POLICY_KEYS)}"
+    )
+
 
 def split_spec(spec: str) -> tuple[str, list[tuple[str, str, str]]]:
     """A ``--policy`` as its policy and config overrides: ``NAME[:KEY=V[,KEY=V...]]``, a key
@@ -43,10 +106,15 @@ def split_spec(spec: str) -> tuple[str, list[tuple[str, str, str]]]:
     ``spectrum``); a model file's path is taken whole.
 
     :param spec: The spec, e.g. ``ksp_ff:path_order=hops``.
-    :raises PolicySpecError: naming the spec for a malformed or unknown key.
+    :raises PolicySpecError: naming the spec for a malformed or unknown key, or a key that is
+        not the policy's own (:data:`POLICY_KEYS`), with what to use instead.
 
         >>> split_spec("ksp_ff:path_order=hops,spectrum=first_fit")
         ('ksp_ff', [('general_settings', 'path_order', 'hops'), ('policy_settings', 'spectrum', 'first_fit')])
+        >>> split_spec("ksp_ff:erlang=200")
+        Traceback (most recent call last):
+        ...
+        fusion.run.evaluate.PolicySpecError: policy 'ksp_ff:erlang=200': [general_settings] erlang is not the policy's own (the load is every policy's: use --erlang 200 (each load a table)); ...
     """
     if Path(spec).is_file() or ":" not in spec:
         return spec, []
@@ -60,11 +128,17 @@ def split_spec(spec: str) -> tuple[str, list[tuple[str, str, str]]]:
             key = key.split(".", 1)[1]
         else:
             sections = [s for s in SECTIONS if key in section_fields(s)]
-        if not sep or len(sections) != 1 or key not in section_fields(sections[0]):
+        if (
+            not sep
+            or len(sections) != 1
+            or sections[0] not in SECTIONS
+            or key not in section_fields(sections[0])
+        ):
             raise PolicySpecError(
                 f"policy {spec!r}: {part!r} is not KEY=VALUE with a config key "
                 "(path_order, spectrum, or SECTION.KEY)"
             )
+        _check_spec_key(spec, name, sections[0], key, value.strip())
         overrides.append((sections[0], key, value.strip()))
     return name, overrides
 
@@ -81,11 +155,18 @@ def policy_name(spec: str) -> str:
     return name + "".join(f":{key}={value}" for _, key, value in overrides)
 
 
-def spec_config(config: Config, spec: str) -> Config:
+def spec_config(config: Config, spec: str, policy: PathPolicy | None = None) -> Config:
     """The config a policy spec runs with: its heuristic and overrides applied.
+
+    A model chooses the path only: it allocates with ``[policy_settings] spectrum``, unless it
+    brings its own rule (the afterstate model places as its support heuristic does), which a
+    ``spectrum=`` cannot change and is refused. Its config's ``policy`` then names a path-only
+    heuristic, never run (the model is passed to the engine), so that the checks take the
+    spectrum rule as the model's.
 
     :param config: The evaluation's config.
     :param spec: A ``--policy``.
+    :param policy: The model the spec names, when the caller loaded it (else loaded here).
     :raises PolicySpecError: naming the spec when an override's value is bad.
     """
     name, overrides = split_spec(spec)
@@ -94,6 +175,17 @@ def spec_config(config: Config, spec: str) -> Config:
             config = config.replace("policy_settings", policy=name)
         for section, key, value in overrides:
             config = config.replace(section, **{key: value})
+        if name in POLICIES:
+            check_scenario(config)
+            return config
+        model = policy if policy is not None else load_policy(spec)
+        sets_spectrum = any(key == "spectrum" for _, key, _ in overrides)
+        if model is not None and model.spectrum is not None and sets_spectrum:
+            raise PolicySpecError(
+                f"policy {spec!r}: the {model.name} model places spectrum by its own rule "
+                f"({model.spectrum}), so spectrum= would change nothing; drop it"
+            )
+        config = config.replace("policy_settings", policy=_PATH_ONLY)
         check_scenario(config)
     except ConfigError as exc:
         raise PolicySpecError(f"policy {spec!r}: {exc}") from None
@@ -139,7 +231,8 @@ def load_policy(spec: str) -> PathPolicy | None:
 
 
 def _run(config: Config, spec: str, seed: int) -> dict[str, Any]:
-    stats = SimulationEngine(spec_config(config, spec), seed, policy=load_policy(spec)).run()
+    policy = load_policy(spec)
+    stats = SimulationEngine(spec_config(config, spec, policy), seed, policy=policy).run()
     requests = stats["requests"]
     return {
         "seed": seed,
@@ -174,7 +267,7 @@ def evaluate_policies(
     check_scenario(config)
     for spec in specs:  # a bad spec fails here, before any run
         policy = load_policy(spec)
-        checked = spec_config(config, spec)
+        checked = spec_config(config, spec, policy)
         if policy is not None:  # a model trained on another K, feature set or scenario
             try:
                 policy.check_config(checked)

@@ -13,10 +13,14 @@ This is where the simulator and the storage layer meet: the engine knows only th
 
 from __future__ import annotations
 
+import os
+import uuid
+from pathlib import Path
 from typing import Any
 
 from fusion.config.config import Config
 from fusion.sim.engine import SimulationEngine
+from fusion.storage.ownership import Lease, holding
 from fusion.storage.shard_writer import DatasetLogger
 
 
@@ -28,6 +32,7 @@ def run_simulation(
     overwrite: bool = False,
     commit: bool = True,
     record: dict[str, Any] | None = None,
+    owner: Lease | None = None,
 ) -> dict[str, Any]:
     """Run one seed; with logging on, write its shard through the logging core.
 
@@ -38,6 +43,8 @@ def run_simulation(
     :param commit: Publish the shard's entry to the manifest at close (a sweep's driver
         commits instead, from ``record``).
     :param record: Filled with the shard's entry as published at close.
+    :param owner: The run's lease on the directory, checked when the shard opens and before
+        its record is published (``None``: the directory must not be another run's).
     :return: The run's summary stats.
     """
     if not config.dataset.log_offline_dataset:
@@ -55,6 +62,7 @@ def run_simulation(
         link_next=config.dataset.link_next_state,
         commit=commit,
         trusted=True,  # the engine builds every transition by construction
+        owner=owner,
     ) as log:
         stats = SimulationEngine(config, seed, writer=log).run()
         # blocked_by_reach beside the writer's own figures: it goes into the manifest entry
@@ -64,3 +72,29 @@ def run_simulation(
     if record is not None and log.record is not None:
         record.update(log.record)
     return stats
+
+
+def run_one_seed(
+    config: Config,
+    seed: int,
+    out: str | os.PathLike[str] | None = None,
+    *,
+    overwrite: bool = False,
+) -> tuple[dict[str, Any], Path]:
+    """``fusion run``: one seed into a dataset directory, holding the directory's lease while
+    it writes (:mod:`fusion.storage.ownership`; ``overwrite`` may take over a gone run's).
+
+    :param config: The resolved config.
+    :param seed: The seed.
+    :param out: The dataset directory (default: from ``dataset_output_path``; ``~`` expanded).
+    :param overwrite: Rewrite the seed's shard if it is already complete.
+    :return: The run's summary stats and the directory.
+    """
+    directory = Path(out).expanduser() if out is not None else config.dataset_dir
+    if not config.dataset.log_offline_dataset:
+        return run_simulation(config, seed), directory
+    with holding(directory, uuid.uuid4().hex, take_over=overwrite) as lease:
+        stats = run_simulation(
+            config, seed, dataset_dir=str(directory), overwrite=overwrite, owner=lease
+        )
+    return stats, directory

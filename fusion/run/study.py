@@ -4,7 +4,8 @@ Each point is an ordinary dataset directory, prepared (checked, cleared or resum
 a sweep prepares its one directory; then every unfinished task of every point goes to one pool
 (processes or Ray), and the driver commits each point's manifest in batches and at the end.
 ``study.json`` is written before any task runs and again when they end (also on an
-interrupt), with each point's status.
+interrupt), with each point's status, while the run still holds the study's lease
+(:mod:`fusion.storage.ownership`, taken at the top before anything is written).
 
     >>> import tempfile
     >>> from fusion.config.config import load_config
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,9 @@ from fusion.errors import FusionError, ManifestConflictError
 from fusion.run.sweep import (
     DatasetExistsError,
     SeedOutcome,
+    Task,
     new_run_id,
+    output_directory,
     plan_seeds,
     prepare_dataset,
     run_jobs,
@@ -40,7 +43,8 @@ from fusion.run.sweep import (
 )
 from fusion.sim.scenario import check_scenario
 from fusion.storage import manifest as mf
-from fusion.storage.clearing import clear_output
+from fusion.storage.clearing import clear_output, foreign_files, refuse_unrecorded
+from fusion.storage.ownership import Lease, holding
 from fusion.storage.study_layout import STUDY_FILE, STUDY_FORMAT, read_study, write_study
 
 
@@ -118,7 +122,7 @@ def run_study(
     resume: bool = False,
     overwrite: bool = False,
     quiet: bool = False,
-    task: Callable[[Config, int, str], SeedOutcome] = run_seed_task,
+    task: Task = run_seed_task,
 ) -> StudyResult:
     """Run every point of a grid for every seed, in one pool, into one study directory.
 
@@ -135,20 +139,57 @@ def run_study(
     :param task: What runs one seed.
     :raises DatasetExistsError: when ``out`` holds data and neither resume nor overwrite.
     :raises ManifestConflictError: when resuming a study of other axes or another config.
+    :raises DirectoryBusyError: when another run holds ``out``.
+    :raises RunConflictError: when another run took ``out`` over meanwhile, or it was removed.
     """
     planned = plan_seeds(config, seeds, resume, overwrite)
     points = grid_points(config, axes)
     for point in points:  # every point's keys together, before anything is written
         check_scenario(point.config)
-    directory = Path(out) if out is not None else config.dataset_dir
-    directory.mkdir(parents=True, exist_ok=True)
+    directory = output_directory(out, config)
     started = time.monotonic()
-    record = _record(config, axes, planned, points)
-    occupied = any(directory.iterdir())
+    with holding(directory, new_run_id(), take_over=resume or overwrite) as lease:
+        outcomes = _run_held(
+            lease,
+            points,
+            planned,
+            _record(config, axes, planned, points),
+            resume,
+            overwrite,
+            workers=workers,
+            backend=backend,
+            ray_address=ray_address,
+            quiet=quiet,
+            task=task,
+        )
+    return StudyResult(
+        directory,
+        [
+            (point, [o for o in outs.values() if o is not None])
+            for point, outs in zip(points, outcomes, strict=True)
+        ],
+        time.monotonic() - started,
+    )
+
+
+def _run_held(
+    lease: Lease,
+    points: Sequence[Point],
+    planned: list[int],
+    record: dict[str, Any],
+    resume: bool,
+    overwrite: bool,
+    **options: Any,
+) -> list[dict[int, SeedOutcome | None]]:
+    """A study's work while it holds its directory: prepare, run, record each point."""
+    directory = lease.directory
+    occupied = bool(foreign_files(directory))
     if occupied and not (resume or overwrite):
         raise DatasetExistsError(
             f"{directory} is not empty; pass --resume to complete it or --overwrite to replace it"
         )
+    if occupied and resume:
+        refuse_unrecorded(directory, "--resume")
     if occupied and resume and (directory / STUDY_FILE).exists():
         _check_resumable(directory, record, points[0])
         # the points keep the shards of seeds an earlier run added: the record lists them all
@@ -161,8 +202,7 @@ def run_study(
         )
     if overwrite:
         clear_output(directory)  # the old study whole, or a dataset that would shadow it
-    write_study(directory, record)
-    run_id = new_run_id()
+    run_id = lease.run_id
     jobs: list[tuple[Config, int, str]] = []
     slots: list[tuple[int, int]] = []  # (point index, seed) of each job
     outcomes: list[dict[int, SeedOutcome | None]] = []
@@ -171,7 +211,7 @@ def run_study(
         point_dir.mkdir(parents=True, exist_ok=True)
         kept = set(
             prepare_dataset(
-                point.config, point_dir, planned, resume, overwrite=False, run_id=run_id
+                point.config, point_dir, planned, resume, False, run_id, in_study=True, owner=lease
             )
         )
         outcomes.append({s: SeedOutcome(s, "kept") if s in kept else None for s in planned})
@@ -179,29 +219,20 @@ def run_study(
             if seed not in kept:
                 jobs.append((point.config, seed, str(point_dir)))
                 slots.append((index, seed))
+    write_study(directory, record)
     try:
         ran = run_jobs(
             jobs,
             kept=sum(1 for outs in outcomes for o in outs.values() if o is not None),
             run_id=run_id,
-            workers=workers,
-            backend=backend,
-            ray_address=ray_address,
-            quiet=quiet,
-            task=task,
+            owner=lease,
+            **options,
         )
         for (index, seed), outcome in zip(slots, ran, strict=True):
             outcomes[index][seed] = outcome
     finally:
         for entry, outs in zip(record["points"], outcomes, strict=True):
             entry["status"] = _status(list(outs.values()))
-        write_study(directory, record)
-    run_id = new_run_id()
-    return StudyResult(
-        directory,
-        [
-            (point, [o for o in outs.values() if o is not None])
-            for point, outs in zip(points, outcomes, strict=True)
-        ],
-        time.monotonic() - started,
-    )
+        if lease.held():  # another run's directory now: its study.json is not ours to write
+            write_study(directory, record)
+    return outcomes

@@ -10,6 +10,10 @@ task whose worker died) rewrites its shard from scratch.
 ``resume`` keeps complete shards whose sha256 still matches and reruns every other planned
 seed; it refuses a directory made with another config.
 
+One run owns the directory while it runs (:mod:`fusion.storage.ownership`): the driver takes
+its lease before writing anything, every task checks it once per shard, every commit checks
+it, and a run that lost it stops with :class:`~fusion.errors.RunConflictError`.
+
     >>> import tempfile
     >>> from fusion.config.config import load_config
     >>> cfg = load_config().replace("general_settings", num_requests=500)
@@ -33,14 +37,15 @@ from typing import Any
 from tqdm import tqdm
 
 from fusion.config.config import Config
-from fusion.errors import FusionError
+from fusion.errors import FusionError, RunConflictError
 from fusion.optional import require
 from fusion.run.pool import run_local, sigterm_as_interrupt
 from fusion.run.simulation import run_simulation
 from fusion.sim.scenario import check_scenario
 from fusion.storage import manifest as mf
-from fusion.storage.clearing import clear_output
+from fusion.storage.clearing import clear_output, foreign_files, is_recorded, refuse_unrecorded
 from fusion.storage.integrity import file_sha256
+from fusion.storage.ownership import Lease, holding
 from fusion.storage.study_layout import is_study
 
 logger = logging.getLogger(__name__)
@@ -63,6 +68,8 @@ class SeedOutcome:
     :param error: The error, when failed.
     :param entry: The shard's entry as its writer published it in the sidecar (for the
         driver to commit); empty when the worker died before closing it.
+    :param lost: Why the run no longer holds its directory, when the task found that out
+        (the driver then stops the whole run).
     """
 
     seed: int
@@ -70,6 +77,7 @@ class SeedOutcome:
     stats: dict[str, Any] = field(default_factory=dict)
     error: str = ""
     entry: dict[str, Any] = field(default_factory=dict)
+    lost: str = ""
 
 
 @dataclass
@@ -91,18 +99,30 @@ def new_run_id() -> str:
     return uuid.uuid4().hex
 
 
-def run_seed_task(config: Config, seed: int, dataset_dir: str) -> SeedOutcome:
+def run_seed_task(
+    config: Config, seed: int, dataset_dir: str, owner: Lease | None = None
+) -> SeedOutcome:
     """One seed's task (module-level so it pickles for processes and Ray).
 
     :param config: The resolved config.
     :param seed: The seed.
     :param dataset_dir: The dataset directory.
+    :param owner: The run's lease, checked when the shard opens and before its record is
+        published: a run that lost its directory writes no further shard.
     """
     entry: dict[str, Any] = {}
     try:
         stats = run_simulation(
-            config, seed, dataset_dir=dataset_dir, overwrite=True, commit=False, record=entry
+            config,
+            seed,
+            dataset_dir=dataset_dir,
+            overwrite=True,
+            commit=False,
+            record=entry,
+            owner=owner,
         )
+    except RunConflictError as exc:  # not ours any more: touch nothing, stop the run
+        return SeedOutcome(seed, mf.STATUS_FAILED, error=str(exc), lost=str(exc))
     except Exception as exc:  # the logger recorded the shard failed; report and go on
         logger.exception("seed %d failed", seed)
         failed = mf.read_sidecar(
@@ -122,11 +142,19 @@ def prepare_dataset(
     resume: bool,
     overwrite: bool,
     run_id: str | None = None,
+    *,
+    in_study: bool = False,
+    owner: Lease | None = None,
 ) -> list[int]:
     """Check or clear a dataset directory, write its manifest; return the seeds already done
-    (complete shards whose sha256 still matches, when resuming)."""
+    (complete shards whose sha256 still matches, when resuming).
+
+    :param in_study: A study's point, after the study cleared its own: files no record names
+        may stay there (as at a dataset's top), and a point without a record starts afresh.
+    :param owner: The run's lease (a garbled manifest is rebuilt under it).
+    """
     identity = config.identity()
-    occupied = directory.exists() and any(directory.iterdir())
+    occupied = is_recorded(directory) if in_study else bool(foreign_files(directory))
     if occupied and not (resume or overwrite):
         raise DatasetExistsError(
             f"{directory} is not empty; pass --resume to complete it or --overwrite to replace it"
@@ -140,10 +168,11 @@ def prepare_dataset(
     if occupied and overwrite:
         clear_output(directory)  # a dataset, or a study that would shadow the new dataset
     elif occupied and resume:
+        refuse_unrecorded(directory, "--resume")
         try:
             manifest = mf.read_manifest(directory)
         except FusionError:
-            manifest = mf.rebuild_manifest(directory)
+            manifest = mf.rebuild_manifest(directory, owner=owner)
         mf.check_same_config(f"{directory}: cannot resume", manifest, identity)
         for entry in mf.current_entries(directory, manifest):  # sidecars a killed driver left
             path = directory / entry["file"]
@@ -172,11 +201,13 @@ def _progress(total: int, quiet: bool) -> tqdm:
 
 Job = tuple[Config, int, str]
 """One task's arguments: the resolved config, the seed, the dataset directory."""
+Task = Callable[[Config, int, str, Lease | None], SeedOutcome]
+"""What runs one seed: a job's arguments and the run's lease."""
 
 
 def _run_ray(
-    task: Callable[[Config, int, str], SeedOutcome],
-    jobs: Sequence[Job],
+    task: Task,
+    jobs: Sequence[tuple[Config, int, str, Lease | None]],
     workers: int,
     address: str | None,
     on_done: Callable[[int, SeedOutcome], None],
@@ -227,8 +258,9 @@ def run_jobs(
     backend: str = "local",
     ray_address: str | None = None,
     quiet: bool = False,
-    task: Callable[[Config, int, str], SeedOutcome] = run_seed_task,
+    task: Task = run_seed_task,
     run_id: str | None = None,
+    owner: Lease | None = None,
 ) -> list[SeedOutcome | None]:
     """Run seed tasks, of one dataset or of many (a study), in one pool; the driver alone
     commits each directory's manifest, in batches and at the end (also on an interrupt).
@@ -242,6 +274,9 @@ def run_jobs(
     :param task: What runs one seed (tests inject failures here).
     :param run_id: This run's id, as written into every directory's manifest: a commit into a
         directory another run has taken over since is refused (:class:`RunConflictError`).
+    :param owner: The run's lease: every task gets it, every commit checks it; a run that
+        lost it stops its tasks and commits nothing more.
+    :raises RunConflictError: when the run lost its directory (to another run, or removed).
     :return: Each job's outcome, in job order (``None``: interrupted before it ended).
     """
     if backend not in BACKENDS:
@@ -256,7 +291,12 @@ def run_jobs(
     pending: dict[str, list[dict[str, Any]]] = {}
     last_commit = time.monotonic()
 
-    def commit() -> None:
+    def commit(strict: bool = True) -> None:
+        if owner is not None and any(pending.values()) and not owner.held():
+            pending.clear()  # another run's directory now: write nothing there
+            if strict:
+                owner.check()
+            return
         for directory, entries in pending.items():
             if entries:
                 mf.commit_entries(directory, entries, run_id=run_id)
@@ -264,6 +304,8 @@ def run_jobs(
 
     def on_done(index: int, outcome: SeedOutcome) -> None:
         nonlocal transitions, failures, last_commit
+        if outcome.lost:
+            raise RunConflictError(outcome.lost)
         outcomes[index] = outcome
         transitions += int(outcome.stats.get("requests", 0))
         rate = transitions / max(time.monotonic() - started, 1e-9)
@@ -281,12 +323,13 @@ def run_jobs(
     def on_broken(index: int, exc: BaseException) -> None:
         on_done(index, SeedOutcome(jobs[index][1], mf.STATUS_FAILED, error=f"worker died: {exc}"))
 
+    tasks = [(*job, owner) for job in jobs]
     try:
         with sigterm_as_interrupt():
             if jobs and backend == "local":
-                run_local(task, jobs, workers, on_done, on_broken)
+                run_local(task, tasks, workers, on_done, on_broken)
             elif jobs:
-                _run_ray(task, jobs, workers, ray_address, on_done)
+                _run_ray(task, tasks, workers, ray_address, on_done)
     except KeyboardInterrupt:
         for (config, seed, directory), outcome in zip(jobs, outcomes, strict=True):
             if outcome is None:
@@ -296,8 +339,26 @@ def run_jobs(
         raise
     finally:
         bar.close()
-        commit()  # also on an interrupt: what closed is kept
+        commit(strict=False)  # also on an interrupt: what closed is kept (while ours)
+    if owner is not None:
+        owner.check()  # a run that lost its directory meanwhile fails, naming who took it
     return outcomes
+
+
+def output_directory(out: str | os.PathLike[str] | None, config: Config) -> Path:
+    """The directory a run writes (``out``, else the config's ``dataset_output_path``), with
+    ``~`` expanded and checked to be no file.
+
+    :raises DatasetExistsError: when it (or a parent) is a file.
+    """
+    directory = Path(out).expanduser() if out is not None else config.dataset_dir
+    for path in (directory, *directory.parents):
+        if path.exists() and not path.is_dir():
+            raise DatasetExistsError(
+                f"{directory}: {path} is a file, not a directory; --out names the directory "
+                "a dataset or study is written to"
+            )
+    return directory
 
 
 def plan_seeds(
@@ -330,7 +391,7 @@ def run_sweep(
     resume: bool = False,
     overwrite: bool = False,
     quiet: bool = False,
-    task: Callable[[Config, int, str], SeedOutcome] = run_seed_task,
+    task: Task = run_seed_task,
 ) -> SweepResult:
     """Run every seed of a config in parallel into one dataset directory.
 
@@ -344,29 +405,35 @@ def run_sweep(
     :param overwrite: Replace an existing dataset.
     :param quiet: No progress bar.
     :param task: What runs one seed (tests inject failures here).
-    :raises DatasetExistsError: when ``out`` holds data and neither resume nor overwrite.
+    :raises DatasetExistsError: when ``out`` holds data and neither resume nor overwrite,
+        or is a file.
+    :raises ForeignDirectoryError: when ``out`` holds files no fusion record names and
+        resume or overwrite was asked for.
+    :raises DirectoryBusyError: when another run holds ``out``.
     :raises ManifestConflictError: when resuming a dataset of another config.
+    :raises RunConflictError: when another run took ``out`` over meanwhile, or it was removed.
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     planned = plan_seeds(config, seeds, resume, overwrite)
-    directory = Path(out) if out is not None else config.dataset_dir
-    directory.mkdir(parents=True, exist_ok=True)
+    directory = output_directory(out, config)
     started = time.monotonic()
     run_id = new_run_id()
-    kept = prepare_dataset(config, directory, planned, resume, overwrite, run_id)
-    outcomes = {seed: SeedOutcome(seed, "kept") for seed in kept}
-    jobs = [(config, seed, str(directory)) for seed in planned if seed not in outcomes]
-    ran = run_jobs(
-        jobs,
-        kept=len(kept),
-        workers=workers,
-        backend=backend,
-        ray_address=ray_address,
-        quiet=quiet,
-        task=task,
-        run_id=run_id,
-    )
+    with holding(directory, run_id, take_over=resume or overwrite) as lease:
+        kept = prepare_dataset(config, directory, planned, resume, overwrite, run_id, owner=lease)
+        outcomes = {seed: SeedOutcome(seed, "kept") for seed in kept}
+        jobs = [(config, seed, str(directory)) for seed in planned if seed not in outcomes]
+        ran = run_jobs(
+            jobs,
+            kept=len(kept),
+            workers=workers,
+            backend=backend,
+            ray_address=ray_address,
+            quiet=quiet,
+            task=task,
+            run_id=run_id,
+            owner=lease,
+        )
     outcomes.update((o.seed, o) for o in ran if o is not None)
     return SweepResult(
         directory, [outcomes[s] for s in planned if s in outcomes], time.monotonic() - started

@@ -252,6 +252,9 @@ class SimulationEngine:
     :param eager_state: Build every decision's state as it is observed (one pass with the
         mask) rather than when first read; ``None``: when a writer logs every state or the
         policy reads it (:attr:`~fusion.sim.policy.PathPolicy.reads_state`).
+    :param epsilon: The behaviour policy's epsilon-mix; ``None``: ``[dataset_logging]
+        epsilon_mix`` with a writer, 0 without. The environment passes the logged run's, so
+        that its warm-up (the behaviour policy's) is the logged run's.
     """
 
     def __init__(
@@ -263,6 +266,7 @@ class SimulationEngine:
         policy: PathPolicy | None = None,
         clock: Callable[[], float] = time.perf_counter,
         eager_state: bool | None = None,
+        epsilon: float | None = None,
     ) -> None:
         self.config = config
         self.seed = check_seed(seed)
@@ -324,7 +328,9 @@ class SimulationEngine:
         self._fragmentation = _Memo(fragmentation, base)
         self._mean_block = _Memo(mean_block_size, base)
         self._lengths = self.topology.lengths
-        self._epsilon = config.dataset.epsilon_mix if writer is not None else 0.0
+        if epsilon is None:
+            epsilon = config.dataset.epsilon_mix if writer is not None else 0.0
+        self._epsilon = epsilon
         # Epsilon-mix's uniforms, drawn at once: the same stream as one random() per decision
         # with two or more feasible paths, without a numpy call per decision.
         draws = self._epsilon_rng.random(total).tolist() if self._epsilon > 0 else []

@@ -4,7 +4,11 @@ matrix, checked across keys once, before any worker starts.
 :func:`build_scenario` is what the engine runs on and what every command calls first
 (:func:`check_scenario`): a failed link that is not in the topology, bit rates FUSION's table
 does not know, a path order that needs spectral efficiencies the table has not, or a traffic
-matrix naming unknown nodes is a :class:`~fusion.errors.ConfigError` naming the keys.
+matrix naming unknown nodes is a :class:`~fusion.errors.ConfigError` naming the keys. So is
+what would fail every seed later: a pair of nodes the traffic draws with no path between them,
+a ``k_paths`` (or spectrum log) whose lines would outgrow
+:data:`~fusion.storage.schema.MAX_LINE_BYTES` (:func:`line_bytes`), an arrival rate or a
+request's slot count that overflows, more requests than a seed can hold.
 
     >>> from fusion.config.config import load_config
     >>> s = build_scenario(load_config())
@@ -15,14 +19,18 @@ matrix naming unknown nodes is a :class:`~fusion.errors.ConfigError` naming the 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import networkx as nx
 import numpy as np
+import orjson
 
-from fusion.config.config import Config
-from fusion.config.vocabulary import BIT_RATES
+from fusion.config.config import MAX_REQUESTS, MAX_SLOTS, Config
+from fusion.config.features import STATE_FEATURES, feature_bounds, path_features
+from fusion.config.vocabulary import BIT_RATES, MAX_LINE_BYTES
 from fusion.errors import ConfigError
 from fusion.sim.failures import plan_failure
 from fusion.sim.modulation import ModulationTable
@@ -120,19 +128,210 @@ def _pairs(config: Config, topology: Topology) -> tuple[np.ndarray, np.ndarray, 
     return np.array(src), np.array(dst), np.array(weight)
 
 
+def _check_counts(config: Config) -> None:
+    """Refuse more requests than a seed holds, and an arrival rate that overflows."""
+    g = config.general
+    if g.num_requests + g.warmup_requests > MAX_REQUESTS:
+        raise ConfigError(
+            f"{_where(config, f'[general_settings] num_requests = {g.num_requests}', f'warmup_requests = {g.warmup_requests}')}: "
+            f"{g.num_requests + g.warmup_requests} requests per seed; a seed's requests are "
+            f"drawn up front and it takes at most {MAX_REQUESTS} in all: run more seeds"
+        )
+    if not math.isfinite(g.erlang / g.holding_time):
+        raise ConfigError(
+            f"{_where(config, f'[general_settings] erlang = {g.erlang:g}', f'holding_time = {g.holding_time:g}')}: "
+            "the arrival rate erlang / holding_time overflows (every request would arrive at "
+            "once); give a smaller erlang or a longer holding_time"
+        )
+
+
+def _check_connected(
+    config: Config, topology: Topology, pairs: tuple[np.ndarray, np.ndarray, np.ndarray] | None
+) -> None:
+    """Refuse a network where a pair the traffic draws (or, with a failure, any pair: paths
+    measure their distance to its centre) has no path, naming a few such pairs."""
+    graph = topology.graph
+    whole = pairs is None or config.failure.failure_type != "none"
+    connected = nx.is_strongly_connected(graph) if topology.directed else nx.is_connected(graph)
+    if connected:
+        return
+    if whole:
+        wanted = [
+            (u, v) for u in range(topology.num_nodes) for v in range(topology.num_nodes) if u != v
+        ]
+    else:
+        assert pairs is not None
+        wanted = [(int(u), int(v)) for u, v, w in zip(*pairs, strict=True) if w > 0]
+    missing = [(u, v) for u, v in wanted if not nx.has_path(graph, u, v)]
+    if not missing:
+        return
+    label = topology.node_label
+    shown = ", ".join(f"{label(u)}-{label(v)}" for u, v in missing[:3])
+    more = f" and {len(missing) - 3} more pairs" if len(missing) > 3 else ""
+    components = nx.weakly_connected_components if topology.directed else nx.connected_components
+    parts = sorted(components(graph), key=min)
+
+    def named(part: set[int]) -> str:
+        nodes = [label(n) for n in sorted(part)]
+        return "{" + ", ".join(nodes[:5]) + (", ..." if len(nodes) > 5 else "") + "}"
+
+    islands = "; ".join(named(part) for part in parts[:4]) + ("; ..." if len(parts) > 4 else "")
+    if pairs is None:
+        why, other = "uniform traffic draws every pair", ""
+    elif whole:
+        why = f"[failure_settings] failure_type = {config.failure.failure_type}: every path's "
+        why += "distance to the failure is measured"
+        other = ", or set failure_type = none"
+    else:
+        why, other = "the traffic_matrix draws them", ", or leave them out of the traffic_matrix"
+    raise ConfigError(
+        f"{_where(config, f'[topology_settings] network = {config.topology.network}')}: no path "
+        f"between {shown}{more} ({why}): the network falls apart into {len(parts)} parts "
+        f"({islands}); add links joining them{other}"
+    )
+
+
+def _check_slots(config: Config, modulation: ModulationTable, rates: BitRates) -> None:
+    """Refuse a slot width (or spectral efficiency) so small that a request would need more
+    slots than any link has (and more than a record's integers hold)."""
+    if modulation.kind != "efficiency":
+        return
+    lowest = min(f[2] for f in modulation.formats)
+    rate = max(rates.values)
+    need = rate / (lowest * modulation.slot_ghz)
+    if math.isfinite(need) and need <= MAX_SLOTS:
+        return
+    smallest = rate / (lowest * MAX_SLOTS)
+    raise ConfigError(
+        f"{_where(config, f'[topology_settings] slot_ghz = {modulation.slot_ghz:g}', f'modulation = {config.topology.modulation}')}: "
+        f"a {rate} Gb/s request at spectral efficiency {lowest:g} would need {need:g} slots, more "
+        f"than any link has (c_band <= {MAX_SLOTS}); use slot_ghz >= {smallest:.3g}"
+    )
+
+
+#: The longest text a double takes in JSON (``-2.2250738585072014e-308``).
+_WIDEST_FLOAT = -2.2250738585072014e-308
+#: Features that are floats (the rest are integers); the rounded ones have 4 decimals.
+_FLOATS = {"frag_indicator", "mean_block_size", "length_km", "spectral_efficiency"}
+_ROUNDED = {"frag_indicator", "mean_block_size"}
+
+
+def _widest(names: tuple[str, ...], nodes: int, slots: int) -> dict[str, float | int]:
+    """Each feature at its longest JSON text within its range (the catalogue's bounds)."""
+    low, high = feature_bounds(names, nodes=nodes, slots=slots)
+    values: dict[str, float | int] = {}
+    for name, a, b in zip(names, low, high, strict=True):
+        if name in _ROUNDED:
+            values[name] = b - 0.0001 if b >= 1 else 0.1234
+        elif name in _FLOATS or not math.isfinite(b):
+            values[name] = _WIDEST_FLOAT
+        else:
+            values[name] = max(int(a), int(b), key=lambda v: len(str(v)))
+    return values
+
+
+def line_bytes(config: Config, topology: Topology) -> tuple[int, int]:
+    """The longest line the engine can log with this config: ``(fixed, per_path)`` bytes, so a
+    line is at most ``fixed + k_paths x per_path`` (every state is padded to K paths; each
+    feature is taken at its widest value, the spectrum log and a linked ``next_state``
+    included).
+
+    :param config: The config.
+    :param topology: Its network.
+
+        >>> from fusion.config.config import load_config
+        >>> fixed, per_path = line_bytes(load_config(), load_topology("NSFNet"))
+        >>> 300 < per_path < 500, fixed < 1000
+        (True, True)
+    """
+    g, d = config.general, config.dataset
+    nodes, slots, links = topology.num_nodes, config.topology.c_band, topology.num_links
+    path: dict[str, object] = dict(_widest(path_features(d.path_features), nodes, slots))
+    state: dict[str, object] = dict(_widest(STATE_FEATURES, nodes, slots))
+    state["est_remaining_time"] = _WIDEST_FLOAT
+    if d.log_spectrum:
+        path["links"] = [links - 1] * max(nodes - 1, 1)  # a loop-free path: < nodes hops
+        state["spectrum"] = ["f" * (2 * ((slots + 7) // 8))] * links
+    state["paths"] = []
+    total = g.num_requests + g.warmup_requests
+    meta = {
+        "decision_time_ms": _WIDEST_FLOAT,
+        "restoration_latency_ms": _WIDEST_FLOAT,
+        "bp_window_tag": "fail",
+        "backup_available": False,
+        "was_groomed": False,
+        "request_id": total,
+        "arrival_time": _WIDEST_FLOAT,
+        "bit_rate": MAX_SLOTS,
+        "start_slot": slots,
+    }
+    record = {
+        "t": total,
+        "seed": 2**31 - 1,
+        "state": state,
+        "action": g.k_paths,
+        "reward": -1.0,
+        "next_state": state if d.link_next_state else None,
+        "action_mask": [],
+        "meta": meta,
+    }
+    copies = 2 if d.link_next_state else 1
+    per_path = copies * (len(orjson.dumps(path)) + 1) + len(b"false,")
+    return len(orjson.dumps(record)) + 1, per_path
+
+
+def _check_line(config: Config, topology: Topology) -> None:
+    """Refuse a ``k_paths`` (or a spectrum log) whose lines would outgrow the line limit."""
+    fixed, per_path = line_bytes(config, topology)
+    k = config.general.k_paths
+    if fixed + k * per_path <= MAX_LINE_BYTES:
+        return
+    d, t = config.dataset, config.topology
+    what = f"path_features = {d.path_features}" + (", log_spectrum" if d.log_spectrum else "")
+    what += ", link_next_state" if d.link_next_state else ""
+    fits = (MAX_LINE_BYTES - fixed) // per_path
+    if fits >= 1:
+        raise ConfigError(
+            f"{_where(config, f'[general_settings] k_paths = {k}', f'[dataset_logging] {what}')}: "
+            f"every logged state holds k_paths paths (padded), up to {per_path} bytes each, so a "
+            f"line could reach {fixed + k * per_path} bytes, over the {MAX_LINE_BYTES} a line may "
+            f"hold: every seed would fail; use k_paths <= {fits}"
+            + ("" if d.path_features == "seed" else " (path_features = seed fits more)")
+        )
+    low, high = 1, t.c_band  # the largest c_band whose spectrum log leaves room for K paths
+    while low < high:
+        middle = (low + high + 1) // 2
+        trial = dataclasses.replace(config, topology=dataclasses.replace(t, c_band=middle))
+        f, p = line_bytes(trial, topology)
+        low, high = (middle, high) if f + k * p <= MAX_LINE_BYTES else (low, middle - 1)
+    raise ConfigError(
+        f"{_where(config, f'[topology_settings] c_band = {t.c_band}', f'[dataset_logging] {what}')}: "
+        f"with log_spectrum every line holds each of the {topology.num_links} links' "
+        f"{t.c_band} slots, so a line could reach {fixed + k * per_path} bytes, over the "
+        f"{MAX_LINE_BYTES} a line may hold: every seed would fail; set log_spectrum = false, or "
+        f"c_band <= {low}"
+    )
+
+
 def build_scenario(config: Config) -> Scenario:
     """The config resolved against its network (topologies are cached per process).
 
     :raises ConfigError: naming the keys of a value that does not fit another.
     """
     t = config.topology
+    g = config.general
+    _check_counts(config)
     try:
         topology = load_topology(t.network, t.directed)
         modulation = ModulationTable.build(t.modulation, t.slot_ghz)
-        plan_failure(config.failure, topology, np.arange(float(config.general.num_requests)))
     except ConfigError as exc:
         raise ConfigError(f"{config.source}: {exc}") from None
-    g = config.general
+    pairs = _pairs(config, topology)
+    _check_connected(config, topology, pairs)
+    try:
+        plan_failure(config.failure, topology, np.arange(float(g.num_requests)))
+    except ConfigError as exc:
+        raise ConfigError(f"{config.source}: {exc}") from None
     span = (g.num_requests + g.warmup_requests) * g.holding_time / g.erlang
     if not math.isfinite(span) or span > 1e15:
         raise ConfigError(
@@ -153,7 +352,11 @@ def build_scenario(config: Config) -> Scenario:
             "for path-only policies (shortest_feasible, least_congested, random_feasible, "
             "learned models), or pick the family member with that rule (ksp_lf, ksp_bf, ...)"
         )
-    return Scenario(topology, modulation, _rates(config), _pairs(config, topology))
+    rates = _rates(config)
+    _check_slots(config, modulation, rates)
+    if config.dataset.log_offline_dataset:
+        _check_line(config, topology)
+    return Scenario(topology, modulation, rates, pairs)
 
 
 def check_scenario(config: Config) -> None:

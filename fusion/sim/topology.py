@@ -243,9 +243,9 @@ def parse_edges(text: str, source: str) -> tuple[list[tuple[int, int, float]], l
     return [(names[u], names[v], km) for u, v, km in rows], list(names)
 
 
-@functools.lru_cache(maxsize=32)
 def load_topology(network: str, directed: bool = False) -> Topology:
-    """A shipped network by name (case-insensitive) or a ``src dst km`` file (cached).
+    """A shipped network by name (case-insensitive) or a ``src dst km`` file (cached by
+    content: a file edited since is read anew, as the config's identity hashes it).
 
     :param network: A name of :data:`SHIPPED` or a path.
     :param directed: Give each direction of a fibre its own link and spectrum.
@@ -264,6 +264,7 @@ def load_topology(network: str, directed: bool = False) -> Topology:
     return _topology(path.stem, path.read_text("utf-8"), str(path), directed)
 
 
+@functools.lru_cache(maxsize=32)
 def _topology(name: str, text: str, source: str, directed: bool) -> Topology:
     edges, names = parse_edges(text, source)
     try:

@@ -71,6 +71,37 @@ def atomic_output(path: str | os.PathLike[str], *, buffering: int = 1 << 20) -> 
     _fsync_dir(target.parent)
 
 
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str], *, suffix: str | None = None) -> Iterator[Path]:
+    """A temp path beside ``path`` for a writer that takes a file name (matplotlib's
+    ``savefig``), renamed onto ``path`` only if the ``with`` block ends without error.
+
+    :param path: The file to publish.
+    :param suffix: The temp name's suffix (default: ``path``'s), for a writer that picks its
+        format by the suffix.
+    :yield: The temp file's path, to write whole.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    ending = target.suffix if suffix is None else suffix
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{target.name}.", suffix=f".tmp{ending}", dir=target.parent
+    )
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.chmod(tmp, 0o666 & ~UMASK)
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+    _fsync_dir(target.parent)
+
+
 def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
     """Replace ``path`` with ``data`` atomically.
 

@@ -1,86 +1,177 @@
-"""What ``--overwrite`` removes, whole, and what it keeps.
+"""What ``--overwrite`` removes: exactly the files a fusion record names, never by pattern.
 
-A dataset directory's own files are its shards (any stem, plain or compressed), their
-sidecars, its manifest, the locks beside them, the array cache and temp files a killed
-writer left; a study's own files are ``study.json`` and every point directory it lists,
-whatever those hold (their datasets, caches, models). Overwriting removes exactly these;
-anything else in the directory (notes, merged files, models kept at the top) stays. Since a
-directory is a dataset or a study, never both, overwriting either clears the other kind too,
-so the new one is never shadowed by the old.
+A dataset's record is its ``manifest.json`` (and the sidecars of its config): it names the
+shard stem, the planned seeds and every shard entry, so its files are the manifest, each
+recorded seed's shard (plain or compressed), sidecar and lock, the array cache of its stem,
+and the temp files of any of these (the lease is the running run's own:
+:mod:`~fusion.storage.ownership`). A directory without a readable manifest is recorded
+by its sidecars alone (each names its shard). A study's record is its ``study.json``: its
+files are that and each listed point's dataset files; point directories left empty are
+removed. Anything else (notes, models, merged files, another
+tool's ``manifest.json`` or ``*.lock``) stays, wherever it is.
+
+A non-empty directory that holds no record at all is refused
+(:class:`~fusion.errors.ForeignDirectoryError`, naming a few of its files).
 
     >>> import tempfile, pathlib
+    >>> from fusion.storage.manifest import init_manifest
     >>> d = pathlib.Path(tempfile.mkdtemp())
-    >>> for name in ("manifest.json", "offline_data.seed1.jsonl", "notes.txt"):
+    >>> _ = init_manifest(d, {"g": {"erlang": 300}}, planned_seeds=[1])
+    >>> for name in ("offline_data.seed1.jsonl", "uv.lock", "results.seed3.jsonl"):
     ...     _ = (d / name).write_text("x")
     >>> clear_output(d); sorted(p.name for p in d.iterdir())
-    ['notes.txt']
+    ['results.seed3.jsonl', 'uv.lock']
 """
 
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
-from fusion.errors import DatasetError
+from fusion.config.vocabulary import SUFFIXES
+from fusion.errors import DatasetError, ForeignDirectoryError
 from fusion.storage import manifest as mf
+from fusion.storage.ownership import LEASE_NAME
 from fusion.storage.study_layout import STUDY_FILE, read_study
 
-#: A temp file that :mod:`fusion.storage.atomic` writes before renaming it into place.
-TEMP_RE = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")
+#: A temp file that :mod:`fusion.storage.atomic` writes before renaming it into ``target``.
+TEMP_RE = re.compile(r"^\.(?P<target>.+)\.[A-Za-z0-9_]{8}\.tmp$")
 
 
-def is_dataset_file(name: str) -> bool:
-    """Whether a file name is one a dataset directory owns (see the module docstring).
-
-    :param name: A file name in a dataset directory.
-    """
-    return bool(
-        mf.parse_shard_name(name)
-        or name.endswith((mf.SIDECAR_SUFFIX, ".lock", mf.ARRAY_CACHE_SUFFIX))
-        or name == mf.MANIFEST_NAME
-        or TEMP_RE.match(name)
-    )
+def _shard_names(name: str) -> set[str]:
+    """A shard's own files: plain and compressed, its sidecar, its lock."""
+    plain = mf.sidecar_path(name).name.removesuffix(mf.SIDECAR_SUFFIX)
+    names = {plain, plain + mf.SIDECAR_SUFFIX, plain + ".lock"}
+    names.update(plain + suffix for suffix in SUFFIXES.values())
+    return names
 
 
-def clear_dataset(directory: Path) -> None:
-    """Remove a dataset directory's own files, nothing else.
+def dataset_record_files(directory: Path) -> set[str] | None:
+    """The names of the files a dataset's record names in ``directory`` (see the module
+    docstring), or ``None`` when no manifest or sidecar there is fusion's.
 
     :param directory: The dataset directory.
     """
-    for path in directory.iterdir():
-        if path.is_file() and is_dataset_file(path.name):
-            path.unlink()
-
-
-def clear_study(directory: Path) -> None:
-    """Remove a study's ``study.json`` and every point directory it lists, whole (and the
-    directories above them that are left empty); nothing else.
-
-    :param directory: The study directory.
-    """
     try:
-        points = [point["dir"] for point in read_study(directory)["points"]]
-    except DatasetError:  # unreadable: nothing listed to remove
-        points = []
+        manifest = mf.read_manifest(directory)
+    except DatasetError:
+        manifest = None
+    names: set[str] = set()
+    if manifest is not None:
+        stem = manifest["stem"]
+        entries = mf.current_entries(directory, manifest)
+        seeds = set(manifest.get("planned_seeds", [])) | {int(e["seed"]) for e in entries}
+        for seed in seeds:
+            names |= _shard_names(mf.shard_file_name(seed, stem))
+        for entry in entries:
+            names |= _shard_names(entry["file"])
+        names |= {mf.MANIFEST_NAME, mf.MANIFEST_NAME + ".lock", stem + mf.ARRAY_CACHE_SUFFIX}
+    for path in _listing(directory):
+        if path.name.endswith(mf.SIDECAR_SUFFIX) and path.name not in names:
+            record = mf.read_sidecar(path)
+            if record is None or record.get("format") != mf.FORMAT_NAME:
+                continue
+            try:
+                mf.check_entry(path, "the sidecar", record, None)
+            except DatasetError:
+                continue
+            names |= _shard_names(record["file"])
+    return names or None
+
+
+def _listing(directory: Path) -> list[Path]:
+    try:
+        return sorted(directory.iterdir())
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def is_own_temp(name: str, names: set[str]) -> bool:
+    """Whether ``name`` is a temp file fusion writes before renaming it to one of ``names``."""
+    match = TEMP_RE.match(name)
+    return match is not None and match.group("target") in names
+
+
+def _clear_named(directory: Path, names: set[str]) -> None:
+    for path in _listing(directory):
+        if (path.name in names or is_own_temp(path.name, names)) and not path.is_dir():
+            path.unlink(missing_ok=True)
+
+
+def _study_points(directory: Path) -> list[str] | None:
+    """The point directories ``study.json`` lists, or ``None`` when there is no readable one."""
+    if not (directory / STUDY_FILE).exists():
+        return None
+    try:
+        return [point["dir"] for point in read_study(directory)["points"]]
+    except DatasetError:
+        return None
+
+
+def _clear_study(directory: Path, points: list[str]) -> None:
     root = directory.resolve()
     for name in points:
         path = (directory / name).resolve()
-        if root not in path.parents:  # a listed dir must lie inside the study
+        if root not in path.parents or not path.is_dir():
             continue
-        shutil.rmtree(path, ignore_errors=True)
-        for parent in path.parents:
+        names = dataset_record_files(path)
+        if names is not None:
+            _clear_named(path, names)
+        for parent in (path, *path.parents):  # point directories left empty go too
             if parent == root or not parent.is_dir() or any(parent.iterdir()):
                 break
             parent.rmdir()
-    (directory / STUDY_FILE).unlink(missing_ok=True)
+    _clear_named(directory, {STUDY_FILE})
+
+
+def is_recorded(directory: Path) -> bool:
+    """Whether ``directory`` holds a fusion record (a dataset's or a readable study's)."""
+    return _study_points(directory) is not None or dataset_record_files(directory) is not None
+
+
+def foreign_files(directory: Path) -> list[str]:
+    """Up to five names of ``directory``'s entries, the lease and its temp files aside (for
+    a refusal's message; empty when there is nothing but those)."""
+    names = sorted(
+        p.name for p in _listing(directory) if not p.name.startswith((LEASE_NAME, "." + LEASE_NAME))
+    )
+    return names[:5] + (["..."] if len(names) > 5 else [])
+
+
+def refuse_unrecorded(directory: Path, what: str) -> None:
+    """Refuse a non-empty directory that holds no fusion record.
+
+    :param directory: The directory.
+    :param what: What was asked (``--overwrite``, ``--resume``), for the message.
+    :raises ForeignDirectoryError: naming a few of its files.
+    """
+    if foreign_files(directory) and not is_recorded(directory):
+        if (directory / STUDY_FILE).exists():
+            try:
+                read_study(directory)
+            except DatasetError as exc:
+                raise ForeignDirectoryError(
+                    f"{directory}: {what} needs a dataset or study this tool can read, and {exc}; "
+                    "fix or remove that file, or use another directory"
+                ) from None
+        raise ForeignDirectoryError(
+            f"{directory}: holds files no fusion dataset or study records "
+            f"({', '.join(foreign_files(directory))}); {what} replaces or completes only what "
+            "fusion wrote: use an empty or new directory"
+        )
 
 
 def clear_output(directory: Path) -> None:
-    """Clear what a dataset or study directory holds of its own (before an overwrite).
+    """Clear what a dataset or study directory holds of its own (before an overwrite): the
+    files its record names, nothing else.
 
     :param directory: The directory.
+    :raises ForeignDirectoryError: when it is not empty and holds no fusion record.
     """
-    if (directory / STUDY_FILE).exists():
-        clear_study(directory)
-    clear_dataset(directory)
+    refuse_unrecorded(directory, "--overwrite")
+    points = _study_points(directory)
+    if points is not None:
+        _clear_study(directory, points)
+    names = dataset_record_files(directory)
+    if names is not None:
+        _clear_named(directory, names)

@@ -45,10 +45,12 @@ from filelock import FileLock, Timeout
 from fusion import __version__
 from fusion.config.config import MAX_SEED
 from fusion.config.config import check_seed as check_seed  # writers check seeds here too
+from fusion.config.identity import describe_content_difference, file_key_of
 from fusion.config.vocabulary import LATER_KEYS, SUFFIXES
 from fusion.errors import DatasetError, ManifestConflictError, RunConflictError
 from fusion.storage.atomic import write_bytes_atomic
 from fusion.storage.integrity import count_whole_lines
+from fusion.storage.ownership import Lease, refuse_if_held
 
 MANIFEST_NAME = "manifest.json"
 FORMAT_NAME = "fusion-offline-rl"
@@ -312,13 +314,14 @@ def check_same_config(where: str, manifest: Mapping[str, Any], config: Mapping[s
         return
     differences = config_differences(manifest.get("config") or {}, config)
     said = "; ".join(
-        f"{f'[{section}] {key}' if key else section} is {_shown(made)} there, {_shown(now)} here"
+        describe_content_difference(section, key, made, now, config)
+        or f"{f'[{section}] {key}' if key else section} is {_shown(made)} there, {_shown(now)} here"
         for section, key, made, now in differences[:6]
     ) + ("; ..." if len(differences) > 6 else "")
     sets = " ".join(
         f"--set {section}.{key}={_shown(made)}"
         for section, key, made, _ in differences
-        if key and isinstance(made, (bool, int, float, str))
+        if key and isinstance(made, (bool, int, float, str)) and not file_key_of(section, key)
     )
     raise ManifestConflictError(
         f"{where}: this dataset was made with another config (config sha256 "
@@ -567,17 +570,26 @@ def read_sidecar(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def rebuild_manifest(dataset_dir: str | os.PathLike[str]) -> dict[str, Any]:
+def rebuild_manifest(
+    dataset_dir: str | os.PathLike[str], *, owner: Lease | None = None
+) -> dict[str, Any]:
     """Make ``manifest.json`` again from the shards and their sidecars alone.
 
     A shard with a sidecar gets the sidecar's record; a shard without one is listed as
     ``writing`` with its whole lines counted, so it is never taken for complete.
 
     :param dataset_dir: The dataset directory.
+    :param owner: The lease of the run rebuilding it (a resume); ``None``: refused while any
+        run holds the directory.
     :raises DatasetError: when no shard or sidecar records the config.
+    :raises DirectoryBusyError: while another run holds the directory.
     :return: The manifest as written.
     """
     directory = Path(dataset_dir)
+    if owner is not None:
+        owner.check()
+    else:
+        refuse_if_held(directory, "rebuilding its manifest")
     sidecars: dict[int, dict[str, Any]] = {}
     shard_files: dict[int, Path] = {}
     stems: set[str] = set()

@@ -44,8 +44,9 @@ from fusion.storage.compression import (
 )
 from fusion.storage.integrity import file_sha256
 from fusion.storage.manifest import merged_sidecar_path
+from fusion.storage.outputs import check_output
 from fusion.storage.sink import HashingSink
-from fusion.storage.sources import MERGE_FORMAT, Source, refuse_overwriting_input, resolve
+from fusion.storage.sources import MERGE_FORMAT, Source, resolve
 
 ORDERS = ("seed", "t")
 _CHUNK = 1 << 20
@@ -268,6 +269,7 @@ def merge_shards(
     include_incomplete: bool = False,
     *,
     compress: str | None = None,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Merge a dataset's shards into ``out_path`` and write ``OUT.manifest.json`` beside it.
 
@@ -278,12 +280,15 @@ def merge_shards(
         and corrupt shards are left out. Everything left out or cut is recorded.
     :param compress: ``None``, ``"gzip"`` or ``"zstd"``; the output name should end in
         ``.gz`` / ``.zst`` to be read back transparently.
+    :param overwrite: Replace an existing ``out_path`` (and its record) that belongs to no
+        dataset or study (see :func:`~fusion.storage.outputs.check_output`).
+    :raises OutputConflictError: for an output the guard refuses, before any work.
     :raises DatasetError: naming every seed that is missing, incomplete or corrupt (unless
         ``include_incomplete``); the output is then not written.
     :return: The merge record written to ``OUT.manifest.json``.
     """
     check_compression(compress)
-    refuse_overwriting_input(dataset_dir, out_path, mf.merged_sidecar_path(out_path))
+    check_output(out_path, overwrite=overwrite, inputs=[dataset_dir], merge_record=True)
     return write_planned(plan_merge(dataset_dir, order, include_incomplete), out_path, compress)
 
 

@@ -12,12 +12,14 @@ share. A line is one JSON object with exactly the keys :data:`TOP_KEYS`:
   state also holds ``spectrum`` (per link, its occupied slots as a hex number) and each path
   its ``links``. The engine logs every feature; a state written by
   hand may leave some out (as the seed card's examples do), and the readers that need one
-  (the array view, the exports) name it when it is missing. :func:`state_problem` is the one
-  rule, for the writer and the validator alike;
+  (the array view, the exports) name it when it is missing; but the paths of one state hold
+  the same features (a reader lays them out as K rows of one width).
+  :func:`state_problem` is the one rule, for the writer and the validator alike;
 - ``action`` (int: a feasible path index, or -1 when blocked), ``reward`` (+1.0 routed, -1.0
   blocked),
   ``next_state`` (``null`` or an object), ``action_mask`` (booleans, one per path);
-- ``meta``: an object; ``meta.bp_window_tag`` is one of :data:`WINDOW_TAGS` when present.
+- ``meta``: an object; ``meta.bp_window_tag`` is one of :data:`WINDOW_TAGS` when present
+  (:func:`meta_problem`, again one rule for the writer and the validator).
 
 A line is at most :data:`MAX_LINE_BYTES` long (the array view parses in blocks of 4 MiB).
 
@@ -41,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from fusion.config import features as _features
+from fusion.config.vocabulary import MAX_LINE_BYTES as MAX_LINE_BYTES  # (the scenario check too)
 
 TOP_KEYS = frozenset(
     {"t", "seed", "state", "action", "reward", "next_state", "action_mask", "meta"}
@@ -52,11 +55,11 @@ STATE_FEATURES = _features.STATE_FEATURES
 PATH_FEATURES = _features.SEED_PATH_FEATURES
 EXTENDED_PATH_FEATURES = _features.EXTENDED_PATH_FEATURES
 _ALL_PATH_FEATURES = PATH_FEATURES + EXTENDED_PATH_FEATURES
+_PATH_FEATURE_SET = frozenset(_ALL_PATH_FEATURES)
 STATE_KEYS = (*STATE_FEATURES, "paths")
 #: What every state holds, whoever wrote it.
 REQUIRED_STATE_KEYS = ("src", "dst", "paths")
 WINDOW_TAGS = ("pre", "fail", "post")
-MAX_LINE_BYTES = 1 << 20
 
 
 def check_window(window: str | None) -> None:
@@ -151,8 +154,9 @@ def check_transition(
     """
     # Fast paths first (this runs once per logged transition): exact built-in types pass
     # with identity checks; anything else takes the general checks below.
-    if meta.__class__ is not dict and not isinstance(meta, Mapping):
-        raise ValueError(f"meta must be a dict, got {_kind(meta)}")
+    problem = meta_problem(meta)
+    if problem is not None:
+        raise ValueError(problem)
     if (
         next_state is not None
         and next_state.__class__ is not dict
@@ -191,6 +195,24 @@ def check_transition(
     return action, reward, mask
 
 
+def meta_problem(meta: Any) -> str | None:
+    """What is wrong with a transition's ``meta``, or ``None``: the one rule the writer and
+    the validator share (a mapping whose ``bp_window_tag``, when present, is one of
+    :data:`WINDOW_TAGS`: the blocking figures per window are counted by it).
+
+    :param meta: The ``meta`` object.
+
+        >>> meta_problem({"bp_window_tag": "bogus"})
+        "meta.bp_window_tag is 'bogus', not one of ('pre', 'fail', 'post')"
+    """
+    if meta.__class__ is not dict and not isinstance(meta, Mapping):
+        return f"meta must be a dict, got {_kind(meta)}"
+    tag = meta.get("bp_window_tag", "pre")
+    if tag not in WINDOW_TAGS:
+        return f"meta.bp_window_tag is {tag!r}, not one of {WINDOW_TAGS}"
+    return None
+
+
 def _not_a_number(value: Any) -> bool:
     """Whether a feature value is not a number (bools are not; numpy scalars are)."""
     kind = value.__class__
@@ -203,9 +225,10 @@ def state_problem(state: Any, mask_width: int | None, *, features: bool = True) 
     """What is wrong with a state, or ``None``: the one rule the writer and validator share.
 
     A state is a mapping holding :data:`REQUIRED_STATE_KEYS`; ``paths`` is a list of mappings,
-    as many as the mask has entries (or none); every feature of :data:`STATE_FEATURES` and
-    :data:`PATH_FEATURES` that is present is a number (NaN and infinities are caught after
-    serialisation, :func:`non_finite_field`).
+    as many as the mask has entries (or none), each holding the same path features as the
+    first; every feature of :data:`STATE_FEATURES` and of the path feature sets that is
+    present is a number (NaN and infinities are caught after serialisation,
+    :func:`non_finite_field`).
 
     :param state: The state.
     :param mask_width: The action mask's length (``None``: not checked).
@@ -214,6 +237,8 @@ def state_problem(state: Any, mask_width: int | None, *, features: bool = True) 
 
         >>> state_problem({"src": 0, "dst": 1, "paths": [{"path_hops": "3"}]}, 1)
         "state.paths[0].path_hops is '3', not a number"
+        >>> state_problem({"src": 0, "dst": 1, "paths": [{"path_hops": 3}, {}]}, 2)
+        "state.paths[1] lacks ['path_hops'], which state.paths[0] holds (the paths of a state hold the same features)"
     """
     if state.__class__ is not dict and not isinstance(state, Mapping):
         return f"state must be a dict, got {_kind(state)}"
@@ -229,12 +254,38 @@ def state_problem(state: Any, mask_width: int | None, *, features: bool = True) 
     for key in STATE_FEATURES:
         if key in state and _not_a_number(state[key]):
             return f"state.{key} is {state[key]!r}, not a number"
+    first: Any = None
     for index, path in enumerate(paths):
         if path.__class__ is not dict and not isinstance(path, Mapping):
             return f"state.paths[{index}] is {_kind(path)}, not a path dict"
+        if first is None:
+            first = path.keys()
+        elif path.keys() != first:  # (the same keys, the common case: a C-level comparison)
+            problem = _features_differ(index, path.keys(), first)
+            if problem is not None:
+                return problem
         for key in _ALL_PATH_FEATURES:
             if key in path and _not_a_number(path[key]):
                 return f"state.paths[{index}].{key} is {path[key]!r}, not a number"
+    return None
+
+
+def _features_differ(index: int, keys: Any, first: Any) -> str | None:
+    """How path ``index``'s features differ from the first path's, or ``None`` (only other
+    keys differ)."""
+    held, wanted = keys & _PATH_FEATURE_SET, first & _PATH_FEATURE_SET
+    lacking = [key for key in _ALL_PATH_FEATURES if key in wanted and key not in held]
+    if lacking:
+        return (
+            f"state.paths[{index}] lacks {lacking}, which state.paths[0] holds (the paths of a "
+            "state hold the same features)"
+        )
+    extra = [key for key in _ALL_PATH_FEATURES if key in held and key not in wanted]
+    if extra:
+        return (
+            f"state.paths[{index}] holds {extra}, which state.paths[0] lacks (the paths of a "
+            "state hold the same features)"
+        )
     return None
 
 
@@ -319,11 +370,7 @@ def check_record(record: Any, expected_t: int | None, expected_seed: int | None)
         problems.append(f"reward {reward} does not match action {action} (+1 routed, -1 blocked)")
     if record["next_state"] is not None and not isinstance(record["next_state"], dict):
         problems.append("next_state is neither null nor an object")
-    meta = record["meta"]
-    if not isinstance(meta, dict):
-        problems.append("meta is not an object")
-    elif "bp_window_tag" in meta and meta["bp_window_tag"] not in WINDOW_TAGS:
-        problems.append(
-            f"meta.bp_window_tag is {meta['bp_window_tag']!r}, not one of {WINDOW_TAGS}"
-        )
+    problem = meta_problem(record["meta"])
+    if problem is not None:
+        problems.append(problem)
     return problems

@@ -41,6 +41,7 @@ from fusion.errors import (
 )
 from fusion.storage import manifest as mf
 from fusion.storage.compression import SUFFIXES, check_compression, compress_file
+from fusion.storage.ownership import Lease, refuse_if_held
 from fusion.storage.schema import MAX_LINE_BYTES, check_transition, non_finite_field
 from fusion.storage.shard_stats import TallyKey, summarise
 from fusion.storage.sink import HashingSink
@@ -197,6 +198,7 @@ class DatasetLogger:
         link_next: bool = False,
         commit: bool = True,
         trusted: bool = False,
+        owner: Lease | None = None,
     ) -> DatasetLogger:
         """Open the shard ``dataset_dir/<stem>.seed<seed>.jsonl``.
 
@@ -223,7 +225,12 @@ class DatasetLogger:
         :param trusted: Check the first transition in full, the rest in bulk (see the class's
             parameters).
         :param commit: Publish the entry to the manifest too (off for a sweep's workers).
+        :param owner: The lease of the run writing the directory
+            (:mod:`~fusion.storage.ownership`), checked now and before the shard's record is
+            published; ``None`` (a hand-fed writer): refused while another run holds it.
         :raises ShardBusyError: when another writer holds this seed's shard.
+        :raises DirectoryBusyError: when a run holds the directory and ``owner`` is not its.
+        :raises RunConflictError: when ``owner`` no longer holds the directory.
         :raises ShardExistsError: when the shard is complete and ``overwrite`` is false.
         :raises ManifestConflictError: when the directory holds a dataset of another config,
             or is a study (a dataset there would be shadowed by it: write into a point).
@@ -236,6 +243,10 @@ class DatasetLogger:
                 f"{directory} is a study (it holds study.json): readers would never see a "
                 "shard written there; write into a point's directory or another directory"
             )
+        if owner is not None:  # (before anything is created: a lost directory stays lost)
+            owner.check()
+        else:
+            refuse_if_held(directory, "a shard writer")
         directory.mkdir(parents=True, exist_ok=True)
         shard_path = directory / mf.shard_file_name(seed, stem)
         lock = FileLock(str(shard_path) + ".lock", timeout=0)
@@ -278,7 +289,7 @@ class DatasetLogger:
         except BaseException:
             lock.release()
             raise
-        log._shard = _ShardContext(directory, lock, manifest, entry, compress, commit)
+        log._shard = _ShardContext(directory, lock, manifest, entry, compress, commit, owner)
         return log
 
     @property
@@ -371,7 +382,7 @@ class DatasetLogger:
             try:
                 self._sink.write(buffer)
             except OSError as exc:
-                self._fail_write(exc)
+                self._fail_write(exc, buffer)
             self.lines_written += self._buffered_lines
             self._buffered_lines = 0
         self._next_flush = self.transition_count + self._flush_every
@@ -407,9 +418,11 @@ class DatasetLogger:
             start += len(line)
         return None
 
-    def _fail_write(self, exc: OSError) -> None:
-        """Cut the file back to the last whole buffer and raise the error with the path."""
+    def _fail_write(self, exc: OSError, lost: bytearray) -> None:
+        """Cut the file back to the last whole buffer and raise the error with the path; the
+        ``lost`` buffer's transitions leave the tally (the statistics count what was written)."""
         self._buffer = bytearray()
+        self._untally(lost)
         with contextlib.suppress(OSError):
             os.ftruncate(self._file.fileno(), self._sink.size)  # frees the partial buffer
         self._write_error = ShardWriteError(
@@ -417,6 +430,14 @@ class DatasetLogger:
             f"{self.lines_written} whole lines before that stay readable"
         )
         raise self._write_error from exc
+
+    def _untally(self, lines: bytes | bytearray) -> None:
+        """Take transitions that never reach the file out of the tally (those of a failed
+        write, and all logged after it): a failed shard's statistics describe its lines."""
+        for key in _tally_keys([orjson.loads(line) for line in lines.splitlines()]):
+            self._tally[key] -= 1
+            if not self._tally[key]:
+                del self._tally[key]
 
     # -- closing -------------------------------------------------------------------------------
     def close(self, error: BaseException | None = None) -> None:
@@ -436,6 +457,8 @@ class DatasetLogger:
                 self._buffer += _DUMPS(held, option=_OPT)
                 self._buffered_lines += 1
                 self._nulls += 1
+        if self._write_error is not None:  # what is buffered now is never written
+            self._untally(self._buffer)
         failure: BaseException | None = None
         try:
             if self._write_error is None:
@@ -511,8 +534,10 @@ class _ShardContext:
         entry: dict[str, Any],
         compress: str | None,
         commit: bool,
+        owner: Lease | None,
     ) -> None:
         self.directory = directory
+        self.owner = owner
         self.lock = lock
         self.compress = compress
         self.commit = commit
@@ -522,8 +547,13 @@ class _ShardContext:
         self.entry = entry
 
     def publish(self, log: DatasetLogger, error: BaseException | None) -> None:
-        """Publish the closed shard's sidecar, then its manifest entry; release the lock."""
+        """Publish the closed shard's sidecar, then its manifest entry; release the lock.
+
+        :raises RunConflictError: when the run lost its directory: nothing is published.
+        """
         try:
+            if self.owner is not None:
+                self.owner.check()  # another run's directory now: publish nothing there
             entry = dict(self.entry)
             entry.update(
                 status=mf.STATUS_FAILED if error is not None else mf.STATUS_COMPLETE,

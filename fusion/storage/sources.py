@@ -44,11 +44,17 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from fusion.config.vocabulary import SUFFIXES
-from fusion.errors import DatasetError, OutputConflictError
+from fusion.errors import DatasetError
 from fusion.storage import manifest as mf
 from fusion.storage.compression import open_binary
 from fusion.storage.integrity import sha256_problem, size_problem
-from fusion.storage.study_layout import is_study, select_points, study_points
+from fusion.storage.study_layout import (
+    StudyPoint,
+    check_point_config,
+    is_study,
+    select_points,
+    study_points,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -464,6 +470,8 @@ class Part:
     :param name: The point's directory name in its study (``""``: not a study).
     :param options: :func:`resolve`'s keyword arguments for it.
     :param ranges: For a point of a study merged into one file: that point's sources.
+    :param point: For a point of a study directory: the point, whose recorded config its
+        dataset's manifest must have (checked when resolved, from the manifest read then).
     """
 
     path: Path
@@ -471,6 +479,7 @@ class Part:
     name: str
     options: dict[str, Any]
     ranges: Resolved | None = None
+    point: StudyPoint | None = None
 
     @property
     def of_study_dir(self) -> bool:
@@ -479,8 +488,17 @@ class Part:
 
     @cached_property
     def resolved(self) -> Resolved:
-        """Its sources, resolved on first use (a study's points are read one after another)."""
-        return self.ranges if self.ranges is not None else resolve(self.path, **self.options)
+        """Its sources, resolved on first use (a study's points are read one after another).
+
+        :raises DatasetError: for a study point whose dataset is of another config than the
+            study recorded for it (:func:`~fusion.storage.study_layout.check_point_config`).
+        """
+        if self.ranges is not None:
+            return self.ranges
+        resolved = resolve(self.path, **self.options)
+        if self.point is not None and resolved.manifest is not None:
+            check_point_config(self.point, resolved.manifest)
+        return resolved
 
 
 def resolve_parts(
@@ -508,9 +526,9 @@ def resolve_parts(
         "missing": missing,
     }
     if is_study(path):
-        return [
-            Part(point.path, point.coords, str(point.record["dir"]), options)
-            for point in study_points(path, points)
+        return [  # each point's config is checked as its part is resolved (one manifest read)
+            Part(point.path, point.coords, str(point.record["dir"]), options, point=point)
+            for point in study_points(path, points, check=False)
         ]
     resolved = resolve(path, points=points, **options)
     if resolved.axes is None:
@@ -549,25 +567,6 @@ def protected_files(path: str | os.PathLike[str]) -> set[Path]:
             shard = resolved.directory / mf.shard_file_name(seed, resolved.stem)
             files.update({shard, mf.sidecar_path(shard)})
     return {f.resolve() for f in files}
-
-
-def refuse_overwriting_input(
-    path: str | os.PathLike[str], *outputs: str | os.PathLike[str]
-) -> None:
-    """Refuse an output that would write over a file the command reads.
-
-    :param path: The command's input.
-    :param outputs: The files it is about to write.
-    :raises OutputConflictError: naming the output and what it would destroy.
-    """
-    protected = protected_files(path)
-    for out in outputs:
-        target = Path(out).resolve()
-        if target in protected:
-            raise OutputConflictError(
-                f"{out}: is a file of {path} that this command reads (a shard, manifest, "
-                "sidecar or study file); write the output elsewhere"
-            )
 
 
 def warn_skipped(resolved: Resolved) -> None:

@@ -6,7 +6,9 @@
 ``study.json`` lists the axes, the seeds, and the points in order with their directory,
 config sha256 and status (``planned``, ``complete``, ``failed``, ``incomplete``); each
 point's own manifest stays the truth about its shards, so readers judge every point's shards
-as they judge any dataset's.
+as they judge any dataset's. A point's dataset must be of the config the study recorded for
+it (:func:`check_point_config`): every reader of a study refuses a point that another run
+replaced, naming it and the keys that differ.
 
     >>> is_study("/nonexistent")
     False
@@ -22,7 +24,10 @@ from typing import Any
 
 import orjson
 
-from fusion.errors import DatasetError
+from fusion.config.identity import describe_content_difference, scenario_value
+from fusion.config.vocabulary import LATER_KEYS
+from fusion.errors import DatasetError, FusionError
+from fusion.storage import manifest as mf
 from fusion.storage.atomic import write_bytes_atomic
 
 STUDY_FILE = "study.json"
@@ -36,11 +41,15 @@ class StudyPoint:
     :param coords: Axis name -> value.
     :param path: The point's dataset directory.
     :param record: Its entry in ``study.json``.
+    :param axes: The study's axes (``{section, key, values}``), as ``study.json`` lists them.
+    :param root: The study directory.
     """
 
     coords: dict[str, Any]
     path: Path
     record: dict[str, Any]
+    axes: tuple[dict[str, Any], ...] = ()
+    root: Path | None = None
 
 
 def study_root(path: str | os.PathLike[str]) -> Path | None:
@@ -101,13 +110,20 @@ def axis_names(record: Mapping[str, Any]) -> list[str]:
 
 
 def study_points(
-    path: str | os.PathLike[str], points: Mapping[str, Sequence[Any]] | None = None
+    path: str | os.PathLike[str],
+    points: Mapping[str, Sequence[Any]] | None = None,
+    *,
+    check: bool = True,
 ) -> list[StudyPoint]:
     """The study's points in order, only those whose coordinates ``points`` allows.
 
     :param path: The study directory or its ``study.json``.
     :param points: Axis name -> the values to keep (``{"erlang": [300]}``); other axes free.
+    :param check: Read each point's manifest now and refuse a point whose dataset is not of
+        the config the study recorded for it (:func:`check_point_config`); a reader that reads
+        each manifest itself later checks there instead (:class:`fusion.storage.sources.Part`).
     :raises ValueError: for an axis the study lacks, or a value none of its points has.
+    :raises DatasetError: with ``check``, naming a point of another config.
     """
     root = study_root(path)
     record = read_study(path)
@@ -115,11 +131,107 @@ def study_points(
     keep = select_points(
         [p["point"] for p in record["points"]], axis_names(record), points, where=str(root)
     )
-    return [
-        StudyPoint(dict(p["point"]), root / p["dir"], p)
+    axes = tuple(dict(a) for a in record["axes"])
+    selected = [
+        StudyPoint(dict(p["point"]), root / p["dir"], p, axes, root)
         for i, p in enumerate(record["points"])
         if i in keep
     ]
+    if check:
+        for point in selected:
+            try:
+                manifest = mf.read_manifest(point.path)
+            except FusionError:
+                continue  # a point never started, or a broken manifest: its reader names it
+            check_point_config(point, manifest)
+    return selected
+
+
+def check_point_config(point: StudyPoint, manifest: Mapping[str, Any]) -> None:
+    """Refuse a point whose dataset is not of the config ``study.json`` records for it (a
+    plain sweep wrote over the point, say): its manifest's ``config_sha256`` must be the
+    point's.
+
+    :param point: The point, as :func:`study_points` gives it.
+    :param manifest: Its dataset's manifest.
+    :raises DatasetError: naming the point, both sha256s and the keys that differ: an axis
+        whose value the dataset does not have, else the keys in which it differs from another
+        point's (intact) dataset.
+    """
+    expected = point.record.get("config_sha256")
+    found = manifest.get("config_sha256")
+    if not isinstance(expected, str) or found == expected:
+        return
+    config = manifest.get("config") or {}
+    differences = _axis_differences(point, config) or _sibling_differences(point, config)
+    raise DatasetError(
+        f"{point.path}: study point {point.record.get('dir')} holds a dataset of another "
+        f"config than the study recorded for it (config sha256 {expected} in study.json, "
+        f"{found} in its manifest.json)"
+        + (": " + "; ".join(differences[:6]) if differences else "")
+        + ("; ..." if len(differences) > 6 else "")
+        + "; another run wrote over the point: move that dataset out of the study and resume "
+        "the study (fusion sweep with the study's --config, --set and --grid, --resume) to "
+        "run the point again"
+    )
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return "(absent)" if value is None else str(value)
+
+
+def _value(config: Mapping[str, Any], section: str, key: str) -> Any:
+    keys = config.get(section)
+    keys = keys if isinstance(keys, Mapping) else {}
+    return keys.get(key, LATER_KEYS.get((section, key)))
+
+
+def _axis_differences(point: StudyPoint, config: Mapping[str, Any]) -> list[str]:
+    """The axes whose value at the point the dataset's config does not have."""
+    found = []
+    for axis in point.axes:
+        section, key = str(axis.get("section", "")), str(axis["key"])
+        wanted = scenario_value(section, key, point.coords.get(key))
+        has = _value(config, section, key)
+        if wanted != has:
+            found.append(
+                f"the study's axis gives [{section}] {key} = {_shown(wanted)} here, the "
+                f"dataset's config has {_shown(has)}"
+            )
+    return found
+
+
+def _sibling_differences(point: StudyPoint, config: Mapping[str, Any]) -> list[str]:
+    """The keys in which the dataset differs from another point's intact dataset (axes aside)."""
+    if point.root is None:
+        return []
+    axis_keys = {(str(a.get("section", "")), str(a["key"])) for a in point.axes}
+    try:
+        others = read_study(point.root)["points"]
+    except DatasetError:
+        return []
+    for other in others:
+        if other.get("dir") == point.record.get("dir"):
+            continue
+        try:
+            made = mf.read_manifest(point.root / other["dir"])
+        except FusionError:
+            continue
+        if made.get("config_sha256") != other.get("config_sha256"):
+            continue
+        return [
+            describe_content_difference(section, key, theirs, ours, config)
+            or f"[{section}] {key} is {_shown(theirs)} at point {other['dir']}, {_shown(ours)} here"
+            for section, key, theirs, ours in mf.config_differences(
+                made.get("config") or {}, config
+            )
+            if (section, key) not in axis_keys
+        ]
+    return []
 
 
 def select_points(

@@ -32,8 +32,9 @@ from fusion.storage import manifest as mf
 from fusion.storage.atomic import atomic_output, write_bytes_atomic
 from fusion.storage.compression import check_compression
 from fusion.storage.merge import plan_merge, write_merge, write_planned
+from fusion.storage.outputs import check_output
 from fusion.storage.sink import HashingSink
-from fusion.storage.sources import STUDY_MERGE_FORMAT, refuse_overwriting_input
+from fusion.storage.sources import STUDY_MERGE_FORMAT
 from fusion.storage.study_layout import axis_names, read_study, study_points, study_root
 
 
@@ -45,6 +46,7 @@ def merge_study(
     all_points: bool = False,
     include_incomplete: bool = False,
     compress: str | None = None,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Merge every point of ``study``.
 
@@ -55,7 +57,10 @@ def merge_study(
     :param all_points: Write one file for the whole study (see the module docstring).
     :param include_incomplete: As for :func:`~fusion.storage.merge.merge_shards`, per point.
     :param compress: Per-point files only; ``None`` with ``all_points``.
+    :param overwrite: Replace existing output files (and their records) that belong to no
+        dataset or study (see :func:`~fusion.storage.outputs.check_output`).
     :raises ValueError: for ``compress`` with ``all_points`` (ranges are byte offsets).
+    :raises OutputConflictError: for an output the guard refuses, before any work.
     :raises DatasetError: for a point that cannot be merged (nothing is written).
     :return: With ``all_points`` the sidecar's record, otherwise ``{"points": [...]}`` with
         each point's coordinates, output and merge record.
@@ -70,16 +75,16 @@ def merge_study(
                 "--all writes one uncompressed file (its points are byte ranges a reader seeks); "
                 "compress the per-point files instead, or the whole file afterwards"
             )
-        refuse_overwriting_input(study, out, mf.merged_sidecar_path(out))
+        check_output(out, overwrite=overwrite, inputs=[study], merge_record=True)
         return _merge_all(root, record, points, Path(out), order, include_incomplete)
     check_compression(compress)
-    plans = [plan_merge(point.path, order, include_incomplete) for point in points]  # refuse first
+    check_output(out, kind="dir")
     suffix = ".jsonl" + ("" if compress is None else SUFFIXES[compress])
     targets = [Path(out) / (point.record["dir"] + suffix) for point in points]
-    refuse_overwriting_input(study, *targets, *(mf.merged_sidecar_path(t) for t in targets))
+    check_output(*targets, overwrite=overwrite, inputs=[study], merge_record=True)
+    plans = [plan_merge(point.path, order, include_incomplete) for point in points]  # refuse first
     merged = []
-    for point, plan in zip(points, plans, strict=True):
-        target = Path(out) / (point.record["dir"] + suffix)
+    for point, plan, target in zip(points, plans, targets, strict=True):
         target.parent.mkdir(parents=True, exist_ok=True)
         info = write_planned(plan, target, compress)
         merged.append({"point": point.coords, "output": str(target), "merge": info})

@@ -22,7 +22,7 @@ import orjson
 
 from fusion.errors import DatasetError
 from fusion.storage import manifest as mf
-from fusion.storage.clearing import TEMP_RE
+from fusion.storage.clearing import dataset_record_files, is_own_temp
 from fusion.storage.integrity import LineCheck
 from fusion.storage.schema import MAX_LINE_BYTES, check_record
 from fusion.storage.sources import Part, Resolved, Source, resolve_parts
@@ -150,8 +150,9 @@ def _stale_temp_files(directory: Path, report: ValidationReport) -> None:
         names = sorted(entry.name for entry in os.scandir(directory))
     except OSError:
         return
+    own = dataset_record_files(directory) or set()
     for name in names:
-        if TEMP_RE.match(name):
+        if is_own_temp(name, own):
             report.warnings.append(
                 f"{directory / name}: a temp file a killed writer left (safe to delete)"
             )
@@ -164,7 +165,8 @@ def _check_listing(resolved: Resolved, report: ValidationReport) -> None:
     listed = {s.path.name for s in resolved.sources}
     listed |= {e["file"] for e in (resolved.manifest or {}).get("shards", [])}
     for item in sorted(resolved.directory.iterdir()):
-        if mf.parse_shard_name(item.name) and item.name not in listed:
+        parsed = mf.parse_shard_name(item.name)  # (another stem's file is not this dataset's)
+        if parsed and parsed[0] == resolved.stem and item.name not in listed:
             report.problems.append(f"{item}: a shard file the manifest does not list")
 
 
