@@ -8,7 +8,8 @@
     python scripts/bench.py sweep     # 4 seeds on 1 worker and on 2 workers
     python scripts/bench.py arrays    # to_arrays from JSONL and from the cache
     python scripts/bench.py size      # bytes per transition raw, gzip, zstd
-    python scripts/bench.py scale     # tiny sweeps of 100, 1,000, 10,000 seeds; readers over them
+    python scripts/bench.py scale     # tiny sweeps of 100, 1,000, 10,000 seeds; readers over them; the lease check
+    python scripts/bench.py scale-vs  # a 2,000-seed sweep's per-seed cost, this tree vs 5cedc5f (before #30)
     python scripts/bench.py study     # a 3-load x 2-policy x 4-seed study vs a flat 24-seed sweep
     python scripts/bench.py rl        # the Gymnasium env and the FQI policy vs the engine loop
     python scripts/bench.py all
@@ -439,6 +440,37 @@ def bench_sim_vs(n: int, work: Path, baseline: str = SPEED_BASELINE) -> None:
     card's features, the true holding time). Also the Gymnasium environment's steps/s (driven
     by the first legal action) and the ceiling of logging on: off plus the writer alone on the
     same transitions, as if the state cost nothing."""
+    times = _alternate_trees(_SIM_SNIPPET, [str(n)], work, baseline, "sim-vs")
+    if times is None:
+        return
+    for scenario in times["now"][0]:
+        best = {
+            name: [min(run[scenario][i] for run in runs) for i in (0, 1, 2, 3)]
+            for name, runs in times.items()
+        }
+        (b_off, b_on, b_env, _), (off, on, env, written) = best["before"], best["now"]
+        _line(f"sim-vs: {scenario}, off, {baseline}", n / b_off, "requests/s")
+        _line(f"sim-vs: {scenario}, off, now", n / off, "requests/s", b_off / off, "vs before")
+        _line(f"sim-vs: {scenario}, on, {baseline}", n / b_on, "requests/s")
+        _line(f"sim-vs: {scenario}, on, now", n / on, "requests/s", b_on / on, "vs before")
+        _line(f"sim-vs: {scenario}, on/off, now", n / on, "requests/s", off / on, "of off")
+        _line(  # the most logging on could reach: a state built for free, only the writer
+            f"sim-vs: {scenario}, off + writer alone",
+            n / (off + written),
+            "requests/s",
+            off / (off + written),
+            "of off (the ceiling)",
+        )
+        _line(f"sim-vs: {scenario}, env, {baseline}", n / b_env, "steps/s")
+        _line(f"sim-vs: {scenario}, env, now", n / env, "steps/s", b_env / env, "vs before")
+
+
+def _alternate_trees(
+    snippet: str, args: list[str], work: Path, baseline: str, bench: str, rounds: int = 3
+) -> dict[str, list[Any]] | None:
+    """Run ``snippet`` (which prints one JSON line last) in this tree and in a git worktree of
+    ``baseline``, each in its own interpreter, trees alternating, ``rounds`` times; return
+    each tree's parsed outputs (``None``, said, when the worktree cannot be made)."""
     import subprocess
 
     root = Path(__file__).resolve().parents[1]
@@ -449,16 +481,16 @@ def bench_sim_vs(n: int, work: Path, baseline: str = SPEED_BASELINE) -> None:
         text=True,
     )
     if made.returncode != 0:
-        print(f"sim-vs: skipped, no worktree of {baseline}: {made.stderr.strip()}")
-        return
+        print(f"{bench}: skipped, no worktree of {baseline}: {made.stderr.strip()}")
+        return None
     try:
         trees = {"before": before, "now": root}
-        times: dict[str, list[dict[str, list[float]]]] = {name: [] for name in trees}
-        for _ in range(3):
+        times: dict[str, list[Any]] = {name: [] for name in trees}
+        for _ in range(rounds):
             for name, tree in trees.items():
                 env = {**os.environ, "PYTHONPATH": str(tree)}
                 done = subprocess.run(
-                    [sys.executable, "-c", _SIM_SNIPPET, str(n)],
+                    [sys.executable, "-c", snippet, *args],
                     cwd=tree,
                     env=env,
                     capture_output=True,
@@ -466,31 +498,43 @@ def bench_sim_vs(n: int, work: Path, baseline: str = SPEED_BASELINE) -> None:
                     check=True,
                 )
                 times[name].append(json.loads(done.stdout.strip().splitlines()[-1]))
-        for scenario in times["now"][0]:
-            best = {
-                name: [min(run[scenario][i] for run in runs) for i in (0, 1, 2, 3)]
-                for name, runs in times.items()
-            }
-            (b_off, b_on, b_env, _), (off, on, env, written) = best["before"], best["now"]
-            _line(f"sim-vs: {scenario}, off, {baseline}", n / b_off, "requests/s")
-            _line(f"sim-vs: {scenario}, off, now", n / off, "requests/s", b_off / off, "vs before")
-            _line(f"sim-vs: {scenario}, on, {baseline}", n / b_on, "requests/s")
-            _line(f"sim-vs: {scenario}, on, now", n / on, "requests/s", b_on / on, "vs before")
-            _line(f"sim-vs: {scenario}, on/off, now", n / on, "requests/s", off / on, "of off")
-            _line(  # the most logging on could reach: a state built for free, only the writer
-                f"sim-vs: {scenario}, off + writer alone",
-                n / (off + written),
-                "requests/s",
-                off / (off + written),
-                "of off (the ceiling)",
-            )
-            _line(f"sim-vs: {scenario}, env, {baseline}", n / b_env, "steps/s")
-            _line(f"sim-vs: {scenario}, env, now", n / env, "steps/s", b_env / env, "vs before")
+        return times
     finally:
         subprocess.run(
             ["git", "-C", str(root), "worktree", "remove", "--force", str(before)],
             capture_output=True,
         )
+
+
+#: The commit before the ownership work (#30's): what ``bench.py scale-vs`` measures against.
+OWNERSHIP_BASELINE = "5cedc5f"
+
+_SWEEP_SNIPPET = """
+import json, sys, tempfile, time
+from fusion.config.config import load_config
+from fusion.run.sweep import run_sweep
+seeds = int(sys.argv[1])
+cfg = load_config().replace("general_settings", num_requests=100)
+with tempfile.TemporaryDirectory() as work:
+    started = time.perf_counter()
+    result = run_sweep(cfg, seeds=range(seeds), workers=2, out=work + "/d", quiet=True)
+    took = time.perf_counter() - started
+assert result.ok and len(result.seeds) == seeds
+print(json.dumps(took / seeds))
+"""
+
+
+def bench_scale_vs(seeds: int, work: Path, baseline: str = OWNERSHIP_BASELINE) -> None:
+    """Per-seed cost of a ``seeds``-seed sweep (100 requests each, 2 workers), this tree
+    against the commit before the ownership work (a git worktree of ``OWNERSHIP_BASELINE``),
+    each in its own interpreter, alternating, best of three."""
+    times = _alternate_trees(_SWEEP_SNIPPET, [str(seeds)], work, baseline, "scale-vs")
+    if times is None:
+        return
+    before, now = min(times["before"]), min(times["now"])
+    name = f"scale-vs: {seeds:,} seeds, sweep"
+    print(f"{name + ', ' + baseline:<38} {before * 1e3:>12,.2f} ms/seed", flush=True)
+    print(f"{name + ', now':<38} {now * 1e3:>12,.2f} ms/seed {before / now:>7.2f}x vs before")
 
 
 LITERATURE = {  # scenario -> load -> (published, independent re-run) KSP-FF blocking, percent
@@ -829,6 +873,7 @@ BENCHES: dict[str, Callable[[argparse.Namespace, Path], None]] = {
     "arrays": lambda a, w: bench_arrays(a.n or 50_000, w),
     "size": lambda a, w: bench_size(a.n or 50_000, w),
     "scale": lambda a, w: bench_scale(a.n or 10_000, w),
+    "scale-vs": lambda a, w: bench_scale_vs(a.n or 2_000, w),
     "study": lambda a, w: bench_study(a.n or 5_000, w),
     "rl": lambda a, w: bench_rl(a.n or 20_000, w),
     "features": lambda a, w: bench_features(a.n or 50_000, w),

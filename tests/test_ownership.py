@@ -293,3 +293,80 @@ def test_sweep_into_a_point_while_its_study_runs_exits_2(tmp_path):
     second = _meanwhile_result(tmp_path)
     assert second["code"] == 2 and "holds this directory" in second["err"]
     assert result.ok and validate_dataset(s).ok
+
+
+def test_study_overwrite_when_a_point_is_held_by_another_run_exits_2_and_keeps_it(tmp_path):
+    s = tmp_path / "s"
+    grid = ["--grid", "general_settings.erlang=200,300"]
+    assert _sweep(s, *grid) == 0
+    point = s / "erlang=200"
+    before = _files(point)
+    lease = acquire(point, "a-sweep-into-the-point")
+    assert _sweep(s, *grid, "--overwrite") == 2  # the study over its point
+    assert _sweep(s, "--overwrite") == 2  # a plain dataset over the study
+    assert {k: v for k, v in _files(point).items() if k != LEASE_NAME} == before
+    from fusion.storage.shard_writer import DatasetLogger
+
+    with pytest.raises(DirectoryBusyError):  # nor a hand-fed writer into a running study's point
+        DatasetLogger.open_shard(point / "deeper", 0, {"toy": 1})
+    lease.release()
+
+
+def test_takeover_when_the_gone_lease_was_replaced_meanwhile_leaves_the_new_one(tmp_path):
+    from fusion.storage.ownership import _remove_if
+
+    lease = acquire(tmp_path, "winner")  # took the gone run's lease a moment earlier
+    assert not _remove_if(lease_path(tmp_path), "gone-run", "loser")  # the loser's late removal
+    assert holder(tmp_path)["run_id"] == "winner" and lease.held()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [LEASE_NAME]
+
+
+def test_lease_refresh_when_the_disk_hiccups_keeps_refreshing(tmp_path, monkeypatch):
+    import time
+
+    calls = []
+
+    def flaky(self):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        if len(calls) == 1:
+            raise OSError(116, "Stale file handle")
+        return True
+
+    monkeypatch.setattr(ownership, "REFRESH_S", 0.01)
+    monkeypatch.setattr(Lease, "refresh", flaky)
+    with ownership.holding(tmp_path, "r"):
+        deadline = time.monotonic() + 5
+        while len(calls) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert len(calls) >= 3
+
+
+def test_lease_of_this_host_when_it_rebooted_since_is_gone():
+    from fusion.storage.ownership import _machine, is_gone
+
+    here = _machine()
+    if "boot_id" not in here:
+        pytest.skip("no /proc/sys/kernel/random/boot_id here")
+    record = {**here, "boot_id": "another-boot", "pid": os.getpid(), "age_s": 0.0}
+    assert is_gone(record)
+    assert not is_gone({**here, "pid": os.getpid(), "age_s": 0.0})
+
+
+def test_study_when_a_point_fails_to_prepare_stays_a_study_overwrite_accepts(tmp_path, monkeypatch):
+    import fusion.run.study as study
+    from fusion.config.grid import parse_grid
+
+    real = study.prepare_dataset
+
+    def second_fails(config, directory, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if "erlang=300" in str(directory):
+            raise OSError(5, "Input/output error")
+        return real(config, directory, *args, **kwargs)
+
+    monkeypatch.setattr(study, "prepare_dataset", second_fails)
+    axes = parse_grid(CFG, ["general_settings.erlang=200,300"])
+    with pytest.raises(OSError):
+        run_study(CFG, axes, seeds=[0], workers=1, out=tmp_path / "s", quiet=True)
+    monkeypatch.setattr(study, "prepare_dataset", real)
+    assert (tmp_path / "s" / "study.json").exists()
+    assert _sweep(tmp_path / "s", "--grid", "general_settings.erlang=200,300", "--overwrite") == 0

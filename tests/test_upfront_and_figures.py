@@ -281,3 +281,28 @@ def test_recovered_minari_env_when_logged_with_epsilon_mix_and_warmup_replays_th
         obs, reward, _, done, info = env.step(int(action))
         assert reward == episode.rewards[step]
     assert done
+
+
+def test_hashing_sink_when_a_write_fails_hashes_only_what_reached_the_file():
+    import hashlib
+
+    from fusion.storage.sink import HashingSink
+
+    class FullDisk:
+        def __init__(self) -> None:
+            self.data = bytearray()
+
+        def write(self, view):  # type: ignore[no-untyped-def]
+            if self.data:
+                raise OSError(28, "No space left on device")
+            self.data += view
+            return len(view)
+
+    file = FullDisk()
+    sink = HashingSink(file)  # type: ignore[arg-type]
+    sink.write(b"first buffer\n")
+    with pytest.raises(OSError):
+        sink.write(b"second buffer\n")
+    sink.close()
+    assert sink.size == len(file.data)
+    assert sink.hexdigest() == hashlib.sha256(bytes(file.data)).hexdigest()

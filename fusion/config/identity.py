@@ -5,10 +5,10 @@ each setting in one spelling.
 dataset's ``config_sha256``) passes through :func:`canonical_identity`:
 
 - a file a key names (:data:`~fusion.config.vocabulary.FILE_KEYS`: a ``network`` that is no
-  shipped network, a ``.csv`` ``modulation`` or ``traffic_matrix``) is recorded by its file
-  name, for display, and by ``<key>_sha256``, the sha256 of its bytes: an edited file is
-  another config, and ``topo.txt``, ``./topo.txt``, ``~/x/topo.txt`` or an absolute path to
-  the same file are one;
+  shipped network, a ``.csv`` ``modulation`` or ``traffic_matrix``) is recorded by its real
+  path (so a config rebuilt from a manifest finds it) and by ``<key>_sha256``, the sha256 of
+  its bytes: an edited file is another config, and ``topo.txt``, ``./topo.txt``,
+  ``~/x/topo.txt``, a link to it or its absolute path are one;
 - a shipped network is spelled as :data:`~fusion.config.vocabulary.NETWORKS` spells it (the
   loader takes any case);
 - the failure's nodes and links (``failed_link``, ``srlg_links``, ``failed_node``,
@@ -105,13 +105,14 @@ def file_path(value: str) -> Path:
 
 
 def file_name(value: str) -> str:
-    """The name an identity gives the file ``value`` names: the file's own name, once links
-    and ``..`` are followed, for display (the content hash is what compares).
+    """The name an identity gives the file ``value`` names: its real path (``~``, links and
+    ``..`` followed), so every spelling of one file is one name, and a config rebuilt from a
+    manifest still finds the file (the content hash is what tells an edited file apart).
 
-        >>> file_name("~/a/../topo.txt")
-        'topo.txt'
+        >>> file_name("~/a/../topo.txt") == os.path.realpath(os.path.expanduser("~/topo.txt"))
+        True
     """
-    return Path(os.path.realpath(file_path(value))).name
+    return os.path.realpath(file_path(value))
 
 
 def _read(path: Path) -> bytes | None:

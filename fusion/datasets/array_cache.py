@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 
 CACHE_VERSION = 1
 CACHE_SUFFIX = mf.ARRAY_CACHE_SUFFIX
-_KEY = "cache_key"
+_KEY = mf.ARRAY_CACHE_KEY
 _META = "metadata_json"
 
 

@@ -115,11 +115,12 @@ def export_minari(
     import gymnasium
 
     config = _config_of(path)  # a study is refused before Minari creates its root
+    root = None if root is None else Path(root).expanduser()
     where = root or os.environ.get("MINARI_DATASETS_PATH")
     base = Path.home() / ".minari" / "datasets" if where is None else Path(where)  # as Minari's
     check_output(base, base / dataset_id, kind="dir", inputs=[path])
-    with _datasets_root(root):
-        if dataset_id in minari.list_local_datasets():  # before the data is read
+    with _datasets_root(root):  # (Minari creates a root it lists: only an existing one)
+        if base.is_dir() and dataset_id in minari.list_local_datasets():  # before reading
             raise MinariIdExistsError(
                 f"Minari dataset {dataset_id!r} exists (Minari never overwrites an id): "
                 "export under a new version, e.g. -v1"

@@ -179,17 +179,23 @@ def _run_held(
     record: dict[str, Any],
     resume: bool,
     overwrite: bool,
-    **options: Any,
+    *,
+    workers: int | None,
+    backend: str,
+    ray_address: str | None,
+    quiet: bool,
+    task: Task,
 ) -> list[dict[int, SeedOutcome | None]]:
     """A study's work while it holds its directory: prepare, run, record each point."""
     directory = lease.directory
     occupied = bool(foreign_files(directory))
     if occupied and not (resume or overwrite):
+        refuse_unrecorded(directory, "a new study goes into one")
         raise DatasetExistsError(
             f"{directory} is not empty; pass --resume to complete it or --overwrite to replace it"
         )
     if occupied and resume:
-        refuse_unrecorded(directory, "--resume")
+        refuse_unrecorded(directory, "--resume completes only a fusion study")
     if occupied and resume and (directory / STUDY_FILE).exists():
         _check_resumable(directory, record, points[0])
         # the points keep the shards of seeds an earlier run added: the record lists them all
@@ -202,6 +208,7 @@ def _run_held(
         )
     if overwrite:
         clear_output(directory)  # the old study whole, or a dataset that would shadow it
+    write_study(directory, record)  # (first: the points below are the study's from now on)
     run_id = lease.run_id
     jobs: list[tuple[Config, int, str]] = []
     slots: list[tuple[int, int]] = []  # (point index, seed) of each job
@@ -219,14 +226,17 @@ def _run_held(
             if seed not in kept:
                 jobs.append((point.config, seed, str(point_dir)))
                 slots.append((index, seed))
-    write_study(directory, record)
     try:
         ran = run_jobs(
             jobs,
             kept=sum(1 for outs in outcomes for o in outs.values() if o is not None),
             run_id=run_id,
             owner=lease,
-            **options,
+            workers=workers,
+            backend=backend,
+            ray_address=ray_address,
+            quiet=quiet,
+            task=task,
         )
         for (index, seed), outcome in zip(slots, ran, strict=True):
             outcomes[index][seed] = outcome

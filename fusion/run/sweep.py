@@ -45,7 +45,7 @@ from fusion.sim.scenario import check_scenario
 from fusion.storage import manifest as mf
 from fusion.storage.clearing import clear_output, foreign_files, is_recorded, refuse_unrecorded
 from fusion.storage.integrity import file_sha256
-from fusion.storage.ownership import Lease, holding
+from fusion.storage.ownership import Lease, holding, refuse_if_held
 from fusion.storage.study_layout import is_study
 
 logger = logging.getLogger(__name__)
@@ -154,8 +154,12 @@ def prepare_dataset(
     :param owner: The run's lease (a garbled manifest is rebuilt under it).
     """
     identity = config.identity()
+    if owner is not None:  # still ours, and no other run holds a directory below ours
+        owner.check()
+        refuse_if_held(directory, "this run", mine=owner.run_id)
     occupied = is_recorded(directory) if in_study else bool(foreign_files(directory))
     if occupied and not (resume or overwrite):
+        refuse_unrecorded(directory, "a new dataset goes into one")
         raise DatasetExistsError(
             f"{directory} is not empty; pass --resume to complete it or --overwrite to replace it"
         )
@@ -168,7 +172,7 @@ def prepare_dataset(
     if occupied and overwrite:
         clear_output(directory)  # a dataset, or a study that would shadow the new dataset
     elif occupied and resume:
-        refuse_unrecorded(directory, "--resume")
+        refuse_unrecorded(directory, "--resume completes only a fusion dataset")
         try:
             manifest = mf.read_manifest(directory)
         except FusionError:

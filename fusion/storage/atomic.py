@@ -53,32 +53,23 @@ def atomic_output(path: str | os.PathLike[str], *, buffering: int = 1 << 20) -> 
     :param buffering: Buffer size of the temp file.
     :yield: A binary file object to write to.
     """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    tmp = Path(tmp_name)
-    try:
-        os.fchmod(fd, 0o666 & ~UMASK)
-        with os.fdopen(fd, "wb", buffering=buffering) as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
-    _fsync_dir(target.parent)
+    with atomic_path(path, suffix="", synced=True) as tmp, open(tmp, "wb", buffering) as handle:
+        yield handle
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike[str], *, suffix: str | None = None) -> Iterator[Path]:
+def atomic_path(
+    path: str | os.PathLike[str], *, suffix: str | None = None, synced: bool = False
+) -> Iterator[Path]:
     """A temp path beside ``path`` for a writer that takes a file name (matplotlib's
     ``savefig``), renamed onto ``path`` only if the ``with`` block ends without error.
 
     :param path: The file to publish.
-    :param suffix: The temp name's suffix (default: ``path``'s), for a writer that picks its
-        format by the suffix.
+    :param suffix: The temp name's suffix after ``.tmp`` (default: ``path``'s), for a writer
+        that picks its format by the suffix.
+    :param synced: The caller fsyncs the temp file itself (else it is fsynced here).
     :yield: The temp file's path, to write whole.
     """
     target = Path(path)
@@ -92,8 +83,9 @@ def atomic_path(path: str | os.PathLike[str], *, suffix: str | None = None) -> I
     try:
         yield tmp
         os.chmod(tmp, 0o666 & ~UMASK)
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
+        if not synced:
+            with open(tmp, "rb") as handle:
+                os.fsync(handle.fileno())
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

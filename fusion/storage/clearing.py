@@ -31,7 +31,7 @@ from pathlib import Path
 from fusion.config.vocabulary import SUFFIXES
 from fusion.errors import DatasetError, ForeignDirectoryError
 from fusion.storage import manifest as mf
-from fusion.storage.ownership import LEASE_NAME
+from fusion.storage.ownership import LEASE_NAME, refuse_if_held
 from fusion.storage.study_layout import STUDY_FILE, read_study
 
 #: A temp file that :mod:`fusion.storage.atomic` writes before renaming it into ``target``.
@@ -98,7 +98,7 @@ def _clear_named(directory: Path, names: set[str]) -> None:
             path.unlink(missing_ok=True)
 
 
-def _study_points(directory: Path) -> list[str] | None:
+def listed_points(directory: Path) -> list[str] | None:
     """The point directories ``study.json`` lists, or ``None`` when there is no readable one."""
     if not (directory / STUDY_FILE).exists():
         return None
@@ -110,6 +110,8 @@ def _study_points(directory: Path) -> list[str] | None:
 
 def _clear_study(directory: Path, points: list[str]) -> None:
     root = directory.resolve()
+    for name in points:  # first: no point may be another run's (a sweep into it)
+        refuse_if_held(directory / name, "--overwrite of the study", below=directory)
     for name in points:
         path = (directory / name).resolve()
         if root not in path.parents or not path.is_dir():
@@ -126,7 +128,7 @@ def _clear_study(directory: Path, points: list[str]) -> None:
 
 def is_recorded(directory: Path) -> bool:
     """Whether ``directory`` holds a fusion record (a dataset's or a readable study's)."""
-    return _study_points(directory) is not None or dataset_record_files(directory) is not None
+    return listed_points(directory) is not None or dataset_record_files(directory) is not None
 
 
 def foreign_files(directory: Path) -> list[str]:
@@ -142,7 +144,8 @@ def refuse_unrecorded(directory: Path, what: str) -> None:
     """Refuse a non-empty directory that holds no fusion record.
 
     :param directory: The directory.
-    :param what: What was asked (``--overwrite``, ``--resume``), for the message.
+    :param what: What was asked and what it does (``--overwrite replaces only what fusion
+        recorded``), for the message.
     :raises ForeignDirectoryError: naming a few of its files.
     """
     if foreign_files(directory) and not is_recorded(directory):
@@ -156,8 +159,7 @@ def refuse_unrecorded(directory: Path, what: str) -> None:
                 ) from None
         raise ForeignDirectoryError(
             f"{directory}: holds files no fusion dataset or study records "
-            f"({', '.join(foreign_files(directory))}); {what} replaces or completes only what "
-            "fusion wrote: use an empty or new directory"
+            f"({', '.join(foreign_files(directory))}): use an empty or new directory ({what})"
         )
 
 
@@ -168,8 +170,8 @@ def clear_output(directory: Path) -> None:
     :param directory: The directory.
     :raises ForeignDirectoryError: when it is not empty and holds no fusion record.
     """
-    refuse_unrecorded(directory, "--overwrite")
-    points = _study_points(directory)
+    refuse_unrecorded(directory, "--overwrite replaces only what fusion recorded")
+    points = listed_points(directory)
     if points is not None:
         _clear_study(directory, points)
     names = dataset_record_files(directory)

@@ -59,6 +59,8 @@ DEFAULT_STEM = "offline_data"
 SIDECAR_SUFFIX = ".shard.json"
 #: The array view's cache beside a dataset's shards: ``<stem>.arrays.npz``.
 ARRAY_CACHE_SUFFIX = ".arrays.npz"
+#: The array in an array cache that holds its key (what tells the cache apart from any .npz).
+ARRAY_CACHE_KEY = "cache_key"
 LOCK_TIMEOUT_S = 120.0
 
 # Every status string fusion records or reports, defined here once.

@@ -10,10 +10,11 @@ Before any work, for every path a command is about to write:
   ``manifest.json``, a shard's sidecar, a merge record, a merged file its record describes,
   a fusion ``study.json``, an array cache, a run's lease, a lock of any of these. So is any
   path inside a dataset or study directory (or a study's point directory, made or not) that
-  one of its own files would take (a shard's name, ``manifest.json``, ``study.json`` ...),
-  and a study's point directory itself. What belongs is read from the records (the file's own, its
-  directory's manifest, sidecars or ``study.json``), not guessed from names: another app's
-  ``manifest.json`` is an ordinary file;
+  one of its own files would take (a shard's name, ``manifest.json``, ``study.json`` ...:
+  a new file there would pass for one of the dataset's), and a study's point directory
+  itself. Whether a file or directory is a dataset's or a study's is read from the records
+  (the file's own, its directory's manifest, sidecars or ``study.json``), never guessed from a
+  name alone: another app's ``manifest.json`` elsewhere is an ordinary file;
 - any other existing file is replaced only with ``overwrite`` (``--overwrite``).
 
 The writers then publish through :mod:`fusion.storage.atomic`, so a failure leaves the old
@@ -39,10 +40,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
-import orjson
-
 from fusion.errors import FusionError, OutputConflictError
 from fusion.storage import manifest as mf
+from fusion.storage.clearing import dataset_record_files, listed_points
 from fusion.storage.ownership import LEASE_NAME
 from fusion.storage.sources import MERGE_FORMAT, STUDY_MERGE_FORMAT, protected_files
 from fusion.storage.study_layout import STUDY_FILE, STUDY_FORMAT
@@ -140,7 +140,7 @@ def _belongs(target: Path, *, merged_ok: bool, record_ok: bool) -> str | None:
     """Why ``target`` belongs to a dataset or a study (``None`` when it does not)."""
     role = _own_name(target.name)
     for ancestor in target.parents:
-        for point in _study_points(ancestor) or []:
+        for point in listed_points(ancestor) or []:
             where = (ancestor / point).resolve()
             if target == where or target in where.parents:
                 return f"is where point {point} of study {ancestor} lives"
@@ -153,7 +153,7 @@ def _belongs(target: Path, *, merged_ok: bool, record_ok: bool) -> str | None:
     parent = target.parent
     if _is_dataset_dir(parent):
         return f"is {role} in dataset {parent}"
-    if _study_points(parent) is not None:
+    if listed_points(parent) is not None:
         return f"is {role} in study {parent}"
     return None
 
@@ -175,41 +175,16 @@ def _own_name(name: str) -> str | None:
 def _format(path: Path) -> Any:
     """The ``format`` a JSON record says it is (``None`` when unreadable or none)."""
     try:
-        record = orjson.loads(path.read_bytes())
-    except (OSError, orjson.JSONDecodeError):
+        record = mf.read_sidecar(path)
+    except OSError:
         return None
-    return record.get("format") if isinstance(record, dict) else None
-
-
-def _study_points(directory: Path) -> list[str] | None:
-    """The point directories ``directory/study.json`` lists, ``None`` when it is no study."""
-    file = directory / STUDY_FILE
-    if not file.is_file():
-        return None
-    try:
-        record = orjson.loads(file.read_bytes())
-    except (OSError, orjson.JSONDecodeError):
-        return None
-    if not isinstance(record, dict) or record.get("format") != STUDY_FORMAT:
-        return None
-    points = record.get("points")
-    listed = (
-        [p.get("dir") for p in points if isinstance(p, dict)] if isinstance(points, list) else []
-    )
-    return [d for d in listed if isinstance(d, str) and d]
+    return None if record is None else record.get("format")
 
 
 def _is_dataset_dir(directory: Path) -> bool:
-    """Whether ``directory`` holds a fusion manifest or a fusion shard sidecar."""
-    if _format(directory / mf.MANIFEST_NAME) == mf.FORMAT_NAME:
-        return True
+    """Whether ``directory`` holds a dataset's record (a manifest or a sidecar of fusion's)."""
     try:
-        with os.scandir(directory) as entries:
-            return any(
-                entry.name.endswith(mf.SIDECAR_SUFFIX)
-                and _format(Path(entry.path)) == mf.FORMAT_NAME
-                for entry in entries
-            )
+        return dataset_record_files(directory) is not None
     except OSError:
         return False
 
@@ -243,6 +218,6 @@ def _is_array_cache(path: Path) -> bool:
     """Whether an ``.npz`` holds the array cache's key (see :mod:`fusion.datasets.array_cache`)."""
     try:
         with zipfile.ZipFile(path) as npz:
-            return "cache_key.npy" in npz.namelist()
+            return f"{mf.ARRAY_CACHE_KEY}.npy" in npz.namelist()
     except (OSError, zipfile.BadZipFile):
         return False

@@ -68,7 +68,10 @@ def holder(directory: str | os.PathLike[str]) -> dict[str, Any] | None:
 
     :param directory: The dataset or study directory.
     """
-    path = lease_path(directory)
+    return _read(lease_path(directory))
+
+
+def _read(path: Path) -> dict[str, Any] | None:
     try:
         blob = path.read_bytes()
         age = max(0.0, time.time() - path.stat().st_mtime)
@@ -96,17 +99,35 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _machine() -> dict[str, Any]:
+    """What tells this machine and pid namespace apart: the host name, the boot id (a reboot
+    ends every run) and the pid namespace (containers may share a host name)."""
+    found: dict[str, Any] = {"host": socket.gethostname()}
+    with contextlib.suppress(OSError):
+        found["boot_id"] = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    with contextlib.suppress(OSError):
+        found["pid_ns"] = os.stat("/proc/self/ns/pid").st_ino
+    return found
+
+
 def is_gone(record: dict[str, Any]) -> bool:
-    """Whether the run a lease names is provably gone: on this host with its pid dead, or its
-    lease not refreshed within :data:`STALE_S` seconds.
+    """Whether the run a lease names is provably gone: its lease not refreshed within
+    :data:`STALE_S` seconds, or on this host either booted since or, in this pid namespace,
+    with its pid dead.
 
     :param record: What :func:`holder` returned.
     """
     if float(record.get("age_s", 0.0)) > STALE_S:
         return True
+    here = _machine()
+    if record.get("host") != here["host"]:
+        return False
+    if "boot_id" in here and record.get("boot_id") not in (None, here["boot_id"]):
+        return True  # this host rebooted since the lease was taken
+    if record.get("pid_ns", here.get("pid_ns")) != here.get("pid_ns"):
+        return False  # another container's pid: not ours to test
     pid = record.get("pid")
-    same_host = record.get("host") == socket.gethostname()
-    return same_host and isinstance(pid, int) and pid > 0 and not _pid_alive(pid)
+    return isinstance(pid, int) and pid > 0 and not _pid_alive(pid)
 
 
 def describe(record: dict[str, Any]) -> str:
@@ -117,19 +138,36 @@ def describe(record: dict[str, Any]) -> str:
     )
 
 
-def refuse_if_held(directory: str | os.PathLike[str], what: str) -> None:
-    """Refuse to write into a directory a live run holds (a hand-fed writer, a rebuild).
+def refuse_if_held(
+    directory: str | os.PathLike[str],
+    what: str,
+    *,
+    itself: bool = True,
+    mine: str = "",
+    below: str | os.PathLike[str] | None = None,
+) -> None:
+    """Refuse to write into a directory that a live run holds, itself or through a directory
+    above it (a study's point is the study run's): a few small reads, once per command.
 
     :param directory: The directory.
     :param what: What would write, for the message.
+    :param itself: Check the directory's own lease too (``False``: only those above it).
+    :param mine: A run id whose leases are no obstacle (the asking run's own).
+    :param below: Look no higher than the directories below this one (a study's top, which
+        the asking run holds).
     :raises DirectoryBusyError: naming the holder.
     """
-    found = holder(directory)
-    if found is not None and not is_gone(found):
-        raise DirectoryBusyError(
-            f"{directory}: {describe(found)} holds this directory; {what} waits for it to end "
-            "(or writes elsewhere)"
-        )
+    path = Path(directory).resolve()
+    top = None if below is None else Path(below).resolve()
+    for held in (path, *path.parents) if itself else path.parents:
+        if held == top:
+            break
+        found = holder(held)
+        if found is not None and found.get("run_id") != mine and not is_gone(found):
+            raise DirectoryBusyError(
+                f"{held}: {describe(found)} holds this directory; {what} waits for it to end "
+                "(or writes elsewhere)"
+            )
 
 
 @dataclass(frozen=True)
@@ -175,20 +213,41 @@ class Lease:
 
     def release(self) -> None:
         """Remove the lease if it is still ours (another run's is left alone)."""
-        if self.held():
-            with contextlib.suppress(FileNotFoundError):
-                lease_path(self.directory).unlink()
+        _remove_if(lease_path(self.directory), self.run_id, self.run_id)
+
+
+def _remove_if(path: Path, run_id: Any, by: str) -> bool:
+    """Remove the lease at ``path`` only if it names ``run_id``: renamed aside first (one
+    rename wins), then read; a lease that turns out to be another's is put back whole.
+
+    :return: Whether it was removed.
+    """
+    aside = path.with_name(f".{path.name}.{by}.{os.getpid()}.aside")
+    try:
+        os.rename(path, aside)
+    except FileNotFoundError:
+        return False
+    found = _read(aside)
+    if found is not None and found.get("run_id") == run_id:
+        aside.unlink(missing_ok=True)
+        return True
+    with contextlib.suppress(FileExistsError):  # another run's: back where it was
+        os.link(aside, path)
+    aside.unlink(missing_ok=True)
+    return False
 
 
 def _create(path: Path, record: dict[str, Any]) -> bool:
-    """Create ``path`` holding ``record``, whole, only if it does not exist."""
+    """Create ``path`` holding ``record``, whole, only if it does not exist (a hard link of a
+    complete temp file; on NFS a retried link that did succeed reports EEXIST, which the
+    temp file's link count tells apart)."""
     tmp = path.with_name(f".{path.name}.{record['run_id'][:8]}{os.getpid()}.tmp")
     tmp.write_bytes(orjson.dumps(record))
     try:
         os.link(tmp, path)
         return True
     except FileExistsError:
-        return False
+        return os.stat(tmp).st_nlink == 2
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -204,12 +263,11 @@ def acquire(directory: str | os.PathLike[str], run_id: str, *, take_over: bool =
         gone run does and ``take_over`` is false).
     """
     path = lease_path(directory)
-    for parent in Path(directory).resolve().parents:  # a study's point is the study run's
-        refuse_if_held(parent, f"writing into {directory}")
+    refuse_if_held(directory, f"writing into {directory}", itself=False)
     path.parent.mkdir(parents=True, exist_ok=True)
     record = {
         "run_id": run_id,
-        "host": socket.gethostname(),
+        **_machine(),
         "pid": os.getpid(),
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
@@ -229,10 +287,8 @@ def acquire(directory: str | os.PathLike[str], run_id: str, *, take_over: bool =
                 f"{directory}: {describe(found)} was writing here and is gone; pass --resume "
                 "to complete its data or --overwrite to replace it"
             )
-        again = holder(directory)  # remove exactly the gone run's lease, not a newer one
-        if again is not None and again.get("run_id") == found.get("run_id"):
+        if _remove_if(path, found.get("run_id"), run_id):  # exactly the gone run's lease
             logger.warning("%s: taking the directory over from %s", directory, describe(found))
-            path.unlink(missing_ok=True)
     raise DirectoryBusyError(f"{directory}: another run keeps taking this directory; try again")
 
 
@@ -251,8 +307,12 @@ def holding(
     stop = threading.Event()
 
     def keep() -> None:
-        while not stop.wait(REFRESH_S) and lease.refresh():
-            pass
+        while not stop.wait(REFRESH_S):
+            try:
+                if not lease.refresh():
+                    return  # lost: the run finds out at its next shard or commit
+            except OSError as exc:  # a shared disk's hiccup: try again at the next tick
+                logger.warning("%s: could not refresh the lease (%s)", lease.directory, exc)
 
     thread = threading.Thread(target=keep, name="fusion-lease", daemon=True)
     thread.start()

@@ -405,8 +405,7 @@ class DatasetLogger:
                 dropped = [orjson.loads(later) for later in lines[index:]]
                 if self._linker is not None:
                     dropped += self._linker.drain()
-                for key in _tally_keys(dropped):
-                    self._tally[key] -= 1
+                self._untally(dropped)
                 del buffer[start:]
                 self._buffered_lines = index
                 self.transition_count = record["t"]  # it and all after it are dropped
@@ -422,7 +421,7 @@ class DatasetLogger:
         """Cut the file back to the last whole buffer and raise the error with the path; the
         ``lost`` buffer's transitions leave the tally (the statistics count what was written)."""
         self._buffer = bytearray()
-        self._untally(lost)
+        self._untally([orjson.loads(line) for line in lost.splitlines()])
         with contextlib.suppress(OSError):
             os.ftruncate(self._file.fileno(), self._sink.size)  # frees the partial buffer
         self._write_error = ShardWriteError(
@@ -431,10 +430,11 @@ class DatasetLogger:
         )
         raise self._write_error from exc
 
-    def _untally(self, lines: bytes | bytearray) -> None:
+    def _untally(self, records: list[dict[str, Any]]) -> None:
         """Take transitions that never reach the file out of the tally (those of a failed
-        write, and all logged after it): a failed shard's statistics describe its lines."""
-        for key in _tally_keys([orjson.loads(line) for line in lines.splitlines()]):
+        write or a trusted writer's refused buffer, and all logged after them): the shard's
+        statistics describe its lines."""
+        for key in _tally_keys(records):
             self._tally[key] -= 1
             if not self._tally[key]:
                 del self._tally[key]
@@ -458,7 +458,7 @@ class DatasetLogger:
                 self._buffered_lines += 1
                 self._nulls += 1
         if self._write_error is not None:  # what is buffered now is never written
-            self._untally(self._buffer)
+            self._untally([orjson.loads(line) for line in self._buffer.splitlines()])
         failure: BaseException | None = None
         try:
             if self._write_error is None:

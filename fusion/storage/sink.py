@@ -38,13 +38,21 @@ class HashingSink:
         :param data: The bytes to write and hash.
         :raises OSError: when the file refuses them; ``size`` then counts only earlier writes.
         """
+        before = None
         if self._pool is not None:
             self.drain()
+            before = self._sha.copy()  # (one copy per buffer: what to go back to on failure)
             self._pending = self._pool.submit(self._sha.update, data)
         view = memoryview(data)
-        while view:  # a raw file may take part of a large buffer per call
-            written = self._file.write(view)
-            view = view[written if written is not None else len(view) :]
+        try:
+            while view:  # a raw file may take part of a large buffer per call
+                written = self._file.write(view)
+                view = view[written if written is not None else len(view) :]
+        except OSError:
+            if before is not None:  # the thread hashed a buffer that never reached the file
+                self.drain()
+                self._sha = before
+            raise
         # Counted (and, in the caller, hashed) once wholly written: after a failed write,
         # size and sha256 still describe exactly the buffers that reached the file.
         self.size += len(data)

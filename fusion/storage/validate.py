@@ -167,7 +167,10 @@ def _check_listing(resolved: Resolved, report: ValidationReport) -> None:
     for item in sorted(resolved.directory.iterdir()):
         parsed = mf.parse_shard_name(item.name)  # (another stem's file is not this dataset's)
         if parsed and parsed[0] == resolved.stem and item.name not in listed:
-            report.problems.append(f"{item}: a shard file the manifest does not list")
+            report.warnings.append(  # (no record names it: not this dataset's, not read)
+                f"{item}: named like a shard of this dataset, but no manifest entry or sidecar "
+                "records it; it is not read"
+            )
 
 
 def validate_dataset(path: str | os.PathLike[str]) -> ValidationReport:
