@@ -10,7 +10,9 @@ Exit codes: 0 success, 1 failure (a run failed, a dataset is invalid), 2 usage o
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -29,6 +31,7 @@ from fusion.errors import (
     FusionError,
     ManifestConflictError,
     OutputConflictError,
+    ShardExistsError,
 )
 from fusion.storage import manifest as mf
 
@@ -48,6 +51,21 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
     return value
+
+
+def _quiet_on_broken_pipe(run: Callable[[], int]) -> int:
+    """Run a command; a reader that closed stdout early (``fusion validate D | head``) ends it
+    quietly, as Python's docs recommend (stdout pointed at devnull so the exit flush cannot
+    fail again)."""
+    try:
+        code = run()
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_FAILURE
 
 
 def _print_json(value: object) -> None:
@@ -111,22 +129,21 @@ def _merge_study(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """``fusion export DIR --format npz|parquet -o OUT`` or ``--format minari --id ID``."""
-    from fusion.interop.export import export_dataset
+    from fusion.interop.export import SeedsNotFoundError, export_dataset
 
     seeds = _seeds(args)
     if args.format == "minari":
-        import re
-
         from fusion.interop.minari_export import (
             MinariIdExistsError,
             MinariStudyError,
+            check_dataset_id,
             export_minari,
         )
 
-        if not args.id or not re.fullmatch(r"[\w.-]+/[\w.-]+-v\d+", args.id):
-            raise UsageError(
-                f"--format minari needs --id NAMESPACE/NAME-vN (e.g. fusion/nsfnet-v0), got {args.id!r}"
-            )
+        try:
+            check_dataset_id(args.id)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
         try:
             steps = export_minari(args.dataset, args.id, root=args.output, seeds=seeds)
         except (MinariIdExistsError, MinariStudyError) as exc:
@@ -136,9 +153,17 @@ def cmd_export(args: argparse.Namespace) -> int:
         return EXIT_OK
     if args.output is None:
         raise UsageError(f"--format {args.format} needs -o OUT")
-    rows = export_dataset(
-        args.dataset, args.output, args.format, seeds=seeds, overwrite=args.overwrite
-    )
+    try:
+        rows = export_dataset(
+            args.dataset,
+            args.output,
+            args.format,
+            seeds=seeds,
+            overwrite=args.overwrite,
+            include_incomplete=args.include_incomplete,
+        )
+    except SeedsNotFoundError as exc:  # --seeds asks for what is not there: a usage error
+        raise UsageError(str(exc)) from None
     print(f"exported {rows} transitions to {args.output} ({args.format})")
     return EXIT_OK
 
@@ -164,7 +189,14 @@ def _load(args: argparse.Namespace) -> Config:
     from fusion.config.config import load_config
     from fusion.config.grid import apply_sets
 
-    return apply_sets(load_config(args.config), args.set)
+    try:
+        config = load_config(args.config)
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"--config {args.config}: not UTF-8 text ({exc.reason} at byte {exc.start}); "
+            "save the INI file as UTF-8"
+        ) from None
+    return apply_sets(config, args.set)
 
 
 def _seeds(args: argparse.Namespace) -> tuple[int, ...] | None:
@@ -209,6 +241,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from fusion.run.sweep import DatasetExistsError
 
     config = _load(args)
+    if not config.dataset.log_offline_dataset:
+        raise UsageError(
+            "[dataset_logging] log_offline_dataset is false, and a sweep writes a dataset: "
+            "drop that setting (fusion evaluate runs policies without writing one)"
+        )
     axes = parse_grid(config, args.grid)
     for text in args.set:  # a --set of an axis would be overridden at every point
         _, key, _ = parse_assignment(text, "--set")
@@ -300,9 +337,22 @@ def _check_inspect_outputs(args: argparse.Namespace) -> None:
     from fusion.storage.outputs import check_output
 
     outputs = [out for out in (args.csv, args.plot) if out]
+    suffix = Path(args.plot).suffix.lower() if args.plot else ""
+    if suffix and suffix not in PLOT_SUFFIXES:
+        raise UsageError(
+            f"--plot {args.plot}: matplotlib writes no {suffix} file; end the name in one of "
+            + ", ".join(sorted(PLOT_SUFFIXES))
+            + " (no suffix: PNG)"
+        )
     if len(outputs) == 2 and Path(args.csv).resolve() == Path(args.plot).resolve():
         raise UsageError(f"--csv and --plot both name {args.csv}; give each its own file")
     check_output(*outputs, overwrite=args.overwrite, inputs=[args.dataset])
+
+
+#: The figure formats matplotlib's Agg backend writes (``--plot``'s suffix picks one).
+PLOT_SUFFIXES = frozenset(
+    (".png", ".pdf", ".svg", ".svgz", ".eps", ".ps", ".jpg", ".jpeg", ".tif", ".tiff", ".webp")
+)
 
 
 def _write_plot(draw: Callable[[Path], object], out: str) -> None:
@@ -502,7 +552,13 @@ def _add_merge(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="merge what is whole (incomplete shards' whole lines); record the rest",
     )
-    p.add_argument("--compress", choices=COMPRESSIONS, default=None)
+    p.add_argument(
+        "--compress",
+        choices=COMPRESSIONS,
+        default=None,
+        help="the output's name decides its compression (.gz gzip, .zst zstd, else none); "
+        "--compress must agree with it (gzip: OUT.jsonl.gz, zstd: OUT.jsonl.zst)",
+    )
     _add_overwrite(p, "-o (and its .manifest.json record)")
     p.set_defaults(func=cmd_merge)
 
@@ -518,6 +574,12 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--id", help="minari: the new dataset id, NAMESPACE/NAME-vN")
     p.add_argument("--seeds", help="only these seeds: 0-3 or 0,2,5")
+    p.add_argument(
+        "--include-incomplete",
+        action="store_true",
+        help="npz, parquet: export the whole lines of shards not complete (running, failed); "
+        "without it such shards are refused, as merge refuses them",
+    )
     _add_overwrite(p, "-o (npz, parquet; a Minari id is never replaced)")
     p.set_defaults(func=cmd_export)
 
@@ -580,12 +642,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = build_parser()
     args = parser.parse_args(argv)
+    _expand_home(args)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:
-        return int(args.func(args))
+        return _quiet_on_broken_pipe(lambda: int(args.func(args)))
     except (
         ConfigError,
         UsageError,
@@ -593,6 +656,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         OutputConflictError,
         DirectoryBusyError,
         ForeignDirectoryError,
+        ShardExistsError,
     ) as exc:
         print(f"fusion {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -602,6 +666,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"fusion {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+#: The options (and positionals) that name a file or directory, for :func:`_expand_home`.
+PATH_ARGUMENTS = ("dataset", "output", "out", "plot", "csv", "config", "policy")
+
+
+def _expand_home(args: argparse.Namespace) -> None:
+    """Expand a leading ``~`` in every path argument, as a shell would have (it does not in
+    ``-o=~/x`` or a quoted ``"~/x"``): never a literal ``./~`` directory."""
+    for name in PATH_ARGUMENTS:
+        value = getattr(args, name, None)
+        if isinstance(value, str):
+            setattr(args, name, _home(value))
+        elif isinstance(value, list):
+            setattr(args, name, [_home(v) if isinstance(v, str) else v for v in value])
+
+
+def _home(value: str) -> str:
+    return os.path.expanduser(value) if value.startswith("~") else value
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -22,21 +22,31 @@ from fusion.config.vocabulary import POLICY_NAMES
 from fusion.errors import FusionError
 from fusion.rl.afterstate import train_afterstate
 from fusion.rl.model_file import check_model_output
+from fusion.rl.options import float_in, int_in
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dataset", help="a dataset, a merged file or a study")
     parser.add_argument("-o", "--out", required=True, help="the model file (.npz)")
-    parser.add_argument("--gamma", type=float, default=0.99)
-    parser.add_argument("--ridge", type=float, default=1e-3)
+    parser.add_argument(
+        "--gamma", type=float_in(0.0, 1.0, high_open=True), default=0.99, help="discount"
+    )
+    parser.add_argument(
+        "--ridge",
+        type=float_in(0.0, 1e6),
+        default=1e-3,
+        help="added to the normal equations' diagonal, times the rows (0 .. 1e6)",
+    )
     parser.add_argument(
         "--support-policy",
         default="",
         choices=["", *POLICY_NAMES],
         help="the heuristic whose first choices the policy re-ranks (default: none)",
     )
-    parser.add_argument("--support", type=int, default=2, help="how many of its choices")
+    parser.add_argument(
+        "--support", type=int_in(1, 100), default=2, help="how many of its choices (1 .. 100)"
+    )
     parser.add_argument(
         "--points",
         action="append",

@@ -23,6 +23,7 @@ from fusion.datasets.arrays import to_arrays
 from fusion.errors import FusionError
 from fusion.rl.bc import BCModel, BCPolicy, agreement, train_bc
 from fusion.rl.model_file import TrainedOn, check_model_output
+from fusion.rl.options import SEED_RANGE, int_in
 from fusion.sim.engine import SimulationEngine
 from fusion.sim.policies import KSPFFPolicy
 from fusion.storage.manifest import read_manifest
@@ -50,10 +51,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--train-seeds", help="seeds to train on, e.g. 42-44 (default: all but the test seed)"
     )
-    parser.add_argument("--test-seed", type=int, help="the held-out seed (default: the largest)")
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--hidden", type=int, default=64)
-    parser.add_argument("--seed", type=int, default=0, help="training seed (weights, batches)")
+    parser.add_argument(
+        "--test-seed", type=int_in(*SEED_RANGE), help="the held-out seed (default: the largest)"
+    )
+    parser.add_argument(
+        "--epochs", type=int_in(1, 10_000), default=3, help="passes over the data (1 .. 10000)"
+    )
+    parser.add_argument(
+        "--hidden", type=int_in(1, 4096), default=64, help="hidden units (1 .. 4096)"
+    )
+    parser.add_argument(
+        "--seed",
+        type=int_in(*SEED_RANGE),
+        default=0,
+        help=f"training seed (weights, batches; {SEED_RANGE[0]} .. {SEED_RANGE[1]})",
+    )
     parser.add_argument(
         "-o",
         "--out",
@@ -65,7 +77,9 @@ def main(argv: list[str] | None = None) -> int:
         "--simulate", action="store_true", help="also run BC and KSP-FF in the simulator"
     )
     parser.add_argument(
-        "--requests", type=int, help="requests per simulation (default: the dataset's)"
+        "--requests",
+        type=int_in(1, 10**8),
+        help="requests per simulation (default: the dataset's)",
     )
     parser.add_argument(
         "--overwrite", action="store_true", help="replace an existing model file at -o"

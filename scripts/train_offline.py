@@ -24,6 +24,7 @@ from fusion.datasets.arrays import to_arrays
 from fusion.errors import FusionError
 from fusion.rl.fqi import train_fqi_on
 from fusion.rl.model_file import check_model_output
+from fusion.rl.options import SEED_RANGE, float_in, int_in
 from fusion.run.evaluate import evaluate_policies, format_evaluation
 
 
@@ -31,14 +32,31 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dataset", help="a dataset, a merged file or a study")
     parser.add_argument("-o", "--out", required=True, help="the model file (.npz)")
-    parser.add_argument("--gamma", type=float, default=0.99)
-    parser.add_argument("--iterations", type=int, default=1, help="regressions (1: returns only)")
-    parser.add_argument("--init", choices=("returns", "reward"), default="returns")
-    parser.add_argument("--trees", type=int, default=100, help="boosting rounds per regression")
     parser.add_argument(
-        "--min-support", type=float, default=0.1, help="behaviour-support threshold (0: none)"
+        "--gamma", type=float_in(0.0, 1.0, high_open=True), default=0.99, help="discount"
     )
-    parser.add_argument("--seed", type=int, default=0, help="the regressor's random state")
+    parser.add_argument(
+        "--iterations",
+        type=int_in(1, 1000),
+        default=1,
+        help="regressions (1: returns only; at most 1000)",
+    )
+    parser.add_argument("--init", choices=("returns", "reward"), default="returns")
+    parser.add_argument(
+        "--trees",
+        type=int_in(1, 100_000),
+        default=100,
+        help="boosting rounds per regression (1 .. 100000)",
+    )
+    parser.add_argument(
+        "--min-support",
+        type=float_in(0.0, 1.0),
+        default=0.1,
+        help="behaviour-support threshold (0: none)",
+    )
+    parser.add_argument(
+        "--seed", type=int_in(*SEED_RANGE), default=0, help="the regressor's random state"
+    )
     parser.add_argument(
         "--points",
         action="append",
@@ -49,8 +67,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--evaluate", action="store_true", help="then evaluate vs KSP-FF")
     parser.add_argument("--config", help="evaluation config (default: the embedded default)")
     parser.add_argument("--seeds", default="1000-1002", help="held-out evaluation seeds")
-    parser.add_argument("--erlang", type=float, help="evaluation load (default: the config's)")
-    parser.add_argument("--workers", type=int, help="evaluation processes")
+    parser.add_argument(
+        "--erlang",
+        type=float_in(0.0, 1e9, low_open=True),
+        help="evaluation load (default: the config's)",
+    )
+    parser.add_argument("--workers", type=int_in(1, 1024), help="evaluation processes (1 .. 1024)")
     parser.add_argument(
         "--overwrite", action="store_true", help="replace an existing model file at -o"
     )

@@ -225,7 +225,7 @@ def test_lease_of_a_dead_run_when_no_flag_exits_2_and_resume_takes_it_over(
     record = {"run_id": "crashed", "host": socket.gethostname(), "pid": _dead_pid()}
     lease_path(d).write_bytes(orjson.dumps(record))
     assert _sweep(d, seeds="0-1") == 2
-    assert "is gone; pass --resume" in capsys.readouterr().err
+    assert "is gone; to take the directory over, pass --overwrite" in capsys.readouterr().err
     assert _sweep(d, "--resume") == 0
     assert "taking the directory over from run crashed" in caplog.text
     assert not lease_path(d).exists() and validate_dataset(d).ok
@@ -370,3 +370,33 @@ def test_study_when_a_point_fails_to_prepare_stays_a_study_overwrite_accepts(tmp
     monkeypatch.setattr(study, "prepare_dataset", real)
     assert (tmp_path / "s" / "study.json").exists()
     assert _sweep(tmp_path / "s", "--grid", "general_settings.erlang=200,300", "--overwrite") == 0
+
+
+@pytest.mark.damages  # (the folder is another tool's: nothing to validate)
+def test_run_when_the_folder_holds_shard_named_files_no_record_names_exits_2_and_keeps_them(
+    tmp_path, capsys
+):
+    folder = tmp_path / "f"
+    folder.mkdir()
+    files = {"offline_data.seed0.jsonl": b"x\n", "offline_data.seed0.jsonl.gz": b"y\n"}
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    argv = ["run", "--out", str(folder), "--seed", "0", *SMALL[:2]]
+    assert main(argv) == 2
+    assert "no record of a fusion dataset here names them" in capsys.readouterr().err
+    assert _files(folder) == files  # nothing replaced, removed, nor a lock left
+
+
+@pytest.mark.damages
+def test_overwrite_when_the_manifest_is_unreadable_exits_2_before_removing_anything(
+    tmp_path, capsys
+):
+    d = tmp_path / "g"
+    assert _sweep(d) == 0
+    (d / "manifest.json").write_text("{garbage")
+    before = _files(d)
+    assert _sweep(d, "--overwrite") == 2
+    assert "validate --rebuild" in capsys.readouterr().err
+    assert _files(d) == before
+    assert main(["validate", str(d), "--rebuild"]) == 0  # the sidecars are all still there
+    assert _sweep(d, "--overwrite") == 0

@@ -69,7 +69,8 @@ def test_sweep_when_directory_exists_without_flags_exits_2_and_leaves_it_untouch
     data.mkdir()
     (data / "notes.txt").write_text("mine")
     assert main(["sweep", "--config", str(ini), "--quiet"]) == 2
-    assert "--resume" in capsys.readouterr().err
+    # no fusion record there: --resume or --overwrite would not help either
+    assert "use an empty or new directory" in capsys.readouterr().err
     assert [p.name for p in data.iterdir()] == ["notes.txt"]
 
 

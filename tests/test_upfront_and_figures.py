@@ -229,7 +229,9 @@ def test_hand_fed_logger_when_a_transition_breaks_the_readers_rule_refuses_it_as
 
 def test_export_when_seeds_are_not_in_the_dataset_names_the_seeds_it_has(dataset, capsys):
     out = dataset.parent / "out.npz"
-    assert main(["export", str(dataset), "--format", "npz", "-o", str(out), "--seeds", "5"]) == 1
+    assert (
+        main(["export", str(dataset), "--format", "npz", "-o", str(out), "--seeds", "5"]) == 2
+    )  # a usage error
     err = capsys.readouterr().err
     assert "seeds asked for (5)" in err and "complete seeds are 1-2,10" in err
     assert "--resume" not in err and not out.exists()

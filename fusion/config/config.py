@@ -49,6 +49,10 @@ MAX_REQUESTS = 10**8
 MAX_SLOTS = 10**6
 #: Most candidate paths per request (a line pads every state to K paths).
 MAX_K_PATHS = 10_000
+#: The most candidate paths a run takes (:func:`fusion.sim.scenario.check_scenario`): the
+#: k-shortest search and every decision grow with k; past 100 a large network (jpn48) takes
+#: minutes per few requests.
+RUN_K_PATHS = 100
 #: Most seeds one list names, and most loads a study's ``erlang_start/stop/step`` range holds.
 MAX_SEEDS = 10**6
 MAX_LOADS = 10_000
@@ -262,7 +266,10 @@ class GeneralSettings:
         "requests per seed",
     )
     k_paths: int = _key(
-        4, _int_at_least(1, MAX_K_PATHS), "candidate paths per request (k shortest by length)"
+        4,
+        _int_at_least(1, MAX_K_PATHS),
+        "candidate paths per request (k shortest by length; at most 100: more would take "
+        "minutes per request on a large network)",
     )
     seeds: tuple[int, ...] = _key((42, 43, 44, 45, 46), _seeds, "seeds to run: 0-3, 0,2,5 or 0-2,7")
     request_distribution: str = _key(
@@ -524,9 +531,10 @@ class Config:
         :param section: The INI section name, e.g. ``"general_settings"``.
         :param changes: Keys and new values (strings are parsed like INI text).
         """
+        written, section = section, section_name(self.source, section)  # upstream's alias too
         parsed = {}
         for key, value in changes.items():
-            spec = key_field(self.source, section, key)
+            spec = key_field(self.source, written, key)
             parsed[key] = _parse_value(self.source, section, spec, str(value))
         current = getattr(self, _ATTRS[section])
         new = dataclasses.replace(current, **parsed)

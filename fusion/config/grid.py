@@ -18,6 +18,7 @@ zero-padded to the axis's widest (``erlang=0300``, ``erlang=1000``).
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +33,23 @@ NOT_AXES = {
 }
 
 ERLANG_RANGE = ("erlang_start", "erlang_stop", "erlang_step")
+
+#: The bytes a point's directory name keeps as they are; any other is percent-encoded.
+_SAFE = re.compile(rb"[A-Za-z0-9._=-]")
+#: The longest file name most file systems take (bytes).
+MAX_NAME_BYTES = 255
+
+
+def _encoded(text: str) -> str:
+    """``text`` with every byte but ``[A-Za-z0-9._=-]`` percent-encoded (``%`` too): one
+    path component that no value can escape or nest in, and distinct values stay distinct.
+
+        >>> _encoded("q/../t.txt"), _encoded("ksp_ff")
+        ('q%2F..%2Ft.txt', 'ksp_ff')
+    """
+    return "".join(
+        chr(b) if _SAFE.fullmatch(bytes([b])) else f"%{b:02X}" for b in text.encode("utf-8")
+    )
 
 
 @dataclass(frozen=True)
@@ -60,6 +78,26 @@ class Axis:
         width = max(len(_number(v).split(".")[0]) for v in self.values)
         whole, dot, frac = text.partition(".")
         return whole.zfill(width) + dot + frac
+
+    def component(self, value: Any) -> str:
+        """The directory name of ``value`` on this axis, ``name=label``: one safe path
+        component (see :func:`_encoded`), ``erlang=200``, ``network=.%2Ftopo.txt``."""
+        return f"{self.name}={_encoded(self.label(value))}"
+
+    def check_names(self, where: str) -> None:
+        """Refuse an axis a value of which makes a directory name too long.
+
+        :raises ConfigError: naming the axis, the value and the limit.
+        """
+        for value in self.values:
+            name = self.component(value)
+            if len(name.encode("utf-8")) > MAX_NAME_BYTES:
+                raise ConfigError(
+                    f"{where}: the point directory of {self.name}={value!r} would be "
+                    f"{name[:40]}... ({len(name.encode('utf-8'))} bytes), over the "
+                    f"{MAX_NAME_BYTES} bytes a file name can have; use shorter values "
+                    "(numbers are zero-padded to the axis's widest)"
+                )
 
     def to_json(self) -> dict[str, Any]:
         """The axis as ``study.json`` records it."""
@@ -145,8 +183,31 @@ def parse_grid(config: Config, grids: Sequence[str]) -> list[Axis]:
         values = [_parsed(config, section, key, part, f"--grid {text!r}") for part in parts]
         if len(set(values)) != len(values):
             raise ConfigError(f"--grid {text!r}: a value is given twice")
-        axes.append(Axis(section, key, tuple(sorted(values))))
+        _refuse_same_identity(config, section, key, parts, values, f"--grid {text!r}")
+        axis = Axis(section, key, tuple(sorted(values)))
+        axis.check_names(f"--grid {text!r}")
+        axes.append(axis)
     return axes
+
+
+def _refuse_same_identity(
+    config: Config, section: str, key: str, parts: Sequence[str], values: Sequence[Any], where: str
+) -> None:
+    """Refuse two values of one axis that are one config (``nsfnet`` and ``NSFNet``, link
+    ``7-8`` and ``8-7``, ``t.txt`` and ``./t.txt``): their points would be one dataset twice.
+
+    :raises ConfigError: naming both values.
+    """
+    seen: list[tuple[str, dict[str, dict[str, Any]]]] = []
+    for part, value in zip(parts, values, strict=True):
+        identity = config.replace(section, **{key: value}).identity()
+        for other, known in seen:
+            if known == identity:
+                raise ConfigError(
+                    f"{where}: {other!r} and {part!r} are one config (the same config "
+                    f"identity, so the same config_sha256): give each {key} once"
+                )
+        seen.append((part, identity))
 
 
 def _from_range(config: Config, axes: Sequence[Axis], key: str) -> str:
@@ -230,7 +291,7 @@ def grid_points(config: Config, axes: Sequence[Axis]) -> list[Point]:
             point_config = point_config.replace(axis.section, **{axis.key: value})
         coords = {axis.name: value for axis, value in zip(axes, values, strict=True)}
         directory = "/".join(
-            f"{axis.name}={axis.label(value)}" for axis, value in zip(axes, values, strict=True)
+            axis.component(value) for axis, value in zip(axes, values, strict=True)
         )
         points.append(Point(coords, point_config, directory))
     return points

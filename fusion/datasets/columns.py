@@ -28,6 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
+from fusion.config.features import feature_set_holding
 from fusion.errors import DatasetError
 from fusion.storage.compression import compression_of, open_binary
 from fusion.storage.integrity import check_columns, check_line_count
@@ -116,18 +117,20 @@ def read_table(
     *,
     whole_lines_only: bool = False,
     byte_range: tuple[int, int] | None = None,
+    unexpected: str = "ignore",
 ) -> pa.Table:
     """Parse a JSON Lines file (plain, ``.gz`` or ``.zst``) into a table of ``schema``'s fields.
 
-    Fields not in the schema are parsed and dropped. Errors are pyarrow's
+    Fields not in the schema are parsed and dropped (or refused). Errors are pyarrow's
     (:func:`read_columns` turns them into messages that name the line).
 
     :param path: The file.
     :param schema: The fields to keep and their types.
     :param whole_lines_only: Drop a last line without a newline.
     :param byte_range: Only these bytes of a plain file (a point of a merged study).
+    :param unexpected: ``ignore`` a field not in ``schema``, or refuse it (``error``).
     """
-    options = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore")
+    options = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior=unexpected)
     read = pj.ReadOptions(block_size=BLOCK_SIZE)
     if byte_range is not None:
         start, end = byte_range
@@ -275,8 +278,10 @@ def read_columns(
 
 
 def _feature_set(paths: pa.Array) -> tuple[str, ...]:
-    """The seed card's five when no path holds an extended feature, else the extended set
-    (a path that lacks one is then refused by the column read, naming its line)."""
-    if all(paths.field(name).null_count == len(paths) for name in EXTENDED_PATH_FEATURES):
-        return PATH_FEATURES
-    return PATH_FEATURES + EXTENDED_PATH_FEATURES
+    """The feature set holding every feature some path holds (a path that lacks one of the
+    set is then refused by the column read, naming its line)."""
+    return feature_set_holding(
+        field.name
+        for field, values in zip(paths.type, paths.flatten(), strict=True)
+        if values.null_count < len(values)
+    )

@@ -41,8 +41,18 @@ import gymnasium
 import numpy as np
 from gymnasium import spaces
 
-from fusion.config.config import MAX_SEED, Config, config_from_dict, load_config
+from fusion.config.config import (
+    MAX_SEED,
+    SECTION_ALIASES,
+    SECTIONS,
+    Config,
+    config_from_dict,
+    key_field,
+    load_config,
+    section_name,
+)
 from fusion.config.features import feature_bounds, path_features
+from fusion.errors import ConfigError
 from fusion.sim.engine import Decision, SimulationEngine
 from fusion.sim.scenario import build_scenario
 from fusion.storage.observation import STATE_FEATURES, legal_list, observation
@@ -55,16 +65,73 @@ ConfigLike = Config | str | os.PathLike[str] | Mapping[str, Mapping[str, Any]] |
 def _resolve(
     config: ConfigLike = None, overrides: Mapping[str, Mapping[str, Any]] | None = None
 ) -> Config:
-    """The config given, as it is (logging settings included), with ``overrides`` applied."""
+    """The config given, as it is (logging settings included), with ``overrides`` applied.
+
+    :raises ConfigError: naming the parameter (``config`` or ``overrides``), the section and
+        key, and what was expected.
+    """
     if isinstance(config, Config):
         resolved = config
     elif isinstance(config, Mapping):
-        resolved = config_from_dict(config, "<env config>")
-    else:
+        _check_sections("config", config)
+        try:
+            resolved = config_from_dict(config, "config")
+        except ConfigError:
+            raise
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise ConfigError(f"config: {exc}") from None
+    elif config is None or isinstance(config, (str, os.PathLike)):
         resolved = load_config(config)
-    for section, changes in (overrides or {}).items():
-        resolved = resolved.replace(section, **changes)
+    else:
+        raise ConfigError(
+            f"config: expected a Config, an INI path, a preset's name, a dict of sections "
+            f"({_SHAPE}) or None, got {type(config).__name__} {config!r:.60}"
+        )
+    if overrides is None:
+        return resolved
+    if not isinstance(overrides, Mapping):
+        raise ConfigError(
+            f"overrides: expected a dict of sections ({_SHAPE}), got "
+            f"{type(overrides).__name__} {overrides!r:.60}"
+        )
+    _check_sections("overrides", overrides)
+    for section, changes in overrides.items():
+        try:
+            resolved = resolved.replace(section, **changes)
+        except ConfigError as exc:
+            raise ConfigError(f"overrides: {exc}") from None
     return resolved
+
+
+#: The shape of a ``config`` or ``overrides`` dict, shown in errors.
+_SHAPE = '{"general_settings": {"num_requests": 500}}'
+
+
+def _check_sections(parameter: str, sections: Mapping[Any, Any]) -> None:
+    """Refuse a ``config`` / ``overrides`` dict that is not ``{section: {key: value}}`` with
+    known sections (upstream's aliases taken) and keys, naming the parameter.
+
+    :raises ConfigError: naming the parameter, the section or key, and what was expected.
+    """
+    for section, keys in sections.items():
+        where = f"{parameter}[{section!r}]"
+        if not isinstance(section, str):
+            raise ConfigError(f"{where}: a section name must be a str, as in {_SHAPE}")
+        if "." in section and section.split(".", 1)[0] in SECTIONS | SECTION_ALIASES.keys():
+            raise ConfigError(
+                f"{where}: a section name, not SECTION.KEY: write it as "
+                f'{{"{section.split(".", 1)[0]}": {{"{section.split(".", 1)[1]}": ...}}}}'
+            )
+        section_name(parameter, section)
+        if not isinstance(keys, Mapping):
+            raise ConfigError(
+                f"{where}: expected a dict of keys and values, as in {_SHAPE}, got "
+                f"{type(keys).__name__} {keys!r:.60}"
+            )
+        for key in keys:
+            if not isinstance(key, str):
+                raise ConfigError(f"{where}: a key must be a str, got {key!r:.60}")
+            key_field(parameter, section, key)
 
 
 def config_of(

@@ -6,11 +6,16 @@ and ``observation_names``. A shard ends because its run ran out of requests, not
 network reached a terminal state, so ``terminals`` is all false and ``timeouts`` marks each
 shard's last transition (D4RL's convention for a cut episode).
 
-``parquet`` has one row per transition in ``(seed, t)`` order, with typed columns: ``t``,
-``seed``, the request features (``src`` ... ``is_disaster``), ``paths`` (a list of structs),
-``action``, ``reward``, ``action_mask`` (a list of booleans), the ``meta`` fields
-(``decision_time_ms`` ... ``bit_rate``) and ``done``. ``next_state`` is left out: it is the
-next row's state. Shards are written one at a time, so memory holds one shard.
+``parquet`` has one row per transition in ``(seed, t)`` order and a column per field of the
+record (:func:`parquet_schema`, derived from :data:`~fusion.config.features.RECORD_FIELDS`),
+in the line's order with ``state`` and ``meta`` flattened: ``t``, ``seed``, the request
+features (``src`` ... ``is_disaster``), ``paths`` (a list of structs holding the dataset's
+path features, and ``links`` when logged), ``spectrum`` when logged, ``action``, ``reward``,
+``next_state`` (a struct as the line has it, null unless ``link_next_state``), ``action_mask``,
+each ``meta`` field the data holds (``decision_time_ms`` ... ``start_slot``), then ``done``.
+A field a line lacks is null in its row. A line holding a field the record does not declare is
+refused, naming it and its line: nothing is dropped. Shards are written one at a time, so
+memory holds one shard (a study whose points hold different fields is written twice).
 
 Both read complete shards only (as :func:`~fusion.storage.loader.load_dataset` does) and
 publish their file atomically.
@@ -28,94 +33,195 @@ publish their file atomically.
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from fusion.config.features import (
+    FEATURES,
+    GROUP_KINDS,
+    RECORD_FIELDS,
+    STATE_FEATURES,
+    Feature,
+    feature_set_holding,
+)
 from fusion.datasets.arrays import to_arrays
+from fusion.datasets.arrow_types import arrow_type, record_schema
 from fusion.datasets.columns import check_table, explain, read_table
 from fusion.errors import DatasetError
 from fusion.storage.atomic import atomic_output
 from fusion.storage.integrity import check_columns, check_line_count
+from fusion.storage.loader import iter_json_lines
 from fusion.storage.outputs import check_output
 from fusion.storage.sources import Part, Source, resolve_parts, warn_skipped
 from fusion.storage.successors import episode_ends
 
 FORMATS = ("npz", "parquet")
 
-_PATH = pa.struct(
-    [
-        ("path_hops", pa.int32()),
-        ("min_residual_slots", pa.int32()),
-        ("frag_indicator", pa.float64()),
-        ("failure_mask", pa.int8()),
-        ("dist_to_disaster_centroid", pa.int32()),
-    ]
-)
-_STATE = [
-    ("src", pa.int32()),
-    ("dst", pa.int32()),
-    ("slots_needed", pa.int32()),
-    ("est_remaining_time", pa.float64()),
-    ("is_disaster", pa.int8()),
-    ("paths", pa.list_(_PATH)),
-]
-_META = [
-    ("decision_time_ms", pa.float64()),
-    ("restoration_latency_ms", pa.float64()),
-    ("bp_window_tag", pa.string()),
-    ("backup_available", pa.bool_()),
-    ("was_groomed", pa.bool_()),
-    ("request_id", pa.int64()),
-    ("arrival_time", pa.float64()),
-    ("bit_rate", pa.int32()),
-]
-#: The JSON fields read for Parquet, with their types.
-RECORD_SCHEMA = pa.schema(
-    [
-        ("t", pa.int64()),
-        ("seed", pa.int64()),
-        ("state", pa.struct(_STATE)),
-        ("action", pa.int32()),
-        ("reward", pa.float64()),
-        ("action_mask", pa.list_(pa.bool_())),
-        ("meta", pa.struct(_META)),
-    ]
-)
-#: The Parquet file's columns.
-PARQUET_SCHEMA = pa.schema(
-    [
-        RECORD_SCHEMA.field("t"),
-        RECORD_SCHEMA.field("seed"),
-        *(pa.field(name, kind) for name, kind in _STATE),
-        RECORD_SCHEMA.field("action"),
-        RECORD_SCHEMA.field("reward"),
-        RECORD_SCHEMA.field("action_mask"),
-        *(pa.field(name, kind) for name, kind in _META),
-        pa.field("done", pa.bool_()),
-    ]
-)
+#: The JSON fields read for Parquet: every field the record declares
+#: (:data:`~fusion.config.features.RECORD_FIELDS`), so a field it does not declare is refused.
+RECORD_SCHEMA = record_schema()
+#: Objects whose fields become top-level columns (``next_state`` stays one struct column).
+_FLATTENED = ("state", "meta")
+#: Fields every file has a column for (the readers refuse a line without them).
+_REQUIRED = {
+    "record": frozenset(RECORD_SCHEMA.names),
+    "state": frozenset((*STATE_FEATURES, "paths")),
+}
 
 
-def _flat(table: pa.Table) -> pa.Table:
-    """State and meta fields as top-level columns, sorted by ``(seed, t)``, with ``done``."""
+def parquet_schema(held: Collection[tuple[str, str]] = ()) -> pa.Schema:
+    """The Parquet file's columns for data that holds the ``held`` fields, in the record's
+    order with ``state`` and ``meta`` flattened, then ``done``.
+
+    Every field of the line, of its state and the state's request features is a column; a path
+    holds the features of its feature set (:func:`~fusion.config.features.feature_set_holding`)
+    and ``links`` when held; the state's ``spectrum`` and each ``meta`` field are columns when
+    held. Types are the declaration's (:mod:`fusion.datasets.arrow_types`).
+
+    :param held: ``(group, name)`` of each field the data holds (not null somewhere).
+
+        >>> parquet_schema([("meta", "start_slot")]).names[-3:]
+        ['action_mask', 'start_slot', 'done']
+        >>> parquet_schema().field("paths").type.value_type.num_fields
+        5
+    """
+    held = set(held)
+    features = feature_set_holding(
+        name for group, name in held if group == "path" and name in FEATURES
+    )
+
+    def keep(group: str, name: str) -> bool:
+        if name in _REQUIRED.get(group, ()) or (group, name) in held:
+            return True
+        return group == "path" and name in features
+
+    columns: list[pa.Field] = []
+    for field in record_schema(keep):
+        columns.extend(field.type if field.name in _FLATTENED else [field])
+    return pa.schema([*columns, pa.field("done", pa.bool_())])
+
+
+def held_fields(table: pa.Table) -> set[tuple[str, str]]:
+    """``(group, name)`` of each declared field that is not null in every row of ``table``
+    (parsed with :data:`RECORD_SCHEMA`); a ``next_state`` holds ``state`` fields.
+
+    :param table: Parsed records.
+    """
+    held: set[tuple[str, str]] = set()
+
+    def visit(group: str, children: Iterable[pa.Array]) -> None:
+        for field, child in zip(RECORD_FIELDS[group], children, strict=True):
+            if child.null_count == len(child):
+                continue
+            held.add((group, field.name))
+            inner = field.kind.removesuffix(" list")
+            if inner in GROUP_KINDS:
+                objects = child.flatten() if inner != field.kind else child  # a list's entries
+                visit(inner, objects.flatten())  # (a struct's flatten: its fields, nulls kept)
+
+    visit("record", (table.column(f.name).combine_chunks() for f in RECORD_FIELDS["record"]))
+    return held
+
+
+#: A whole line, as a field (for :func:`_field_problems`).
+_LINE = Feature("line", "", "", "", "a transition record", kind="record")
+
+
+class _Wider(Exception):
+    """A source holds fields the file's columns lack: write it again with them."""
+
+    def __init__(self, held: set[tuple[str, str]]) -> None:
+        self.held = held
+
+
+def _flat(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``schema``'s columns of parsed records, sorted by ``(seed, t)``, with ``done``."""
     table = table.sort_by([("seed", "ascending"), ("t", "ascending")])
-    state, meta = table.column("state").combine_chunks(), table.column("meta").combine_chunks()
-    done = episode_ends(table.column("seed").to_numpy())
-    columns = {
-        "t": table.column("t"),
-        "seed": table.column("seed"),
-        **{name: state.field(name) for name, _ in _STATE},
-        "action": table.column("action"),
-        "reward": table.column("reward"),
-        "action_mask": table.column("action_mask"),
-        **{name: meta.field(name) for name, _ in _META},
-        "done": pa.array(done),
-    }
-    return pa.table(columns, schema=PARQUET_SCHEMA)
+    columns: dict[str, Any] = {}
+    for name in RECORD_SCHEMA.names:
+        column = table.column(name)
+        if name in _FLATTENED:
+            struct = column.combine_chunks()
+            for field, child in zip(struct.type, struct.flatten(), strict=True):
+                if field.name in schema.names:
+                    columns[field.name] = child
+        else:
+            columns[name] = column
+    columns["done"] = pa.array(episode_ends(table.column("seed").to_numpy()))
+    return pa.table(
+        {field.name: columns[field.name].cast(field.type) for field in schema}, schema=schema
+    )
+
+
+def _field_problems(value: Any, field: Feature, where: str) -> list[str]:
+    """What in a parsed value does not match its declared field: a field the record does not
+    declare, a value of another kind, a required field missing (JSON null passes, as it
+    parses)."""
+    if value is None:
+        return []
+    kind = field.kind.removesuffix(" list")
+    if kind != field.kind:
+        if not isinstance(value, list):
+            return [f"{where} is {value!r}, not a list"]
+        single = dataclasses.replace(field, kind=kind)
+        for index, item in enumerate(value):
+            problems = _field_problems(item, single, f"{where}[{index}]")
+            if problems:
+                return problems
+        return []
+    if kind in RECORD_FIELDS:
+        if not isinstance(value, dict):
+            return [f"{where} is {value!r}, not an object"]
+        declared = {f.name: f for f in RECORD_FIELDS[kind]}
+        prefix = f"{where}." if where else ""
+        problems = [
+            f"{prefix}{name} is not a field the record declares (fusion.config.features), "
+            "so the export would lose it"
+            for name in value
+            if name not in declared
+        ]
+        problems += [
+            f"{prefix}{name} is missing"
+            for name in sorted(_REQUIRED.get(kind, ()))
+            if name not in value and field.name != "next_state"
+        ]
+        for name, item in value.items():
+            if name in declared:
+                problems += _field_problems(item, declared[name], f"{prefix}{name}")
+        return problems
+    expected = arrow_type(field)
+    if pa.types.is_integer(expected):
+        fits = type(value) is int and -(1 << (expected.bit_width - 1)) <= value < 1 << (
+            expected.bit_width - 1
+        )
+    elif pa.types.is_floating(expected):
+        fits = type(value) in (int, float)
+    else:
+        fits = type(value) is (bool if pa.types.is_boolean(expected) else str)
+    return [] if fits else [f"{where} is {value!r}, not {field.kind} ({expected})"]
+
+
+def _refusal(source: Source, exc: pa.ArrowInvalid) -> DatasetError:
+    """Why pyarrow refused a source: the first line holding a field the record does not
+    declare or a value of another kind, named field by field; else :func:`explain`'s."""
+    with source.open() as handle:  # (closed here, even when a line is found before the end)
+        lines = iter_json_lines(
+            source.path,
+            whole_only=source.whole_lines_only,
+            handle=handle,
+            first_line=source.first_line,
+        )
+        for number, line in enumerate(lines, source.first_line + 1):
+            problems = _field_problems(line, _LINE, "")
+            if problems:
+                return DatasetError(f"{source.path}:{number}: {'; '.join(problems)}")
+    return explain(source.path, source.whole_lines_only, exc, source)
 
 
 def _read(source: Source) -> pa.Table:
@@ -128,9 +234,10 @@ def _read(source: Source) -> pa.Table:
             RECORD_SCHEMA,
             whole_lines_only=source.whole_lines_only,
             byte_range=source.byte_range,
+            unexpected="error",
         )
     except pa.ArrowInvalid as exc:
-        raise explain(source.path, source.whole_lines_only, exc, source) from exc
+        raise _refusal(source, exc) from exc
     check_table(source.path, table)
     seeds, t = table.column("seed").to_numpy(), table.column("t").to_numpy()
     allowed = None if source.per_seed is None else list(source.per_seed)
@@ -159,39 +266,80 @@ def export_parquet(
     :param overwrite: Replace an existing ``out`` that belongs to no dataset or study.
     :raises OutputConflictError: for an output the guard refuses, before any work.
     :raises DatasetError: naming a file that is malformed, has other lines than promised, or
-        holds a line whose seed or ``t`` does not belong there.
+        holds a line whose seed or ``t`` does not belong there, or a field the record does not
+        declare (naming the field).
     """
     check_output(out, overwrite=overwrite, inputs=[path])
     return _write_parquet(resolve_parts(path, seeds=seeds), out)
 
 
 def _write_parquet(parts: list[Part], out: str | os.PathLike[str]) -> int:
+    """Write every part's sources; the columns are those the first source holds, and when a
+    later one holds more (a study whose points log different fields), all are written again
+    with them."""
+    for part in parts:
+        warn_skipped(part.resolved)
+    held: set[tuple[str, str]] = set()
+    while True:
+        try:
+            return _write_parquet_holding(parts, out, held)
+        except _Wider as wider:
+            held = wider.held
+
+
+def _write_parquet_holding(
+    parts: list[Part], out: str | os.PathLike[str], held: set[tuple[str, str]]
+) -> int:
     rows = 0
     axes = _axis_fields(parts)
-    schema = pa.schema([*PARQUET_SCHEMA, *axes])
-    with atomic_output(out) as handle, pq.ParquetWriter(handle, schema) as writer:
-        for part in parts:
-            warn_skipped(part.resolved)
-            for source in part.resolved.sources:
-                table = _flat(_read(source))
-                for field in axes:  # a study's point coordinates, one column per axis
-                    value = (part.coords or {})[field.name]
-                    table = table.append_column(field, pa.array([value] * len(table), field.type))
-                writer.write_table(table)
-                rows += len(table)
+    writer: pq.ParquetWriter | None = None
+    schema = pa.schema([])
+    with atomic_output(out) as handle:
+        try:
+            for part in parts:
+                for source in part.resolved.sources:
+                    parsed = _read(source)
+                    found = held_fields(parsed)
+                    if writer is None:
+                        held = held | found
+                        schema = parquet_schema(held)
+                        writer = pq.ParquetWriter(handle, pa.schema([*schema, *axes]))
+                    elif not found <= held:
+                        if parquet_schema(held | found) != schema:
+                            raise _Wider(held | found)
+                        held = held | found
+                    table = _flat(parsed, schema)
+                    for field in axes:  # a study's point coordinates, one column per axis
+                        value = (part.coords or {})[field.name]
+                        table = table.append_column(
+                            field, pa.array([value] * len(table), field.type)
+                        )
+                    writer.write_table(table)
+                    rows += len(table)
+            if writer is None:  # nothing to write: the columns of what is held, no row
+                writer = pq.ParquetWriter(handle, pa.schema([*parquet_schema(held), *axes]))
+        finally:
+            if writer is not None:
+                writer.close()
     return rows
 
 
 def _axis_fields(parts: list[Part]) -> list[pa.Field]:
-    """A study's axes as Parquet columns (float64 for numbers, string otherwise)."""
+    """A study's axes as Parquet columns (bool for booleans, float64 for numbers, string
+    otherwise)."""
     coords = [part.coords for part in parts if part.coords is not None]
     if not coords:
         return []
     fields = []
     for name in coords[0]:
         values = [c[name] for c in coords]
-        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
-        fields.append(pa.field(name, pa.float64() if numeric else pa.string()))
+        if all(isinstance(v, bool) for v in values):
+            kind = pa.bool_()
+        elif all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            kind = pa.float64()
+        else:
+            kind = pa.string()
+        fields.append(pa.field(name, kind))
     return fields
 
 
@@ -215,9 +363,13 @@ def export_npz(
 
 
 def _write_npz(
-    path: str | os.PathLike[str], out: str | os.PathLike[str], seeds: Iterable[int] | None
+    path: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    seeds: Iterable[int] | None,
+    include_incomplete: bool = False,
 ) -> int:
-    data = to_arrays(path, seeds=seeds, verify=True)  # every file's sha256, cache or not
+    # every file's sha256, cache or not
+    data = to_arrays(path, seeds=seeds, verify=True, include_incomplete=include_incomplete)
     arrays = {
         "observations": data.observations,
         "actions": data.actions,
@@ -288,6 +440,7 @@ def export_dataset(
     *,
     seeds: Iterable[int] | None = None,
     overwrite: bool = False,
+    include_incomplete: bool = False,
 ) -> int:
     """Export in ``format`` (``npz`` or ``parquet``); return the rows written.
 
@@ -297,14 +450,60 @@ def export_dataset(
     :param seeds: Only these seeds.
     :param overwrite: Replace an existing ``out`` that belongs to no dataset or study (see
         :func:`~fusion.storage.outputs.check_output`).
+    :param include_incomplete: Export what is whole of shards not complete (their whole
+        lines); without it such shards are refused, as ``fusion merge`` refuses them.
     :raises OutputConflictError: for an output the guard refuses, before any work.
+    :raises SeedsNotFoundError: for ``seeds`` the input does not hold, before any work.
+    :raises DatasetError: naming the seeds whose shards are not complete (unless
+        ``include_incomplete``), before any work.
     """
     if format not in FORMATS:
         raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
     check_output(out, overwrite=overwrite, inputs=[path])
-    parts = resolve_parts(path, seeds=seeds)
+    parts = resolve_parts(path, seeds=seeds, include_incomplete=include_incomplete)
     if not any(part.resolved.sources for part in parts):
-        raise DatasetError(nothing_to_export(path, seeds))
+        why = nothing_to_export(path, seeds)
+        raise (SeedsNotFoundError if "holds none of the seeds" in why else DatasetError)(why)
+    refuse_partial(path, parts, seeds, include_incomplete)
     if format == "npz":
-        return _write_npz(path, out, seeds)
+        return _write_npz(path, out, seeds, include_incomplete)
     return _write_parquet(parts, out)
+
+
+class SeedsNotFoundError(DatasetError):
+    """``--seeds`` names seeds the input does not have: a usage error (exit 2)."""
+
+
+def refuse_partial(
+    path: str | os.PathLike[str],
+    parts: list[Part],
+    seeds: Iterable[int] | None,
+    include_incomplete: bool,
+) -> None:
+    """Refuse, as ``fusion merge`` does, an export that would leave seeds out: seeds asked for
+    that the input does not have (always), and shards not complete (running, failed, missing)
+    unless ``include_incomplete``.
+
+    :raises SeedsNotFoundError: naming the seeds asked for that the input lacks.
+    :raises DatasetError: naming every seed not complete, and the option that takes the rest.
+    """
+    absent: dict[int, list[str]] = {}
+    unfinished: dict[str, list[str]] = {}
+    for part in parts:
+        where = f" (point {part.name})" if part.name else ""
+        for seed, why in part.resolved.skipped:
+            if why == "not in this dataset":
+                absent.setdefault(seed, []).append(where)
+            elif not include_incomplete:
+                unfinished.setdefault(f"seed {seed}{where}", []).append(why)
+    if absent and seeds is not None:
+        raise SeedsNotFoundError(
+            f"{path}: --seeds asks for seeds it does not hold ({_spans(sorted(absent))}); "
+            "ask only for its seeds (fusion inspect lists them)"
+        )
+    if unfinished:
+        listed = "; ".join(f"{k}: {', '.join(v)}" for k, v in unfinished.items())
+        raise DatasetError(
+            f"{path}: cannot export ({listed}); the export would leave them out: finish them "
+            "(fusion sweep --resume) or pass --include-incomplete to export the rest"
+        )

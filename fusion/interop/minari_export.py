@@ -5,7 +5,9 @@ Each seed's shard becomes an episode of :data:`fusion.env.ENV_ID`: ``T + 1`` obs
 logged ``-1`` stored as ``K`` ("block"), the logged rewards, ``truncations`` true at the last
 step (the request budget ends a run, as the environment truncates it), and
 ``infos["action_mask"]`` ``(T + 1, K + 1)`` bools, the environment's mask (block legal only
-when no path is). The dataset's config goes into the env spec's kwargs,
+when no path is), and ``infos["window_tag"]`` ``(T + 1,)`` int8, the array view's
+``window_tags`` (an index into ``pre``, ``fail``, ``post``; -1 for the terminal observation).
+A step's index is its ``t``. The dataset's config goes into the env spec's kwargs,
 so ``dataset.recover_environment()`` builds the environment the data came from.
 
 Minari never overwrites an id (``namespace/name-vN``): export under a new version. HDF5 is
@@ -18,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import re
 import shutil
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
@@ -33,9 +36,11 @@ from fusion.errors import DatasetError
 from fusion.optional import require
 from fusion.storage.observation import legal_actions
 from fusion.storage.outputs import check_output
+from fusion.storage.schema import WINDOW_TAGS
 from fusion.storage.sources import resolve_parts
 
 logger = logging.getLogger(__name__)
+_TAGS = ", ".join(f"{index} {tag}" for index, tag in enumerate(WINDOW_TAGS))
 
 
 class MinariIdExistsError(DatasetError):
@@ -44,6 +49,35 @@ class MinariIdExistsError(DatasetError):
 
 class MinariStudyError(DatasetError):
     """A study was given: a Minari dataset holds one dataset, so one point is exported."""
+
+
+#: Minari's own dataset-id pattern (``minari.dataset.minari_dataset.DATASET_ID_RE``), with the
+#: namespace and the version fusion requires: ``NAMESPACE/NAME-vN``.
+_DATASET_ID = re.compile(
+    r"(?P<namespace>[-_\w][-_\w/]*[-_\w]+)/(?P<name>[-_\w]+?)-v(?P<version>\d+)"
+)
+
+
+def check_dataset_id(dataset_id: str | None) -> None:
+    """Refuse, before any work, an id Minari would refuse after it: ``NAMESPACE/NAME-vN``
+    where the namespace has at least two characters of letters, digits, ``_``, ``-`` (and
+    ``/``), and the name only letters, digits, ``_`` and ``-`` (no ``.``).
+
+        >>> check_dataset_id("fusion/nsfnet-v0")
+        >>> try:
+        ...     check_dataset_id("fusion/ab.c-v0")
+        ... except ValueError as exc:
+        ...     print(str(exc).split(":")[0])
+        --id 'fusion/ab.c-v0'
+
+    :raises ValueError: naming the id and the form Minari takes.
+    """
+    if dataset_id is None or not _DATASET_ID.fullmatch(dataset_id):
+        raise ValueError(
+            f"--id {dataset_id!r}: --format minari needs an id Minari accepts, "
+            "NAMESPACE/NAME-vN (e.g. fusion/nsfnet-v0): a namespace of two or more letters, "
+            "digits, _ or -, a name of letters, digits, _ or - (no '.'), a version number"
+        )
 
 
 def _config_of(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -106,7 +140,9 @@ def export_minari(
     :raises OutputConflictError: for a ``root`` the output guard refuses (a file, a path in a
         dataset or study).
     :raises DatasetError: for a file without its manifest, or an id that exists.
+    :raises ValueError: for an id Minari refuses (:func:`check_dataset_id`), before any work.
     """
+    check_dataset_id(dataset_id)
     minari = require("minari", "minari", "--format minari")
     require("h5py", "minari", "--format minari (HDF5)")
     require("PIL", "minari", "--format minari (Minari's storage imports Pillow)")
@@ -154,7 +190,10 @@ def export_minari(
                 rewards=data.rewards[rows].astype(np.float64).tolist(),
                 terminations=[False] * len(rows),
                 truncations=truncations.tolist(),
-                infos={"action_mask": legal},
+                infos={
+                    "action_mask": legal,
+                    "window_tag": np.append(data.window_tags[rows], np.int8(-1)),
+                },
             )
         )
     policy = config.get("policy_settings", {}).get("policy", "unknown")
@@ -210,7 +249,8 @@ def _create(
             code_permalink="https://github.com/SDNNetSim/FUSION",
             description=(
                 f"fusion offline-RL transitions of {path}: one episode per seed, action "
-                f"{k} = block, infos['action_mask'] = the legal actions"
+                f"{k} = block, infos['action_mask'] = the legal actions, "
+                f"infos['window_tag'] = {_TAGS} (-1: the terminal observation)"
             ),
             data_format="hdf5",
         )

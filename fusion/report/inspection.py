@@ -116,7 +116,10 @@ def format_inspection(report: dict[str, Any]) -> str:
 
 
 def plot_blocking(path: str | os.PathLike[str], out: str | os.PathLike[str]) -> None:
-    """Blocking probability over arrival time per seed, failure window shaded (matplotlib)."""
+    """Blocking probability over arrival time per seed, failure window shaded (matplotlib).
+
+    :raises DatasetError: when no shard has a timeline to draw (no empty figure is written).
+    """
     require("matplotlib", "plot", "--plot").use("Agg")
     plt = require("matplotlib.pyplot", "plot", "--plot")
     fig, ax = plt.subplots(figsize=(9, 4))
@@ -134,6 +137,12 @@ def plot_blocking(path: str | os.PathLike[str], out: str | os.PathLike[str]) -> 
             last = max(last, timeline[-1][0])
         if first is None and sim.get("failure_history"):
             first = sim["failure_history"][0]
+    if not ax.get_lines():
+        plt.close(fig)
+        raise DatasetError(
+            f"{path}: no shard holds a blocking timeline (no transition was written), so "
+            "there is nothing to plot; no figure is drawn for no data"
+        )
     if first is not None:  # shaded once every series is drawn: an open window runs to the end
         repair = first.get("t_repair")
         repaired = isinstance(repair, (int, float)) and math.isfinite(repair)

@@ -50,16 +50,20 @@ _T95 = [
 def interval(values: Sequence[float], bounds: tuple[float, float] | None = None) -> dict[str, Any]:
     """Mean, sample std and 95% interval of the mean: Student's t with n - 1 degrees of
     freedom, clipped to ``bounds`` (a probability's [0, 1]). With fewer than two values the
-    std and the interval are undefined (``None``), not 0.
+    std and the interval are undefined (``None``), not 0; with none, so is the mean.
 
     :param values: One figure per seed.
     :param bounds: The figure's range, e.g. ``(0.0, 1.0)`` for a blocking probability.
 
         >>> interval([0.1])["ci95_low"] is None, interval([0.0, 0.02], (0.0, 1.0))["ci95_low"]
         (True, 0.0)
+        >>> interval([])["mean"] is None
+        True
     """
     n = len(values)
-    mean = sum(values) / n if n else 0.0
+    if not n:  # no figure at all: no mean either (a table shows "-", a plot leaves it out)
+        return {"n": 0, "mean": None, "std": None, "ci95_low": None, "ci95_high": None}
+    mean = sum(values) / n
     if n < 2:
         return {"n": n, "mean": mean, "std": None, "ci95_low": None, "ci95_high": None}
     std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))

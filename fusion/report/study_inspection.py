@@ -12,17 +12,21 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from fusion.errors import DatasetError
 from fusion.optional import require
 from fusion.report.inspection import inspect_dataset
 from fusion.report.intervals import describe
 from fusion.storage import manifest as mf
 from fusion.storage.schema import WINDOW_TAGS as WINDOWS
 from fusion.storage.study_layout import read_study, study_points, study_root
+
+_log = logging.getLogger(__name__)
 
 METRICS = ("bp", *(f"bp_{w}" for w in WINDOWS), "reach")
 _LABELS = {
@@ -165,7 +169,11 @@ def plot_study(report: Mapping[str, Any], out: str | os.PathLike[str]) -> Any:
     """Blocking against load, one line per series value, 95% intervals as error bars (log y);
     the failure window's blocking as a second panel when the study has failures.
 
+    A point without a complete seed has no figure: it is left out of its line (a note on the
+    figure names it); a study with no point to draw is refused.
+
     :return: The matplotlib figure (closed; its axes stay readable for tests).
+    :raises DatasetError: when no point has a complete seed (no empty figure is written).
     """
     require("matplotlib", "plot", "--plot").use("Agg")
     plt = require("matplotlib.pyplot", "plot", "--plot")
@@ -174,6 +182,12 @@ def plot_study(report: Mapping[str, Any], out: str | os.PathLike[str]) -> Any:
     x_name = load_axis(names)
     series = series_axis(names)
     fixed = [n for n in names if n not in (x_name, series)]
+    empty = [p for p in report["points"] if not p["bp"]["n"]]
+    if len(empty) == len(report["points"]):
+        raise DatasetError(
+            f"{report['study']}: no point has a complete seed, so there is nothing to plot "
+            "(no figure is drawn for no data); finish the runs (fusion sweep --resume) first"
+        )
     panels = ["bp"] + (["bp_fail"] if any(p["bp_fail"]["n"] for p in report["points"]) else [])
     fig, axes = plt.subplots(1, len(panels), figsize=(6.4 * len(panels), 4.4), squeeze=False)
     x_values = _values(report, x_name)
@@ -233,7 +247,14 @@ def plot_study(report: Mapping[str, Any], out: str | os.PathLike[str]) -> Any:
         )
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize="small", title="95% interval across seeds")
-    fig.tight_layout()
+    if empty:  # left out, not drawn as 0: say so on the figure and in the log
+        where = "; ".join(
+            ", ".join(f"{name}={_text(v)}" for name, v in p["point"].items()) for p in empty
+        )
+        note = f"left out (no complete seed): {where}"
+        fig.text(0.01, 0.01, note, fontsize="small", color="dimgray")
+        _log.warning("%s: %s", report["study"], note)
+    fig.tight_layout(rect=(0, 0.04 if empty else 0, 1, 1))
     fig.savefig(out, dpi=120)
     plt.close(fig)
     return fig

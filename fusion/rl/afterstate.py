@@ -255,6 +255,8 @@ def train_afterstate(
     """
     if not 0.0 <= gamma < 1.0:
         raise ValueError(f"gamma must lie in [0, 1), got {gamma!r}")
+    if not 0.0 <= ridge <= 1e6:  # NaN fails this too; a huge ridge overflows to NaN weights
+        raise ValueError(f"ridge must be a finite number in [0, 1e6], got {ridge!r}")
     if support_policy and support_policy not in POLICY_NAMES:
         raise ValueError(
             f"support_policy must be one of {list(POLICY_NAMES)} or '', got {support_policy!r}"

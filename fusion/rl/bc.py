@@ -150,6 +150,15 @@ def train_bc(
     :param trained_on: What the data is (default: from the shapes, no scenario).
     :raises ValueError: when there is no decision to learn from or an action is infeasible.
     """
+    for name, value, low in (
+        ("hidden", hidden, 1),
+        ("epochs", epochs, 1),
+        ("batch_size", batch_size, 1),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    if not (isinstance(learning_rate, (int, float)) and 0 < learning_rate < float("inf")):
+        raise ValueError(f"learning_rate must be a finite number > 0, got {learning_rate!r}")
     decided = actions >= 0
     x = np.asarray(observations[decided], dtype=np.float64)
     y = np.asarray(actions[decided], dtype=np.int64)

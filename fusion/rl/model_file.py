@@ -209,6 +209,15 @@ def write_model(
     """
     if kind not in MODEL_KINDS:
         raise ValueError(f"model kind must be one of {MODEL_KINDS}, got {kind!r}")
+    for name, value in arrays.items():  # a diverged fit is no model: never saved
+        array = np.asarray(value)
+        if array.dtype.kind in "fc" and not np.isfinite(array).all():
+            raise ValueError(
+                f"{path}: the {kind} model's {name!r} holds "
+                f"{int((~np.isfinite(array)).sum())} non-finite values (NaN or infinite): "
+                "the fit diverged (check the training options, e.g. the ridge or learning "
+                "rate); no model was saved"
+            )
     check_output(path, overwrite=overwrite)
     with atomic_output(path) as handle:
         payload = {"kind": np.array(kind), **arrays, **trained_on.arrays()}

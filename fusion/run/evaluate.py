@@ -23,12 +23,13 @@ a key is set for every policy (``--erlang``, ``--seeds``, ``--set``).
 
 from __future__ import annotations
 
+import numbers
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from fusion.config.config import SECTIONS, Config, section_fields
+from fusion.config.config import SECTIONS, Config, check_seed, section_fields
 from fusion.errors import ConfigError
 from fusion.report.intervals import PROBABILITY, interval
 from fusion.rl.model_file import model_kind
@@ -212,6 +213,17 @@ def load_policy(spec: str) -> PathPolicy | None:
             f"policy {spec!r}: not a heuristic ({', '.join(sorted(POLICIES))}) nor a model file"
         )
     try:
+        with path.open("rb") as head:
+            is_zip = head.read(4) == b"PK\x03\x04"
+    except OSError as exc:
+        raise PolicySpecError(f"policy {spec!r}: cannot be read: {exc}") from None
+    if not is_zip:
+        raise PolicySpecError(
+            f"policy {spec!r}: not a model file (a model file is the .npz archive a "
+            "scripts/train_*.py wrote; this file is no .npz), nor a heuristic "
+            f"({', '.join(sorted(POLICIES))})"
+        )
+    try:
         kind = model_kind(path)
     except (OSError, ValueError) as exc:
         raise PolicySpecError(f"policy {spec!r}: not a model file (.npz): {exc}") from None
@@ -243,6 +255,57 @@ def _run(config: Config, spec: str, seed: int) -> dict[str, Any]:
     }
 
 
+def _checked_arguments(
+    config: Any, policies: Any, seeds: Any
+) -> tuple[Config, list[str], list[int]]:
+    """:func:`evaluate_policies`'s arguments checked, naming the parameter: a
+    :class:`Config`, a list of policy specs, distinct seeds (any iterable of integers, numpy
+    integers included).
+
+    :raises TypeError: for an argument of the wrong type.
+    :raises ValueError: for no seeds, a bad seed, a seed given twice, or no policy.
+    """
+    if not isinstance(config, Config):
+        raise TypeError(
+            f"config: expected a fusion Config (fusion.config.config.load_config(...)), got "
+            f"{type(config).__name__} {config!r:.60}"
+        )
+    if isinstance(policies, (str, bytes, os.PathLike)) or not isinstance(policies, Iterable):
+        raise TypeError(
+            f"policies: expected a list of heuristic names or model files, got "
+            f"{type(policies).__name__} {policies!r:.60} (write [{policies!r:.60}] for one)"
+        )
+    specs = list(policies)
+    for spec in specs:
+        if not isinstance(spec, (str, os.PathLike)):
+            raise TypeError(
+                f"policies: expected heuristic names or model file paths, got "
+                f"{type(spec).__name__} {spec!r:.60}"
+            )
+    if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Iterable):
+        raise TypeError(
+            f"seeds: expected a list of integer seeds like [1, 2, 3], got "
+            f"{type(seeds).__name__} {seeds!r:.60}"
+        )
+    checked = []
+    for seed in seeds:
+        if isinstance(seed, numbers.Integral) and not isinstance(seed, bool):
+            seed = int(seed)
+        try:
+            checked.append(check_seed(seed))
+        except ValueError as exc:
+            raise ValueError(f"seeds: {exc}") from None
+    if not checked:
+        raise ValueError("seeds: no seeds to evaluate on")
+    repeated = sorted({s for s in checked if checked.count(s) > 1})
+    if repeated:
+        raise ValueError(
+            f"seeds: {', '.join(map(str, repeated))} given more than once; each seed is one "
+            "paired sample, so a repeat would count it twice (and shrink the interval)"
+        )
+    return config, [os.fspath(spec) for spec in specs], checked
+
+
 def evaluate_policies(
     config: Config,
     policies: Sequence[str],
@@ -256,14 +319,17 @@ def evaluate_policies(
     :param policies: Heuristic names or model files, in the order to report them.
     :param seeds: The held-out seeds.
     :param workers: Processes (default: the CPU count; 1 runs in this process).
+    :raises TypeError: naming the parameter, for an argument of the wrong type.
+    :raises ValueError: for no seeds, a bad or repeated seed, a bad policy spec.
     :return: ``{"erlang", "seeds", "requests", "policies": [{"name", "spec", "blocking",
         "per_window", "vs_ksp_ff", "per_seed"}]}``; ``blocking`` and ``vs_ksp_ff`` are
         :func:`~fusion.report.inspection.interval` dicts (``vs_ksp_ff`` is relative).
     """
-    if not seeds:
-        raise ValueError("no seeds to evaluate on")
+    config, policies, seeds = _checked_arguments(config, policies, seeds)
     specs = list(dict.fromkeys([BASELINE, *policies]))
-    config = config.replace("dataset_logging", log_offline_dataset=False)
+    # evaluate logs nothing, so no epsilon-mix either (the engine mixes only with a writer):
+    # a spec's k_paths=1 is not refused for a mix that never runs
+    config = config.replace("dataset_logging", log_offline_dataset=False, epsilon_mix=0)
     check_scenario(config)
     for spec in specs:  # a bad spec fails here, before any run
         policy = load_policy(spec)

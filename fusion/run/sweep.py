@@ -124,7 +124,8 @@ def run_seed_task(
     except RunConflictError as exc:  # not ours any more: touch nothing, stop the run
         return SeedOutcome(seed, mf.STATUS_FAILED, error=str(exc), lost=str(exc))
     except Exception as exc:  # the logger recorded the shard failed; report and go on
-        logger.exception("seed %d failed", seed)
+        # the CLI prints one line per failed seed (its error); the traceback only with -v
+        logger.debug("seed %d failed", seed, exc_info=True)
         failed = mf.read_sidecar(
             mf.sidecar_path(Path(dataset_dir) / mf.shard_file_name(seed, config.dataset_stem))
         )

@@ -28,7 +28,7 @@ import networkx as nx
 import numpy as np
 import orjson
 
-from fusion.config.config import MAX_REQUESTS, MAX_SLOTS, Config
+from fusion.config.config import MAX_REQUESTS, MAX_SLOTS, RUN_K_PATHS, Config
 from fusion.config.features import STATE_FEATURES, feature_bounds, path_features
 from fusion.config.vocabulary import BIT_RATES, MAX_LINE_BYTES
 from fusion.errors import ConfigError
@@ -125,6 +125,11 @@ def _pairs(config: Config, topology: Topology) -> tuple[np.ndarray, np.ndarray, 
         weight.append(w)
     if not weight or sum(weight) <= 0:
         raise ConfigError(f"{where}: no pair has a weight > 0")
+    if not math.isfinite(sum(weight)):
+        raise ConfigError(
+            f"{where}: the weights sum to {sum(weight):g}, which is not a finite number "
+            "(they are shares of the traffic: scale them down, e.g. to sum to 1)"
+        )
     return np.array(src), np.array(dst), np.array(weight)
 
 
@@ -289,7 +294,7 @@ def _check_line(config: Config, topology: Topology) -> None:
     d, t = config.dataset, config.topology
     what = f"path_features = {d.path_features}" + (", log_spectrum" if d.log_spectrum else "")
     what += ", link_next_state" if d.link_next_state else ""
-    fits = (MAX_LINE_BYTES - fixed) // per_path
+    fits = min((MAX_LINE_BYTES - fixed) // per_path, RUN_K_PATHS)  # and what a run finishes
     if fits >= 1:
         raise ConfigError(
             f"{_where(config, f'[general_settings] k_paths = {k}', f'[dataset_logging] {what}')}: "
@@ -356,6 +361,14 @@ def build_scenario(config: Config) -> Scenario:
     _check_slots(config, modulation, rates)
     if config.dataset.log_offline_dataset:
         _check_line(config, topology)
+    if g.k_paths > RUN_K_PATHS:
+        raise ConfigError(
+            f"{_where(config, f'[general_settings] k_paths = {g.k_paths}')}: a run takes at most "
+            f"{RUN_K_PATHS} candidate paths per request: the k-shortest search and every "
+            f"decision grow with k, and {g.k_paths} would take minutes per few requests on a "
+            f"large network ({topology.name}: {topology.num_nodes} nodes); use k_paths <= "
+            f"{RUN_K_PATHS}"
+        )
     return Scenario(topology, modulation, rates, pairs)
 
 

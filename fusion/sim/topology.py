@@ -37,6 +37,10 @@ import networkx as nx
 
 from fusion.errors import ConfigError
 
+#: The longest link a topology file may give (km): far beyond any fibre, and small enough that
+#: any path's length (a sum of links) stays finite.
+MAX_KM = 1e9
+
 #: Shipped networks by lower-case name -> file in ``fusion/data/topologies``.
 SHIPPED = {
     "nsfnet": "nsfnet.txt",
@@ -224,12 +228,12 @@ def parse_edges(text: str, source: str) -> tuple[list[tuple[int, int, float]], l
             if len(words) != 3 or words[0] == words[1]:
                 raise ValueError
             km = float(words[2])
-            if not km > 0 or km == float("inf"):
+            if not 0 < km <= MAX_KM:
                 raise ValueError
         except ValueError:
             raise ConfigError(
-                f"{source}:{number}: expected 'src dst km' (two different nodes, a length > 0), "
-                f"got {line!r}"
+                f"{source}:{number}: expected 'src dst km' (two different nodes, a length > 0 "
+                f"and at most {MAX_KM:g} km, so that path lengths stay finite), got {line!r}"
             ) from None
         rows.append((words[0], words[1], km))
     if not rows:

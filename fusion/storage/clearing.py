@@ -171,6 +171,15 @@ def clear_output(directory: Path) -> None:
     :raises ForeignDirectoryError: when it is not empty and holds no fusion record.
     """
     refuse_unrecorded(directory, "--overwrite replaces only what fusion recorded")
+    if (directory / mf.MANIFEST_NAME).exists():  # before anything goes: one it cannot read
+        try:
+            mf.read_manifest(directory)
+        except DatasetError as exc:
+            raise ForeignDirectoryError(
+                f"{exc}; --overwrite cannot write a new manifest over it nor tell what it "
+                f"records: if it is fusion's, `fusion validate --rebuild {directory}` remakes "
+                "it from the shards' sidecars; else move it away"
+            ) from None
     points = listed_points(directory)
     if points is not None:
         _clear_study(directory, points)

@@ -33,7 +33,8 @@ from typing import Any
 import orjson
 
 from fusion import __version__
-from fusion.errors import DatasetError
+from fusion.config.vocabulary import SUFFIXES
+from fusion.errors import DatasetError, OutputConflictError
 from fusion.storage import manifest as mf
 from fusion.storage.atomic import atomic_output, write_bytes_atomic
 from fusion.storage.compression import (
@@ -278,18 +279,49 @@ def merge_shards(
     :param order: ``"seed"`` (shards by ascending seed) or ``"t"`` (round-robin by ``t``).
     :param include_incomplete: Merge what can be merged: whole lines of incomplete shards; missing
         and corrupt shards are left out. Everything left out or cut is recorded.
-    :param compress: ``None``, ``"gzip"`` or ``"zstd"``; the output name should end in
-        ``.gz`` / ``.zst`` to be read back transparently.
+    :param compress: ``None``, ``"gzip"`` or ``"zstd"``: must agree with ``out_path``'s suffix
+        (see :func:`output_compression`); ``None`` takes it from the suffix.
     :param overwrite: Replace an existing ``out_path`` (and its record) that belongs to no
         dataset or study (see :func:`~fusion.storage.outputs.check_output`).
-    :raises OutputConflictError: for an output the guard refuses, before any work.
+    :raises OutputConflictError: for an output the guard refuses, or a name that disagrees with
+        ``compress``, before any work.
     :raises DatasetError: naming every seed that is missing, incomplete or corrupt (unless
         ``include_incomplete``); the output is then not written.
     :return: The merge record written to ``OUT.manifest.json``.
     """
-    check_compression(compress)
+    compress = output_compression(out_path, compress)
     check_output(out_path, overwrite=overwrite, inputs=[dataset_dir], merge_record=True)
     return write_planned(plan_merge(dataset_dir, order, include_incomplete), out_path, compress)
+
+
+def output_compression(out_path: str | os.PathLike[str], compress: str | None) -> str | None:
+    """The compression a merged file is written with: its name decides (``.gz`` gzip, ``.zst``
+    zstd, anything else none), and ``compress``, when given, must agree, so that every reader
+    (``validate``, ``export``, ``load_dataset``) reads the file back by its name.
+
+        >>> output_compression("all.jsonl.gz", None), output_compression("all.jsonl", None)
+        ('gzip', None)
+        >>> try:
+        ...     output_compression("all.jsonl", "gzip")
+        ... except OutputConflictError as exc:
+        ...     print(str(exc).split(": ", 1)[1])
+        --compress gzip writes a .gz file, and the name ends otherwise; name it all.jsonl.gz
+
+    :raises OutputConflictError: for a name that disagrees with ``compress`` (exit 2).
+    :raises ValueError: for an unknown compression.
+    """
+    check_compression(compress)
+    out = Path(out_path)
+    by_name = next((kind for kind, end in SUFFIXES.items() if out.name.endswith(end)), None)
+    if compress is None or compress == by_name:
+        check_compression(by_name)
+        return by_name
+    stem = out.name.removesuffix(SUFFIXES[by_name]) if by_name else out.name
+    raise OutputConflictError(
+        f"{out}: --compress {compress} writes a {SUFFIXES[compress]} file, and the name ends "
+        f"otherwise; name it {stem}{SUFFIXES[compress]}"
+        + (f" (or drop --compress: a {SUFFIXES[by_name]} name is {by_name})" if by_name else "")
+    )
 
 
 def write_planned(

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from fusion.config.features import PATH_FEATURE_SETS
 from fusion.storage.schema import EXTENDED_PATH_FEATURES, PATH_FEATURES, STATE_FEATURES
 
 __all__ = [
@@ -68,7 +69,8 @@ def observation_names(k_paths: int, path_features: Sequence[str] = PATH_FEATURES
 
 
 def path_features_of(width: int, k_paths: int) -> tuple[str, ...]:
-    """The path features of observations ``width`` wide with K paths (seed or extended).
+    """The path features of observations ``width`` wide with K paths (the feature set of
+    that width: seed or extended).
 
     :param width: The observation's length.
     :param k_paths: K.
@@ -77,7 +79,7 @@ def path_features_of(width: int, k_paths: int) -> tuple[str, ...]:
         >>> len(path_features_of(5 + 13 * 4, 4))
         13
     """
-    for features in (PATH_FEATURES, PATH_FEATURES + EXTENDED_PATH_FEATURES):
+    for features in PATH_FEATURE_SETS.values():
         if width == observation_size(k_paths, features):
             return features
     raise ValueError(f"an observation of {width} values fits no feature set with K = {k_paths}")

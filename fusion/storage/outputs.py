@@ -3,7 +3,9 @@
 Before any work, for every path a command is about to write:
 
 - a path of the wrong kind is refused: an existing directory where a file is written, an
-  existing file where a directory is, a parent that is a file;
+  existing file where a directory is, a parent that is a file, and (whatever ``overwrite``
+  says) a FIFO, device or socket, or a symlink to one; so is a file in a directory that takes
+  no new file (read-only, ``/proc``);
 - a file the command reads (its input's shards, sidecars, manifests, merge records,
   ``study.json``) is refused;
 - a file that belongs to a dataset or a study is refused whatever ``overwrite`` says: a fusion
@@ -15,7 +17,9 @@ Before any work, for every path a command is about to write:
   itself. Whether a file or directory is a dataset's or a study's is read from the records
   (the file's own, its directory's manifest, sidecars or ``study.json``), never guessed from a
   name alone: another app's ``manifest.json`` elsewhere is an ordinary file;
-- any other existing file is replaced only with ``overwrite`` (``--overwrite``).
+- any other existing file is replaced only with ``overwrite`` (``--overwrite``); an existing
+  symlink (dangling or not) is an existing file. Writers replace the link itself, never the
+  file it points to, and both the link's place and its target are checked as above.
 
 The writers then publish through :mod:`fusion.storage.atomic`, so a failure leaves the old
 file as it was. Every refusal is an :class:`~fusion.errors.OutputConflictError` (exit 2).
@@ -34,7 +38,10 @@ file as it was. Every refusal is an :class:`~fusion.errors.OutputConflictError` 
 
 from __future__ import annotations
 
+import contextlib
 import os
+import stat
+import tempfile
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -101,19 +108,61 @@ def _check_one(
     record_ok: bool = False,
 ) -> None:
     target = path.resolve()  # another spelling of a path (a symlink, ..) is the same file
+    # the file a rename replaces: the link itself when ``path`` is a symlink (writers publish
+    # by ``os.replace``, never through a link), so both it and the link's target are checked
+    where = path.parent.resolve() / path.name
+    _check_special(path, where, target)
     _check_kind(path, target, kind)
-    if target in protected:
-        raise OutputConflictError(
-            f"{path}: is a file of {protected[target]} that this command reads; "
-            "write the output elsewhere"
-        )
-    why = _belongs(target, merged_ok=merged_ok, record_ok=record_ok)
-    if why:
-        raise OutputConflictError(f"{path}: {why}; {_NEVER}: choose another path")
-    if kind == "file" and os.path.lexists(target) and not overwrite:
+    for place in dict.fromkeys((target, where)):
+        if place in protected:
+            raise OutputConflictError(
+                f"{path}: is a file of {protected[place]} that this command reads; "
+                "write the output elsewhere"
+            )
+        why = _belongs(place, merged_ok=merged_ok, record_ok=record_ok)
+        if why:
+            raise OutputConflictError(f"{path}: {why}; {_NEVER}: choose another path")
+    exists = os.path.lexists(where) or os.path.lexists(target)  # a dangling symlink exists
+    if kind == "file" and exists and not overwrite:
         raise OutputConflictError(
             f"{path}: exists; pass --overwrite to replace it, or choose another path"
         )
+    if kind == "file":
+        _check_writable(path, where.parent)
+
+
+def _check_writable(path: Path, directory: Path) -> None:
+    """Refuse, before any work, a file whose directory (or the nearest existing ancestor, in
+    which the missing ones are made) takes no new file: a temp file is made there and removed,
+    as the writer's own temp file would be."""
+    existing = next((d for d in (directory, *directory.parents) if d.is_dir()), None)
+    if existing is None:
+        return
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".fusion-probe-", dir=existing)
+    except OSError as exc:
+        raise OutputConflictError(
+            f"{path}: cannot write in {existing} ({exc.strerror or exc}); choose another path"
+        ) from None
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(probe)
+
+
+def _check_special(path: Path, where: Path, target: Path) -> None:
+    """Refuse, whatever ``--overwrite`` says, a path that is (or links to) a FIFO, a device or
+    a socket: an output replaces only regular files."""
+    for place in (where, target):
+        try:
+            mode = place.lstat().st_mode
+        except OSError:  # absent (or unreadable: the write names the problem)
+            continue
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode)):
+            raise OutputConflictError(
+                f"{path}: is a special file (FIFO, device or socket), not a regular file, "
+                "and this command writes there; --overwrite never replaces one: "
+                "choose another path"
+            )
 
 
 def _check_kind(path: Path, target: Path, kind: str) -> None:

@@ -284,8 +284,8 @@ def acquire(directory: str | os.PathLike[str], run_id: str, *, take_over: bool =
             )
         if not take_over:
             raise DirectoryBusyError(
-                f"{directory}: {describe(found)} was writing here and is gone; pass --resume "
-                "to complete its data or --overwrite to replace it"
+                f"{directory}: {describe(found)} was writing here and is gone; to take the "
+                "directory over, pass --overwrite (a sweep's --resume completes its data)"
             )
         if _remove_if(path, found.get("run_id"), run_id):  # exactly the gone run's lease
             logger.warning("%s: taking the directory over from %s", directory, describe(found))

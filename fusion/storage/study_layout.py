@@ -43,6 +43,7 @@ class StudyPoint:
     :param record: Its entry in ``study.json``.
     :param axes: The study's axes (``{section, key, values}``), as ``study.json`` lists them.
     :param root: The study directory.
+    :param seeds: The study's seeds, as ``study.json`` lists them (``None``: not recorded).
     """
 
     coords: dict[str, Any]
@@ -50,6 +51,7 @@ class StudyPoint:
     record: dict[str, Any]
     axes: tuple[dict[str, Any], ...] = ()
     root: Path | None = None
+    seeds: tuple[int, ...] | None = None
 
 
 def study_root(path: str | os.PathLike[str]) -> Path | None:
@@ -132,8 +134,10 @@ def study_points(
         [p["point"] for p in record["points"]], axis_names(record), points, where=str(root)
     )
     axes = tuple(dict(a) for a in record["axes"])
+    recorded = record.get("seeds")
+    seeds = tuple(int(s) for s in recorded) if isinstance(recorded, list) else None
     selected = [
-        StudyPoint(dict(p["point"]), root / p["dir"], p, axes, root)
+        StudyPoint(dict(p["point"]), root / p["dir"], p, axes, root, seeds)
         for i, p in enumerate(record["points"])
         if i in keep
     ]
@@ -156,8 +160,10 @@ def check_point_config(point: StudyPoint, manifest: Mapping[str, Any]) -> None:
     :param manifest: Its dataset's manifest.
     :raises DatasetError: naming the point, both sha256s and the keys that differ: an axis
         whose value the dataset does not have, else the keys in which it differs from another
-        point's (intact) dataset.
+        point's (intact) dataset; or naming the point and the seeds when its dataset plans or
+        holds seeds other than the study's (see :func:`_check_point_seeds`).
     """
+    _check_point_seeds(point, manifest)
     expected = point.record.get("config_sha256")
     found = manifest.get("config_sha256")
     if not isinstance(expected, str) or found == expected:
@@ -174,6 +180,41 @@ def check_point_config(point: StudyPoint, manifest: Mapping[str, Any]) -> None:
         "the study (fusion sweep with the study's --config, --set and --grid, --resume) to "
         "run the point again"
     )
+
+
+def _check_point_seeds(point: StudyPoint, manifest: Mapping[str, Any]) -> None:
+    """Refuse a point whose dataset plans or holds a seed the study does not list (``fusion run
+    --seed 5`` or ``sweep --seeds 7`` into it), or, once the study recorded the point complete,
+    lacks one of the study's seeds (a sweep of fewer seeds replaced it): its figures would be
+    shown under the study's seeds."""
+    if point.seeds is None:
+        return
+    study = set(point.seeds)
+    planned = {s for s in manifest.get("planned_seeds") or [] if isinstance(s, int)}
+    held = {e.get("seed") for e in manifest.get("shards") or [] if isinstance(e.get("seed"), int)}
+    extra = sorted((planned | held) - study)
+    missing = sorted(study - planned) if point.record.get("status") == mf.STATUS_COMPLETE else []
+    if not extra and not missing:
+        return
+    what = "; ".join(
+        part
+        for part in (
+            f"seeds {_seed_list(extra)} are not the study's" if extra else "",
+            f"the study's seeds {_seed_list(missing)} are not planned" if missing else "",
+        )
+        if part
+    )
+    raise DatasetError(
+        f"{point.path}: study point {point.record.get('dir')} holds a dataset of other seeds "
+        f"than the study recorded (study.json seeds {_seed_list(sorted(study))}, its "
+        f"manifest.json plans {_seed_list(sorted(planned))}): {what}; another run wrote over "
+        "the point: move that dataset out of the study and resume the study (fusion sweep "
+        "with the study's --config, --set, --grid and --seeds, --resume) to run the point again"
+    )
+
+
+def _seed_list(seeds: Sequence[int]) -> str:
+    return ",".join(str(s) for s in seeds) if seeds else "(none)"
 
 
 def _shown(value: Any) -> str:

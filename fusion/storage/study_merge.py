@@ -27,11 +27,11 @@ import orjson
 
 from fusion import __version__
 from fusion.config.vocabulary import SUFFIXES
-from fusion.errors import DatasetError
+from fusion.errors import DatasetError, OutputConflictError
 from fusion.storage import manifest as mf
 from fusion.storage.atomic import atomic_output, write_bytes_atomic
 from fusion.storage.compression import check_compression
-from fusion.storage.merge import plan_merge, write_merge, write_planned
+from fusion.storage.merge import output_compression, plan_merge, write_merge, write_planned
 from fusion.storage.outputs import check_output
 from fusion.storage.sink import HashingSink
 from fusion.storage.sources import STUDY_MERGE_FORMAT
@@ -74,6 +74,11 @@ def merge_study(
             raise ValueError(
                 "--all writes one uncompressed file (its points are byte ranges a reader seeks); "
                 "compress the per-point files instead, or the whole file afterwards"
+            )
+        if output_compression(out, None) is not None:
+            raise OutputConflictError(
+                f"{out}: --all writes one uncompressed file (its points are byte ranges a "
+                "reader seeks); give a name without .gz/.zst"
             )
         check_output(out, overwrite=overwrite, inputs=[study], merge_record=True)
         return _merge_all(root, record, points, Path(out), order, include_incomplete)

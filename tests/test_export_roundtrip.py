@@ -1,0 +1,231 @@
+"""Every export carries every field (issue #31, item 3).
+
+Datasets made by the engine (the seed and the extended feature sets, ``log_spectrum``,
+``link_next_state``, a heuristic that logs ``meta.start_slot``, a study, its merge, and a study
+whose points log different fields) are exported; each Parquet row must equal its JSON Lines
+record field by field (``state`` and ``meta`` flattened, as documented; a column the record
+lacks is null), and the npz and Minari exports must carry every array of the array view.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pyarrow.parquet as pq
+import pytest
+
+from fusion.cli import main
+from fusion.datasets.arrays import to_arrays
+from fusion.errors import DatasetError
+from fusion.interop.export import export_dataset
+from fusion.storage.sources import resolve_parts
+
+SMALL = [
+    "--set",
+    "general_settings.num_requests=300",
+    "--set",
+    "failure_settings.t_fail_arrival_index=100",
+    "--set",
+    "failure_settings.t_repair_after_arrivals=100",
+]
+RUNS = {  # one seed's dataset each, by `fusion run`
+    "seed_set": ["--set", "dataset_logging.path_features=seed"],
+    "extended": [],
+    "spectrum": ["--set", "dataset_logging.log_spectrum=true"],
+    "start_slot": ["--set", "policy_settings.policy=kca_ff"],
+    "linked": ["--set", "dataset_logging.link_next_state=true"],
+}
+STUDIES = {  # studies by `fusion sweep --grid`, two seeds a point
+    "study": ["--grid", "general_settings.erlang=200,300"],
+    "mixed_study": [  # ksp_ff logs no start_slot, kca_ff does; only one point logs the spectrum
+        "--grid",
+        "policy_settings.policy=ksp_ff,kca_ff",
+        "--grid",
+        "dataset_logging.log_spectrum=false,true",
+    ],
+}
+MADE = [*RUNS, *STUDIES, "merged_study"]
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Every dataset of :data:`MADE` (made once for the module)."""
+    root = tmp_path_factory.mktemp("made")
+    paths: dict[str, Path] = {}
+    for name, extra in RUNS.items():
+        paths[name] = root / name
+        assert main(["run", "--seed", "1", "--out", str(paths[name]), *SMALL, *extra]) == 0
+    for name, grid in STUDIES.items():
+        paths[name] = root / name
+        argv = ["sweep", "--seeds", "0-1", "--out", str(paths[name]), "--workers", "1"]
+        assert main([*argv, "--quiet", *SMALL, *grid]) == 0
+    paths["merged_study"] = root / "merged.jsonl"
+    argv = ["merge", str(paths["study"]), "--all", "-o", str(paths["merged_study"])]
+    assert main(argv) == 0
+    return paths
+
+
+def _records(path: Path) -> dict[tuple[Any, ...], dict[str, Any]]:
+    """Every record of a dataset, study or merged file, read with orjson, by (point, seed, t)."""
+    records: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for part in resolve_parts(path):
+        point = tuple(sorted((part.coords or {}).items()))
+        for source in part.resolved.sources:
+            with source.open() as handle:
+                for line in handle:
+                    record = orjson.loads(line)
+                    records[point, record["seed"], record["t"]] = record
+    return records
+
+
+def _same(exported: Any, logged: Any, where: str) -> None:
+    """``exported`` (read from Parquet) is ``logged`` (read from JSON): objects hold every field
+    the logged one holds, with the same value, and null for the rest; numbers are equal and a
+    boolean stays a boolean."""
+    if isinstance(logged, dict):
+        assert isinstance(exported, dict), where
+        for name, value in logged.items():
+            assert name in exported, f"{where}.{name} is not exported"
+            _same(exported[name], value, f"{where}.{name}")
+        extra = {name: v for name, v in exported.items() if name not in logged and v is not None}
+        assert not extra, f"{where} exports {extra}, which the record lacks"
+    elif isinstance(logged, list):
+        assert isinstance(exported, list) and len(exported) == len(logged), where
+        for index, (a, b) in enumerate(zip(exported, logged, strict=True)):
+            _same(a, b, f"{where}[{index}]")
+    else:
+        assert exported == logged, f"{where}: exported {exported!r}, logged {logged!r}"
+        assert isinstance(exported, bool) == isinstance(logged, bool), where
+
+
+@pytest.mark.parametrize("name", MADE)
+def test_parquet_export_when_read_back_each_row_equals_its_record_field_by_field(
+    made, name, tmp_path
+):
+    out = tmp_path / "x.parquet"
+    records = _records(made[name])
+    assert export_dataset(made[name], out, "parquet") == len(records)
+    table = pq.read_table(out)
+    parts = resolve_parts(made[name])
+    axes = list(parts[0].coords or {})
+    keys = set()
+    for row in table.to_pylist():
+        point = tuple(sorted((axis, row.pop(axis)) for axis in axes))
+        key = (point, row["seed"], row["t"])
+        keys.add(key)
+        record = records[key]
+        flat = {k: v for k, v in record.items() if k not in ("state", "meta")}
+        flat |= record["state"] | record["meta"]  # the documented flattening
+        assert len(flat) == len(record) - 2 + len(record["state"]) + len(record["meta"])
+        done = row.pop("done")
+        missing = sorted(set(flat) - set(row))
+        assert not missing, f"{name}: {missing} not exported"
+        _same(row, flat, f"{name}{list(key)}")
+        assert done == ((point, row["seed"], row["t"] + 1) not in records)  # a seed's last
+    assert keys == set(records)
+
+
+@pytest.mark.parametrize(
+    ("name", "held"),
+    [
+        ("seed_set", {"paths": 5, "start_slot": False, "spectrum": False}),
+        ("extended", {"paths": 13, "start_slot": False, "spectrum": False}),
+        ("spectrum", {"paths": 14, "start_slot": False, "spectrum": True}),
+        ("start_slot", {"paths": 13, "start_slot": True, "spectrum": False}),
+        ("mixed_study", {"paths": 14, "start_slot": True, "spectrum": True}),
+    ],
+)
+def test_parquet_export_when_fields_are_optional_has_a_column_exactly_for_those_held(
+    made, name, held, tmp_path
+):
+    out = tmp_path / "x.parquet"
+    export_dataset(made[name], out, "parquet")
+    schema = pq.read_schema(out)
+    assert schema.field("paths").type.value_type.num_fields == held["paths"]
+    assert ("start_slot" in schema.names) == held["start_slot"]
+    assert ("spectrum" in schema.names) == held["spectrum"]
+    assert "next_state" in schema.names
+
+
+@pytest.mark.parametrize(
+    ("meta", "path", "field"),
+    [
+        ({"bp_window_tag": "pre", "colour": "red"}, {}, "meta.colour"),
+        ({"bp_window_tag": "pre"}, {"colour": 1}, "state.paths[0].colour"),
+    ],
+)
+def test_parquet_export_when_a_record_holds_an_undeclared_field_refuses_naming_it(
+    tmp_path, meta, path, field
+):
+    from conftest import EXAMPLE_STATE
+
+    from fusion.storage.shard_writer import DatasetLogger
+
+    state = {**EXAMPLE_STATE, "paths": [{**p, **path} for p in EXAMPLE_STATE["paths"]]}
+    with DatasetLogger.open_shard(tmp_path / "d", 0, {}) as log:  # the writer takes them
+        log.log_transition(state, 0, 1.0, None, [True] * 4, meta)
+    where = re.escape(f"offline_data.seed0.jsonl:1: {field} ")
+    with pytest.raises(DatasetError, match=where) as exc:
+        export_dataset(tmp_path / "d", tmp_path / "x.parquet", "parquet")
+    assert "not a field the record declares" in str(exc.value)
+    assert not (tmp_path / "x.parquet").exists()
+
+
+@pytest.mark.parametrize("name", [*RUNS, "study", "merged_study"])
+def test_npz_export_when_read_back_carries_every_array_of_the_array_view(made, name, tmp_path):
+    out = tmp_path / "x.npz"
+    arrays = to_arrays(made[name])
+    assert export_dataset(made[name], out, "npz") == len(arrays)
+    renamed = {"dones": "timeouts", **{axis: f"point.{axis}" for axis in arrays.columns}}
+    with np.load(out, allow_pickle=False) as npz:
+        for key, value in arrays.arrays().items():
+            np.testing.assert_array_equal(npz[renamed.get(key, key)], value, err_msg=key)
+        assert npz["observation_names"].tolist() == arrays.metadata["observation_names"]
+        assert npz["observations"].shape[1] == len(arrays.metadata["observation_names"])
+
+
+@pytest.mark.parametrize("name", ["seed_set", "start_slot"])
+def test_minari_export_when_loaded_back_carries_every_array_of_the_array_view(
+    made, name, tmp_path, monkeypatch
+):
+    minari = pytest.importorskip("minari", reason="the minari extra is not installed")
+    root = tmp_path / "minari"
+    argv = ["export", str(made[name]), "--format", "minari", "--id", "fusion/rt-v0"]
+    assert main([*argv, "-o", str(root)]) == 0
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(root))
+    loaded = minari.load_dataset("fusion/rt-v0")
+    arrays = to_arrays(made[name])
+    k = arrays.action_masks.shape[1]
+    (episode,) = loaded.iterate_episodes()
+    (metadata,) = loaded.storage.get_episode_metadata([episode.id])
+    infos = episode.infos
+    steps = len(episode.actions)
+    carried = {  # each array of the array view, as the Minari episode carries it
+        "observations": episode.observations[:-1],
+        "next_observations": episode.observations[1:],
+        "actions": np.where(episode.actions == k, -1, episode.actions),
+        "rewards": episode.rewards,
+        "action_masks": infos["action_mask"][:-1, :k],
+        "dones": episode.truncations,
+        "seeds": np.full(steps, metadata["seed"]),
+        "t": np.arange(steps),
+        "window_tags": infos["window_tag"][:-1],
+    }
+    assert set(carried) == set(arrays.arrays())
+    for key, value in carried.items():
+        np.testing.assert_array_equal(value, arrays.arrays()[key], err_msg=key)
+    assert infos["window_tag"][-1] == -1
+
+
+def test_record_declaration_when_compared_with_the_checks_names_the_same_top_level_fields():
+    from fusion.config.features import RECORD_FIELDS, STATE_FEATURES
+    from fusion.storage.schema import TOP_KEYS
+
+    assert {f.name for f in RECORD_FIELDS["record"]} == TOP_KEYS
+    assert [f.name for f in RECORD_FIELDS["state"]][: len(STATE_FEATURES)] == list(STATE_FEATURES)
+    flattened = [f.name for group in ("record", "state", "meta") for f in RECORD_FIELDS[group]]
+    assert len(flattened) == len(set(flattened))  # the Parquet columns cannot collide
