@@ -33,7 +33,7 @@ before (so do their datasets' config sha256).
 
 from __future__ import annotations
 
-import copy
+import functools
 import hashlib
 import os
 from collections.abc import Mapping
@@ -199,13 +199,17 @@ def _parse_nodes(text: str) -> _Nodes | None:
 _NODES: dict[str, _Nodes | None] = {}
 
 
+@functools.cache
+def _shipped_bytes(lower: str) -> bytes:
+    """A shipped network's file (read once per process: the package's files do not change)."""
+    return resources.files("fusion.data").joinpath("topologies", f"{lower}.txt").read_bytes()
+
+
 def _nodes(network: str) -> _Nodes | None:
     """The nodes of a shipped network or of a topology file (``None``: unreadable)."""
     shipped = shipped_network(network)
     if shipped is not None:
-        lower = str(network).strip().lower()
-        resource = resources.files("fusion.data").joinpath("topologies", f"{lower}.txt")
-        data = resource.read_bytes()
+        data = _shipped_bytes(str(network).strip().lower())
     else:
         read = _read(file_path(network))
         if read is None:
@@ -244,7 +248,7 @@ def canonical_identity(identity: Mapping[str, Mapping[str, Any]]) -> dict[str, d
 
     :param identity: Sections of JSON values, as :meth:`Config.identity` filters them.
     """
-    out: dict[str, dict[str, Any]] = copy.deepcopy({s: dict(k) for s, k in identity.items()})
+    out = {s: dict(k) for s, k in identity.items()}  # (keys are only replaced, never mutated)
     topology = out.get("topology_settings", {})
     network = topology.get("network")
     if isinstance(network, str):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -285,6 +286,7 @@ def line_bytes(config: Config, topology: Topology) -> tuple[int, int]:
     return len(orjson.dumps(record)) + 1, per_path
 
 
+@functools.lru_cache(maxsize=16)  # (per engine otherwise: a sweep's workers build many)
 def _check_line(config: Config, topology: Topology) -> None:
     """Refuse a ``k_paths`` (or a spectrum log) whose lines would outgrow the line limit."""
     fixed, per_path = line_bytes(config, topology)

@@ -257,8 +257,7 @@ def load_topology(network: str, directed: bool = False) -> Topology:
     """
     shipped = SHIPPED.get(network.lower())
     if shipped is not None:
-        text = resources.files("fusion.data").joinpath("topologies", shipped).read_text("utf-8")
-        return _topology(network, text, f"<{shipped}>", directed)
+        return _topology(network, _shipped_text(shipped), f"<{shipped}>", directed)
     path = Path(os.path.expanduser(network))
     if not path.is_file():
         raise ConfigError(
@@ -266,6 +265,12 @@ def load_topology(network: str, directed: bool = False) -> Topology:
             f"{sorted(SHIPPED)} (any case) or a path to a 'src dst km' file"
         )
     return _topology(path.stem, path.read_text("utf-8"), str(path), directed)
+
+
+@functools.cache
+def _shipped_text(name: str) -> str:
+    """A shipped topology's text (read once per process: the package's files do not change)."""
+    return resources.files("fusion.data").joinpath("topologies", name).read_text("utf-8")
 
 
 @functools.lru_cache(maxsize=32)
