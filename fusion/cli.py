@@ -145,8 +145,14 @@ def cmd_export(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise UsageError(str(exc)) from None
         try:
-            steps = export_minari(args.dataset, args.id, root=args.output, seeds=seeds)
-        except (MinariIdExistsError, MinariStudyError) as exc:
+            steps = export_minari(
+                args.dataset,
+                args.id,
+                root=args.output,
+                seeds=seeds,
+                include_incomplete=args.include_incomplete,
+            )
+        except (MinariIdExistsError, MinariStudyError, SeedsNotFoundError) as exc:
             raise UsageError(str(exc)) from None
         where = args.output or "MINARI_DATASETS_PATH or ~/.minari/datasets"
         print(f"exported {steps} steps to Minari dataset {args.id} (in {where})")

@@ -254,3 +254,27 @@ def test_export_when_seeds_exceed_the_dataset_exits_2_naming_them(data, tmp_path
     argv = ["export", str(data["D"]), "--format", "npz", "-o", str(out), "--seeds", "0-5"]
     assert main(argv) == 2
     assert "2-5" in capsys.readouterr().err and not out.exists()
+
+
+@pytest.mark.damages  # (a failed shard on purpose)
+def test_minari_export_when_a_shard_is_unfinished_refuses_naming_it_like_every_export(tmp_path):
+    pytest.importorskip("minari")
+    from fusion.storage import manifest as mf
+
+    d = tmp_path / "d"
+    assert main(["sweep", "--seeds", "0-1", "--out", str(d), *SMALL]) == 0
+    mf.update_manifest(d, lambda m: m["shards"][1].update(status="failed"))
+    (d / mf.sidecar_path(d / mf.shard_file_name(1)).name).unlink()
+    argv = [
+        "export",
+        str(d),
+        "--format",
+        "minari",
+        "--id",
+        "fusion/p-v0",
+        "-o",
+        str(tmp_path / "m"),
+    ]
+    assert main(argv) == 1
+    assert not (tmp_path / "m").exists()
+    assert main([*argv, "--include-incomplete"]) == 0

@@ -33,6 +33,7 @@ import orjson
 
 from fusion.datasets.arrays import to_arrays
 from fusion.errors import DatasetError
+from fusion.interop.export import nothing_to_export, refuse_partial
 from fusion.optional import require
 from fusion.storage.observation import legal_actions
 from fusion.storage.outputs import check_output
@@ -127,6 +128,7 @@ def export_minari(
     root: str | os.PathLike[str] | None = None,
     seeds: Iterable[int] | None = None,
     author: str | None = None,
+    include_incomplete: bool = False,
 ) -> int:
     """Write a dataset as Minari dataset ``dataset_id``; return the steps written.
 
@@ -136,6 +138,8 @@ def export_minari(
         ``~/.minari/datasets``).
     :param seeds: Only these seeds.
     :param author: Recorded in the dataset's metadata.
+    :param include_incomplete: Export what is whole of shards not complete (else they are
+        refused, naming them, as :func:`~fusion.interop.export.export_dataset` does).
     :raises MinariStudyError: for a study (before anything is created).
     :raises OutputConflictError: for a ``root`` the output guard refuses (a file, a path in a
         dataset or study).
@@ -151,6 +155,8 @@ def export_minari(
     import gymnasium
 
     config = _config_of(path)  # a study is refused before Minari creates its root
+    parts = resolve_parts(path, seeds=seeds, include_incomplete=include_incomplete)
+    refuse_partial(path, parts, seeds, include_incomplete)  # as every export, before any work
     root = None if root is None else Path(root).expanduser()
     where = root or os.environ.get("MINARI_DATASETS_PATH")
     base = Path.home() / ".minari" / "datasets" if where is None else Path(where)  # as Minari's
@@ -161,10 +167,8 @@ def export_minari(
                 f"Minari dataset {dataset_id!r} exists (Minari never overwrites an id): "
                 "export under a new version, e.g. -v1"
             )
-    data = to_arrays(path, seeds=seeds)
+    data = to_arrays(path, seeds=seeds, include_incomplete=include_incomplete)
     if not len(data):
-        from fusion.interop.export import nothing_to_export
-
         raise DatasetError(nothing_to_export(path, seeds))
     env = env_module.EONRoutingEnv(config=config)
     k = env.k_paths
