@@ -33,13 +33,10 @@ from fusion.errors import (
     OutputConflictError,
     ShardExistsError,
 )
+from fusion.errors import UsageError as UsageError  # (its home: errors.py)
 from fusion.storage import manifest as mf
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
-
-
-class UsageError(FusionError):
-    """A command line that asks for something impossible (exit 2)."""
 
 
 def _positive_int(text: str) -> int:

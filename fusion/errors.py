@@ -56,6 +56,30 @@ class OutputConflictError(FusionError, ValueError):
     a path of the wrong kind (a directory where a file is written, or the other way round)."""
 
 
+class UsageError(FusionError):
+    """A command line that asks for something impossible (exit 2)."""
+
+
+class SeedsNotFoundError(DatasetError):
+    """``--seeds`` names seeds the input does not have: a usage error (exit 2)."""
+
+
+class MinariIdExistsError(DatasetError):
+    """The Minari dataset id is taken (Minari never overwrites one)."""
+
+
+class MinariStudyError(DatasetError):
+    """A study was given: a Minari dataset holds one dataset, so one point is exported."""
+
+
+class PolicySpecError(FusionError, ValueError):
+    """A ``--policy`` that is neither a heuristic's name nor a readable model file."""
+
+
+class DatasetExistsError(FusionError):
+    """The output directory holds data and neither resume nor overwrite was asked for."""
+
+
 class MissingDependencyError(FusionError, ImportError):
     """An optional package a feature needs is not installed; the message names the extra."""
 
@@ -63,14 +87,20 @@ class MissingDependencyError(FusionError, ImportError):
 __all__ = [
     "ConfigError",
     "DatasetError",
+    "DatasetExistsError",
     "DirectoryBusyError",
     "ForeignDirectoryError",
     "FusionError",
     "ManifestConflictError",
+    "MinariIdExistsError",
+    "MinariStudyError",
     "MissingDependencyError",
     "OutputConflictError",
+    "PolicySpecError",
     "RunConflictError",
+    "SeedsNotFoundError",
     "ShardBusyError",
     "ShardExistsError",
     "ShardWriteError",
+    "UsageError",
 ]

@@ -549,7 +549,7 @@ LITERATURE = {  # scenario -> load -> (published, independent re-run) KSP-FF blo
         240: (3.50, 3.81),
     },
 }
-#: Figures of the current XLRON run on this kind of machine (../shared/peers/xlron.md).
+#: Figures of the current XLRON run on this kind of machine (docs/literature.md).
 XLRON_NOW = {
     ("deeprmsa-nsfnet", 250, "length"): 4.92,
     ("deeprmsa-nsfnet", 250, "hops"): 3.07,

@@ -117,7 +117,7 @@ def _loads(start: int, stop: int, step: int) -> tuple[int, ...]:
     return tuple(range(start, stop + 1, step))
 
 
-#: Every preset by name, in the order of ``../shared/scenarios/README.md``'s table.
+#: Every preset by name, in the order of ``docs/literature.md``'s table.
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in (

@@ -54,6 +54,7 @@ from fusion.datasets.arrays import to_arrays
 from fusion.datasets.arrow_types import arrow_type, record_schema
 from fusion.datasets.columns import check_table, explain, read_table
 from fusion.errors import DatasetError
+from fusion.errors import SeedsNotFoundError as SeedsNotFoundError  # (its home: errors.py)
 from fusion.storage.atomic import atomic_output
 from fusion.storage.integrity import check_columns, check_line_count
 from fusion.storage.loader import iter_json_lines
@@ -468,10 +469,6 @@ def export_dataset(
     if format == "npz":
         return _write_npz(path, out, seeds, include_incomplete)
     return _write_parquet(parts, out)
-
-
-class SeedsNotFoundError(DatasetError):
-    """``--seeds`` names seeds the input does not have: a usage error (exit 2)."""
 
 
 def refuse_partial(

@@ -33,6 +33,8 @@ import orjson
 
 from fusion.datasets.arrays import to_arrays
 from fusion.errors import DatasetError
+from fusion.errors import MinariIdExistsError as MinariIdExistsError  # (its home: errors.py)
+from fusion.errors import MinariStudyError as MinariStudyError
 from fusion.interop.export import nothing_to_export, refuse_partial
 from fusion.optional import require
 from fusion.storage.observation import legal_actions
@@ -42,14 +44,6 @@ from fusion.storage.sources import resolve_parts
 
 logger = logging.getLogger(__name__)
 _TAGS = ", ".join(f"{index} {tag}" for index, tag in enumerate(WINDOW_TAGS))
-
-
-class MinariIdExistsError(DatasetError):
-    """The Minari dataset id is taken (Minari never overwrites one)."""
-
-
-class MinariStudyError(DatasetError):
-    """A study was given: a Minari dataset holds one dataset, so one point is exported."""
 
 
 #: Minari's own dataset-id pattern (``minari.dataset.minari_dataset.DATASET_ID_RE``), with the

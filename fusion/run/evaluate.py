@@ -31,6 +31,7 @@ from typing import Any
 
 from fusion.config.config import SECTIONS, Config, check_seed, section_fields
 from fusion.errors import ConfigError
+from fusion.errors import PolicySpecError as PolicySpecError  # (its home: errors.py)
 from fusion.report.intervals import PROBABILITY, interval
 from fusion.rl.model_file import model_kind
 from fusion.run.pool import run_local, sigterm_as_interrupt
@@ -191,10 +192,6 @@ def spec_config(config: Config, spec: str, policy: PathPolicy | None = None) -> 
     except ConfigError as exc:
         raise PolicySpecError(f"policy {spec!r}: {exc}") from None
     return config
-
-
-class PolicySpecError(ValueError):
-    """A ``--policy`` that is neither a heuristic's name nor a readable model file."""
 
 
 def load_policy(spec: str) -> PathPolicy | None:

@@ -37,6 +37,7 @@ from typing import Any
 from tqdm import tqdm
 
 from fusion.config.config import Config
+from fusion.errors import DatasetExistsError as DatasetExistsError  # (its home: errors.py)
 from fusion.errors import FusionError, RunConflictError
 from fusion.optional import require
 from fusion.run.pool import run_local, sigterm_as_interrupt
@@ -52,10 +53,6 @@ logger = logging.getLogger(__name__)
 
 BACKENDS = ("local", "ray")
 COMMIT_EVERY_S = 2.0
-
-
-class DatasetExistsError(FusionError):
-    """The output directory holds data and neither resume nor overwrite was asked for."""
 
 
 @dataclass
