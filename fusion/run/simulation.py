@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from fusion.config.config import Config
+from fusion.errors import ManifestConflictError
 from fusion.sim.engine import SimulationEngine
+from fusion.storage.clearing import listed_points
 from fusion.storage.ownership import Lease, holding
 from fusion.storage.shard_writer import DatasetLogger
 
@@ -93,6 +95,14 @@ def run_one_seed(
     directory = Path(out).expanduser() if out is not None else config.dataset_dir
     if not config.dataset.log_offline_dataset:
         return run_simulation(config, seed), directory
+    for parent in directory.resolve().parents:  # a study's point takes the study's seeds only
+        points = listed_points(parent) or []
+        if any((parent / p).resolve() == directory.resolve() for p in points):
+            raise ManifestConflictError(
+                f"{directory}: is a point of study {parent}; a seed run into it alone would not "
+                "be the study's (its readers refuse the point then): add seeds to the whole "
+                "study with `fusion sweep --grid ... --seeds ... --resume`, or write elsewhere"
+            )
     with holding(directory, uuid.uuid4().hex, take_over=overwrite) as lease:
         stats = run_simulation(
             config, seed, dataset_dir=str(directory), overwrite=overwrite, owner=lease

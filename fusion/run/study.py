@@ -43,7 +43,13 @@ from fusion.run.sweep import (
 )
 from fusion.sim.scenario import check_scenario
 from fusion.storage import manifest as mf
-from fusion.storage.clearing import clear_output, foreign_files, refuse_unrecorded
+from fusion.storage.clearing import (
+    check_point_dir,
+    clear_output,
+    foreign_files,
+    refuse_foreign_shards,
+    refuse_unrecorded,
+)
 from fusion.storage.ownership import Lease, holding
 from fusion.storage.study_layout import STUDY_FILE, STUDY_FORMAT, read_study, write_study
 
@@ -206,6 +212,11 @@ def _run_held(
             f"{directory} holds a dataset, not a study: pass --overwrite to replace it with "
             "this study"
         )
+    for point in points:  # every check before the first file goes
+        point_dir = directory / point.directory
+        if point_dir.exists() or point_dir.is_symlink():
+            check_point_dir(directory, point_dir)
+            refuse_foreign_shards(point_dir, point.config.dataset_stem, planned)
     if overwrite:
         clear_output(directory)  # the old study whole, or a dataset that would shadow it
     write_study(directory, record)  # (first: the points below are the study's from now on)

@@ -44,7 +44,13 @@ from fusion.run.pool import run_local, sigterm_as_interrupt
 from fusion.run.simulation import run_simulation
 from fusion.sim.scenario import check_scenario
 from fusion.storage import manifest as mf
-from fusion.storage.clearing import clear_output, foreign_files, is_recorded, refuse_unrecorded
+from fusion.storage.clearing import (
+    clear_output,
+    foreign_files,
+    is_recorded,
+    refuse_foreign_shards,
+    refuse_unrecorded,
+)
 from fusion.storage.integrity import file_sha256
 from fusion.storage.ownership import Lease, holding, refuse_if_held
 from fusion.storage.study_layout import is_study
@@ -156,6 +162,7 @@ def prepare_dataset(
         owner.check()
         refuse_if_held(directory, "this run", mine=owner.run_id)
     occupied = is_recorded(directory) if in_study else bool(foreign_files(directory))
+    refuse_foreign_shards(directory, config.dataset_stem, seeds)  # (before anything goes)
     if occupied and not (resume or overwrite):
         refuse_unrecorded(directory, "a new dataset goes into one")
         raise DatasetExistsError(
@@ -354,6 +361,11 @@ def output_directory(out: str | os.PathLike[str] | None, config: Config) -> Path
     :raises DatasetExistsError: when it (or a parent) is a file.
     """
     directory = Path(out).expanduser() if out is not None else config.dataset_dir
+    if any(len(part.encode()) > 200 for part in directory.parts):  # (its files add to a name)
+        raise DatasetExistsError(
+            f"{directory}: a name in this path is over 200 bytes; the file system takes 255 "
+            "and a dataset's file names add to it: use a shorter name"
+        )
     for path in (directory, *directory.parents):
         if path.exists() and not path.is_dir():
             raise DatasetExistsError(

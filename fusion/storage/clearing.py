@@ -26,6 +26,7 @@ A non-empty directory that holds no record at all is refused
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from pathlib import Path
 
 from fusion.config.vocabulary import SUFFIXES
@@ -110,8 +111,6 @@ def listed_points(directory: Path) -> list[str] | None:
 
 def _clear_study(directory: Path, points: list[str]) -> None:
     root = directory.resolve()
-    for name in points:  # first: no point may be another run's (a sweep into it)
-        refuse_if_held(directory / name, "--overwrite of the study", below=directory)
     for name in points:
         path = (directory / name).resolve()
         if root not in path.parents or not path.is_dir():
@@ -163,15 +162,8 @@ def refuse_unrecorded(directory: Path, what: str) -> None:
         )
 
 
-def clear_output(directory: Path) -> None:
-    """Clear what a dataset or study directory holds of its own (before an overwrite): the
-    files its record names, nothing else.
-
-    :param directory: The directory.
-    :raises ForeignDirectoryError: when it is not empty and holds no fusion record.
-    """
-    refuse_unrecorded(directory, "--overwrite replaces only what fusion recorded")
-    if (directory / mf.MANIFEST_NAME).exists():  # before anything goes: one it cannot read
+def _refuse_unreadable_manifest(directory: Path) -> None:
+    if (directory / mf.MANIFEST_NAME).exists():
         try:
             mf.read_manifest(directory)
         except DatasetError as exc:
@@ -180,7 +172,61 @@ def clear_output(directory: Path) -> None:
                 f"records: if it is fusion's, `fusion validate --rebuild {directory}` remakes "
                 "it from the shards' sidecars; else move it away"
             ) from None
+
+
+def check_point_dir(root: Path, point: Path) -> None:
+    """Refuse a study's point directory fusion may not clear or write: another run's, a link
+    or a path out of the study, or one whose manifest it cannot read.
+
+    :raises ForeignDirectoryError: naming it.
+    :raises DirectoryBusyError: when another run holds it.
+    """
+    refuse_if_held(point, "--overwrite of the study", below=root)
+    if point.is_symlink() or root.resolve() not in point.resolve().parents:
+        raise ForeignDirectoryError(
+            f"{point}: a point of study {root} that is a link or lies outside it; fusion "
+            "neither clears nor writes through it: remove the link, or use another directory"
+        )
+    _refuse_unreadable_manifest(point)
+
+
+def refuse_foreign_shards(directory: Path, stem: str, seeds: Iterable[int]) -> None:
+    """Refuse to write seeds whose shard names hold files no record of ``directory`` names
+    (another tool's ``offline_data.seed5.jsonl``): one listing.
+
+    :raises ForeignDirectoryError: naming a few of them.
+    """
+    listing = {p.name for p in _listing(directory)}
+    if not listing:
+        return
+    names = dataset_record_files(directory) or set()
+    found = sorted(
+        name
+        for seed in seeds
+        for name in _shard_names(mf.shard_file_name(seed, stem))
+        if name in listing and name not in names and not name.endswith(".lock")
+    )
+    if found:
+        raise ForeignDirectoryError(
+            f"{directory}: {', '.join(found[:5])}{', ...' if len(found) > 5 else ''}: named "
+            "like shards of this run's seeds, but no record of a fusion dataset here names "
+            "them; fusion neither replaces nor removes them: move them, or write elsewhere"
+        )
+
+
+def clear_output(directory: Path) -> None:
+    """Clear what a dataset or study directory holds of its own (before an overwrite): the
+    files its record names, nothing else. Every check runs before the first file goes.
+
+    :param directory: The directory.
+    :raises ForeignDirectoryError: when it is not empty and holds no fusion record, or a
+        record it cannot read.
+    """
+    refuse_unrecorded(directory, "--overwrite replaces only what fusion recorded")
+    _refuse_unreadable_manifest(directory)
     points = listed_points(directory)
+    for name in points or []:
+        check_point_dir(directory, directory / name)
     if points is not None:
         _clear_study(directory, points)
     names = dataset_record_files(directory)

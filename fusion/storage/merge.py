@@ -332,9 +332,6 @@ def write_planned(
     :return: The merge record written to ``OUT.manifest.json``.
     """
     out = Path(out_path)
-    # The old record goes first: a merge killed after publishing the new output must not leave
-    # it described by the old one (readers also compare the output's size with its record).
-    merged_sidecar_path(out).unlink(missing_ok=True)
     with atomic_output(out, buffering=0) as handle:
         stream, finish = compressed_writer(handle, compress)
         writer = HashingSink(stream)
@@ -343,6 +340,10 @@ def write_planned(
         finally:
             writer.close()
         finish()
+        # The old record goes just before the new output is published (a failed merge leaves
+        # both as they were; a killed one never leaves the new output described by the old
+        # record: readers also compare the output's size and sha256 with its record).
+        merged_sidecar_path(out).unlink(missing_ok=True)
     info = _merge_record(plan, out, writer, records, compress)
     info["sha256_file"] = file_sha256(out) if compress else info["sha256"]
     info["bytes_file"] = out.stat().st_size

@@ -166,7 +166,13 @@ def _check_special(path: Path, where: Path, target: Path) -> None:
 
 
 def _check_kind(path: Path, target: Path, kind: str) -> None:
-    """Refuse a path of the wrong kind, or below a file."""
+    """Refuse a path of the wrong kind, or below a file, or with a name too long for the temp
+    file (``.NAME.XXXXXXXX.tmp``) and the record (``NAME.manifest.json``) written beside it."""
+    if len(target.name.encode()) > 200:
+        raise OutputConflictError(
+            f"{path}: the file name is over 200 bytes; the file system takes 255 and the temp "
+            "file and record written beside it add to it: use a shorter name"
+        )
     if kind == "file" and target.is_dir():
         raise OutputConflictError(
             f"{path}: is a directory, and this command writes a file there; "

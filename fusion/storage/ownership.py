@@ -77,6 +77,8 @@ def _read(path: Path) -> dict[str, Any] | None:
         age = max(0.0, time.time() - path.stat().st_mtime)
     except FileNotFoundError:
         return None
+    except OSError as exc:  # (a directory of that name, an unreadable file: held, unknown by whom)
+        return {"run_id": f"(unreadable lease: {exc.strerror or exc})", "age_s": 0.0}
     try:
         record = orjson.loads(blob)
     except orjson.JSONDecodeError:
@@ -89,7 +91,7 @@ def _read(path: Path) -> dict[str, Any] | None:
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):  # (no process can have a pid past the kernel's)
         return False
     except (PermissionError, OSError):
         return True

@@ -20,6 +20,7 @@ engine's (``trusted``) checks its first in full and the rest in bulk at each flu
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 from collections import defaultdict
@@ -54,6 +55,11 @@ _DUMPS = orjson.dumps
 _OPT = orjson.OPT_APPEND_NEWLINE | orjson.OPT_SERIALIZE_NUMPY
 _MAX_BUFFER = 4 << 20
 _NULL = int.from_bytes(b"null", "little")
+
+
+def _no_follow(path: str, flags: int) -> int:
+    """``open``'s opener that refuses to follow a symbolic link at ``path``."""
+    return os.open(path, flags | os.O_NOFOLLOW, 0o666)
 
 
 def _count_nulls(buffer: bytearray) -> int:
@@ -176,7 +182,15 @@ class DatasetLogger:
         self._buffered_lines = 0
         self._shard: _ShardContext | None = None
         self._linker = NextStateLinker() if link_next else None
-        self._file = open(self.output_path, "wb", buffering=0)  # noqa: SIM115 - closed in close()
+        try:  # (never through a link: a shard is written in place, as its own file)
+            self._file = open(self.output_path, "wb", buffering=0, opener=_no_follow)  # noqa: SIM115
+        except OSError as exc:
+            if exc.errno != errno.ELOOP:
+                raise
+            raise ShardWriteError(
+                f"{self.output_path}: is a symbolic link; a shard is written in place, never "
+                "through a link (remove the link, or write elsewhere)"
+            ) from None
         # Hashing on a background thread (hashlib lets go of the GIL): 0.77x a bare orjson
         # loop against 0.66x hashing in the caller (1.5 KB lines, 7 interleaved rounds); the
         # writes stay in the caller, where a write-behind thread lost more than it saved.
@@ -267,6 +281,8 @@ class DatasetLogger:
                 manifest["stem"] = stem
                 listed = []
             _refuse_existing(listed, seed, shard_path, overwrite)
+            if shard_path.is_symlink():  # the record's name: the link goes, never its target
+                shard_path.unlink()
             mf.sidecar_path(shard_path).unlink(missing_ok=True)  # shared by .gz / .zst
             for suffix in SUFFIXES.values():  # compressed files an earlier run left
                 shard_path.with_name(shard_path.name + suffix).unlink(missing_ok=True)

@@ -108,7 +108,6 @@ def _merge_all(
         raise DatasetError(f"{root}: the study has no points to merge")
     plans = [plan_merge(point.path, order, include_incomplete) for point in points]
     parts: list[dict[str, Any]] = []
-    mf.merged_sidecar_path(out).unlink(missing_ok=True)  # never describe a newer file
     with atomic_output(out, buffering=0) as handle:
         writer = HashingSink(handle)
         try:
@@ -145,6 +144,7 @@ def _merge_all(
                 line += lines
         finally:
             writer.close()
+        mf.merged_sidecar_path(out).unlink(missing_ok=True)  # just before the new file is out
     info = {
         "format": STUDY_MERGE_FORMAT,
         "schema_version": mf.SCHEMA_VERSION,
