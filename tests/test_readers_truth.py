@@ -211,7 +211,9 @@ def test_merged_file_when_output_and_its_record_disagree_readers_refuse(dataset,
     assert not validate_dataset(out).ok
 
 
-def test_merge_when_it_fails_after_starting_leaves_no_stale_record(dataset, tmp_path, monkeypatch):
+def test_merge_when_it_fails_after_starting_keeps_the_old_output_whole_with_its_record(
+    dataset, tmp_path, monkeypatch
+):
     import fusion.storage.merge as merge
 
     out = tmp_path / "all.jsonl"
@@ -223,7 +225,9 @@ def test_merge_when_it_fails_after_starting_leaves_no_stale_record(dataset, tmp_
     monkeypatch.setattr(merge, "_copy_seed_order", broken)
     with pytest.raises(OSError):
         merge_shards(dataset, out, overwrite=True)
-    assert out.exists() and not mf.merged_sidecar_path(out).exists()
+    # a failure leaves the old file as it was, still described by its own record
+    assert out.exists() and mf.merged_sidecar_path(out).exists()
+    assert validate_dataset(out).ok
     assert not list(tmp_path.glob(".*.tmp"))
 
 
