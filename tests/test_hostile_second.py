@@ -130,3 +130,30 @@ def test_outputs_when_the_name_is_too_long_for_its_temp_file_exit_2_before_work(
     assert main(["export", str(d), "--format", "npz", "-o", str(long) + ".npz"]) == 2
     assert _sweep(tmp_path / ("y" * 230), seeds="0") == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d"]
+
+
+def test_study_resume_when_made_with_older_point_names_keeps_its_directories(tmp_path):
+    import orjson as _orjson
+
+    topos = tmp_path / "topos"
+    topos.mkdir()
+    for name in ("a.txt", "b.txt"):
+        (topos / name).write_text("0 1 400\n1 2 400\n2 0 500\n2 3 300\n")
+    (topos / "b.txt").write_text("0 1 400\n1 2 400\n2 0 500\n2 3 301\n")
+    s = tmp_path / "s"
+    grid = ["--grid", f"topology_settings.network={topos / 'a.txt'},{topos / 'b.txt'}"]
+    grid += ["--set", "failure_settings.failure_type=none"]
+    assert _sweep(s, *grid, seeds="0") == 0
+    # as an older fusion named the points: the value as written, nested by its slashes
+    record = _orjson.loads((s / "study.json").read_bytes())
+    for point in record["points"]:
+        old = "network=" + point["point"]["network"].lstrip("/")
+        (s / old).parent.mkdir(parents=True, exist_ok=True)
+        (s / point["dir"]).rename(s / old)
+        point["dir"] = old
+    (s / "study.json").write_bytes(_orjson.dumps(record))
+    before = {p.relative_to(s) for p in s.rglob("*.jsonl")}
+    assert _sweep(s, *grid, "--resume", seeds="0-1") == 0
+    after = {p.relative_to(s) for p in s.rglob("*.jsonl")}
+    assert before < after and len(after) == 4  # seed 1 added beside seed 0, in the old dirs
+    assert validate_dataset(s).ok

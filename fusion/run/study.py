@@ -19,6 +19,7 @@ interrupt), with each point's status, while the run still holds the study's leas
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Iterable, Sequence
@@ -26,10 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from fusion import __version__
 from fusion.config.config import Config
 from fusion.config.grid import Axis, Point, grid_points
-from fusion.errors import FusionError, ManifestConflictError
+from fusion.errors import DatasetError, FusionError, ManifestConflictError
 from fusion.run.sweep import (
     DatasetExistsError,
     SeedOutcome,
@@ -150,9 +153,11 @@ def run_study(
     """
     planned = plan_seeds(config, seeds, resume, overwrite)
     points = grid_points(config, axes)
+    directory = output_directory(out, config)
+    if resume:
+        points = _recorded_directories(directory, points)
     for point in points:  # every point's keys together, before anything is written
         check_scenario(point.config)
-    directory = output_directory(out, config)
     started = time.monotonic()
     with holding(directory, new_run_id(), take_over=resume or overwrite) as lease:
         outcomes = _run_held(
@@ -176,6 +181,25 @@ def run_study(
         ],
         time.monotonic() - started,
     )
+
+
+def _recorded_directories(directory: Path, points: list[Point]) -> list[Point]:
+    """The points with the directories an existing ``study.json`` records for their
+    coordinates (a study made before the names were encoded keeps its own), else as named."""
+    try:
+        recorded = read_study(directory)["points"]
+    except DatasetError:
+        return points
+    dirs = {orjson.dumps(p["point"], option=orjson.OPT_SORT_KEYS): p["dir"] for p in recorded}
+    return [
+        dataclasses.replace(
+            point,
+            directory=dirs.get(
+                orjson.dumps(point.coords, option=orjson.OPT_SORT_KEYS), point.directory
+            ),
+        )
+        for point in points
+    ]
 
 
 def _run_held(

@@ -162,7 +162,8 @@ def prepare_dataset(
         owner.check()
         refuse_if_held(directory, "this run", mine=owner.run_id)
     occupied = is_recorded(directory) if in_study else bool(foreign_files(directory))
-    refuse_foreign_shards(directory, config.dataset_stem, seeds)  # (before anything goes)
+    if not in_study:  # (a study checks its points before it clears anything)
+        refuse_foreign_shards(directory, config.dataset_stem, seeds)
     if occupied and not (resume or overwrite):
         refuse_unrecorded(directory, "a new dataset goes into one")
         raise DatasetExistsError(

@@ -340,10 +340,10 @@ def write_planned(
         finally:
             writer.close()
         finish()
-        # The old record goes just before the new output is published (a failed merge leaves
-        # both as they were; a killed one never leaves the new output described by the old
-        # record: readers also compare the output's size and sha256 with its record).
-        merged_sidecar_path(out).unlink(missing_ok=True)
+    # The new output is out: its old record goes (a failed merge left both as they were; a
+    # kill between the two leaves the new file beside the old record, which readers refuse by
+    # size and sha256), then the new record is published.
+    merged_sidecar_path(out).unlink(missing_ok=True)
     info = _merge_record(plan, out, writer, records, compress)
     info["sha256_file"] = file_sha256(out) if compress else info["sha256"]
     info["bytes_file"] = out.stat().st_size

@@ -38,7 +38,6 @@ file as it was. Every refusal is an :class:`~fusion.errors.OutputConflictError` 
 
 from __future__ import annotations
 
-import contextlib
 import os
 import stat
 import tempfile
@@ -133,20 +132,19 @@ def _check_one(
 
 def _check_writable(path: Path, directory: Path) -> None:
     """Refuse, before any work, a file whose directory (or the nearest existing ancestor, in
-    which the missing ones are made) takes no new file: a temp file is made there and removed,
-    as the writer's own temp file would be."""
+    which the missing ones are made) takes no new file: an unnamed temp file is made there
+    (``O_TMPFILE`` where the system has it: a kill leaves nothing behind), as the writer's
+    own temp file would be."""
     existing = next((d for d in (directory, *directory.parents) if d.is_dir()), None)
     if existing is None:
         return
     try:
-        fd, probe = tempfile.mkstemp(prefix=".fusion-probe-", dir=existing)
+        with tempfile.TemporaryFile(prefix=".fusion-probe-", dir=existing):
+            pass
     except OSError as exc:
         raise OutputConflictError(
             f"{path}: cannot write in {existing} ({exc.strerror or exc}); choose another path"
         ) from None
-    os.close(fd)
-    with contextlib.suppress(OSError):
-        os.unlink(probe)
 
 
 def _check_special(path: Path, where: Path, target: Path) -> None:

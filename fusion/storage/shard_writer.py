@@ -41,6 +41,7 @@ from fusion.errors import (
     ShardWriteError,
 )
 from fusion.storage import manifest as mf
+from fusion.storage.clearing import refuse_foreign_shards
 from fusion.storage.compression import SUFFIXES, check_compression, compress_file
 from fusion.storage.ownership import Lease, refuse_if_held
 from fusion.storage.schema import MAX_LINE_BYTES, check_transition, non_finite_field
@@ -261,6 +262,8 @@ class DatasetLogger:
             owner.check()
         else:
             refuse_if_held(directory, "a shard writer")
+        if commit:  # (a sweep's driver made this check for its workers, once per directory)
+            refuse_foreign_shards(directory, stem, [seed])
         directory.mkdir(parents=True, exist_ok=True)
         shard_path = directory / mf.shard_file_name(seed, stem)
         lock = FileLock(str(shard_path) + ".lock", timeout=0)
@@ -272,8 +275,7 @@ class DatasetLogger:
             ) from exc
         try:
             config = {k: v for k, v in engine_props.items() if k != "seed"}
-            if commit:  # (a sweep's driver made these checks for its workers, once)
-                _refuse_unrecorded_files(directory, seed, shard_path, stem)
+            if commit:
                 manifest = mf.init_manifest(directory, config, planned_seeds=[seed], stem=stem)
                 listed = [e for e in manifest["shards"] if e["seed"] == seed]
             else:  # the driver made and checked the manifest; reading it would cost per shard
@@ -305,8 +307,6 @@ class DatasetLogger:
             )
         except BaseException:
             lock.release()
-            with contextlib.suppress(OSError):  # a refused writer leaves no lock file behind
-                Path(lock.lock_file).unlink()
             raise
         log._shard = _ShardContext(directory, lock, manifest, entry, compress, commit, owner)
         return log
@@ -626,34 +626,6 @@ class _ShardContext:
             sha256=sha,
         )
         return target
-
-
-def _refuse_unrecorded_files(directory: Path, seed: int, shard_path: Path, stem: str) -> None:
-    """Refuse to write over (or remove) files of a seed's shard names that no record of this
-    directory names: another tool's ``offline_data.seed0.jsonl``, not fusion's to replace.
-
-    :raises ShardExistsError: naming the files.
-    """
-    names = [shard_path, *(shard_path.with_name(shard_path.name + s) for s in SUFFIXES.values())]
-    found = [p for p in (*names, mf.sidecar_path(shard_path)) if p.exists()]
-    if not found:
-        return
-    sidecar = mf.read_sidecar(mf.sidecar_path(shard_path))
-    if sidecar is not None and sidecar.get("format") == mf.FORMAT_NAME:
-        return
-    try:
-        manifest = mf.read_manifest(directory)
-    except DatasetError:
-        manifest = None
-    if manifest is not None and manifest.get("stem") == stem:
-        entries = {int(e["seed"]) for e in manifest.get("shards", [])}
-        if seed in entries or seed in manifest.get("planned_seeds", []):
-            return
-    raise ShardExistsError(
-        f"{', '.join(str(p) for p in found)}: no record of a fusion dataset here names "
-        f"{'it' if len(found) == 1 else 'them'} (no manifest entry or sidecar of seed {seed}): "
-        "fusion neither replaces nor removes such files; move them, or write elsewhere"
-    )
 
 
 def _refuse_existing(

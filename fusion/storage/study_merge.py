@@ -144,7 +144,7 @@ def _merge_all(
                 line += lines
         finally:
             writer.close()
-        mf.merged_sidecar_path(out).unlink(missing_ok=True)  # just before the new file is out
+    mf.merged_sidecar_path(out).unlink(missing_ok=True)  # the new file is out: its old record goes
     info = {
         "format": STUDY_MERGE_FORMAT,
         "schema_version": mf.SCHEMA_VERSION,
