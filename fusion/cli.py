@@ -330,7 +330,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     else:
         print(format_inspection(report))
     if args.plot:
-        _write_plot(lambda tmp: plot_blocking(args.dataset, tmp), args.plot)
+        _write_plot(lambda tmp: plot_blocking(args.dataset, tmp), args.plot, args.overwrite)
         print(f"plot written to {args.plot}", file=sys.stderr)
     return EXIT_OK
 
@@ -358,12 +358,12 @@ PLOT_SUFFIXES = frozenset(
 )
 
 
-def _write_plot(draw: Callable[[Path], object], out: str) -> None:
+def _write_plot(draw: Callable[[Path], object], out: str, overwrite: bool) -> None:
     """Draw a figure to a temp file renamed onto ``out`` (a failed plot leaves ``out`` as it
     was); the temp keeps ``out``'s suffix, which picks matplotlib's format (PNG without one)."""
     from fusion.storage.atomic import atomic_path
 
-    with atomic_path(out, suffix=Path(out).suffix or ".png") as tmp:
+    with atomic_path(out, suffix=Path(out).suffix or ".png", replace=overwrite) as tmp:
         draw(tmp)
 
 
@@ -382,10 +382,10 @@ def _inspect_study(args: argparse.Namespace) -> int:
     else:
         print(format_study(report))
     if args.csv:
-        write_study_csv(report, args.csv)
+        write_study_csv(report, args.csv, overwrite=args.overwrite)
         print(f"table written to {args.csv}", file=sys.stderr)
     if args.plot:
-        _write_plot(lambda tmp: plot_study(report, tmp), args.plot)
+        _write_plot(lambda tmp: plot_study(report, tmp), args.plot, args.overwrite)
         print(f"plot written to {args.plot}", file=sys.stderr)
     return EXIT_OK
 

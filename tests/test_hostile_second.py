@@ -157,3 +157,27 @@ def test_study_resume_when_made_with_older_point_names_keeps_its_directories(tmp
     after = {p.relative_to(s) for p in s.rglob("*.jsonl")}
     assert before < after and len(after) == 4  # seed 1 added beside seed 0, in the old dirs
     assert validate_dataset(s).ok
+
+
+def test_output_when_another_command_writes_it_meanwhile_is_not_replaced_without_overwrite(
+    tmp_path, monkeypatch, capsys
+):
+    import fusion.storage.merge as merge
+
+    d = tmp_path / "d"
+    assert _sweep(d, seeds="0") == 0
+    out = tmp_path / "x.jsonl"
+    real = merge.write_merge
+
+    def another_command_first(*args, **kwargs):  # type: ignore[no-untyped-def]
+        out.write_text("the other command's output\n")  # appears after the up-front check
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(merge, "write_merge", another_command_first)
+    assert main(["merge", str(d), "-o", str(out)]) == 2
+    assert "appeared while this command ran" in capsys.readouterr().err
+    assert out.read_text() == "the other command's output\n"
+    assert not list(tmp_path.glob(".*.tmp"))
+    monkeypatch.setattr(merge, "write_merge", real)
+    assert main(["merge", str(d), "-o", str(out), "--overwrite"]) == 0
+    assert validate_dataset(out).ok

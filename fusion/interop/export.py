@@ -271,10 +271,10 @@ def export_parquet(
         declare (naming the field).
     """
     check_output(out, overwrite=overwrite, inputs=[path])
-    return _write_parquet(resolve_parts(path, seeds=seeds), out)
+    return _write_parquet(resolve_parts(path, seeds=seeds), out, overwrite)
 
 
-def _write_parquet(parts: list[Part], out: str | os.PathLike[str]) -> int:
+def _write_parquet(parts: list[Part], out: str | os.PathLike[str], overwrite: bool) -> int:
     """Write every part's sources; the columns are those the first source holds, and when a
     later one holds more (a study whose points log different fields), all are written again
     with them."""
@@ -283,19 +283,19 @@ def _write_parquet(parts: list[Part], out: str | os.PathLike[str]) -> int:
     held: set[tuple[str, str]] = set()
     while True:
         try:
-            return _write_parquet_holding(parts, out, held)
+            return _write_parquet_holding(parts, out, held, overwrite)
         except _Wider as wider:
             held = wider.held
 
 
 def _write_parquet_holding(
-    parts: list[Part], out: str | os.PathLike[str], held: set[tuple[str, str]]
+    parts: list[Part], out: str | os.PathLike[str], held: set[tuple[str, str]], overwrite: bool
 ) -> int:
     rows = 0
     axes = _axis_fields(parts)
     writer: pq.ParquetWriter | None = None
     schema = pa.schema([])
-    with atomic_output(out) as handle:
+    with atomic_output(out, replace=overwrite) as handle:
         try:
             for part in parts:
                 for source in part.resolved.sources:
@@ -360,7 +360,7 @@ def export_npz(
     :raises OutputConflictError: for an output the guard refuses, before any work.
     """
     check_output(out, overwrite=overwrite, inputs=[path])
-    return _write_npz(path, out, seeds)
+    return _write_npz(path, out, seeds, overwrite=overwrite)
 
 
 def _write_npz(
@@ -368,6 +368,8 @@ def _write_npz(
     out: str | os.PathLike[str],
     seeds: Iterable[int] | None,
     include_incomplete: bool = False,
+    *,
+    overwrite: bool,
 ) -> int:
     # every file's sha256, cache or not
     data = to_arrays(path, seeds=seeds, verify=True, include_incomplete=include_incomplete)
@@ -386,7 +388,7 @@ def _write_npz(
         # a study's (or a study merge's) point coordinates: one column per axis
         **{f"point.{name}": column for name, column in data.columns.items()},
     }
-    with atomic_output(out) as handle:
+    with atomic_output(out, replace=overwrite) as handle:
         np.savez(handle, **arrays)  # type: ignore[arg-type]
     return len(data)
 
@@ -467,8 +469,8 @@ def export_dataset(
         raise (SeedsNotFoundError if "holds none of the seeds" in why else DatasetError)(why)
     refuse_partial(path, parts, seeds, include_incomplete)
     if format == "npz":
-        return _write_npz(path, out, seeds, include_incomplete)
-    return _write_parquet(parts, out)
+        return _write_npz(path, out, seeds, include_incomplete, overwrite=overwrite)
+    return _write_parquet(parts, out, overwrite)
 
 
 def refuse_partial(

@@ -143,14 +143,20 @@ def _cell(agg: Mapping[str, Any] | None) -> str:
     return describe(dict(agg))
 
 
-def write_study_csv(report: Mapping[str, Any], out: str | os.PathLike[str]) -> None:
+def write_study_csv(
+    report: Mapping[str, Any], out: str | os.PathLike[str], *, overwrite: bool = True
+) -> None:
     """One row per point: its coordinates, status, then n, mean, std, ci95_low, ci95_high of
-    every metric (``bp``, ``bp_pre``, ``bp_fail``, ``bp_post``)."""
+    every metric (``bp``, ``bp_pre``, ``bp_fail``, ``bp_post``).
+
+    :param overwrite: Replace a file at ``out`` (``False``: refuse one, even one that
+        appeared while the report was made).
+    """
     from fusion.storage.atomic import atomic_output
 
     names = [axis["key"] for axis in report["axes"]]
     stats = ("n", "mean", "std", "ci95_low", "ci95_high")
-    with atomic_output(Path(out)) as handle:
+    with atomic_output(Path(out), replace=overwrite) as handle:
         text = io.StringIO()
         writer = csv.writer(text, lineterminator="\n")
         writer.writerow([*names, "status", *(f"{m}_{s}" for m in METRICS for s in stats)])

@@ -219,7 +219,7 @@ def write_model(
                 "rate); no model was saved"
             )
     check_output(path, overwrite=overwrite)
-    with atomic_output(path) as handle:
+    with atomic_output(path, replace=overwrite) as handle:
         payload = {"kind": np.array(kind), **arrays, **trained_on.arrays()}
         np.savez(handle, **payload)
 

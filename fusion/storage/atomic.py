@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from fusion.errors import OutputConflictError
+
 
 def _read_umask() -> int:
     mask = os.umask(0o022)
@@ -46,14 +48,21 @@ def _fsync_dir(directory: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_output(path: str | os.PathLike[str], *, buffering: int = 1 << 20) -> Iterator[BinaryIO]:
+def atomic_output(
+    path: str | os.PathLike[str], *, buffering: int = 1 << 20, replace: bool = True
+) -> Iterator[BinaryIO]:
     """Open a temp file that replaces ``path`` only if the ``with`` block ends without error.
 
     :param path: The file to publish.
     :param buffering: Buffer size of the temp file.
+    :param replace: Replace a file at ``path`` (``False``: publish only where none is; see
+        :func:`atomic_path`).
     :yield: A binary file object to write to.
     """
-    with atomic_path(path, suffix="", synced=True) as tmp, open(tmp, "wb", buffering) as handle:
+    with (
+        atomic_path(path, suffix="", synced=True, replace=replace) as tmp,
+        open(tmp, "wb", buffering) as handle,
+    ):
         yield handle
         handle.flush()
         os.fsync(handle.fileno())
@@ -61,7 +70,11 @@ def atomic_output(path: str | os.PathLike[str], *, buffering: int = 1 << 20) -> 
 
 @contextlib.contextmanager
 def atomic_path(
-    path: str | os.PathLike[str], *, suffix: str | None = None, synced: bool = False
+    path: str | os.PathLike[str],
+    *,
+    suffix: str | None = None,
+    synced: bool = False,
+    replace: bool = True,
 ) -> Iterator[Path]:
     """A temp path beside ``path`` for a writer that takes a file name (matplotlib's
     ``savefig``), renamed onto ``path`` only if the ``with`` block ends without error.
@@ -70,6 +83,9 @@ def atomic_path(
     :param suffix: The temp name's suffix after ``.tmp`` (default: ``path``'s), for a writer
         that picks its format by the suffix.
     :param synced: The caller fsyncs the temp file itself (else it is fsynced here).
+    :param replace: Replace a file at ``path``; ``False``: publish by a hard link, which
+        fails where a file appeared meanwhile (another command wrote the same output).
+    :raises OutputConflictError: when ``replace`` is false and ``path`` exists by then.
     :yield: The temp file's path, to write whole.
     """
     target = Path(path)
@@ -86,7 +102,23 @@ def atomic_path(
         if not synced:
             with open(tmp, "rb") as handle:
                 os.fsync(handle.fileno())
-        os.replace(tmp, target)
+        if replace:
+            os.replace(tmp, target)
+        else:
+            try:
+                os.link(tmp, target)
+            except FileExistsError:
+                raise OutputConflictError(
+                    f"{target}: appeared while this command ran (another command wrote it); "
+                    "nothing was replaced: pass --overwrite to replace it, or choose another path"
+                ) from None
+            except OSError:  # a file system without hard links: the check, then the rename
+                if os.path.lexists(target):
+                    raise OutputConflictError(
+                        f"{target}: appeared while this command ran; nothing was replaced"
+                    ) from None
+                os.replace(tmp, target)
+            tmp.unlink(missing_ok=True)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()

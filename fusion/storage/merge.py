@@ -291,7 +291,8 @@ def merge_shards(
     """
     compress = output_compression(out_path, compress)
     check_output(out_path, overwrite=overwrite, inputs=[dataset_dir], merge_record=True)
-    return write_planned(plan_merge(dataset_dir, order, include_incomplete), out_path, compress)
+    plan = plan_merge(dataset_dir, order, include_incomplete)
+    return write_planned(plan, out_path, compress, replace=overwrite)
 
 
 def output_compression(out_path: str | os.PathLike[str], compress: str | None) -> str | None:
@@ -325,14 +326,19 @@ def output_compression(out_path: str | os.PathLike[str], compress: str | None) -
 
 
 def write_planned(
-    plan: MergePlan, out_path: str | os.PathLike[str], compress: str | None = None
+    plan: MergePlan,
+    out_path: str | os.PathLike[str],
+    compress: str | None = None,
+    *,
+    replace: bool = True,
 ) -> dict[str, Any]:
     """Write a planned merge to ``out_path`` and its record beside it (see :func:`merge_shards`).
 
+    :param replace: Replace an earlier output (``False``: refuse one that appeared meanwhile).
     :return: The merge record written to ``OUT.manifest.json``.
     """
     out = Path(out_path)
-    with atomic_output(out, buffering=0) as handle:
+    with atomic_output(out, buffering=0, replace=replace) as handle:
         stream, finish = compressed_writer(handle, compress)
         writer = HashingSink(stream)
         try:

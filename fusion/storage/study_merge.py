@@ -81,7 +81,7 @@ def merge_study(
                 "reader seeks); give a name without .gz/.zst"
             )
         check_output(out, overwrite=overwrite, inputs=[study], merge_record=True)
-        return _merge_all(root, record, points, Path(out), order, include_incomplete)
+        return _merge_all(root, record, points, Path(out), order, include_incomplete, overwrite)
     check_compression(compress)
     check_output(out, kind="dir")
     suffix = ".jsonl" + ("" if compress is None else SUFFIXES[compress])
@@ -91,7 +91,7 @@ def merge_study(
     merged = []
     for point, plan, target in zip(points, plans, targets, strict=True):
         target.parent.mkdir(parents=True, exist_ok=True)
-        info = write_planned(plan, target, compress)
+        info = write_planned(plan, target, compress, replace=overwrite)
         merged.append({"point": point.coords, "output": str(target), "merge": info})
     return {"points": merged}
 
@@ -103,12 +103,13 @@ def _merge_all(
     out: Path,
     order: str,
     include_incomplete: bool,
+    overwrite: bool,
 ) -> dict[str, Any]:
     if not points:
         raise DatasetError(f"{root}: the study has no points to merge")
     plans = [plan_merge(point.path, order, include_incomplete) for point in points]
     parts: list[dict[str, Any]] = []
-    with atomic_output(out, buffering=0) as handle:
+    with atomic_output(out, buffering=0, replace=overwrite) as handle:
         writer = HashingSink(handle)
         try:
             line = 0
