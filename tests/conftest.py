@@ -129,3 +129,31 @@ def _left_behind_datasets_validate(request: pytest.FixtureRequest) -> Any:
     for path in found:
         report = validate_dataset(path)
         assert report.ok, f"{request.node.name} left an invalid dataset: {report}"
+
+
+def load_script(name: str):  # type: ignore[no-untyped-def]
+    """A script of ``scripts/`` imported as a module (its ``main`` then runs in-process)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def zero_bc_model():  # type: ignore[no-untyped-def]
+    """A behaviour-cloning model of all zeros for 25 inputs and 4 paths (the default layout)."""
+    import numpy as np
+
+    from fusion.rl.bc import BCModel
+
+    return BCModel(
+        mean=np.zeros(25, np.float32),
+        scale=np.ones(25, np.float32),
+        w1=np.zeros((25, 4), np.float32),
+        b1=np.zeros(4, np.float32),
+        w2=np.zeros((4, 4), np.float32),
+        b2=np.zeros(4, np.float32),
+    )

@@ -91,17 +91,12 @@ def test_train_bc_script_when_run_prints_agreement_and_simulated_blocking(sim_da
 
 
 def test_bc_model_when_saved_says_its_kind_and_evaluate_loads_it(tmp_path):
+    from conftest import zero_bc_model
+
     from fusion.rl.model_file import model_kind
     from fusion.run.evaluate import PolicySpecError, load_policy
 
-    model = BCModel(
-        mean=np.zeros(25, np.float32),
-        scale=np.ones(25, np.float32),
-        w1=np.zeros((25, 4), np.float32),
-        b1=np.zeros(4, np.float32),
-        w2=np.zeros((4, 4), np.float32),
-        b2=np.zeros(4, np.float32),
-    )
+    model = zero_bc_model()
     path = tmp_path / "bc.npz"
     model.save(path)
     assert model_kind(path) == "bc"

@@ -308,14 +308,9 @@ def test_train_afterstate_when_support_is_bad_refuses_naming_it(tmp_path):
 
 
 def _script(name: str):
-    import importlib.util
+    from conftest import load_script
 
-    path = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(name)
 
 
 def test_training_scripts_when_given_points_read_only_those_points_of_a_study(tmp_path, capsys):

@@ -239,17 +239,9 @@ def test_evaluate_when_policy_spec_changes_the_traffic_exits_2_naming_the_key(
 
 
 def _zero_bc(path: Path) -> Path:
-    from fusion.rl.bc import BCModel
+    from conftest import zero_bc_model
 
-    model = BCModel(
-        mean=np.zeros(25, np.float32),
-        scale=np.ones(25, np.float32),
-        w1=np.zeros((25, 4), np.float32),
-        b1=np.zeros(4, np.float32),
-        w2=np.zeros((4, 4), np.float32),
-        b2=np.zeros(4, np.float32),
-    )
-    model.save(path)
+    zero_bc_model().save(path)
     return path
 
 

@@ -3,7 +3,6 @@ writes (merge, export, inspect ``--csv``/``--plot``, the training scripts, Minar
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 from pathlib import Path
 from types import ModuleType
@@ -185,12 +184,9 @@ def test_export_minari_when_root_is_a_file_exits_2_and_keeps_it(data, tmp_path):
 
 
 def _script(name: str) -> ModuleType:
-    path = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from conftest import load_script
+
+    return load_script(name)  # type: ignore[no-any-return]
 
 
 def _model(tmp_path: Path) -> Path:
