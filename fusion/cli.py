@@ -34,7 +34,8 @@ from fusion.errors import (
     ShardExistsError,
 )
 from fusion.errors import UsageError as UsageError  # (its home: errors.py)
-from fusion.storage import manifest as mf
+from fusion.interop.formats import FORMATS, ExportJob, export_format
+from fusion.storage.statuses import STATUS_FAILED
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -125,49 +126,27 @@ def _merge_study(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    """``fusion export DIR --format npz|parquet -o OUT`` or ``--format minari --id ID``."""
-    from fusion.interop.export import SeedsNotFoundError, export_dataset
-
+    """``fusion export DIR --format FORMAT [-o OUT] [--id ID]``: a format of the registry
+    (:mod:`fusion.interop.formats`)."""
+    fmt = export_format(args.format)
     seeds = _seeds(args)
-    if args.format == "minari":
-        from fusion.interop.minari_export import (
-            MinariIdExistsError,
-            MinariStudyError,
-            check_dataset_id,
-            export_minari,
-        )
-
-        try:
-            check_dataset_id(args.id)
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
-        try:
-            steps = export_minari(
-                args.dataset,
-                args.id,
-                root=args.output,
-                seeds=seeds,
-                include_incomplete=args.include_incomplete,
-            )
-        except (MinariIdExistsError, MinariStudyError, SeedsNotFoundError) as exc:
-            raise UsageError(str(exc)) from None
-        where = args.output or "MINARI_DATASETS_PATH or ~/.minari/datasets"
-        print(f"exported {steps} steps to Minari dataset {args.id} (in {where})")
-        return EXIT_OK
-    if args.output is None:
-        raise UsageError(f"--format {args.format} needs -o OUT")
+    job = ExportJob(
+        args.dataset,
+        args.output,
+        None if seeds is None else tuple(seeds),
+        args.overwrite,
+        args.include_incomplete,
+        args.id,
+    )
     try:
-        rows = export_dataset(
-            args.dataset,
-            args.output,
-            args.format,
-            seeds=seeds,
-            overwrite=args.overwrite,
-            include_incomplete=args.include_incomplete,
-        )
-    except SeedsNotFoundError as exc:  # --seeds asks for what is not there: a usage error
+        fmt.check(job)  # a malformed command line, before any work
+    except ValueError as exc:
         raise UsageError(str(exc)) from None
-    print(f"exported {rows} transitions to {args.output} ({args.format})")
+    try:
+        count = fmt.export(job)
+    except fmt.errors_of_usage as exc:  # e.g. --seeds asks for what is not there
+        raise UsageError(str(exc)) from None
+    print(fmt.summary(job, count))
     return EXIT_OK
 
 
@@ -219,9 +198,9 @@ def _seeds(args: argparse.Namespace) -> tuple[int, ...] | None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """``fusion run``: one seed."""
+    from fusion.config.config import check_seed
     from fusion.run.simulation import run_one_seed
     from fusion.sim.scenario import check_scenario
-    from fusion.storage.manifest import check_seed
 
     config = _load(args)
     seed = args.seed if args.seed is not None else config.general.seeds[0]
@@ -283,7 +262,7 @@ def _study(config: Config, axes: list[Any], options: dict[str, Any]) -> int:
         f"study: {result.directory} ({len(result.points)} points, {tasks} tasks "
         f"in {result.seconds:.1f} s)"
     )
-    failed = [(p, o) for p, outs in result.points for o in outs if o.status == mf.STATUS_FAILED]
+    failed = [(p, o) for p, outs in result.points for o in outs if o.status == STATUS_FAILED]
     for point, outcome in failed:
         print(f"{point.directory} seed {outcome.seed} FAILED: {outcome.error}", file=sys.stderr)
     return _failed_hint(len(failed))
@@ -296,7 +275,7 @@ def _sweep(config: Config, options: dict[str, Any]) -> int:
     result = run_sweep(config, **options)
     print(format_inspection(inspect_dataset(result.dataset_dir)))
     print(f"dataset: {result.dataset_dir} ({len(result.seeds)} seeds in {result.seconds:.1f} s)")
-    failed = [s for s in result.seeds if s.status == mf.STATUS_FAILED]
+    failed = [s for s in result.seeds if s.status == STATUS_FAILED]
     for outcome in failed:
         print(f"seed {outcome.seed} FAILED: {outcome.error}", file=sys.stderr)
     return _failed_hint(len(failed))
@@ -437,9 +416,20 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_scenarios(args: argparse.Namespace) -> int:
-    """``fusion scenarios``: the literature's presets (``--config NAME``)."""
-    from fusion.config.presets import PRESETS
+    """``fusion scenarios``: the literature's presets (``--config NAME``); with a NAME, that
+    preset's whole configuration as an INI file (``--json``: as ``Config.to_dict()``)."""
+    from fusion.config.presets import PRESETS, preset_config, preset_ini
 
+    if args.name is not None:
+        if args.name not in PRESETS:
+            raise UsageError(
+                f"unknown scenario {args.name!r}; expected one of {', '.join(PRESETS)}"
+            )
+        if args.json:
+            _print_json(preset_config(args.name).to_dict())
+        else:
+            print(preset_ini(args.name), end="")
+        return EXIT_OK
     rows = [preset.describe() for preset in PRESETS.values()]
     if args.json:
         _print_json(rows)
@@ -458,12 +448,21 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
             f"{row['slots']:>5}  {span} Erlang"
         )
     print("use one with --config NAME (sweep, run, evaluate; the env's config=NAME)")
+    print("fusion scenarios NAME prints its every key, as an INI file --config takes")
     return EXIT_OK
 
 
 def _add_scenarios(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("scenarios", help="list the literature's scenarios (--config NAME)")
-    p.add_argument("--json", action="store_true", help="print them as JSON")
+    p = sub.add_parser(
+        "scenarios",
+        help="list the literature's scenarios (--config NAME), or print one's whole config",
+    )
+    p.add_argument(
+        "name",
+        nargs="?",
+        help="a scenario: print its every key, defaults included, as an INI file for --config",
+    )
+    p.add_argument("--json", action="store_true", help="print them (or NAME's config) as JSON")
     p.set_defaults(func=cmd_scenarios)
 
 
@@ -571,19 +570,26 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
         "export", help="write a dataset as D4RL-style .npz, as Parquet, or as a Minari dataset"
     )
     p.add_argument("dataset", help="dataset directory, manifest.json or a .jsonl[.gz|.zst] file")
-    p.add_argument("--format", choices=("npz", "parquet", "minari"), required=True)
     p.add_argument(
-        "-o", "--output", help="the .npz or .parquet file; for minari, the datasets directory"
+        "--format",
+        choices=tuple(FORMATS),
+        required=True,
+        help="; ".join(f"{f.name}: {f.help}" for f in FORMATS.values()),
+    )
+    p.add_argument(
+        "-o", "--output", help="; ".join(f"{f.name}: {f.output}" for f in FORMATS.values())
     )
     p.add_argument("--id", help="minari: the new dataset id, NAMESPACE/NAME-vN")
     p.add_argument("--seeds", help="only these seeds: 0-3 or 0,2,5")
     p.add_argument(
         "--include-incomplete",
         action="store_true",
-        help="npz, parquet: export the whole lines of shards not complete (running, failed); "
+        help="export the whole lines of shards not complete (running, failed); "
         "without it such shards are refused, as merge refuses them",
     )
-    _add_overwrite(p, "-o (npz, parquet; a Minari id is never replaced)")
+    replaced = ", ".join(f.name for f in FORMATS.values() if f.overwrites)
+    kept = ", ".join(f.name for f in FORMATS.values() if not f.overwrites)
+    _add_overwrite(p, f"-o ({replaced}; {kept} never replaces what exists)")
     p.set_defaults(func=cmd_export)
 
 

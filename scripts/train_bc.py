@@ -6,7 +6,8 @@
 Prints the BC policy's agreement with the logged actions and with KSP-FF (the first feasible
 path) on the held-out seed's decisions; with ``--simulate`` it also runs the trained policy
 inside the simulator on the held-out seed (logging off) and prints its blocking probability
-next to KSP-FF's on the same seed. The weights go to ``DIR/bc_policy.npz`` (``--out``).
+next to KSP-FF's on the same seed. The weights go to ``bc_policy.npz`` in the working
+directory (``-o``/``--out`` to choose; never into the dataset).
 """
 
 from __future__ import annotations

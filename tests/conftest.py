@@ -9,7 +9,10 @@ from typing import Any
 import pytest
 
 from fusion.storage import manifest as mf
+from fusion.storage.shard_entries import publish_sidecar, read_sidecar
+from fusion.storage.shard_names import shard_file_name, sidecar_path
 from fusion.storage.shard_writer import DatasetLogger
+from fusion.storage.statuses import STATUS_WRITING
 
 EXAMPLE_STATE: dict[str, Any] = {
     "src": 3,
@@ -100,14 +103,12 @@ def mark_status(directory: Path, seed: int, status: str) -> None:
                 entry["status"] = status
 
     mf.update_manifest(directory, change)
-    sidecar = mf.sidecar_path(directory / mf.shard_file_name(seed))
-    if status == mf.STATUS_WRITING:
+    sidecar = sidecar_path(directory / shard_file_name(seed))
+    if status == STATUS_WRITING:
         sidecar.unlink(missing_ok=True)
     else:
-        record = mf.read_sidecar(sidecar) or {}
-        mf.publish_sidecar(
-            sidecar.with_name(mf.shard_file_name(seed)), {**record, "status": status}
-        )
+        record = read_sidecar(sidecar) or {}
+        publish_sidecar(sidecar.with_name(shard_file_name(seed)), {**record, "status": status})
 
 
 @pytest.fixture(autouse=True)

@@ -7,6 +7,8 @@ import os
 from pathlib import Path
 
 import numpy as np
+import orjson
+import pyarrow as pa
 import pytest
 from conftest import example, write_shard
 
@@ -18,12 +20,7 @@ from fusion.errors import DatasetError
 from fusion.run.simulation import run_simulation
 from fusion.storage.loader import load_dataset
 from fusion.storage.merge import merge_shards
-from fusion.storage.observation import (
-    PATH_FEATURES,
-    STATE_FEATURES,
-    legal_actions,
-    observation,
-)
+from fusion.storage.observation import PATH_FEATURES, STATE_FEATURES, observation
 from fusion.storage.shard_writer import DatasetLogger
 
 
@@ -176,13 +173,11 @@ def test_to_arrays_when_line_is_corrupt_names_file_and_line(dataset):
 
 
 def test_to_arrays_when_field_missing_names_file_line_and_field(tmp_path):
-    p = tmp_path / "x.jsonl"
-    kwargs = example(0)
-    with DatasetLogger(p, {"seed": 0}) as log:
-        log.log_transition(**kwargs)
-        for path in kwargs["state"]["paths"]:  # (every path: one lacking alone is refused)
-            del path["min_residual_slots"]
-        log.log_transition(**kwargs)
+    p = tmp_path / "x.jsonl"  # written by hand: the writer refuses such a line
+    lines = [{"t": t, "seed": 0, **example(0)} for t in range(2)]
+    for path in lines[1]["state"]["paths"]:  # (every path: one lacking alone is refused)
+        del path["min_residual_slots"]
+    p.write_bytes(b"".join(orjson.dumps(line) + b"\n" for line in lines))
     with pytest.raises(
         DatasetError, match=r"x\.jsonl:2: field 'state\.paths\[\]\.min_residual_slots'"
     ):
@@ -257,7 +252,28 @@ def test_observation_when_paths_fewer_or_more_than_k_lays_out_k_padded(features,
     assert vector.tolist() == np.array(expected, dtype=np.float32).tolist()
 
 
-def test_legal_actions_when_one_list_or_rows_agree():
-    rows = [[True, False], [False, False]]
-    assert [legal_actions(row).tolist() for row in rows] == legal_actions(np.array(rows)).tolist()
-    assert legal_actions(rows).tolist() == [[True, False, False], [False, False, True]]
+def test_column_readers_schemas_when_compared_with_the_declaration_type_each_field_by_it():
+    from fusion.config.features import FEATURES, PATH_FEATURE_SETS, RECORD_FIELDS
+    from fusion.datasets import columns, spectrum
+    from fusion.datasets.arrow_types import arrow_type
+
+    declared = {group: {f.name: f for f in fields} for group, fields in RECORD_FIELDS.items()}
+    every_feature = [f.name for f in RECORD_FIELDS["path"] if f.name in FEATURES]
+    assert set(every_feature) == {name for fs in PATH_FEATURE_SETS.values() for name in fs}
+
+    def check(struct: object, group: str, features_as_float: bool) -> None:
+        for field in struct:  # type: ignore[attr-defined]
+            spec = declared[group][field.name]
+            base = spec.kind.removesuffix(" list")
+            if base in declared:
+                inner = field.type.value_type if spec.kind.endswith(" list") else field.type
+                check(inner, base, features_as_float)
+            elif features_as_float and field.name in FEATURES:
+                assert field.type == pa.float64(), f"{group}.{field.name}"
+            else:
+                assert field.type == arrow_type(spec), f"{group}.{field.name}: {field.type}"
+
+    check(columns.SCHEMA, "record", features_as_float=True)
+    path_type = columns.SCHEMA.field("state").type.field("paths").type.value_type
+    assert [f.name for f in path_type] == every_feature  # every set's, in declared order
+    check(spectrum._SCHEMA, "record", features_as_float=False)

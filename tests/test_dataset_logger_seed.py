@@ -82,9 +82,16 @@ def test_epsilon_mix_selects_second_best():
 def test_action_mask_logged(tmp_path):
     """Test that action_mask array logged correctly (the card defers to the test above; we check)."""
     output_path = tmp_path / "test_data.jsonl"
+    path = {
+        "path_hops": 3,
+        "min_residual_slots": 10,
+        "frag_indicator": 0.2,
+        "failure_mask": 0,
+        "dist_to_disaster_centroid": 0,
+    }
     with DatasetLogger(str(output_path), {"seed": 42}) as logger:
         logger.log_transition(
-            state={"src": 0, "dst": 1, "paths": [{}, {}, {}, {}]},
+            state={"src": 0, "dst": 1, "paths": [path] * 4},
             action=3,
             reward=1.0,
             next_state=None,

@@ -130,3 +130,30 @@ def test_array_view_when_env_encoding_asked_gives_k_for_blocked_and_a_k_plus_1_m
     assert masks.shape == (len(data), k + 1)
     assert (masks[np.arange(len(data)), data.env_actions]).all()  # every logged action legal
     assert (masks[:, k] == ~data.action_masks.any(axis=1)).all()
+
+
+@pytest.mark.parametrize("features", ["seed", "extended"])
+def test_env_spaces_when_built_are_the_declarations_ranges_laid_out_by_name(features):
+    from fusion.config.features import feature_bounds, path_features
+    from fusion.datasets.actions import env_action_count
+    from fusion.sim.scenario import build_scenario
+    from fusion.storage.observation import observation_names
+
+    overrides = {"dataset_logging": {"path_features": features}}
+    env = EONRoutingEnv(overrides={**SMALL, **overrides})
+    k = env.k_paths
+    assert env.observation_names == observation_names(k, path_features(features))
+    assert env.action_space.n == env_action_count(k)
+    space = env.observation_space
+    assert len(env.observation_names) == space.shape[0]
+    sizes = {
+        "nodes": build_scenario(env.config).topology.num_nodes,
+        "slots": env.config.topology.c_band,
+    }
+    top = np.finfo(np.float32).max
+    for index, name in enumerate(env.observation_names):
+        (low,), (high,) = feature_bounds([name.rpartition(".")[2]], **sizes)
+        assert space.low[index] == np.float32(low), name
+        assert space.high[index] == np.float32(min(high, top)), name
+    obs, _ = env.reset(seed=1)
+    assert space.contains(obs)

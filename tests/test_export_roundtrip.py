@@ -163,14 +163,13 @@ def test_parquet_export_when_a_record_holds_an_undeclared_field_refuses_naming_i
 ):
     from conftest import EXAMPLE_STATE
 
-    from fusion.storage.shard_writer import DatasetLogger
-
     state = {**EXAMPLE_STATE, "paths": [{**p, **path} for p in EXAMPLE_STATE["paths"]]}
-    with DatasetLogger.open_shard(tmp_path / "d", 0, {}) as log:  # the writer takes them
-        log.log_transition(state, 0, 1.0, None, [True] * 4, meta)
-    where = re.escape(f"offline_data.seed0.jsonl:1: {field} ")
+    line = {"t": 0, "seed": 0, "state": state, "action": 0, "reward": 1.0}
+    line |= {"next_state": None, "action_mask": [True] * 4, "meta": meta}
+    (tmp_path / "d.jsonl").write_bytes(orjson.dumps(line) + b"\n")  # by hand: whoever wrote it
+    where = re.escape(f"d.jsonl:1: {field} ")
     with pytest.raises(DatasetError, match=where) as exc:
-        export_dataset(tmp_path / "d", tmp_path / "x.parquet", "parquet")
+        export_dataset(tmp_path / "d.jsonl", tmp_path / "x.parquet", "parquet")
     assert "not a field the record declares" in str(exc.value)
     assert not (tmp_path / "x.parquet").exists()
 

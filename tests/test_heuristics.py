@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from fusion.config.config import load_config
+from fusion.config.heuristics import HEURISTICS
 from fusion.config.vocabulary import ORIGINAL_POLICIES
 from fusion.sim.engine import SimulationEngine
 from fusion.sim.policies import POLICIES, make_policy
@@ -171,3 +172,21 @@ def test_original_heuristics_when_first_fit_keep_their_records_without_start_slo
 def test_spectrum_heuristic_when_asked_without_the_engine_says_so():
     with pytest.raises(TypeError, match="rank_decision"):
         make_policy("kca_ff").rank({}, [True, True])
+
+
+@pytest.mark.parametrize("line", HEURISTICS, ids=lambda line: line.name)
+def test_registry_start_slot_column_when_run_says_what_the_records_hold(line):
+    # the README's `meta.start_slot` column (Heuristic.start_slot) against the engine's records;
+    # `spectrum` other than first_fit is for path-only heuristics (the scenario check says so)
+    for rule in ("first_fit", "last_fit") if line.spectrum is None else ("first_fit",):
+        cfg = load_config().replace("general_settings", num_requests=50)
+        cfg = cfg.replace("policy_settings", policy=line.name, spectrum=rule)
+        writer = InMemoryWriter(seed=1)
+        SimulationEngine(cfg, 1, writer=writer).run()
+        logged = {"start_slot" in record["meta"] for record in writer.records}
+        expected = {
+            "always": True,
+            "never": False,
+            "unless `spectrum = first_fit`": rule != "first_fit",
+        }[line.start_slot]
+        assert logged == {expected}, (line.name, rule)

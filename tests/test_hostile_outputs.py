@@ -260,11 +260,12 @@ def test_export_when_seeds_exceed_the_dataset_exits_2_naming_them(data, tmp_path
 def test_minari_export_when_a_shard_is_unfinished_refuses_naming_it_like_every_export(tmp_path):
     pytest.importorskip("minari")
     from fusion.storage import manifest as mf
+    from fusion.storage.shard_names import shard_file_name, sidecar_path
 
     d = tmp_path / "d"
     assert main(["sweep", "--seeds", "0-1", "--out", str(d), *SMALL]) == 0
     mf.update_manifest(d, lambda m: m["shards"][1].update(status="failed"))
-    (d / mf.sidecar_path(d / mf.shard_file_name(1)).name).unlink()
+    (d / sidecar_path(d / shard_file_name(1)).name).unlink()
     argv = [
         "export",
         str(d),

@@ -13,6 +13,7 @@ import pytest
 from fusion.cli import main
 from fusion.storage import manifest as mf
 from fusion.storage.ownership import lease_path
+from fusion.storage.shard_names import merged_sidecar_path, shard_file_name
 from fusion.storage.validate import validate_dataset
 
 RUN = ["--set", "general_settings.num_requests=300", "--quiet", "--workers", "1"]
@@ -37,15 +38,15 @@ def test_run_when_a_shard_is_a_link_into_another_dataset_replaces_the_link_not_i
     a, b = tmp_path / "a", tmp_path / "b"
     assert _sweep(a) == 0
     shutil.copytree(a, b)
-    (b / mf.shard_file_name(1)).unlink()
-    (b / mf.shard_file_name(1)).symlink_to(a / mf.shard_file_name(1))
+    (b / shard_file_name(1)).unlink()
+    (b / shard_file_name(1)).symlink_to(a / shard_file_name(1))
     before = _files(a)
     argv = ["run", "--seed", "1", "--out", str(b), "--overwrite", *RUN[:2]]
     argv += ["--set", "general_settings.erlang=250"]  # (another config: refused, nothing written)
     assert main(argv) == 2
     assert main(["run", "--seed", "1", "--out", str(b), "--overwrite", *RUN[:2]]) == 0
     assert _files(a) == before and validate_dataset(a).ok
-    assert not (b / mf.shard_file_name(1)).is_symlink() and validate_dataset(b).ok
+    assert not (b / shard_file_name(1)).is_symlink() and validate_dataset(b).ok
 
 
 @pytest.mark.parametrize("flag", ["--overwrite", "--resume"])
@@ -54,7 +55,7 @@ def test_sweep_when_a_new_seeds_shard_name_holds_a_users_file_exits_2_and_keeps_
 ):
     d = tmp_path / "d"
     assert _sweep(d) == 0
-    mine = d / mf.shard_file_name(5)
+    mine = d / shard_file_name(5)
     mine.write_text("mine\n")
     before = _files(d)
     assert _sweep(d, flag, seeds="0-1,5") == 2
@@ -91,12 +92,12 @@ def test_merge_overwrite_when_it_fails_keeps_the_old_output_and_its_record(tmp_p
     assert _sweep(d) == 0
     out = tmp_path / "m.jsonl"
     assert main(["merge", str(d), "-o", str(out)]) == 0
-    record = mf.merged_sidecar_path(out).read_bytes()
+    record = merged_sidecar_path(out).read_bytes()
     shutil.copytree(d, bad)
-    shard = bad / mf.shard_file_name(1)
+    shard = bad / shard_file_name(1)
     shard.write_bytes(shard.read_bytes().replace(b'"src":', b'"src" :', 1))
     assert main(["merge", str(bad), "-o", str(out), "--overwrite"]) == 1
-    assert mf.merged_sidecar_path(out).read_bytes() == record
+    assert merged_sidecar_path(out).read_bytes() == record
     assert validate_dataset(out).ok
     shutil.rmtree(bad)  # (damaged on purpose)
 

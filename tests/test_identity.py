@@ -19,6 +19,7 @@ from fusion.errors import ConfigError, DatasetError
 from fusion.rl.model_file import TrainedOn, scenario_of
 from fusion.sim.topology import SHIPPED
 from fusion.storage import manifest as mf
+from fusion.storage.dataset_identity import config_sha256
 from fusion.storage.loader import load_dataset
 
 TINY = ["--set", "general_settings.num_requests=300", "--seeds", "0", "--workers", "1", "--quiet"]
@@ -47,7 +48,7 @@ TOY = "0 1 400\n1 2 400\n2 3 400\n3 0 400\n0 2 700\n2 4 300\n"
 
 
 def _sha(config) -> str:
-    return mf.config_sha256(config.identity())
+    return config_sha256(config.identity())
 
 
 def test_config_sha256_when_default_or_preset_is_the_same_as_before(tmp_path, monkeypatch):
@@ -89,7 +90,7 @@ def test_identity_when_a_named_file_is_edited_changes(
     assert before[section][key] == str((tmp_path / name).resolve())
     assert len(before[section][f"{key}_sha256"]) == 64
     Path(name).write_text(edited)
-    assert _sha(config) != mf.config_sha256(before)
+    assert _sha(config) != config_sha256(before)
 
 
 def test_resume_when_topology_file_was_edited_exits_2_naming_the_file(tmp_path, capsys):
@@ -150,7 +151,7 @@ def test_identity_when_one_config_is_spelled_differently_hashes_the_same(tmp_pat
     assert {_sha(c) for c in shipped} == {GOLDEN["<default>"]}
     # another content under the same name is another config
     (tmp_path / "net" / "named.txt").write_text("A B 400\nB C 400\nC A 500\nC D 301\n")
-    assert _sha(named[0]) != mf.config_sha256(recorded)
+    assert _sha(named[0]) != config_sha256(recorded)
 
 
 def test_model_scenario_when_topology_file_was_edited_is_refused(tmp_path, monkeypatch):

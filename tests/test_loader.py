@@ -6,8 +6,8 @@ import pytest
 from conftest import example, write_shard
 
 from fusion.errors import DatasetError
-from fusion.storage import manifest as mf
 from fusion.storage.loader import filter_by_window, load_dataset
+from fusion.storage.shard_names import shard_file_name
 from fusion.storage.shard_writer import DatasetLogger
 
 
@@ -35,7 +35,7 @@ def test_load_dataset_when_seeds_and_window_given_filters(dataset):
 
 def test_filter_by_window_when_dataset_or_file_given_matches_load(dataset):
     assert filter_by_window(dataset, "pre") == list(load_dataset(dataset, window="pre"))
-    lone = dataset / mf.shard_file_name(2)
+    lone = dataset / shard_file_name(2)
     assert filter_by_window(lone, "post") == [
         t for t in load_dataset(dataset, seeds=[2]) if t["meta"]["bp_window_tag"] == "post"
     ]
@@ -48,7 +48,7 @@ def test_load_dataset_when_window_unknown_raises(dataset):
 
 @pytest.mark.damages
 def test_load_dataset_when_complete_shard_has_corrupt_line_names_file_and_line(dataset):
-    shard = dataset / mf.shard_file_name(2)
+    shard = dataset / shard_file_name(2)
     lines = shard.read_bytes().splitlines(keepends=True)
     lines[3] = b'{"t": 3, oops}\n'
     shard.write_bytes(b"".join(lines))
@@ -58,7 +58,7 @@ def test_load_dataset_when_complete_shard_has_corrupt_line_names_file_and_line(d
 
 @pytest.mark.damages
 def test_load_dataset_when_complete_shard_was_cut_raises_line_count(dataset):
-    shard = dataset / mf.shard_file_name(10)
+    shard = dataset / shard_file_name(10)
     shard.write_bytes(b"".join(shard.read_bytes().splitlines(keepends=True)[:4]))
     with pytest.raises(DatasetError, match="4 lines, the manifest promises 7"):
         list(load_dataset(dataset))

@@ -74,12 +74,17 @@ def test_log_transition_when_mask_length_differs_from_paths_raises(tmp_path):
         log.log_transition(**kw)
 
 
-def test_log_transition_when_none_in_meta_writes_null(tmp_path):
+def test_log_transition_when_none_in_callers_meta_field_writes_null(tmp_path):
+    # meta may hold a caller's own facts, null among them; a declared field may not be null
     kw = example(0)
-    kw["meta"]["restoration_latency_ms"] = None
+    kw["meta"]["note"] = None
     with DatasetLogger(tmp_path / "d.jsonl", {"seed": 1}) as log:
         log.log_transition(**kw)
-    assert b'"restoration_latency_ms":null' in (tmp_path / "d.jsonl").read_bytes()
+        bad = example(1)
+        bad["meta"]["restoration_latency_ms"] = None
+        with pytest.raises(ValueError, match=r"t=1: meta\.restoration_latency_ms is None"):
+            log.log_transition(**bad)
+    assert b'"note":null' in (tmp_path / "d.jsonl").read_bytes()
 
 
 def test_flush_when_every_three_writes_whole_lines_in_batches(tmp_path):

@@ -8,12 +8,12 @@ from conftest import mark_status, write_shard
 
 from fusion.cli import main
 from fusion.errors import DatasetError
-from fusion.storage import manifest as mf
 from fusion.storage.merge import merge_shards, merged_sidecar_path
+from fusion.storage.shard_names import shard_file_name
 
 
 def _shard_bytes(directory, seed):
-    return (directory / mf.shard_file_name(seed)).read_bytes()
+    return (directory / shard_file_name(seed)).read_bytes()
 
 
 def test_merge_when_order_seed_concatenates_shards_by_integer_seed(dataset, tmp_path_factory):
@@ -78,7 +78,7 @@ def test_merge_when_shard_incomplete_refuses_by_name_and_writes_nothing(dataset,
 @pytest.mark.damages
 def test_merge_when_shard_corrupt_refuses_by_name_and_leaves_no_temp(dataset, tmp_path_factory):
     out_dir = tmp_path_factory.mktemp("out")
-    shard = dataset / mf.shard_file_name(10)
+    shard = dataset / shard_file_name(10)
     data = bytearray(shard.read_bytes())
     data[10:12] = b"99"
     shard.write_bytes(bytes(data))
@@ -91,8 +91,8 @@ def test_merge_when_shard_corrupt_refuses_by_name_and_leaves_no_temp(dataset, tm
 @pytest.mark.damages
 def test_merge_when_allow_partial_takes_whole_lines_and_records_gaps(dataset, tmp_path_factory):
     out = tmp_path_factory.mktemp("out") / "m.jsonl"
-    (dataset / mf.shard_file_name(1)).unlink()
-    shard2 = dataset / mf.shard_file_name(2)
+    (dataset / shard_file_name(1)).unlink()
+    shard2 = dataset / shard_file_name(2)
     shard2.write_bytes(shard2.read_bytes() + b'{"t": 5, "se')
     mark_status(dataset, 2, "writing")
     info = merge_shards(dataset, out, include_incomplete=True)

@@ -119,6 +119,7 @@ def test_inspect_csv_when_output_is_a_file_of_the_study_exits_2_and_leaves_it(da
 def _no_work(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make every command's work (planning a merge, reading arrays, inspecting) fail loudly."""
     import fusion.interop.export as export
+    import fusion.interop.npz_export as npz_export
     import fusion.report.inspection as inspection
     import fusion.report.study_inspection as study_inspection
     import fusion.storage.merge as merge
@@ -130,7 +131,7 @@ def _no_work(monkeypatch: pytest.MonkeyPatch) -> None:
     for module, name in (
         (merge, "plan_merge"),
         (study_merge, "plan_merge"),
-        (export, "to_arrays"),
+        (npz_export, "to_arrays"),
         (export, "resolve_parts"),
         (inspection, "resolve"),
         (study_inspection, "inspect_study"),

@@ -79,3 +79,14 @@ def test_seed_card_paths_when_imported_are_the_live_objects():
     assert card_logger.load_dataset is load_dataset
     assert card_logger.select_path_with_epsilon_mix is policies.select_path_with_epsilon_mix
     assert card_policies.KSPFFPolicy is policies.KSPFFPolicy
+
+
+def test_policies_module_when_imported_gives_the_heuristics_registry_objects():
+    from fusion.sim import heuristics, policies
+    from fusion.sim.heuristics import path_only, registry
+
+    assert policies.POLICIES is registry.POLICIES is heuristics.POLICIES
+    assert policies.make_policy is registry.make_policy
+    assert policies.ShortestFeasiblePolicy is path_only.ShortestFeasiblePolicy
+    assert policies.RandomFeasiblePolicy is path_only.RandomFeasiblePolicy
+    assert isinstance(policies.make_policy("shortest_feasible"), ShortestFeasiblePolicy)

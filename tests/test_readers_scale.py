@@ -12,6 +12,8 @@ from conftest import example
 from fusion.storage import manifest as mf
 from fusion.storage import merge as merge_module
 from fusion.storage.merge import merge_shards
+from fusion.storage.shard_entries import compact_entry
+from fusion.storage.shard_names import shard_file_name
 from fusion.storage.shard_writer import DatasetLogger
 
 
@@ -24,7 +26,7 @@ def write_many_shards(directory: Path, seeds: range, lines: int) -> None:
         for i in range(lines + seed % 3):  # shards of different lengths
             log.log_transition(**example(i + seed))
         log.close()
-        entries.append(mf.compact_entry(log.record))
+        entries.append(compact_entry(log.record))
     mf.commit_entries(directory, entries)
 
 
@@ -60,5 +62,5 @@ def test_merge_when_order_t_of_2000_shards_under_ulimit_256_succeeds(tmp_path):
     lines = (tmp_path / "t.jsonl").read_bytes().splitlines()
     assert len(lines) == expected
     assert lines[:2] == [
-        (tmp_path / "d" / mf.shard_file_name(seed)).read_bytes().splitlines()[0] for seed in (0, 1)
+        (tmp_path / "d" / shard_file_name(seed)).read_bytes().splitlines()[0] for seed in (0, 1)
     ]

@@ -24,6 +24,7 @@ from fusion.storage import manifest as mf
 from fusion.storage.loader import load_dataset
 from fusion.storage.merge import merge_shards
 from fusion.storage.schema import MAX_LINE_BYTES
+from fusion.storage.shard_names import merged_sidecar_path, shard_file_name, sidecar_path
 from fusion.storage.shard_writer import DatasetLogger
 from fusion.storage.validate import validate_dataset
 
@@ -115,7 +116,7 @@ def test_validate_when_merged_file_loses_a_line_names_the_seed(dataset, tmp_path
 
 
 def _swap_seed_files(dataset, a, b):
-    fa, fb = dataset / mf.shard_file_name(a), dataset / mf.shard_file_name(b)
+    fa, fb = dataset / shard_file_name(a), dataset / shard_file_name(b)
     tmp = dataset / "swap.tmp"
     fa.rename(tmp)
     fb.rename(fa)
@@ -196,7 +197,7 @@ def test_resume_when_manifest_is_garbage_rebuilds_it_from_sidecars(tmp_path):
 def test_merged_file_when_output_and_its_record_disagree_readers_refuse(dataset, tmp_path):
     out = tmp_path / "all.jsonl"
     merge_shards(dataset, out)
-    (dataset / mf.shard_file_name(10)).unlink()
+    (dataset / shard_file_name(10)).unlink()
     mf.update_manifest(dataset, lambda m: m["shards"].pop())
     stale = out.read_bytes()
     # another output published over the first, its record not (yet) replaced
@@ -226,7 +227,7 @@ def test_merge_when_it_fails_after_starting_keeps_the_old_output_whole_with_its_
     with pytest.raises(OSError):
         merge_shards(dataset, out, overwrite=True)
     # a failure leaves the old file as it was, still described by its own record
-    assert out.exists() and mf.merged_sidecar_path(out).exists()
+    assert out.exists() and merged_sidecar_path(out).exists()
     assert validate_dataset(out).ok
     assert not list(tmp_path.glob(".*.tmp"))
 
@@ -256,19 +257,19 @@ def _fill_until_it_fails(log, start=0):
 
 def test_shard_when_disk_fills_is_failed_with_the_error_and_lock_released(tmp_path):
     write_shard(tmp_path, 1, 5)
-    before = (tmp_path / mf.shard_file_name(1)).read_bytes()
+    before = (tmp_path / shard_file_name(1)).read_bytes()
     log = DatasetLogger.open_shard(tmp_path, 2, {"toy": 1}, flush_every=10)
     log._sink._file = _FullDisk(log._file, room=25_000)
     with pytest.raises(ShardWriteError, match=r"seed2\.jsonl: writing the shard failed"), log:
         _fill_until_it_fails(log)
     entry = mf.read_manifest(tmp_path)["shards"][1]
     assert entry["status"] == "failed" and "No space left" in entry["error"]
-    shard = tmp_path / mf.shard_file_name(2)
+    shard = tmp_path / shard_file_name(2)
     assert shard.read_bytes().endswith(b"\n") and entry["transitions"] > 0
     assert entry["bytes"] == shard.stat().st_size
     rows = list(load_dataset(tmp_path, include_incomplete=True))
     assert len([r for r in rows if r["seed"] == 2]) == entry["transitions"]
-    assert (tmp_path / mf.shard_file_name(1)).read_bytes() == before
+    assert (tmp_path / shard_file_name(1)).read_bytes() == before
     DatasetLogger.open_shard(tmp_path, 2, {"toy": 1}).close()  # the lock was released
 
 
@@ -291,14 +292,14 @@ def small_disk(tmp_path):
 
 def test_shard_when_real_tmpfs_fills_ends_failed_and_manifest_stays_valid(small_disk):
     write_shard(small_disk, 1, 5)
-    before = (small_disk / mf.shard_file_name(1)).read_bytes()
+    before = (small_disk / shard_file_name(1)).read_bytes()
     log = DatasetLogger.open_shard(small_disk, 2, {"toy": 1}, flush_every=50)
     with pytest.raises(ShardWriteError, match="No space left on device"), log:
         _fill_until_it_fails(log)
     manifest = mf.read_manifest(small_disk)
     entry = manifest["shards"][1]
     assert entry["status"] == "failed" and "No space left" in entry["error"]
-    assert (small_disk / mf.shard_file_name(1)).read_bytes() == before
+    assert (small_disk / shard_file_name(1)).read_bytes() == before
     assert [r["seed"] for r in load_dataset(small_disk)] == [1] * 5
     whole = list(load_dataset(small_disk, seeds=[2], include_incomplete=True))
     assert len(whole) == entry["transitions"] > 0
@@ -394,7 +395,7 @@ def test_validate_when_a_line_is_too_long_reports_it(tmp_path):
 
 @pytest.mark.damages
 def test_readers_when_a_digit_is_flipped_and_verify_asked_refuse(dataset):
-    shard = dataset / mf.shard_file_name(10)
+    shard = dataset / shard_file_name(10)
     data = shard.read_bytes()
     index = data.index(b'"min_residual_slots":8') + len(b'"min_residual_slots":')
     shard.write_bytes(data[:index] + b"9" + data[index + 1 :])
@@ -413,19 +414,19 @@ def test_validate_when_a_killed_writer_left_a_temp_file_warns_and_stays_valid(da
 
 def test_published_files_when_written_follow_the_umask_like_shards(dataset, tmp_path):
     merge_shards(dataset, tmp_path / "m.jsonl")
-    shard_mode = (dataset / mf.shard_file_name(2)).stat().st_mode & 0o777
+    shard_mode = (dataset / shard_file_name(2)).stat().st_mode & 0o777
     for path in (
         dataset / mf.MANIFEST_NAME,
-        mf.sidecar_path(dataset / mf.shard_file_name(2)),
+        sidecar_path(dataset / shard_file_name(2)),
         tmp_path / "m.jsonl",
-        mf.merged_sidecar_path(tmp_path / "m.jsonl"),
+        merged_sidecar_path(tmp_path / "m.jsonl"),
     ):
         assert path.stat().st_mode & 0o777 == shard_mode, path
 
 
 @pytest.mark.damages
 def test_validate_when_a_sidecar_is_deleted_reports_it(dataset):
-    mf.sidecar_path(dataset / mf.shard_file_name(2)).unlink()
+    sidecar_path(dataset / shard_file_name(2)).unlink()
     problems = validate_dataset(dataset).problems
     assert any("sidecar" in p and "seed 2" in p for p in problems), problems
 

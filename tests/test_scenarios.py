@@ -17,8 +17,8 @@ from fusion.sim.engine import SimulationEngine
 from fusion.sim.scenario import build_scenario
 from fusion.sim.topology import load_topology
 from fusion.sim.writer import InMemoryWriter
+from fusion.storage.dataset_identity import config_sha256
 from fusion.storage.loader import load_dataset
-from fusion.storage.manifest import config_sha256
 from fusion.storage.validate import validate_dataset
 
 
@@ -244,6 +244,38 @@ def test_scenarios_command_when_listed_names_every_preset(capsys):
     out = capsys.readouterr().out
     assert all(name in out for name in PRESETS)
     assert main(["scenarios", "--json"]) == 0
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_scenarios_command_when_named_prints_every_key_and_loads_back_to_the_same_config(
+    name, tmp_path, capsys
+):
+    import dataclasses
+
+    from fusion.config.config import SECTIONS
+
+    assert main(["scenarios", name]) == 0
+    text = capsys.readouterr().out
+    for section, cls in SECTIONS.items():  # every key, those at their default included
+        assert f"[{section}]" in text
+        for spec in dataclasses.fields(cls):
+            assert re.search(rf"^{spec.name} = ", text, re.MULTILINE), (section, spec.name)
+    saved = tmp_path / f"{name}.ini"
+    saved.write_text(text)
+    loaded, preset = load_config(saved), preset_config(name)
+    assert loaded.to_dict() == preset.to_dict()
+    assert config_sha256(loaded.identity()) == config_sha256(preset.identity())
+    assert main(["scenarios", name, "--json"]) == 0
+    import orjson
+
+    assert orjson.loads(capsys.readouterr().out) == preset.to_dict()
+
+
+def test_scenarios_command_when_name_is_unknown_exits_2_naming_the_choices(capsys):
+    assert main(["scenarios", "deeprmsa-nsfnett"]) == 2
+    err = capsys.readouterr().err
+    assert "deeprmsa-nsfnett" in err and all(name in err for name in PRESETS)
+    assert "Traceback" not in err
 
 
 def test_evaluate_when_path_orders_given_compares_them_in_one_table(capsys):

@@ -17,7 +17,9 @@ from conftest import example, write_shard
 
 from fusion.errors import DatasetError, ManifestConflictError, ShardBusyError, ShardExistsError
 from fusion.storage import manifest as mf
+from fusion.storage.dataset_identity import config_sha256
 from fusion.storage.loader import load_dataset
+from fusion.storage.shard_names import sidecar_path
 from fusion.storage.shard_writer import DatasetLogger
 from fusion.storage.validate import validate_dataset
 
@@ -42,9 +44,9 @@ def test_open_shard_when_closed_records_complete_entry_matching_file(tmp_path):
     assert sum(stats["path_chosen"]) == stats["accepted"]
     assert set(stats["per_window"]) == {"pre", "fail", "post"}
     assert manifest["config"] == {"toy": 1}
-    assert manifest["config_sha256"] == mf.config_sha256({"toy": 1})
+    assert manifest["config_sha256"] == config_sha256({"toy": 1})
     assert manifest["format"] == mf.FORMAT_NAME and manifest["schema_version"] == 1
-    sidecar = orjson.loads(mf.sidecar_path(path).read_bytes())
+    sidecar = orjson.loads(sidecar_path(path).read_bytes())
     assert (
         sidecar["sha256"] == entry["sha256"]
         and sidecar["config_sha256"] == manifest["config_sha256"]

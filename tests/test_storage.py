@@ -23,6 +23,7 @@ from fusion.storage.compression import compress_file, open_binary
 from fusion.storage.integrity import file_sha256
 from fusion.storage.loader import complete_shard_files, load_dataset
 from fusion.storage.merge import merge_shards
+from fusion.storage.shard_names import shard_file_name
 from fusion.storage.shard_writer import DatasetLogger
 from fusion.storage.validate import validate_dataset
 
@@ -48,7 +49,7 @@ def test_shard_when_compress_asked_replaces_plain_and_reads_back_the_same(
         stored = packed / entry["file"]
         assert entry["compression"] == kind and entry["bytes"] == stored.stat().st_size
         assert entry["sha256"] == file_sha256(stored)
-        plain = dataset / mf.shard_file_name(entry["seed"])
+        plain = dataset / shard_file_name(entry["seed"])
         assert (
             entry["raw_sha256"] == file_sha256(plain) and entry["raw_bytes"] == plain.stat().st_size
         )

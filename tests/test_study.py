@@ -19,7 +19,7 @@ from fusion.config.config import load_config
 from fusion.config.grid import apply_sets, parse_grid
 from fusion.datasets.arrays import to_arrays
 from fusion.errors import DatasetError
-from fusion.interop.export import export_parquet
+from fusion.interop.export import export_dataset
 from fusion.report.study_inspection import inspect_study
 from fusion.run import study as study_runner
 from fusion.run.study import run_study
@@ -27,6 +27,7 @@ from fusion.run.sweep import run_sweep
 from fusion.storage import manifest as mf
 from fusion.storage.loader import load_dataset
 from fusion.storage.merge import merge_shards
+from fusion.storage.shard_names import merged_sidecar_path
 from fusion.storage.study_layout import read_study
 from fusion.storage.validate import validate_dataset
 
@@ -250,7 +251,7 @@ def test_merge_study_when_per_point_gives_each_points_own_merge(study, tmp_path,
     alone = merge_shards(study / "erlang=300/policy=ksp_ff", tmp_path / "alone.jsonl")
     point = out / "erlang=300/policy=ksp_ff.jsonl"
     assert point.read_bytes() == (tmp_path / "alone.jsonl").read_bytes()
-    assert orjson.loads(mf.merged_sidecar_path(point).read_bytes())["sha256"] == alone["sha256"]
+    assert orjson.loads(merged_sidecar_path(point).read_bytes())["sha256"] == alone["sha256"]
 
 
 @pytest.fixture(scope="module")
@@ -261,7 +262,7 @@ def merged_all(study, tmp_path_factory) -> Path:
 
 
 def test_merge_study_all_when_read_back_equals_the_study(study, merged_all):
-    record = orjson.loads(mf.merged_sidecar_path(merged_all).read_bytes())
+    record = orjson.loads(merged_sidecar_path(merged_all).read_bytes())
     assert record["format"] == "fusion-study-merge" and record["axes"] == ["erlang", "policy"]
     assert [p["dir"] for p in record["points"]] == [p["dir"] for p in read_study(study)["points"]]
     assert record["transitions"] == 6 * 4 * N == record["points"][-1]["line_start"] + 4 * N
@@ -276,7 +277,7 @@ def test_merge_study_all_when_read_back_equals_the_study(study, merged_all):
     for axis in ("erlang", "policy"):
         assert np.array_equal(flat.columns[axis], by_point.columns[axis])
     parquet = merged_all.parent / "all.parquet"
-    assert export_parquet(merged_all, parquet) == record["transitions"]
+    assert export_dataset(merged_all, parquet, "parquet") == record["transitions"]
     assert pq.read_table(parquet).column("action").to_pylist() == flat.actions.tolist()
     report = validate_dataset(merged_all)
     assert report.ok, report.problems
@@ -286,7 +287,7 @@ def test_merge_study_all_when_read_back_equals_the_study(study, merged_all):
 
 
 def test_merge_study_all_when_points_are_swapped_or_changed_is_refused(merged_all, tmp_path):
-    record = orjson.loads(mf.merged_sidecar_path(merged_all).read_bytes())
+    record = orjson.loads(merged_sidecar_path(merged_all).read_bytes())
     first, second = record["points"][0], record["points"][1]
     data = merged_all.read_bytes()
     a = data[first["byte_start"] : first["byte_end"]]
@@ -296,14 +297,14 @@ def test_merge_study_all_when_points_are_swapped_or_changed_is_refused(merged_al
     # The record still tiles the file (ranges moved to the new sizes): only the hashes can tell.
     points = [dict(first, byte_end=len(b)), dict(second, byte_start=len(b)), *record["points"][2:]]
     tampered = dict(record, output=swapped.name, points=points)
-    mf.merged_sidecar_path(swapped).write_bytes(orjson.dumps(tampered))
+    merged_sidecar_path(swapped).write_bytes(orjson.dumps(tampered))
     with pytest.raises(DatasetError, match="sha256"):
         list(load_dataset(swapped, verify=True))
     report = validate_dataset(swapped)
     assert any("sha256" in p for p in report.problems), report.problems
     cut = tmp_path / "cut.jsonl"
     cut.write_bytes(data[:-10])
-    mf.merged_sidecar_path(cut).write_bytes(orjson.dumps(dict(record, output=cut.name)))
+    merged_sidecar_path(cut).write_bytes(orjson.dumps(dict(record, output=cut.name)))
     with pytest.raises(DatasetError, match="record disagree"):
         list(load_dataset(cut))
     assert not validate_dataset(cut).ok

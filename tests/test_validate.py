@@ -8,8 +8,9 @@ import orjson
 import pytest
 
 from fusion.cli import main
-from fusion.storage import manifest as mf
-from fusion.storage.validate import check_record, validate_dataset
+from fusion.storage.schema import check_record
+from fusion.storage.shard_names import shard_file_name
+from fusion.storage.validate import validate_dataset
 
 
 def _rewrite_line(path, index, change):
@@ -40,7 +41,7 @@ def test_validate_when_dataset_clean_is_ok(dataset, capsys):
     ],
 )
 def test_validate_when_line_breaks_schema_names_file_line_and_problem(dataset, change, expected):
-    shard = dataset / mf.shard_file_name(2)
+    shard = dataset / shard_file_name(2)
     _rewrite_line(shard, 2, change)
     report = validate_dataset(dataset)
     assert not report.ok
@@ -50,7 +51,7 @@ def test_validate_when_line_breaks_schema_names_file_line_and_problem(dataset, c
 
 @pytest.mark.damages
 def test_validate_when_shard_changed_flags_checksum_and_unlisted_file(dataset):
-    shard = dataset / mf.shard_file_name(1)
+    shard = dataset / shard_file_name(1)
     shard.write_bytes(shard.read_bytes().replace(b'"src":1', b'"src":2', 1))
     (dataset / "offline_data.seed77.jsonl").write_bytes(b"")
     report = validate_dataset(dataset)

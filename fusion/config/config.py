@@ -15,6 +15,8 @@ from __future__ import annotations
 import configparser
 import dataclasses
 import os
+import re
+import textwrap
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -24,12 +26,14 @@ from typing import Any
 import orjson
 
 from fusion.config.features import PATH_FEATURE_SETS
+from fusion.config.heuristics import policy_help
 from fusion.config.identity import canonical_identity, check_content, split_content
 from fusion.config.vocabulary import (
     BANDWIDTH_MIX,
     BIT_RATES,
     FAILURE_TYPES,
     LATER_KEYS,
+    NETWORKS,
     NOT_IDENTITY,
     PATH_ORDERS,
     POLICY_NAMES,
@@ -243,6 +247,15 @@ def _file_or(word: str) -> Callable[[str], str]:
     return parse
 
 
+def _one_of(options: tuple[str, ...]) -> str:
+    """``a, b or c``: a help text's list of the allowed values."""
+    return f"{', '.join(options[:-1])} or {options[-1]}" if len(options) > 1 else options[0]
+
+
+#: The shipped literature topologies (beyond FUSION's NSFNet, USNet and toy), for the help.
+_LITERATURE_NETWORKS = tuple(n for n in NETWORKS.values() if n not in ("NSFNet", "USNet", "toy"))
+
+
 def _key(default: Any, parse: Callable[[str], Any], help: str) -> Any:
     return field(default=default, metadata={"parse": parse, "help": help})
 
@@ -254,7 +267,11 @@ class GeneralSettings:
     erlang: float = _key(
         300.0, _positive_float, "offered load in Erlang (arrival rate x mean holding time)"
     )
-    holding_time: float = _key(1.0, _positive_float, "mean holding time of a request (exponential)")
+    holding_time: float = _key(
+        1.0,
+        _positive_float,
+        "mean of a request's exponential holding time (before holding_time_truncation)",
+    )
     erlang_start: int = _key(
         0, _int_at_least(0), "study: loads range(erlang_start, erlang_stop, erlang_step); 0: none"
     )
@@ -263,12 +280,12 @@ class GeneralSettings:
     num_requests: int = _key(
         50_000,
         _int_at_least(1, MAX_REQUESTS, " (a seed's requests are drawn up front: run more seeds)"),
-        "requests per seed",
+        "requests per seed, measured (warmup_requests are simulated before them)",
     )
     k_paths: int = _key(
         4,
         _int_at_least(1, MAX_K_PATHS),
-        "candidate paths per request (k shortest by length; at most 100: more would take "
+        "candidate paths per request (chosen by path_order; at most 100: more would take "
         "minutes per request on a large network)",
     )
     seeds: tuple[int, ...] = _key((42, 43, 44, 45, 46), _seeds, "seeds to run: 0-3, 0,2,5 or 0-2,7")
@@ -277,34 +294,36 @@ class GeneralSettings:
             ",".join(f"{r}:{m}" for r, m in zip(BIT_RATES, BANDWIDTH_MIX, strict=True))
         ),
         _request_distribution,
-        "share of requests per bit rate in Gbps (FUSION's mix)",
+        "share of requests per bit rate in Gbps (FUSION's mix; drawn with bit_rates = fusion)",
     )
     bit_rates: str = _key(
         "fusion",
         _bit_rates,
-        "fusion (request_distribution), uniform:A-B, or a list drawn uniformly (slots with "
-        "modulation = none)",
+        "fusion (request_distribution), uniform:A-B (integers A..B) or a list drawn uniformly "
+        "(1,1,2,4; with modulation = none the values are slot counts)",
     )
     holding_time_truncation: float = _key(
         0.0,
         _truncation,
-        "0: exponential holding; F > 0: drawn again until below F x holding_time (DeepRMSA: 2)",
+        "0: exponential holding times; F > 0: drawn again until below F x holding_time "
+        "(DeepRMSA: 2; the mean is then below holding_time, about 0.69 x it at F = 2)",
     )
     warmup_requests: int = _key(
         0,
         _int_at_least(0, MAX_REQUESTS),
-        "requests simulated first and kept out of the shard and every blocking figure",
+        "requests simulated first, kept out of the shard and of every blocking figure",
     )
     path_order: str = _key(
         "length",
         _choice(*PATH_ORDERS),
-        "length: k shortest by km; hops, hops_length, spectral_resources: k fewest hops, "
-        "sorted by hops, hops then km, or hops / spectral efficiency",
+        "length: the k shortest by km; hops, hops_length, spectral_resources: the k "
+        "fewest-hop paths, sorted by hops, hops then km, or hops / spectral efficiency (ties "
+        "by the sha256 of the node list, as XLRON)",
     )
     traffic_matrix: str = _key(
         "uniform",
         _file_or("uniform"),
-        "uniform over node pairs, or a .csv 'src,dst,weight' of relative weights",
+        "uniform over node pairs, or a .csv of 'src,dst,weight' rows (relative weights)",
     )
 
     @property
@@ -320,19 +339,28 @@ class TopologySettings:
     network: str = _key(
         "NSFNet",
         _network,
-        "NSFNet, USNet, toy, a literature topology (fusion scenarios) or a 'src dst km' file",
+        f"NSFNet, USNet, toy, a literature topology ({', '.join(_LITERATURE_NETWORKS)}) or a "
+        "'src dst km' file (nodes as numbers or names)",
     )
     c_band: int = _key(320, _int_at_least(1, MAX_SLOTS), "frequency slots per link")
     guard_slots: int = _key(1, _int_at_least(0, MAX_SLOTS), "guard slots added to every lightpath")
     directed: bool = _key(
-        False, _boolean, "true: each fibre direction is a link with its own spectrum"
+        False,
+        _boolean,
+        "true: each fibre direction is a link with its own spectrum and paths are directed "
+        "(a link failure cuts both directions)",
     )
-    slot_ghz: float = _key(12.5, _positive_float, "width of a frequency slot in GHz")
+    slot_ghz: float = _key(
+        12.5,
+        _positive_float,
+        "width of a frequency slot in GHz (a deeprmsa or .csv table takes "
+        "ceil(rate / (SE x slot_ghz)) slots)",
+    )
     modulation: str = _key(
         "fusion",
         _modulation,
-        "fusion (per bit rate table), deeprmsa (BPSK..16QAM by reach), none (bit_rates are "
-        "slot counts) or a name,reach_km,spectral_efficiency .csv",
+        "fusion (FUSION's per bit rate table), deeprmsa (BPSK/QPSK/8QAM/16QAM by reach), none "
+        "(the bit rates are slot counts) or a .csv of name,reach_km,spectral_efficiency",
     )
 
 
@@ -340,7 +368,7 @@ class TopologySettings:
 class FailureSettings:
     """``[failure_settings]``: one failure per run, with its repair."""
 
-    failure_type: str = _key("link", _choice(*FAILURE_TYPES), "none, link, node, srlg or geo")
+    failure_type: str = _key("link", _choice(*FAILURE_TYPES), _one_of(FAILURE_TYPES))
     failed_link: str = _key("7-8", _text, "link failure: the link as 'u-v'")
     failed_node: int | str = _key(8, _node, "node failure: the node (number or name)")
     srlg_links: str = _key(
@@ -366,13 +394,13 @@ class PolicySettings:
     policy: str = _key(
         "ksp_ff",
         _choice(*POLICY_NAMES),
-        ", ".join(POLICY_NAMES),
+        policy_help(),
     )
     spectrum: str = _key(
         "first_fit",
         _choice(*SPECTRUM_RULES),
-        "spectrum rule for policies that choose only the path (the family's heuristics "
-        "bring their own)",
+        f"spectrum rule of the path-only policies: {_one_of(SPECTRUM_RULES)} (the family's "
+        "heuristics bring their own)",
     )
 
 
@@ -392,24 +420,28 @@ class DatasetLoggingSettings:
     shard_compression: str = _key(
         "none",
         _choice(*SHARD_COMPRESSIONS),
-        f"{', '.join(SHARD_COMPRESSIONS)}: compress each shard once complete",
+        f"{_one_of(SHARD_COMPRESSIONS)}: compress each shard once complete",
     )
     path_features: str = _key(
         "extended",
         _choice(*PATH_FEATURE_SETS),
-        "seed: the seed card's five per path; extended: eight more after them (length, "
-        "slots, modulation, first-fit block, free blocks) for learners",
+        f"seed: the seed card's {len(PATH_FEATURE_SETS['seed'])} features per path; extended: "
+        f"{len(PATH_FEATURE_SETS['extended']) - len(PATH_FEATURE_SETS['seed'])} more after them "
+        "(length, slots, modulation, first-fit block, free blocks), what a learner needs to "
+        "beat a heuristic",
     )
     holding_time_known: bool = _key(
         False,
         _boolean,
-        "true: est_remaining_time is the request's holding time; false: the mean holding "
-        "time, all a controller can know",
+        "true: est_remaining_time is the request's own holding time (the future leaks into "
+        "the data); false: it is [general_settings] holding_time, the configured mean, all a "
+        "real controller can know (with holding_time_truncation the drawn times' mean is "
+        "lower: about 0.69 x it at F = 2)",
     )
     log_spectrum: bool = _key(
         False,
         _boolean,
-        "true: every state also holds each link's slot occupancy (hex) and each path its links",
+        "true: every state also holds each link's slot occupancy (hex) and each path its link ids",
     )
 
     @property
@@ -673,8 +705,104 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
 
 
 def default_ini_text() -> str:
-    """The embedded default config file's text."""
+    """The embedded default config file's text (what :func:`default_ini` renders)."""
     return resources.files("fusion.config").joinpath(DEFAULT_CONFIG).read_text("utf-8")
+
+
+#: The comment ``default.ini`` opens with; the rest of the file is rendered from the keys'
+#: declarations above (:func:`default_ini`), so each key has one help text.
+DEFAULT_INI_HEADER = """\
+fusion's embedded default config: every key, its value, and what it means.
+NSFNet, k=4, a load that blocks a few percent, a link failure mid-run repaired well
+before the end (so the pre, fail and post windows all appear), logging on; 5 seeds
+(42-46) of 50,000 requests, as FUSION's own usage example.
+Rendered from fusion/config/config.py (default_ini()): change a key's help there."""
+
+#: The widest line :func:`config_ini` writes a help text in.
+INI_WIDTH = 95
+
+
+def format_seeds(seeds: tuple[int, ...] | list[int]) -> str:
+    """The shortest text :func:`parse_seeds` reads back as ``seeds``: runs as ``a-b``.
+
+    :param seeds: Seeds, sorted and unique (as :func:`parse_seeds` gives them).
+
+        >>> format_seeds((0, 1, 2, 3, 7, 9, 10))
+        '0-3,7,9-10'
+        >>> parse_seeds(format_seeds((42, 43, 44, 45, 46)))
+        (42, 43, 44, 45, 46)
+    """
+    runs: list[list[int]] = []
+    for seed in seeds:
+        if runs and seed == runs[-1][1] + 1:
+            runs[-1][1] = seed
+        else:
+            runs.append([seed, seed])
+    return ",".join(f"{a}" if a == b else f"{a}-{b}" for a, b in runs)
+
+
+def ini_value(value: Any) -> str:
+    """A key's value as INI text its parser reads back to the same value.
+
+    :param value: A typed value of a :class:`Config` section.
+    :raises ValueError: for text an INI line cannot hold (a line break, or ``#``/``;`` after
+        a space, which the reader takes for a comment).
+
+        >>> ini_value(True), ini_value(300.0), ini_value((0, 1, 2)), ini_value(8)
+        ('true', '300.0', '0-2', '8')
+    """
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, tuple):
+        return format_seeds(value)
+    if isinstance(value, float):
+        return repr(value)
+    text = str(value)
+    if "\n" in text or "\r" in text or re.search(r"\s[#;]", text) or text != text.strip():
+        raise ValueError(f"{text!r} cannot be written as an INI value and read back the same")
+    return text
+
+
+def config_ini(config: Config, header: str = "") -> str:
+    """Every section and key of ``config`` as an INI file: each key after its help text as a
+    comment, in declaration order. :func:`load_config` reads it back to the same config.
+
+    :param config: The config to write out.
+    :param header: Comment text for the top of the file (one ``#`` line per line).
+    :raises ValueError: naming the key whose value an INI line cannot hold.
+
+        >>> text = config_ini(Config())
+        >>> text.splitlines()[:3]
+        ['[general_settings]', '# offered load in Erlang (arrival rate x mean holding time)', 'erlang = 300.0']
+    """
+    lines = [f"# {line}".rstrip() for line in header.splitlines()]
+    for section, cls in SECTIONS.items():
+        if lines:
+            lines.append("")
+        lines.append(f"[{section}]")
+        values = getattr(config, _ATTRS[section])
+        for spec in dataclasses.fields(cls):
+            help_lines = textwrap.wrap(
+                spec.metadata["help"],
+                INI_WIDTH - 2,
+                break_long_words=False,
+                break_on_hyphens=False,
+            )
+            lines.extend(f"# {line}" for line in help_lines)
+            try:
+                lines.append(f"{spec.name} = {ini_value(getattr(values, spec.name))}")
+            except ValueError as exc:
+                raise ValueError(f"{config.source}: [{section}] {spec.name}: {exc}") from None
+    return "\n".join(lines) + "\n"
+
+
+def default_ini() -> str:
+    """The text ``default.ini`` holds: the defaults, each key under its help text.
+
+    >>> default_ini() == default_ini_text()
+    True
+    """
+    return config_ini(Config(), DEFAULT_INI_HEADER)
 
 
 def check_seed(seed: Any) -> int:

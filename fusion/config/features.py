@@ -13,6 +13,11 @@ object holds the seed card's five features (:data:`SEED_PATH_FEATURES`) and, wit
 ``spectrum``, a path's ``links`` (both with ``log_spectrum``) and the ``meta`` fields the
 engine writes (``start_slot`` among them, unless an original heuristic allocates first-fit).
 
+Each field says since when it exists (:attr:`Feature.since`, one of :data:`EDITIONS`; the
+seed card's fields are the first). A dataset's manifest records the exact list of path features
+its shards hold (``path_features``); :func:`feature_set_holding` is the one rule readers apply,
+taking that list when there is one and guessing only for data made before manifests held it.
+
 Ranges name the scenario's sizes: ``nodes`` (the topology's node count), ``slots``
 (``[topology_settings] c_band``), ``links`` and ``paths`` (K); ``inf`` is unbounded.
 
@@ -24,6 +29,8 @@ Ranges name the scenario's sizes: ``nodes`` (the topology's node count), ``slots
     ([0.0, -1.0], [320.0, 319.0])
     >>> [f.name for f in RECORD_FIELDS["record"]]
     ['t', 'seed', 'state', 'action', 'reward', 'next_state', 'action_mask', 'meta']
+    >>> FEATURES["free_slots"].since, FEATURES["path_hops"].since
+    ('path_features = extended', 'seed card')
 """
 
 from __future__ import annotations
@@ -31,8 +38,11 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = [
+    "ALL_PATH_FEATURES",
+    "EDITIONS",
     "EXTENDED_PATH_FEATURES",
     "FEATURES",
     "GROUP_KINDS",
@@ -42,8 +52,10 @@ __all__ = [
     "SEED_PATH_FEATURES",
     "STATE_FEATURES",
     "Feature",
+    "check_path_feature_list",
     "feature_bounds",
     "feature_set_holding",
+    "feature_set_name",
     "feature_table",
     "path_features",
 ]
@@ -62,6 +74,8 @@ class Feature:
     :param kind: Its value in a line: ``int``, ``float``, ``bool``, ``str``, ``hex`` (a
         hexadecimal number as a string), ``<kind> list``, or a group of :data:`RECORD_FIELDS`
         (:data:`GROUP_KINDS`: an object holding that group's fields).
+    :param since: The edition of the record that introduced it (a key of :data:`EDITIONS`;
+        ``""`` only for what is not a field of the record, such as an export's own column).
     """
 
     name: str
@@ -70,11 +84,35 @@ class Feature:
     high: str
     meaning: str
     kind: str
+    since: str = ""
+
+
+#: The record's editions, oldest first: what :attr:`Feature.since` names, and what each
+#: brought. A dataset of an edition holds the fields of it and of every edition before it
+#: (those that a setting turns on, when it is on).
+SEED_CARD = "seed card"
+FIRST_RELEASE = "fusion 0.1.0"
+EXTENDED = "path_features = extended"
+LOG_SPECTRUM = "log_spectrum"
+START_SLOT = "start_slot"
+EDITIONS: dict[str, str] = {
+    SEED_CARD: "the seed card's schema: the line's fields, the request's five features, a "
+    "path's five and meta's first five (decision_time_ms .. was_groomed)",
+    FIRST_RELEASE: "fusion's engine: meta's request_id, arrival_time and bit_rate",
+    EXTENDED: "[dataset_logging] path_features = extended: eight path features after the seed "
+    "card's five",
+    LOG_SPECTRUM: "[dataset_logging] log_spectrum: the state's spectrum and each path's links",
+    START_SLOT: "[policy_settings] spectrum policies: meta's start_slot",
+}
 
 
 _STATE = (
-    Feature("src", "node", "0", "nodes-1", "the request's source node", kind="int"),
-    Feature("dst", "node", "0", "nodes-1", "the request's destination node", kind="int"),
+    Feature(
+        "src", "node", "0", "nodes-1", "the request's source node", kind="int", since=SEED_CARD
+    ),
+    Feature(
+        "dst", "node", "0", "nodes-1", "the request's destination node", kind="int", since=SEED_CARD
+    ),
     Feature(
         "slots_needed",
         "slots",
@@ -83,20 +121,26 @@ _STATE = (
         "slots (guard band included) on the first path a modulation format reaches; "
         "0: no path does",
         kind="int",
+        since=SEED_CARD,
     ),
     Feature(
         "est_remaining_time",
         "holding-time units",
         "0",
         "inf",
-        "the request's holding time when [dataset_logging] holding_time_known, else the mean "
-        "holding time (what a controller can estimate)",
+        "the request's holding time when [dataset_logging] holding_time_known; else "
+        "[general_settings] holding_time, the mean of the exponential draw before any "
+        "truncation (with holding_time_truncation F > 0 the requests' mean is lower: "
+        "holding_time x (1 - (1 + F) e^-F) / (1 - e^-F))",
         kind="float",
+        since=SEED_CARD,
     ),
-    Feature("is_disaster", "flag", "0", "1", "1 while a failure is active", kind="int"),
+    Feature(
+        "is_disaster", "flag", "0", "1", "1 while a failure is active", kind="int", since=SEED_CARD
+    ),
 )
 _SEED_PATH = (
-    Feature("path_hops", "links", "0", "nodes", "links on the path", kind="int"),
+    Feature("path_hops", "links", "0", "nodes", "links on the path", kind="int", since=SEED_CARD),
     Feature(
         "min_residual_slots",
         "slots",
@@ -104,6 +148,7 @@ _SEED_PATH = (
         "slots",
         "fewest free slots on any of its links",
         kind="int",
+        since=SEED_CARD,
     ),
     Feature(
         "frag_indicator",
@@ -112,9 +157,16 @@ _SEED_PATH = (
         "1",
         "1 - longest free block / free slots, over the slots free on every link (0: one block)",
         kind="float",
+        since=SEED_CARD,
     ),
     Feature(
-        "failure_mask", "flag", "0", "1", "1 if the path crosses a link that is down", kind="int"
+        "failure_mask",
+        "flag",
+        "0",
+        "1",
+        "1 if the path crosses a link that is down",
+        kind="int",
+        since=SEED_CARD,
     ),
     Feature(
         "dist_to_disaster_centroid",
@@ -123,10 +175,11 @@ _SEED_PATH = (
         "nodes",
         "fewest hops to the failure's centre while one is active; -1 otherwise",
         kind="int",
+        since=SEED_CARD,
     ),
 )
 _EXTENDED_PATH = (
-    Feature("length_km", "km", "0", "inf", "the path's length", kind="float"),
+    Feature("length_km", "km", "0", "inf", "the path's length", kind="float", since=EXTENDED),
     Feature(
         "path_slots_needed",
         "slots",
@@ -134,6 +187,7 @@ _EXTENDED_PATH = (
         "slots",
         "slots (guard band included) the request takes on this path; 0: out of reach",
         kind="int",
+        since=EXTENDED,
     ),
     Feature(
         "spectral_efficiency",
@@ -142,6 +196,7 @@ _EXTENDED_PATH = (
         "inf",
         "the modulation format's spectral efficiency on this path; 0: out of reach",
         kind="float",
+        since=EXTENDED,
     ),
     Feature(
         "first_fit_start",
@@ -150,6 +205,7 @@ _EXTENDED_PATH = (
         "slots-1",
         "the lowest slot where the request fits on every link; -1: nowhere",
         kind="int",
+        since=EXTENDED,
     ),
     Feature(
         "first_fit_block",
@@ -158,6 +214,7 @@ _EXTENDED_PATH = (
         "slots",
         "the size of the free block that first fit lands in; 0: none",
         kind="int",
+        since=EXTENDED,
     ),
     Feature(
         "fitting_blocks",
@@ -166,9 +223,16 @@ _EXTENDED_PATH = (
         "slots",
         "free blocks (free on every link) large enough for the request",
         kind="int",
+        since=EXTENDED,
     ),
     Feature(
-        "free_slots", "slots", "0", "slots", "slots free on every link of the path", kind="int"
+        "free_slots",
+        "slots",
+        "0",
+        "slots",
+        "slots free on every link of the path",
+        kind="int",
+        since=EXTENDED,
     ),
     Feature(
         "mean_block_size",
@@ -177,6 +241,7 @@ _EXTENDED_PATH = (
         "slots",
         "free_slots / the number of free blocks, 4 decimals; 0: none free",
         kind="float",
+        since=EXTENDED,
     ),
 )
 
@@ -188,6 +253,7 @@ _PATHS = Feature(
     "",
     "the candidate paths, K objects (padding after the real ones)",
     kind="path list",
+    since=SEED_CARD,
 )
 _SPECTRUM = Feature(
     "spectrum",
@@ -197,12 +263,27 @@ _SPECTRUM = Feature(
     "per link, its occupied slots as a hexadecimal number (bit s: slot s); with "
     "[dataset_logging] log_spectrum",
     kind="hex list",
+    since=LOG_SPECTRUM,
 )
 _LINKS = Feature(
-    "links", "link ids", "0", "links-1", "the path's links; with log_spectrum", kind="int list"
+    "links",
+    "link ids",
+    "0",
+    "links-1",
+    "the path's links; with log_spectrum",
+    kind="int list",
+    since=LOG_SPECTRUM,
 )
 _META = (
-    Feature("decision_time_ms", "ms", "0", "inf", "wall-clock time of the decision", kind="float"),
+    Feature(
+        "decision_time_ms",
+        "ms",
+        "0",
+        "inf",
+        "wall-clock time of the decision",
+        kind="float",
+        since=SEED_CARD,
+    ),
     Feature(
         "restoration_latency_ms",
         "ms",
@@ -210,6 +291,7 @@ _META = (
         "inf",
         "[failure_settings] restoration_latency_ms while a failure is active; 0 otherwise",
         kind="float",
+        since=SEED_CARD,
     ),
     Feature(
         "bp_window_tag",
@@ -218,6 +300,7 @@ _META = (
         "post",
         "pre, fail or post: where the arrival falls against the run's failure",
         kind="str",
+        since=SEED_CARD,
     ),
     Feature(
         "backup_available",
@@ -226,6 +309,7 @@ _META = (
         "true",
         "another feasible path is link-disjoint from the one taken",
         kind="bool",
+        since=SEED_CARD,
     ),
     Feature(
         "was_groomed",
@@ -234,6 +318,7 @@ _META = (
         "true",
         "false: this simulator grooms no traffic",
         kind="bool",
+        since=SEED_CARD,
     ),
     Feature(
         "request_id",
@@ -242,8 +327,17 @@ _META = (
         "inf",
         "the request's index among the measured ones (warm-up excluded)",
         kind="int",
+        since=FIRST_RELEASE,
     ),
-    Feature("arrival_time", "holding-time units", "0", "inf", "when it arrived", kind="float"),
+    Feature(
+        "arrival_time",
+        "holding-time units",
+        "0",
+        "inf",
+        "when it arrived",
+        kind="float",
+        since=FIRST_RELEASE,
+    ),
     Feature(
         "bit_rate",
         "Gb/s",
@@ -251,6 +345,7 @@ _META = (
         "inf",
         "the request's bit rate (or slots: modulation none)",
         kind="int",
+        since=FIRST_RELEASE,
     ),
     Feature(
         "start_slot",
@@ -260,14 +355,33 @@ _META = (
         "the first slot allocated, -1 when blocked; logged unless an original heuristic "
         "allocates first-fit",
         kind="int",
+        since=START_SLOT,
     ),
 )
 _RECORD = (
-    Feature("t", "decisions", "0", "inf", "the transition's index within its seed", kind="int"),
-    Feature("seed", "seed", "0", "inf", "the run's seed", kind="int"),
-    Feature("state", "", "", "", "what the decision saw", kind="state"),
-    Feature("action", "path", "-1", "paths-1", "the path taken; -1: blocked", kind="int"),
-    Feature("reward", "reward", "-1", "1", "+1.0 routed, -1.0 blocked", kind="float"),
+    Feature(
+        "t",
+        "decisions",
+        "0",
+        "inf",
+        "the transition's index within its seed",
+        kind="int",
+        since=SEED_CARD,
+    ),
+    Feature("seed", "seed", "0", "inf", "the run's seed", kind="int", since=SEED_CARD),
+    Feature("state", "", "", "", "what the decision saw", kind="state", since=SEED_CARD),
+    Feature(
+        "action",
+        "path",
+        "-1",
+        "paths-1",
+        "the path taken; -1: blocked",
+        kind="int",
+        since=SEED_CARD,
+    ),
+    Feature(
+        "reward", "reward", "-1", "1", "+1.0 routed, -1.0 blocked", kind="float", since=SEED_CARD
+    ),
     Feature(
         "next_state",
         "",
@@ -275,6 +389,7 @@ _RECORD = (
         "",
         "the next transition's state with [dataset_logging] link_next_state; else null",
         kind="state",
+        since=SEED_CARD,
     ),
     Feature(
         "action_mask",
@@ -283,8 +398,17 @@ _RECORD = (
         "true",
         "per path, whether it can carry the request",
         kind="bool list",
+        since=SEED_CARD,
     ),
-    Feature("meta", "", "", "", "facts about the decision a policy does not see", kind="meta"),
+    Feature(
+        "meta",
+        "",
+        "",
+        "",
+        "facts about the decision a policy does not see",
+        kind="meta",
+        since=SEED_CARD,
+    ),
 )
 
 #: The request's features, in the observation's order (upstream FUSION's).
@@ -313,6 +437,8 @@ RECORD_FIELDS: dict[str, tuple[Feature, ...]] = {
 }
 #: The kinds that name an object: a field of kind ``state`` holds the ``state`` fields.
 GROUP_KINDS = frozenset(RECORD_FIELDS) - {"record"}
+#: Every declared path feature, in the declaration's (an observation's) order.
+ALL_PATH_FEATURES: tuple[str, ...] = tuple(f.name for f in (*_SEED_PATH, *_EXTENDED_PATH))
 
 
 def path_features(name: str) -> tuple[str, ...]:
@@ -329,25 +455,97 @@ def path_features(name: str) -> tuple[str, ...]:
         ) from None
 
 
-def feature_set_holding(held: Iterable[str]) -> tuple[str, ...]:
-    """The path features of the smallest feature set holding every one of ``held``: the one
-    rule that tells which set a file holds from the features its paths hold (the seed card's
-    five when they hold none).
+def check_path_feature_list(names: Any) -> tuple[str, ...]:
+    """A recorded list of path features, checked: a list of declared path features (of
+    :data:`RECORD_FIELDS` ``path``, whose observation values they are), none twice.
 
-    :param held: Path features found in the data.
-    :raises ValueError: naming a feature no set holds.
+    :param names: The list as read (a manifest's or a sidecar's ``path_features``).
+    :raises ValueError: saying what is wrong with it.
 
-        >>> feature_set_holding(["path_hops", "free_slots"]) == path_features("extended")
-        True
+        >>> check_path_feature_list(["path_hops", "free_slots"])
+        ('path_hops', 'free_slots')
+    """
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
+        raise ValueError(f"expected a list of path feature names, got {names!r}")
+    unknown = [n for n in names if n not in ALL_PATH_FEATURES]
+    if unknown:
+        raise ValueError(f"{unknown} are not path features (known: {list(ALL_PATH_FEATURES)})")
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ValueError(f"{twice} listed more than once")
+    return tuple(names)
+
+
+def feature_set_holding(
+    held: Iterable[str] = (),
+    *,
+    recorded: Sequence[str] | None = None,
+    count: int | None = None,
+) -> tuple[str, ...]:
+    """The path features a dataset holds, in observation order: the one rule every reader
+    applies (the column reader, the Parquet export, the observation layout).
+
+    A dataset's manifest records its list (``path_features``); given it, that list is the
+    answer, checked against what the data shows. Data made before manifests recorded one
+    holds what it holds: the declared features among ``held``, in declaration order (the
+    writer and ``fusion validate`` let a file hold any declared list, the same in every path);
+    given only a width (``count``), the feature set of that many features; the seed card's
+    five when nothing is known.
+
+    :param held: Path features found in the data (for a recorded list: must be among it).
+    :param recorded: The list the dataset's manifest (or merge record) holds, or ``None``.
+    :param count: Features per path the data has (an observation's width), when known.
+    :raises ValueError: naming a feature no set (or not the recorded list) holds, or a count
+        that does not fit.
+
+        >>> feature_set_holding(["free_slots", "path_hops"])
+        ('path_hops', 'free_slots')
         >>> feature_set_holding([])
         ('path_hops', 'min_residual_slots', 'frag_indicator', 'failure_mask', 'dist_to_disaster_centroid')
+        >>> feature_set_holding(["path_hops"], recorded=["path_hops", "free_slots"])
+        ('path_hops', 'free_slots')
+        >>> len(feature_set_holding(count=13))
+        13
     """
     wanted = set(held)
-    for features in sorted(PATH_FEATURE_SETS.values(), key=len):
-        if wanted <= set(features):
-            return features
+    if recorded is not None:
+        listed = check_path_feature_list(list(recorded))
+        if wanted - set(listed):
+            raise ValueError(
+                f"the data holds {sorted(wanted - set(listed))}, which its recorded "
+                f"path_features {list(listed)} do not list"
+            )
+        if count is not None and count != len(listed):
+            raise ValueError(
+                f"{count} features per path, the recorded path_features list {len(listed)}"
+            )
+        return listed
     known = {name for features in PATH_FEATURE_SETS.values() for name in features}
-    raise ValueError(f"no feature set holds {sorted(wanted - known)}")
+    if wanted - known:
+        raise ValueError(f"no feature set holds {sorted(wanted - known)}")
+    if wanted:
+        exact = tuple(name for name in ALL_PATH_FEATURES if name in wanted)
+        if count in (None, len(exact)):
+            return exact
+        raise ValueError(f"{count} features per path, the data holds {len(exact)}: {list(exact)}")
+    for features in sorted(PATH_FEATURE_SETS.values(), key=len):
+        if count in (None, len(features)):
+            return features
+    raise ValueError(f"no feature set has {count} features per path")
+
+
+def feature_set_name(features: Sequence[str]) -> str:
+    """The ``path_features`` setting that gives ``features``, else the features themselves.
+
+    :param features: Path features in order.
+
+        >>> feature_set_name(path_features("seed")), feature_set_name(["path_hops"])
+        ('seed', 'path_hops')
+    """
+    for name, listed in PATH_FEATURE_SETS.items():
+        if tuple(features) == listed:
+            return name
+    return ", ".join(features)
 
 
 def _size(text: str, nodes: int, slots: int) -> float:

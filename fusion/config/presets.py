@@ -14,6 +14,9 @@ mixes in second choices).
     ['deeprmsa-cost239', 'deeprmsa-nsfnet', 'gcn-rmsa-cost239']
     >>> preset_config("deeprmsa-nsfnet").topology.directed
     True
+
+``fusion scenarios NAME`` prints a preset's whole configuration (:func:`preset_ini`): every
+key, defaults included, as an INI file that ``--config`` takes back to the same config sha256.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from fusion.config.config import Config, config_from_mapping
+from fusion.config.config import Config, config_from_mapping, config_ini
 
 
 @dataclass(frozen=True)
@@ -244,3 +247,27 @@ def preset_config(name: str) -> Config:
     :raises KeyError: for an unknown name.
     """
     return config_from_mapping(PRESETS[name].sections(), f"<preset {name}>")
+
+
+def preset_ini(name: str) -> str:
+    """A preset's whole configuration as an INI file: every section and key, defaults
+    included, each under its help text; saved and given to ``--config`` it makes the same
+    config (and config sha256) as ``--config NAME``.
+
+    :param name: A key of :data:`PRESETS`.
+    :raises KeyError: for an unknown name.
+
+        >>> text = preset_ini("ptrnet-rsa-40-nsfnet")
+        >>> "c_band = 40" in text and "failure_type = none" in text and "seeds = 0-9" in text
+        True
+    """
+    preset = PRESETS[name]
+    loads = ", ".join(map(str, preset.loads))
+    header = (
+        f"fusion scenarios {name}: {preset.source}\n"
+        f"{preset.network}, {'directed' if preset.directed else 'undirected'}, "
+        f"{preset.slots} slots; loads {loads} Erlang.\n"
+        f"Every key, defaults included: save this and pass it to --config; it makes the same "
+        f"config\n(and config sha256) as --config {name}."
+    )
+    return config_ini(preset_config(name), header)

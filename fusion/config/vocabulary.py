@@ -1,8 +1,9 @@
 """The names every layer shares, each defined once: bit rates, policies, compressions,
 failure kinds, and the config keys that do not change what a seed's transitions are.
 
-The config checks values against these; the simulator, the storage layer and the CLI build
-their registries, choices and file names from them.
+The heuristics' names and spectrum rules come from their registry
+(:mod:`fusion.config.heuristics`). The config checks values against these; the simulator, the
+storage layer and the CLI build their registries, choices and file names from them.
 
     >>> SHARD_COMPRESSIONS, SUFFIXES["zstd"]
     (('none', 'gzip', 'zstd'), '.zst')
@@ -10,36 +11,21 @@ their registries, choices and file names from them.
 
 from __future__ import annotations
 
+from fusion.config.heuristics import HEURISTICS
+from fusion.config.heuristics import SPECTRUM_RULES as SPECTRUM_RULES
+
 #: FUSION's bit rates (Gbps), the keys of its modulation table, in order.
 BIT_RATES = (25, 50, 100, 200, 400)
 #: FUSION's default request mix over :data:`BIT_RATES`.
 BANDWIDTH_MIX = (0.1, 0.1, 0.5, 0.2, 0.1)
 
-#: ``[policy_settings] policy``: the heuristics of :mod:`fusion.sim.policies`: XLRON's family
-#: of twelve (path rule + spectrum rule), then fusion's first three path-only ones.
-POLICY_NAMES = (
-    "ksp_ff",
-    "ksp_lf",
-    "ksp_bf",
-    "ksp_mu",
-    "ff_ksp",
-    "lf_ksp",
-    "bf_ksp",
-    "mu_ksp",
-    "kmc_ff",
-    "kmf_ff",
-    "kme_ff",
-    "kca_ff",
-    "shortest_feasible",
-    "least_congested",
-    "random_feasible",
-)
+#: ``[policy_settings] policy``: every heuristic's name, in the registry's order
+#: (:data:`fusion.config.heuristics.HEURISTICS`: XLRON's family of twelve, then fusion's
+#: path-only ones).
+POLICY_NAMES: tuple[str, ...] = tuple(h.name for h in HEURISTICS)
 #: The heuristics that existed before the family: with ``first_fit`` their records keep the
 #: original meta (no ``start_slot``), byte for byte.
-ORIGINAL_POLICIES = ("ksp_ff", "shortest_feasible", "least_congested", "random_feasible")
-
-#: ``[policy_settings] spectrum``: where in the chosen path's free spectrum a request goes.
-SPECTRUM_RULES = ("first_fit", "last_fit", "best_fit", "most_used")
+ORIGINAL_POLICIES: tuple[str, ...] = tuple(h.name for h in HEURISTICS if h.original)
 
 #: ``[general_settings] path_order``: which k paths are the candidates and in what order.
 PATH_ORDERS = ("length", "hops", "hops_length", "spectral_resources")

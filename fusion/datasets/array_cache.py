@@ -25,14 +25,14 @@ from typing import Any
 import numpy as np
 import orjson
 
-from fusion.storage import manifest as mf
 from fusion.storage.atomic import atomic_output
+from fusion.storage.shard_names import ARRAY_CACHE_KEY, ARRAY_CACHE_SUFFIX
 
 logger = logging.getLogger(__name__)
 
 CACHE_VERSION = 1
-CACHE_SUFFIX = mf.ARRAY_CACHE_SUFFIX
-_KEY = mf.ARRAY_CACHE_KEY
+CACHE_SUFFIX = ARRAY_CACHE_SUFFIX
+_KEY = ARRAY_CACHE_KEY
 _META = "metadata_json"
 
 

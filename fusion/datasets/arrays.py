@@ -45,12 +45,12 @@ from typing import Any, cast
 import numpy as np
 
 from fusion.datasets import array_cache
+from fusion.datasets.actions import env_actions, env_masks
 from fusion.datasets.columns import Columns, check_parsed, read_columns
 from fusion.errors import DatasetError
 from fusion.storage.observation import (
     PATH_FEATURES,
     STATE_FEATURES,
-    legal_actions,
     observation_names,
     observation_rows,
     observation_size,
@@ -100,15 +100,14 @@ class TransitionArrays:
     @property
     def env_actions(self) -> np.ndarray:
         """The actions in the environment's (and Minari's) encoding: ``Discrete(K + 1)``,
-        blocked (-1 here) as ``K``."""
-        k = self.action_masks.shape[1]
-        return np.where(self.actions < 0, k, self.actions)
+        blocked (-1 here) as ``K`` (:func:`~fusion.datasets.actions.env_actions`)."""
+        return env_actions(self.actions, self.action_masks.shape[1])
 
     @property
     def env_action_masks(self) -> np.ndarray:
         """The masks in the environment's encoding: ``(N, K + 1)``, block legal only where no
-        path is feasible (:func:`~fusion.storage.observation.legal_actions`)."""
-        return legal_actions(self.action_masks)
+        path is feasible (:func:`~fusion.datasets.actions.env_masks`)."""
+        return env_masks(self.action_masks)
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Every array by name (everything but ``metadata``; a study's axis columns too)."""
@@ -178,12 +177,12 @@ def _common_features(parts: list[Columns]) -> tuple[str, ...]:
     """The path features every file holds (files that list no path hold any set)."""
     sets = {c.path_features for c in parts if c.path_features is not None}
     if len(sets) > 1:
-        seed = next(c for c in parts if c.path_features == PATH_FEATURES)
-        extended = next(c for c in parts if c.path_features not in (None, PATH_FEATURES))
+        first = next(c for c in parts if c.path_features is not None)
+        other = next(c for c in parts if c.path_features not in (None, first.path_features))
         raise DatasetError(
-            f"files hold different path features: {seed.source} the seed card's "
-            f"{len(PATH_FEATURES)}, {extended.source} the extended "
-            f"{len(extended.path_features or ())}; read them apart"
+            f"files hold different path features: {first.source} "
+            f"{list(first.path_features or ())}, {other.source} "
+            f"{list(other.path_features or ())}; read them apart"
         )
     return sets.pop() if sets else PATH_FEATURES
 
@@ -204,11 +203,12 @@ def _linked(base: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return successors(base["observations"], dones), dones
 
 
-def _parse(sources: list[Source], verify: bool) -> dict[str, np.ndarray]:
-    """Parse every source, a file per thread as well (pyarrow drops the GIL while parsing)."""
+def _parse(sources: list[Source], verify: bool) -> tuple[dict[str, np.ndarray], tuple[str, ...]]:
+    """Parse every source, a file per thread as well (pyarrow drops the GIL while parsing);
+    the base arrays and the path features the files hold."""
     with ThreadPoolExecutor(max(1, min(len(sources), os.cpu_count() or 1))) as pool:
         parts = list(pool.map(lambda source: _read_checked(source, verify), sources))
-    return _in_order(_assemble(parts))
+    return _in_order(_assemble(parts)), _common_features(parts)
 
 
 def to_arrays(
@@ -282,6 +282,7 @@ def _from_resolved(
     sources = resolved.sources
     cacheable = cache and not any(s.whole_lines_only for s in sources)
     base: dict[str, np.ndarray] | None = None
+    held: Sequence[str] | None = None  # the path features the files hold, as read
     from_cache = False
     if cacheable:
         target = array_cache.cache_path(resolved.directory, resolved.stem)
@@ -291,12 +292,17 @@ def _from_resolved(
             if verify:  # the cache key trusts sizes and line counts; verify trusts bytes only
                 for source in sources:
                     source.check_sha256()
-            base, from_cache = hit[0], True
+            base, held, from_cache = hit[0], hit[1].get("path_features"), True
         elif wanted is None or resolved.is_file:
-            base = _parse(sources, verify)
-            array_cache.save_cache(target, key, base, {"sources": [str(s.path) for s in sources]})
+            base, held = _parse(sources, verify)
+            array_cache.save_cache(
+                target,
+                key,
+                base,
+                {"sources": [str(s.path) for s in sources], "path_features": list(held)},
+            )
     if base is None:
-        base = _parse(chosen.sources, verify)
+        base, held = _parse(chosen.sources, verify)
     next_observations, dones = _linked(base)
     keep = np.ones(len(dones), dtype=bool)
     if wanted is not None:
@@ -304,7 +310,10 @@ def _from_resolved(
     if window is not None:
         keep &= base["window_tags"] == WINDOW_TAGS.index(window)
     k = base["action_masks"].shape[1]
-    features = path_features_of(base["observations"].shape[1], k)
+    if held is None:  # a cache written before it recorded them: the manifests' list, or width
+        lists = {s.path_features for s in chosen.sources}
+        held = lists.pop() if len(lists) == 1 else None
+    features = path_features_of(base["observations"].shape[1], k, held)
     metadata = {
         "observation_names": observation_names(k, features),
         "state_features": list(STATE_FEATURES),

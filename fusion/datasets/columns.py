@@ -28,31 +28,30 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-from fusion.config.features import feature_set_holding
+from fusion.config.features import FEATURES, feature_set_holding
+from fusion.datasets.arrow_types import only, record_schema
 from fusion.errors import DatasetError
 from fusion.storage.compression import compression_of, open_binary
 from fusion.storage.integrity import check_columns, check_line_count
 from fusion.storage.loader import iter_json_lines
-from fusion.storage.observation import EXTENDED_PATH_FEATURES, PATH_FEATURES, STATE_FEATURES
+from fusion.storage.observation import STATE_FEATURES
 from fusion.storage.schema import WINDOW_TAGS
 from fusion.storage.sources import Source
 
 BLOCK_SIZE = 4 << 20
 
-_PATH_TYPE = pa.struct([(name, pa.float64()) for name in (*PATH_FEATURES, *EXTENDED_PATH_FEATURES)])
-_STATE_TYPE = pa.struct(
-    [*((name, pa.float64()) for name in STATE_FEATURES), ("paths", pa.list_(_PATH_TYPE))]
-)
-SCHEMA = pa.schema(
-    [
-        ("t", pa.int64()),
-        ("seed", pa.int64()),
-        ("state", _STATE_TYPE),
-        ("action", pa.int64()),
-        ("reward", pa.float64()),
-        ("action_mask", pa.list_(pa.bool_())),
-        ("meta", pa.struct([("bp_window_tag", pa.string())])),
-    ]
+#: The fields the array view reads, typed by the declaration (:mod:`.arrow_types`); the
+#: features (the request's, and every feature a path may hold) as float64, an observation's type.
+SCHEMA = record_schema(
+    only(
+        {
+            "record": ("t", "seed", "state", "action", "reward", "action_mask", "meta"),
+            "state": (*STATE_FEATURES, "paths"),
+            "path": FEATURES,
+            "meta": ("bp_window_tag",),
+        }
+    ),
+    as_float=("state", "path"),
 )
 _WINDOW_SET = pa.array(WINDOW_TAGS)
 
@@ -248,7 +247,7 @@ def read_columns(
         state_matrix[:, j] = _required(source, f"state.{name}", state.field(name)).to_numpy(
             zero_copy_only=False
         )
-    features = _feature_set(paths)
+    features = _feature_set(source, paths, part)
     path_matrix = np.empty((len(paths), len(features)), dtype=np.float64)
     for j, name in enumerate(features):
         field = paths.field(name)
@@ -272,16 +271,26 @@ def read_columns(
         mask_values=np.asarray(masks.to_numpy(zero_copy_only=False), dtype=bool),
         mask_counts=mask_counts,
         windows=windows.to_numpy(zero_copy_only=False).astype(np.int8),
-        path_features=features if len(paths) else None,
+        path_features=features if len(paths) or (part and part.path_features) else None,
         source=str(source),
     )
 
 
-def _feature_set(paths: pa.Array) -> tuple[str, ...]:
-    """The feature set holding every feature some path holds (a path that lacks one of the
-    set is then refused by the column read, naming its line)."""
-    return feature_set_holding(
+def _feature_set(source: Path, paths: pa.Array, part: Source | None) -> tuple[str, ...]:
+    """The path features the file holds: the list its manifest (or merge record) records,
+    else (data made before) the feature set holding every feature some path holds; a path
+    that lacks one is then refused by the column read, naming its line.
+
+    :raises DatasetError: naming the file, when a path holds a feature the recorded list
+        does not (or no set holds).
+    """
+    held = (
         field.name
         for field, values in zip(paths.type, paths.flatten(), strict=True)
         if values.null_count < len(values)
     )
+    recorded = part.path_features if part is not None else None
+    try:
+        return feature_set_holding(held, recorded=recorded)
+    except ValueError as exc:
+        raise DatasetError(f"{source}: state.paths[]: {exc}") from None

@@ -13,6 +13,10 @@ view's row order, ``(seed, t)`` within each dataset:
 - ``path_links``: ``(N, K, H)`` int32 link ids of each candidate path, -1 padded (H: the
   most hops).
 
+This module is also the logged hex's one decoder: :func:`occupancy_bytes` for many states at once
+(bytes), :func:`free_masks` and :func:`logged_spectrum` for one state, as the simulator holds
+a spectrum (:mod:`fusion.sim.spectrum`: per link an int, bit ``s`` set when slot ``s`` is free).
+
     >>> import tempfile
     >>> from fusion.config.config import load_config
     >>> from fusion.run.simulation import run_simulation
@@ -28,31 +32,69 @@ view's row order, ``(seed, t)`` within each dataset:
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
+from fusion.datasets.arrow_types import only, record_schema
 from fusion.datasets.columns import check_parsed, explain, read_table
 from fusion.errors import DatasetError
+from fusion.sim.spectrum import SpectrumState
 from fusion.storage.sources import Source, resolve_parts
 
-_SCHEMA = pa.schema(
-    [
-        ("t", pa.int64()),
-        ("seed", pa.int64()),
-        (
-            "state",
-            pa.struct(
-                [
-                    ("spectrum", pa.list_(pa.string())),
-                    ("paths", pa.list_(pa.struct([("links", pa.list_(pa.int64()))]))),
-                ]
-            ),
-        ),
-    ]
+#: The fields read: each line's ``t`` and ``seed``, its state's spectrum and paths' links.
+_SCHEMA = record_schema(
+    only({"record": ("t", "seed", "state"), "state": ("spectrum", "paths"), "path": ("links",)})
 )
+
+
+def free_masks(spectrum: Sequence[str], slots: int) -> list[int]:
+    """One state's logged ``spectrum`` as each link's free-slot bitmask (the simulator's form).
+
+    :param spectrum: Per link, its occupied slots as a hexadecimal number.
+    :param slots: Slots per link.
+
+        >>> free_masks(["00", "f0"], 8)
+        [255, 15]
+    """
+    full = (1 << slots) - 1
+    return [full ^ int(text, 16) for text in spectrum]
+
+
+def logged_spectrum(spectrum: Sequence[str], slots: int) -> SpectrumState:
+    """One state's logged ``spectrum`` as a :class:`~fusion.sim.spectrum.SpectrumState` (to
+    allocate on, or to read a path's common free slots from, as the simulator does).
+
+    :param spectrum: Per link, its occupied slots as a hexadecimal number.
+    :param slots: Slots per link.
+
+        >>> s = logged_spectrum(["03", "01"], 8)
+        >>> s.common_free([0, 1]), s.free_count
+        (252, [6, 7])
+    """
+    state = SpectrumState(len(spectrum), slots)
+    state.free = free_masks(spectrum, slots)
+    state.free_count = [mask.bit_count() for mask in state.free]
+    return state
+
+
+def occupancy_bytes(spectrum: Sequence[str], rows: int, links: int) -> np.ndarray:
+    """Many states' logged spectra as bytes: ``(rows, links, bytes)`` uint8, slot ``s`` the
+    bit ``s % 8`` of byte ``s // 8`` (the hex number's low byte first).
+
+    :param spectrum: Every row's links' hex numbers, row after row (all of one width).
+    :param rows: The rows.
+    :param links: Links per row.
+
+        >>> occupancy_bytes(["0100", "8001"], 1, 2).tolist()  # (free_masks' bits, packed)
+        [[[0, 1], [1, 128]]]
+    """
+    width = len(spectrum[0]) // 2 if len(spectrum) else 0
+    raw = np.frombuffer(bytes.fromhex("".join(spectrum)), dtype=np.uint8)
+    return np.ascontiguousarray(raw.reshape(rows, links, width)[:, :, ::-1])
 
 
 @dataclass(frozen=True)
@@ -147,10 +189,8 @@ def spectrum_arrays(
             hexes.extend(part_hex[at])
             paths.append(part_paths[at])
     n = len(ts)
-    width = len(hexes[0]) // 2 if hexes else 0
-    raw = np.frombuffer(bytes.fromhex("".join(hexes)), dtype=np.uint8).reshape(n, links, width)
-    little = np.ascontiguousarray(raw[:, :, ::-1])  # the hex number's low byte first
-    slots = slots or width * 8
+    little = occupancy_bytes(hexes, n, links)
+    slots = slots or little.shape[2] * 8
     occupancy = (
         little[:, :, : (slots + 7) // 8]
         if packed

@@ -9,8 +9,10 @@ shard's last transition a timeout, not a terminal).
 
 - Observation: the array view's vector (:func:`fusion.storage.observation.observation`),
   ``5 + FK`` float32 in upstream FUSION's order, F the path features of ``[dataset_logging]
-  path_features``; the bounds come from the feature catalogue (:mod:`fusion.config.features`).
-- Action: ``Discrete(K + 1)``; ``0 .. K-1`` route on that path, ``K`` blocks. Legal actions
+  path_features`` (named by :attr:`EONRoutingEnv.observation_names`); the bounds are each
+  feature's range in the record's declaration (:mod:`fusion.config.features`).
+- Action: ``Discrete(K + 1)``, the block action's environment encoding
+  (:mod:`fusion.datasets.actions`); ``0 .. K-1`` route on that path, ``K`` blocks. Legal actions
   are ``info["action_mask"]`` (K + 1 bools, also :meth:`EONRoutingEnv.action_masks` for
   sb3-contrib's MaskablePPO): the feasible paths, and ``K`` only when no path is feasible, so
   a logged action ``-1`` is action ``K``. An illegal action blocks the request
@@ -52,10 +54,11 @@ from fusion.config.config import (
     section_name,
 )
 from fusion.config.features import feature_bounds, path_features
+from fusion.datasets.actions import env_action_count, env_mask, logged_action
 from fusion.errors import ConfigError
 from fusion.sim.engine import Decision, SimulationEngine
 from fusion.sim.scenario import build_scenario
-from fusion.storage.observation import STATE_FEATURES, legal_list, observation
+from fusion.storage.observation import STATE_FEATURES, observation, observation_names
 
 ENV_ID = "fusion/EONRouting-v0"
 
@@ -161,16 +164,22 @@ def warmup_epsilon(config: Config) -> float:
 
 
 def _bounds(config: Config, num_nodes: int) -> tuple[np.ndarray, np.ndarray]:
-    """Each observation value's bounds, from the feature catalogue."""
+    """Each observation value's bounds: every feature's range in the declaration
+    (:func:`~fusion.config.features.feature_bounds`), laid out as an observation is
+    (:func:`~fusion.storage.observation.observation`: a state whose K paths all sit at the
+    bound); an unbounded high is float32's largest value."""
     features = path_features(config.dataset.path_features)
     sizes = {"nodes": num_nodes, "slots": config.topology.c_band}
-    state_low, state_high = feature_bounds(STATE_FEATURES, **sizes)
-    path_low, path_high = feature_bounds(features, **sizes)
     k = config.general.k_paths
-    top = float(np.finfo(np.float32).max)
-    low = np.array(state_low + path_low * k, dtype=np.float64)
-    high = np.minimum(np.array(state_high + path_high * k, dtype=np.float64), top)
-    return low.astype(np.float32), high.astype(np.float32)
+    sides = []
+    for state, path in zip(
+        feature_bounds(STATE_FEATURES, **sizes), feature_bounds(features, **sizes), strict=True
+    ):
+        bound: dict[str, Any] = dict(zip(STATE_FEATURES, state, strict=True))
+        bound["paths"] = [dict(zip(features, path, strict=True))] * k
+        sides.append(observation(bound, k, features))
+    low, high = sides
+    return low, np.minimum(high, np.finfo(np.float32).max)
 
 
 #: Unseeded resets draw their simulation seed from ``HELD_OUT_SEEDS`` (never one of the config's
@@ -208,15 +217,17 @@ class EONRoutingEnv(gymnasium.Env[np.ndarray, np.int64]):
         self.config = given.replace("dataset_logging", log_offline_dataset=False)
         self.k_paths = self.config.general.k_paths
         self.path_features = path_features(self.config.dataset.path_features)
+        #: What each observation value is (the array view's ``observation_names``).
+        self.observation_names = observation_names(self.k_paths, self.path_features)
         num_nodes = build_scenario(self.config).topology.num_nodes  # checks the keys too
         low, high = _bounds(self.config, num_nodes)
         self._size = len(low)
         self.observation_space = spaces.Box(low, high, dtype=np.float32)
-        self.action_space = spaces.Discrete(self.k_paths + 1)
+        self.action_space = spaces.Discrete(env_action_count(self.k_paths))
         self.engine: SimulationEngine | None = None
         self.sim_seed: int | None = None
         self._decision: Decision | None = None
-        self._legal = [False] * (self.k_paths + 1)
+        self._legal = [False] * env_action_count(self.k_paths)
 
     @property
     def state(self) -> dict[str, Any]:
@@ -232,9 +243,9 @@ class EONRoutingEnv(gymnasium.Env[np.ndarray, np.int64]):
     def _observe(self) -> tuple[np.ndarray, dict[str, Any]]:
         decision = self._decision
         if decision is None:
-            self._legal = legal_list([False] * self.k_paths)  # the run is over: block only
+            self._legal = env_mask([False] * self.k_paths)  # the run is over: block only
             return np.zeros(self._size, dtype=np.float32), {"action_mask": self.action_masks()}
-        legal = self._legal = legal_list(decision.mask)  # (a list: read per step, never shared)
+        legal = self._legal = env_mask(decision.mask)  # (a list: read per step, never shared)
         return observation(decision.state, self.k_paths, self.path_features), {
             "action_mask": np.array(legal, dtype=bool),
             "request_id": decision.request - self._warmup,  # as the log's meta.request_id
@@ -290,7 +301,7 @@ class EONRoutingEnv(gymnasium.Env[np.ndarray, np.int64]):
             raise ValueError(f"action must lie in 0 .. {self.k_paths}, got {action!r}")
         legal = self._legal[choice]
         decision = self._decision
-        routed = self.engine.decide(decision, choice if choice < self.k_paths else -1)
+        routed = self.engine.decide(decision, logged_action(choice, self.k_paths))
         reward = 1.0 if routed else -1.0
         self._decision = self.engine.next_decision()
         truncated = self._decision is None

@@ -1,396 +1,29 @@
-"""Exports for the tools offline-RL and data people already use: D4RL-style ``.npz``, Parquet.
+"""What every export shares: the front door (:func:`export_dataset`, by format name through
+the registry, :mod:`fusion.interop.formats`) and the refusals made before any work.
 
-``npz`` holds the D4RL keys (``observations``, ``actions``, ``rewards``, ``terminals``,
-``timeouts``, ``next_observations``) plus ``action_masks``, ``seeds``, ``t``, ``window_tags``
-and ``observation_names``. A shard ends because its run ran out of requests, not because the
-network reached a terminal state, so ``terminals`` is all false and ``timeouts`` marks each
-shard's last transition (D4RL's convention for a cut episode).
+The formats, each in its own module: ``npz`` (:mod:`fusion.interop.npz_export`, D4RL-style
+arrays), ``parquet`` (:mod:`fusion.interop.parquet_export`, a typed row per transition, a
+column per field of the record) and ``minari`` (:mod:`fusion.interop.minari_export`). Every
+export reads complete shards only (as :func:`~fusion.storage.loader.load_dataset` does), is
+refused before any work when it would leave seeds out (:func:`refuse_partial`), and
+publishes its output atomically.
 
-``parquet`` has one row per transition in ``(seed, t)`` order and a column per field of the
-record (:func:`parquet_schema`, derived from :data:`~fusion.config.features.RECORD_FIELDS`),
-in the line's order with ``state`` and ``meta`` flattened: ``t``, ``seed``, the request
-features (``src`` ... ``is_disaster``), ``paths`` (a list of structs holding the dataset's
-path features, and ``links`` when logged), ``spectrum`` when logged, ``action``, ``reward``,
-``next_state`` (a struct as the line has it, null unless ``link_next_state``), ``action_mask``,
-each ``meta`` field the data holds (``decision_time_ms`` ... ``start_slot``), then ``done``.
-A field a line lacks is null in its row. A line holding a field the record does not declare is
-refused, naming it and its line: nothing is dropped. Shards are written one at a time, so
-memory holds one shard (a study whose points hold different fields is written twice).
-
-Both read complete shards only (as :func:`~fusion.storage.loader.load_dataset` does) and
-publish their file atomically.
-
-    >>> import tempfile, os
-    >>> from fusion.storage.shard_writer import DatasetLogger
-    >>> d = tempfile.mkdtemp()
-    >>> s = {"src": 0, "dst": 1, "slots_needed": 3, "est_remaining_time": 1.0, "is_disaster": 0,
-    ...      "paths": []}
-    >>> with DatasetLogger.open_shard(d, 4, {}) as log:
-    ...     log.log_transition(s, -1, -1.0, None, [False], {"bp_window_tag": "pre"})
-    >>> export_dataset(d, os.path.join(d, "x.parquet"), "parquet")
-    1
+    >>> export_dataset("data", None, "parquet")
+    Traceback (most recent call last):
+    ...
+    ValueError: --format parquet needs -o OUT (the .parquet file)
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
-from collections.abc import Collection, Iterable
-from typing import Any
+from collections.abc import Iterable
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
-
-from fusion.config.features import (
-    FEATURES,
-    GROUP_KINDS,
-    RECORD_FIELDS,
-    STATE_FEATURES,
-    Feature,
-    feature_set_holding,
-)
-from fusion.datasets.arrays import to_arrays
-from fusion.datasets.arrow_types import arrow_type, record_schema
-from fusion.datasets.columns import check_table, explain, read_table
 from fusion.errors import DatasetError
 from fusion.errors import SeedsNotFoundError as SeedsNotFoundError  # (its home: errors.py)
-from fusion.storage.atomic import atomic_output
-from fusion.storage.integrity import check_columns, check_line_count
-from fusion.storage.loader import iter_json_lines
+from fusion.interop.formats import ExportJob, export_format
 from fusion.storage.outputs import check_output
-from fusion.storage.sources import Part, Source, resolve_parts, warn_skipped
-from fusion.storage.successors import episode_ends
-
-FORMATS = ("npz", "parquet")
-
-#: The JSON fields read for Parquet: every field the record declares
-#: (:data:`~fusion.config.features.RECORD_FIELDS`), so a field it does not declare is refused.
-RECORD_SCHEMA = record_schema()
-#: Objects whose fields become top-level columns (``next_state`` stays one struct column).
-_FLATTENED = ("state", "meta")
-#: Fields every file has a column for (the readers refuse a line without them).
-_REQUIRED = {
-    "record": frozenset(RECORD_SCHEMA.names),
-    "state": frozenset((*STATE_FEATURES, "paths")),
-}
-
-
-def parquet_schema(held: Collection[tuple[str, str]] = ()) -> pa.Schema:
-    """The Parquet file's columns for data that holds the ``held`` fields, in the record's
-    order with ``state`` and ``meta`` flattened, then ``done``.
-
-    Every field of the line, of its state and the state's request features is a column; a path
-    holds the features of its feature set (:func:`~fusion.config.features.feature_set_holding`)
-    and ``links`` when held; the state's ``spectrum`` and each ``meta`` field are columns when
-    held. Types are the declaration's (:mod:`fusion.datasets.arrow_types`).
-
-    :param held: ``(group, name)`` of each field the data holds (not null somewhere).
-
-        >>> parquet_schema([("meta", "start_slot")]).names[-3:]
-        ['action_mask', 'start_slot', 'done']
-        >>> parquet_schema().field("paths").type.value_type.num_fields
-        5
-    """
-    held = set(held)
-    features = feature_set_holding(
-        name for group, name in held if group == "path" and name in FEATURES
-    )
-
-    def keep(group: str, name: str) -> bool:
-        if name in _REQUIRED.get(group, ()) or (group, name) in held:
-            return True
-        return group == "path" and name in features
-
-    columns: list[pa.Field] = []
-    for field in record_schema(keep):
-        columns.extend(field.type if field.name in _FLATTENED else [field])
-    return pa.schema([*columns, pa.field("done", pa.bool_())])
-
-
-def held_fields(table: pa.Table) -> set[tuple[str, str]]:
-    """``(group, name)`` of each declared field that is not null in every row of ``table``
-    (parsed with :data:`RECORD_SCHEMA`); a ``next_state`` holds ``state`` fields.
-
-    :param table: Parsed records.
-    """
-    held: set[tuple[str, str]] = set()
-
-    def visit(group: str, children: Iterable[pa.Array]) -> None:
-        for field, child in zip(RECORD_FIELDS[group], children, strict=True):
-            if child.null_count == len(child):
-                continue
-            held.add((group, field.name))
-            inner = field.kind.removesuffix(" list")
-            if inner in GROUP_KINDS:
-                objects = child.flatten() if inner != field.kind else child  # a list's entries
-                visit(inner, objects.flatten())  # (a struct's flatten: its fields, nulls kept)
-
-    visit("record", (table.column(f.name).combine_chunks() for f in RECORD_FIELDS["record"]))
-    return held
-
-
-#: A whole line, as a field (for :func:`_field_problems`).
-_LINE = Feature("line", "", "", "", "a transition record", kind="record")
-
-
-class _Wider(Exception):
-    """A source holds fields the file's columns lack: write it again with them."""
-
-    def __init__(self, held: set[tuple[str, str]]) -> None:
-        self.held = held
-
-
-def _flat(table: pa.Table, schema: pa.Schema) -> pa.Table:
-    """``schema``'s columns of parsed records, sorted by ``(seed, t)``, with ``done``."""
-    table = table.sort_by([("seed", "ascending"), ("t", "ascending")])
-    columns: dict[str, Any] = {}
-    for name in RECORD_SCHEMA.names:
-        column = table.column(name)
-        if name in _FLATTENED:
-            struct = column.combine_chunks()
-            for field, child in zip(struct.type, struct.flatten(), strict=True):
-                if field.name in schema.names:
-                    columns[field.name] = child
-        else:
-            columns[name] = column
-    columns["done"] = pa.array(episode_ends(table.column("seed").to_numpy()))
-    return pa.table(
-        {field.name: columns[field.name].cast(field.type) for field in schema}, schema=schema
-    )
-
-
-def _field_problems(value: Any, field: Feature, where: str) -> list[str]:
-    """What in a parsed value does not match its declared field: a field the record does not
-    declare, a value of another kind, a required field missing (JSON null passes, as it
-    parses)."""
-    if value is None:
-        return []
-    kind = field.kind.removesuffix(" list")
-    if kind != field.kind:
-        if not isinstance(value, list):
-            return [f"{where} is {value!r}, not a list"]
-        single = dataclasses.replace(field, kind=kind)
-        for index, item in enumerate(value):
-            problems = _field_problems(item, single, f"{where}[{index}]")
-            if problems:
-                return problems
-        return []
-    if kind in RECORD_FIELDS:
-        if not isinstance(value, dict):
-            return [f"{where} is {value!r}, not an object"]
-        declared = {f.name: f for f in RECORD_FIELDS[kind]}
-        prefix = f"{where}." if where else ""
-        problems = [
-            f"{prefix}{name} is not a field the record declares (fusion.config.features), "
-            "so the export would lose it"
-            for name in value
-            if name not in declared
-        ]
-        problems += [
-            f"{prefix}{name} is missing"
-            for name in sorted(_REQUIRED.get(kind, ()))
-            if name not in value and field.name != "next_state"
-        ]
-        for name, item in value.items():
-            if name in declared:
-                problems += _field_problems(item, declared[name], f"{prefix}{name}")
-        return problems
-    expected = arrow_type(field)
-    if pa.types.is_integer(expected):
-        fits = type(value) is int and -(1 << (expected.bit_width - 1)) <= value < 1 << (
-            expected.bit_width - 1
-        )
-    elif pa.types.is_floating(expected):
-        fits = type(value) in (int, float)
-    else:
-        fits = type(value) is (bool if pa.types.is_boolean(expected) else str)
-    return [] if fits else [f"{where} is {value!r}, not {field.kind} ({expected})"]
-
-
-def _refusal(source: Source, exc: pa.ArrowInvalid) -> DatasetError:
-    """Why pyarrow refused a source: the first line holding a field the record does not
-    declare or a value of another kind, named field by field; else :func:`explain`'s."""
-    with source.open() as handle:  # (closed here, even when a line is found before the end)
-        lines = iter_json_lines(
-            source.path,
-            whole_only=source.whole_lines_only,
-            handle=handle,
-            first_line=source.first_line,
-        )
-        for number, line in enumerate(lines, source.first_line + 1):
-            problems = _field_problems(line, _LINE, "")
-            if problems:
-                return DatasetError(f"{source.path}:{number}: {'; '.join(problems)}")
-    return explain(source.path, source.whole_lines_only, exc, source)
-
-
-def _read(source: Source) -> pa.Table:
-    """One source's records, checked as every reader checks them (the schema, each line's
-    seed and ``t``, the line count and size, then the sha256 of a complete source's stored
-    bytes, as ``fusion merge`` does), only the selected seeds."""
-    try:
-        table = read_table(
-            source.path,
-            RECORD_SCHEMA,
-            whole_lines_only=source.whole_lines_only,
-            byte_range=source.byte_range,
-            unexpected="error",
-        )
-    except pa.ArrowInvalid as exc:
-        raise _refusal(source, exc) from exc
-    check_table(source.path, table)
-    seeds, t = table.column("seed").to_numpy(), table.column("t").to_numpy()
-    allowed = None if source.per_seed is None else list(source.per_seed)
-    check_columns(source.path, seeds, t, source.seed, allowed, source.first_line)
-    if source.complete:
-        check_line_count(source.path, len(table), source.lines, source.promised_by)
-        source.check_size()
-        source.check_sha256()
-    if source.select is not None:
-        table = table.filter(pa.array(np.isin(seeds, list(source.select))))
-    return table
-
-
-def export_parquet(
-    path: str | os.PathLike[str],
-    out: str | os.PathLike[str],
-    *,
-    seeds: Iterable[int] | None = None,
-    overwrite: bool = False,
-) -> int:
-    """Write one Parquet file, a row per transition; return the rows written.
-
-    :param path: A dataset directory, its manifest, or a ``.jsonl[.gz|.zst]`` file.
-    :param out: The Parquet file.
-    :param seeds: Only these seeds (of a dataset or a merged file).
-    :param overwrite: Replace an existing ``out`` that belongs to no dataset or study.
-    :raises OutputConflictError: for an output the guard refuses, before any work.
-    :raises DatasetError: naming a file that is malformed, has other lines than promised, or
-        holds a line whose seed or ``t`` does not belong there, or a field the record does not
-        declare (naming the field).
-    """
-    check_output(out, overwrite=overwrite, inputs=[path])
-    return _write_parquet(resolve_parts(path, seeds=seeds), out, overwrite)
-
-
-def _write_parquet(parts: list[Part], out: str | os.PathLike[str], overwrite: bool) -> int:
-    """Write every part's sources; the columns are those the first source holds, and when a
-    later one holds more (a study whose points log different fields), all are written again
-    with them."""
-    for part in parts:
-        warn_skipped(part.resolved)
-    held: set[tuple[str, str]] = set()
-    while True:
-        try:
-            return _write_parquet_holding(parts, out, held, overwrite)
-        except _Wider as wider:
-            held = wider.held
-
-
-def _write_parquet_holding(
-    parts: list[Part], out: str | os.PathLike[str], held: set[tuple[str, str]], overwrite: bool
-) -> int:
-    rows = 0
-    axes = _axis_fields(parts)
-    writer: pq.ParquetWriter | None = None
-    schema = pa.schema([])
-    with atomic_output(out, replace=overwrite) as handle:
-        try:
-            for part in parts:
-                for source in part.resolved.sources:
-                    parsed = _read(source)
-                    found = held_fields(parsed)
-                    if writer is None:
-                        held = held | found
-                        schema = parquet_schema(held)
-                        writer = pq.ParquetWriter(handle, pa.schema([*schema, *axes]))
-                    elif not found <= held:
-                        if parquet_schema(held | found) != schema:
-                            raise _Wider(held | found)
-                        held = held | found
-                    table = _flat(parsed, schema)
-                    for field in axes:  # a study's point coordinates, one column per axis
-                        value = (part.coords or {})[field.name]
-                        table = table.append_column(
-                            field, pa.array([value] * len(table), field.type)
-                        )
-                    writer.write_table(table)
-                    rows += len(table)
-            if writer is None:  # nothing to write: the columns of what is held, no row
-                writer = pq.ParquetWriter(handle, pa.schema([*parquet_schema(held), *axes]))
-        finally:
-            if writer is not None:
-                writer.close()
-    return rows
-
-
-def _axis_fields(parts: list[Part]) -> list[pa.Field]:
-    """A study's axes as Parquet columns (bool for booleans, float64 for numbers, string
-    otherwise)."""
-    coords = [part.coords for part in parts if part.coords is not None]
-    if not coords:
-        return []
-    fields = []
-    for name in coords[0]:
-        values = [c[name] for c in coords]
-        if all(isinstance(v, bool) for v in values):
-            kind = pa.bool_()
-        elif all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-            kind = pa.float64()
-        else:
-            kind = pa.string()
-        fields.append(pa.field(name, kind))
-    return fields
-
-
-def export_npz(
-    path: str | os.PathLike[str],
-    out: str | os.PathLike[str],
-    *,
-    seeds: Iterable[int] | None = None,
-    overwrite: bool = False,
-) -> int:
-    """Write the D4RL-style ``.npz`` (see the module docstring); return the rows written.
-
-    :param path: A dataset directory, its manifest, or a ``.jsonl[.gz|.zst]`` file.
-    :param out: The ``.npz`` file.
-    :param seeds: Only these seeds.
-    :param overwrite: Replace an existing ``out`` that belongs to no dataset or study.
-    :raises OutputConflictError: for an output the guard refuses, before any work.
-    """
-    check_output(out, overwrite=overwrite, inputs=[path])
-    return _write_npz(path, out, seeds, overwrite=overwrite)
-
-
-def _write_npz(
-    path: str | os.PathLike[str],
-    out: str | os.PathLike[str],
-    seeds: Iterable[int] | None,
-    include_incomplete: bool = False,
-    *,
-    overwrite: bool,
-) -> int:
-    # every file's sha256, cache or not
-    data = to_arrays(path, seeds=seeds, verify=True, include_incomplete=include_incomplete)
-    arrays = {
-        "observations": data.observations,
-        "actions": data.actions,
-        "rewards": data.rewards,
-        "terminals": np.zeros(len(data), dtype=bool),
-        "timeouts": data.dones,
-        "next_observations": data.next_observations,
-        "action_masks": data.action_masks,
-        "seeds": data.seeds,
-        "t": data.t,
-        "window_tags": data.window_tags,
-        "observation_names": np.array(data.metadata["observation_names"]),
-        # a study's (or a study merge's) point coordinates: one column per axis
-        **{f"point.{name}": column for name, column in data.columns.items()},
-    }
-    with atomic_output(out, replace=overwrite) as handle:
-        np.savez(handle, **arrays)  # type: ignore[arg-type]
-    return len(data)
+from fusion.storage.sources import Part, resolve_parts
 
 
 def nothing_to_export(path: str | os.PathLike[str], seeds: Iterable[int] | None) -> str:
@@ -438,39 +71,61 @@ def _spans(seeds: list[int]) -> str:
 
 def export_dataset(
     path: str | os.PathLike[str],
-    out: str | os.PathLike[str],
+    out: str | os.PathLike[str] | None,
     format: str,
     *,
     seeds: Iterable[int] | None = None,
     overwrite: bool = False,
     include_incomplete: bool = False,
+    dataset_id: str | None = None,
 ) -> int:
-    """Export in ``format`` (``npz`` or ``parquet``); return the rows written.
+    """Export in ``format`` (a name of :data:`~fusion.interop.formats.FORMATS`: ``npz``,
+    ``parquet``, ``minari``); return the rows (Minari: steps) written.
 
     :param path: A dataset directory, its manifest, or a ``.jsonl[.gz|.zst]`` file.
-    :param out: The output file.
-    :param format: ``npz`` or ``parquet``.
+    :param out: The output file (Minari: its datasets directory, ``None`` for its default).
+    :param format: The format's name.
     :param seeds: Only these seeds.
     :param overwrite: Replace an existing ``out`` that belongs to no dataset or study (see
         :func:`~fusion.storage.outputs.check_output`).
     :param include_incomplete: Export what is whole of shards not complete (their whole
         lines); without it such shards are refused, as ``fusion merge`` refuses them.
+    :param dataset_id: The new dataset's id (Minari's ``NAMESPACE/NAME-vN``).
+    :raises ValueError: for an unknown format, or a job it cannot do (no ``out``, no id).
     :raises OutputConflictError: for an output the guard refuses, before any work.
     :raises SeedsNotFoundError: for ``seeds`` the input does not hold, before any work.
     :raises DatasetError: naming the seeds whose shards are not complete (unless
         ``include_incomplete``), before any work.
     """
-    if format not in FORMATS:
-        raise ValueError(f"format must be one of {FORMATS}, got {format!r}")
-    check_output(out, overwrite=overwrite, inputs=[path])
-    parts = resolve_parts(path, seeds=seeds, include_incomplete=include_incomplete)
+    job = ExportJob(
+        path,
+        out,
+        None if seeds is None else tuple(seeds),
+        overwrite,
+        include_incomplete,
+        dataset_id,
+    )
+    return export_format(format).export(job)
+
+
+def prepare(job: ExportJob) -> list[Part]:
+    """What every export of shards checks before any work: the output (the output guard),
+    that the seeds asked for are there and something is to be exported, and that no shard
+    would be left out (:func:`refuse_partial`); return the parts to export.
+
+    :param job: The job.
+    :raises OutputConflictError: for an output the guard refuses.
+    :raises SeedsNotFoundError: for seeds the input does not hold.
+    :raises DatasetError: when nothing is to be exported, or a shard would be left out.
+    """
+    if job.output is not None:
+        check_output(job.output, overwrite=job.overwrite, inputs=[job.dataset])
+    parts = resolve_parts(job.dataset, seeds=job.seeds, include_incomplete=job.include_incomplete)
     if not any(part.resolved.sources for part in parts):
-        why = nothing_to_export(path, seeds)
+        why = nothing_to_export(job.dataset, job.seeds)
         raise (SeedsNotFoundError if "holds none of the seeds" in why else DatasetError)(why)
-    refuse_partial(path, parts, seeds, include_incomplete)
-    if format == "npz":
-        return _write_npz(path, out, seeds, include_incomplete, overwrite=overwrite)
-    return _write_parquet(parts, out, overwrite)
+    refuse_partial(job.dataset, parts, job.seeds, job.include_incomplete)
+    return parts
 
 
 def refuse_partial(

@@ -1,8 +1,9 @@
 """A dataset as a Minari dataset: one episode per seed, in HDF5, with the env spec to recover it.
 
 Each seed's shard becomes an episode of :data:`fusion.env.ENV_ID`: ``T + 1`` observations
-(the last is the terminal observation the environment returns, zeros), ``T`` actions with a
-logged ``-1`` stored as ``K`` ("block"), the logged rewards, ``truncations`` true at the last
+(the last is the terminal observation the environment returns, zeros), ``T`` actions in the
+environment's encoding (:mod:`fusion.datasets.actions`: a logged ``-1`` is ``K``, "block"),
+the logged rewards, ``truncations`` true at the last
 step (the request budget ends a run, as the environment truncates it), and
 ``infos["action_mask"]`` ``(T + 1, K + 1)`` bools, the environment's mask (block legal only
 when no path is), and ``infos["window_tag"]`` ``(T + 1,)`` int8, the array view's
@@ -31,13 +32,14 @@ from typing import Any
 import numpy as np
 import orjson
 
+from fusion.datasets.actions import env_actions, env_masks
 from fusion.datasets.arrays import to_arrays
 from fusion.errors import DatasetError
 from fusion.errors import MinariIdExistsError as MinariIdExistsError  # (its home: errors.py)
 from fusion.errors import MinariStudyError as MinariStudyError
 from fusion.interop.export import nothing_to_export, refuse_partial
+from fusion.interop.formats import ExportJob
 from fusion.optional import require
-from fusion.storage.observation import legal_actions
 from fusion.storage.outputs import check_output
 from fusion.storage.schema import WINDOW_TAGS
 from fusion.storage.sources import resolve_parts
@@ -73,6 +75,32 @@ def check_dataset_id(dataset_id: str | None) -> None:
             "NAMESPACE/NAME-vN (e.g. fusion/nsfnet-v0): a namespace of two or more letters, "
             "digits, _ or -, a name of letters, digits, _ or - (no '.'), a version number"
         )
+
+
+def check(job: ExportJob) -> None:
+    """The registry's check (:mod:`fusion.interop.formats`): an id Minari accepts
+    (:func:`check_dataset_id`), before any work.
+
+    :param job: The job.
+    :raises ValueError: naming the id and the form Minari takes.
+    """
+    check_dataset_id(job.dataset_id)
+
+
+def write(job: ExportJob) -> int:
+    """The registry's writer: :func:`export_minari` of ``job`` (``job.output`` is Minari's
+    datasets directory, ``None`` for its default); return the steps written.
+
+    :param job: The job.
+    """
+    assert job.dataset_id is not None  # (checked by check())
+    return export_minari(
+        job.dataset,
+        job.dataset_id,
+        root=job.output,
+        seeds=job.seeds,
+        include_incomplete=job.include_incomplete,
+    )
 
 
 def _config_of(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -175,7 +203,7 @@ def export_minari(
             [data.observations[rows], np.zeros((1, data.observations.shape[1]), np.float32)]
         )
         # The terminal observation's row: no path, so block only (as the environment says).
-        legal = legal_actions(np.vstack([masks, np.zeros((1, k), dtype=bool)]))
+        legal = env_masks(np.vstack([masks, np.zeros((1, k), dtype=bool)]))
         actions = data.actions[rows]
         truncations = np.zeros(len(rows), dtype=bool)
         truncations[-1] = True
@@ -184,7 +212,7 @@ def export_minari(
                 id=number,
                 seed=int(seed),
                 observations=observations,
-                actions=np.where(actions < 0, k, actions).astype(np.int64),
+                actions=env_actions(actions, k),
                 rewards=data.rewards[rows].astype(np.float64).tolist(),
                 terminations=[False] * len(rows),
                 truncations=truncations.tolist(),

@@ -17,9 +17,11 @@ from typing import Any
 from fusion.errors import DatasetError
 from fusion.optional import require
 from fusion.report.intervals import PROBABILITY, describe, interval
-from fusion.storage import manifest as mf
 from fusion.storage.schema import WINDOW_TAGS as WINDOWS
+from fusion.storage.shard_entries import read_sidecar
+from fusion.storage.shard_names import sidecar_path
 from fusion.storage.sources import resolve
+from fusion.storage.statuses import STATUS_COMPLETE, STATUS_FAILED
 
 
 def inspect_dataset(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -42,7 +44,7 @@ def inspect_dataset(path: str | os.PathLike[str]) -> dict[str, Any]:
                 "reach": _share(stats.get("blocked_by_reach"), ref.entry.get("transitions")),
             }
         )
-    complete = [r for r in rows if r["status"] == mf.STATUS_COMPLETE]
+    complete = [r for r in rows if r["status"] == STATUS_COMPLETE]
     aggregate = {
         key: interval([r[key] for r in complete if r[key] is not None], PROBABILITY)
         for key in ("bp", *(f"bp_{w}" for w in WINDOWS), "reach")
@@ -100,7 +102,7 @@ def format_inspection(report: dict[str, Any]) -> str:
             f"{r['seed']:>8} {r['status']:<9} {r['transitions'] or 0:>11} {r['bytes'] or 0:>12} "
             + " ".join(f"{cell(r.get(c)):>7}" for c in columns)
         )
-    if any(r["status"] == mf.STATUS_FAILED for r in report["shards"]):
+    if any(r["status"] == STATUS_FAILED for r in report["shards"]):
         lines.append(
             "failed seeds: their figures count only the transitions written before the failure "
             "(- : none); fix the cause and rerun them with fusion sweep --resume"
@@ -127,7 +129,7 @@ def plot_blocking(path: str | os.PathLike[str], out: str | os.PathLike[str]) -> 
     last = 0.0  # the latest time a series reaches
     for ref in resolve(path, include_incomplete=True, missing="skip").sources:
         # Long series live in the shard's sidecar, not in the manifest.
-        record = mf.read_sidecar(mf.sidecar_path(ref.path)) or {}
+        record = read_sidecar(sidecar_path(ref.path)) or {}
         sim = record.get("stats", {}).get("simulation", {})
         timeline = sim.get("bp_timeline", [])
         if timeline:

@@ -22,8 +22,8 @@ from fusion.errors import DatasetError
 from fusion.optional import require
 from fusion.report.inspection import inspect_dataset
 from fusion.report.intervals import describe
-from fusion.storage import manifest as mf
 from fusion.storage.schema import WINDOW_TAGS as WINDOWS
+from fusion.storage.statuses import STATUS_COMPLETE
 from fusion.storage.study_layout import read_study, study_points, study_root
 
 _log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ def inspect_study(path: str | os.PathLike[str]) -> dict[str, Any]:
     rows = []
     for point in study_points(path):
         report = inspect_dataset(point.path)
-        complete = sum(1 for r in report["shards"] if r["status"] == mf.STATUS_COMPLETE)
+        complete = sum(1 for r in report["shards"] if r["status"] == STATUS_COMPLETE)
         rows.append(
             {
                 "point": point.coords,

@@ -49,6 +49,7 @@ import numpy as np
 import orjson
 
 from fusion.config.vocabulary import POLICY_NAMES
+from fusion.datasets.spectrum import logged_spectrum
 from fusion.errors import ConfigError
 from fusion.rl.model_file import TrainedOn, read_trained_on, scenario_of, write_model
 from fusion.sim.policies import make_policy
@@ -124,28 +125,31 @@ def _figures(free: Sequence[int], slots: int) -> np.ndarray:
 
 
 def afterstate(record: Mapping[str, Any], full: int) -> list[int]:
-    """The free spectrum of every link right after a logged decision.
+    """The free spectrum of every link right after a logged decision: the logged spectrum
+    (:func:`~fusion.datasets.spectrum.logged_spectrum`) with the chosen path's slots taken at
+    ``meta.start_slot``, or where first-fit puts them when the record has none.
 
     :param record: A transition logged with ``log_spectrum = true``.
     :param full: All slots free (``(1 << slots) - 1``).
     :raises KeyError: when the record holds no spectrum.
+    :raises ValueError: naming the record when its path's slots are not free there.
     """
     state = record["state"]
-    free = [full ^ int(text, 16) for text in state["spectrum"]]
+    spectrum = logged_spectrum(state["spectrum"], full.bit_length())
     action = record["action"]
     if action >= 0:
         path = state["paths"][action]
         need = int(path["path_slots_needed"])
         start = record["meta"].get("start_slot", -1)
         if start is None or start < 0:
-            common = full
-            for link in path["links"]:
-                common &= free[link]
-            start = first_fit(common, need)
-        taken = ((1 << need) - 1) << start
-        for link in path["links"]:
-            free[link] &= ~taken
-    return free
+            start = first_fit(spectrum.common_free(path["links"]), need)
+        try:
+            spectrum.allocate(path["links"], start, need)
+        except ValueError as exc:
+            raise ValueError(
+                f"seed {record.get('seed')} t {record.get('t')}: path {action}: {exc}"
+            ) from None
+    return spectrum.free
 
 
 @dataclass

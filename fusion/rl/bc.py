@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from fusion.config.config import Config
+from fusion.datasets.actions import BLOCKED
 from fusion.datasets.sampler import MinibatchSampler
 from fusion.rl.model_file import TrainedOn, read_trained_on, write_model
 from fusion.sim.policies import PathPolicy
@@ -93,7 +94,7 @@ class BCModel:
         :param masks: ``(N, K)`` feasibility.
         """
         scores = np.where(masks, self.logits(observations), -np.inf)
-        return np.where(masks.any(axis=1), scores.argmax(axis=1), -1)
+        return np.where(masks.any(axis=1), scores.argmax(axis=1), BLOCKED)
 
     def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> None:
         """Write the weights to an ``.npz`` file (atomically).

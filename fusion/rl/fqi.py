@@ -43,13 +43,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from fusion.datasets.actions import BLOCKED, env_action_count, env_actions, env_masks
 from fusion.optional import require
 from fusion.rl.model_file import TrainedOn, read_trained_on, write_model
 from fusion.sim.policies import PathPolicy
 from fusion.storage.observation import (
     PATH_FEATURES,
     STATE_FEATURES,
-    legal_actions,
     observation,
     path_features_of,
 )
@@ -282,7 +282,7 @@ class FQIModel:
         :param observations: ``(N, 5 + 5K)``.
         :param masks: ``(N, K)`` feasibility.
         """
-        block = np.where(masks.any(axis=1), -np.inf, 0.0)[:, None]
+        block = np.where(env_masks(masks)[:, -1:], 0.0, -np.inf)  # legal only where no path is
         relative = np.hstack([self.advantages(observations, masks), block])
         return self.state_value.predict(observations)[:, None] + relative
 
@@ -293,7 +293,7 @@ class FQIModel:
         :param masks: ``(N, K)`` feasibility.
         """
         best = self.advantages(observations, masks).argmax(axis=1)
-        return np.where(masks.any(axis=1), best, -1)
+        return np.where(masks.any(axis=1), best, BLOCKED)
 
     def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> None:
         """Write the model to one ``.npz`` file (atomically, no pickle).
@@ -429,7 +429,7 @@ def bootstrap_targets(
     :param successor_masks: ``(N, K)`` the successor's feasibility (:func:`next_masks`).
     :param gamma: The discount.
     """
-    best = np.where(legal_actions(successor_masks), next_q, -np.inf).max(axis=1)
+    best = np.where(env_masks(successor_masks), next_q, -np.inf).max(axis=1)
     return np.asarray(rewards, dtype=np.float64) + gamma * np.where(dones, 0.0, best)
 
 
@@ -493,9 +493,9 @@ def train_fqi(
         raise ValueError("no transitions to train on")
     if next_observations is None:
         next_observations = successors(observations, dones)
-    chosen = np.where(actions < 0, k, actions)
+    chosen = env_actions(actions, k)
     inputs = np.empty((n, len(action_feature_names(features))), dtype=np.float32)
-    for a in range(k + 1):
+    for a in range(env_action_count(k)):
         rows = chosen == a
         inputs[rows] = action_features(observations[rows], masks[rows], a, features)
     successor_masks = next_masks(masks, dones)
@@ -557,7 +557,9 @@ def train_fqi(
                 f"({time.perf_counter() - started:.1f} s)"
             )
         if iteration + 1 < iterations:
-            next_q = np.repeat(value.predict(next_observations)[:, None], k + 1, axis=1)
+            next_q = np.repeat(
+                value.predict(next_observations)[:, None], env_action_count(k), axis=1
+            )
             next_choice = next_allowed.sum(axis=1) >= 2
             for a in range(k):
                 rows = next_choice & next_allowed[:, a]

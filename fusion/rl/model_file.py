@@ -26,7 +26,7 @@ import numpy as np
 import orjson
 
 from fusion.config.config import Config
-from fusion.config.features import path_features
+from fusion.config.features import feature_set_name, path_features
 from fusion.errors import ConfigError
 from fusion.storage.atomic import atomic_output
 from fusion.storage.observation import PATH_FEATURES
@@ -125,7 +125,7 @@ class TrainedOn:
             problems.append(
                 f"[dataset_logging] path_features = {config.dataset.path_features} gives "
                 f"{len(features)} features per path, the model was trained on "
-                f"{len(self.path_features)} ({_set_name(self.path_features)})"
+                f"{len(self.path_features)} ({feature_set_name(self.path_features)})"
             )
         if self.scenario:
             from fusion.config.identity import file_key_of, scenario_value
@@ -165,13 +165,6 @@ class TrainedOn:
                 ).decode()
             )
         }
-
-
-def _set_name(features: tuple[str, ...]) -> str:
-    for name in ("seed", "extended"):
-        if features == path_features(name):
-            return name
-    return ", ".join(features)
 
 
 def read_trained_on(npz: Mapping[str, np.ndarray], k_paths: int | None = None) -> TrainedOn:

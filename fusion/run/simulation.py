@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from fusion.config.config import Config
+from fusion.config.features import path_features
 from fusion.errors import ManifestConflictError
 from fusion.sim.engine import SimulationEngine
 from fusion.storage.clearing import listed_points
@@ -65,6 +66,7 @@ def run_simulation(
         commit=commit,
         trusted=True,  # the engine builds every transition by construction
         owner=owner,
+        path_features=path_features(config.dataset.path_features),
     ) as log:
         stats = SimulationEngine(config, seed, writer=log).run()
         # blocked_by_reach beside the writer's own figures: it goes into the manifest entry

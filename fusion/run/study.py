@@ -53,7 +53,15 @@ from fusion.storage.clearing import (
     refuse_foreign_shards,
     refuse_unrecorded,
 )
+from fusion.storage.dataset_identity import check_same_config, config_sha256
 from fusion.storage.ownership import Lease, holding
+from fusion.storage.shard_entries import now_iso
+from fusion.storage.statuses import (
+    STATUS_COMPLETE,
+    STATUS_FAILED,
+    STATUS_INCOMPLETE,
+    STATUS_PLANNED,
+)
 from fusion.storage.study_layout import STUDY_FILE, STUDY_FORMAT, read_study, write_study
 
 
@@ -68,15 +76,15 @@ class StudyResult:
     @property
     def ok(self) -> bool:
         """Whether no task failed."""
-        return all(o.status != mf.STATUS_FAILED for _, outs in self.points for o in outs)
+        return all(o.status != STATUS_FAILED for _, outs in self.points for o in outs)
 
 
 def _status(outcomes: Sequence[SeedOutcome | None]) -> str:
-    if any(o is not None and o.status == mf.STATUS_FAILED for o in outcomes):
-        return mf.STATUS_FAILED
+    if any(o is not None and o.status == STATUS_FAILED for o in outcomes):
+        return STATUS_FAILED
     if all(o is not None for o in outcomes):
-        return mf.STATUS_COMPLETE
-    return mf.STATUS_INCOMPLETE
+        return STATUS_COMPLETE
+    return STATUS_INCOMPLETE
 
 
 def _record(
@@ -85,16 +93,16 @@ def _record(
     return {
         "format": STUDY_FORMAT,
         "fusion_version": __version__,
-        "created": mf.now_iso(),
-        "base_config_sha256": mf.config_sha256(config.identity()),
+        "created": now_iso(),
+        "base_config_sha256": config_sha256(config.identity()),
         "axes": [axis.to_json() for axis in axes],
         "seeds": list(seeds),
         "points": [
             {
                 "point": point.coords,
                 "dir": point.directory,
-                "config_sha256": mf.config_sha256(point.config.identity()),
-                "status": mf.STATUS_PLANNED,
+                "config_sha256": config_sha256(point.config.identity()),
+                "status": STATUS_PLANNED,
             }
             for point in points
         ],
@@ -111,7 +119,7 @@ def _check_resumable(directory: Path, record: dict[str, Any], first: Point) -> N
         except FusionError:
             made = None
         if made is not None:
-            mf.check_same_config(where, made, first.config.identity())
+            check_same_config(where, made, first.config.identity())
     for key in ("base_config_sha256", "axes"):
         if old.get(key) != record[key]:
             raise ManifestConflictError(

@@ -36,7 +36,8 @@ from typing import Any
 
 from tqdm import tqdm
 
-from fusion.config.config import Config
+from fusion.config.config import Config, check_seed
+from fusion.config.features import path_features
 from fusion.errors import DatasetExistsError as DatasetExistsError  # (its home: errors.py)
 from fusion.errors import FusionError, RunConflictError
 from fusion.optional import require
@@ -51,8 +52,12 @@ from fusion.storage.clearing import (
     refuse_foreign_shards,
     refuse_unrecorded,
 )
+from fusion.storage.dataset_identity import check_same_config
 from fusion.storage.integrity import file_sha256
 from fusion.storage.ownership import Lease, holding, refuse_if_held
+from fusion.storage.shard_entries import compact_entry, read_sidecar
+from fusion.storage.shard_names import shard_file_name, sidecar_path
+from fusion.storage.statuses import STATUS_COMPLETE, STATUS_FAILED
 from fusion.storage.study_layout import is_study
 
 logger = logging.getLogger(__name__)
@@ -94,7 +99,7 @@ class SweepResult:
     @property
     def ok(self) -> bool:
         """Whether no seed failed."""
-        return all(s.status != mf.STATUS_FAILED for s in self.seeds)
+        return all(s.status != STATUS_FAILED for s in self.seeds)
 
 
 def new_run_id() -> str:
@@ -125,18 +130,18 @@ def run_seed_task(
             owner=owner,
         )
     except RunConflictError as exc:  # not ours any more: touch nothing, stop the run
-        return SeedOutcome(seed, mf.STATUS_FAILED, error=str(exc), lost=str(exc))
+        return SeedOutcome(seed, STATUS_FAILED, error=str(exc), lost=str(exc))
     except Exception as exc:  # the logger recorded the shard failed; report and go on
         # the CLI prints one line per failed seed (its error); the traceback only with -v
         logger.debug("seed %d failed", seed, exc_info=True)
-        failed = mf.read_sidecar(
-            mf.sidecar_path(Path(dataset_dir) / mf.shard_file_name(seed, config.dataset_stem))
+        failed = read_sidecar(
+            sidecar_path(Path(dataset_dir) / shard_file_name(seed, config.dataset_stem))
         )
         return SeedOutcome(
-            seed, mf.STATUS_FAILED, error=f"{type(exc).__name__}: {exc}", entry=failed or {}
+            seed, STATUS_FAILED, error=f"{type(exc).__name__}: {exc}", entry=failed or {}
         )
     stats.pop("bp_timeline", None)
-    return SeedOutcome(seed, mf.STATUS_COMPLETE, stats, entry=mf.compact_entry(entry))
+    return SeedOutcome(seed, STATUS_COMPLETE, stats, entry=compact_entry(entry))
 
 
 def prepare_dataset(
@@ -183,18 +188,23 @@ def prepare_dataset(
             manifest = mf.read_manifest(directory)
         except FusionError:
             manifest = mf.rebuild_manifest(directory, owner=owner)
-        mf.check_same_config(f"{directory}: cannot resume", manifest, identity)
+        check_same_config(f"{directory}: cannot resume", manifest, identity)
         for entry in mf.current_entries(directory, manifest):  # sidecars a killed driver left
             path = directory / entry["file"]
             if (
-                entry.get("status") == mf.STATUS_COMPLETE
+                entry.get("status") == STATUS_COMPLETE
                 and int(entry["seed"]) in seeds
                 and path.exists()
                 and file_sha256(path) == entry.get("sha256")
             ):
                 kept.append(int(entry["seed"]))
     mf.init_manifest(
-        directory, identity, planned_seeds=seeds, stem=config.dataset_stem, run_id=run_id
+        directory,
+        identity,
+        planned_seeds=seeds,
+        stem=config.dataset_stem,
+        run_id=run_id,
+        path_features=path_features(config.dataset.path_features),
     )
     return kept
 
@@ -240,7 +250,7 @@ def _run_ray(
                     outcome = ray.get(ref)
                 except Exception as exc:  # a task that failed even after Ray's retries
                     outcome = SeedOutcome(
-                        jobs[index][1], mf.STATUS_FAILED, error=f"{type(exc).__name__}: {exc}"
+                        jobs[index][1], STATUS_FAILED, error=f"{type(exc).__name__}: {exc}"
                     )
                 on_done(index, outcome)
     finally:
@@ -252,10 +262,10 @@ def _interrupted_entries(directory: Path, stem: str, seeds: Sequence[int]) -> li
     """``failed`` entries for the started, unfinished shards of an interrupted sweep."""
     entries = []
     for seed in seeds:
-        name = mf.shard_file_name(seed, stem)
-        if (directory / name).exists() and not mf.sidecar_path(directory / name).exists():
+        name = shard_file_name(seed, stem)
+        if (directory / name).exists() and not sidecar_path(directory / name).exists():
             entries.append(
-                {"seed": seed, "file": name, "status": mf.STATUS_FAILED, "error": "interrupted"}
+                {"seed": seed, "file": name, "status": STATUS_FAILED, "error": "interrupted"}
             )
     return entries
 
@@ -321,7 +331,7 @@ def run_jobs(
         rate = transitions / max(time.monotonic() - started, 1e-9)
         if outcome.entry:
             pending.setdefault(jobs[index][2], []).append(outcome.entry)
-        if outcome.status == mf.STATUS_FAILED:
+        if outcome.status == STATUS_FAILED:
             failures += 1
             logger.error("seed %d (%s) failed: %s", outcome.seed, jobs[index][2], outcome.error)
         bar.set_postfix_str(f"{rate:,.0f} transitions/s, {failures} failed")
@@ -331,7 +341,7 @@ def run_jobs(
             last_commit = time.monotonic()
 
     def on_broken(index: int, exc: BaseException) -> None:
-        on_done(index, SeedOutcome(jobs[index][1], mf.STATUS_FAILED, error=f"worker died: {exc}"))
+        on_done(index, SeedOutcome(jobs[index][1], STATUS_FAILED, error=f"worker died: {exc}"))
 
     tasks = [(*job, owner) for job in jobs]
     try:
@@ -390,9 +400,7 @@ def plan_seeds(
         raise ValueError("resume and overwrite exclude each other")
     if not config.dataset.log_offline_dataset:
         raise ValueError("[dataset_logging] log_offline_dataset is false: a sweep writes a dataset")
-    return sorted(
-        {mf.check_seed(s) for s in (seeds if seeds is not None else config.general.seeds)}
-    )
+    return sorted({check_seed(s) for s in (seeds if seeds is not None else config.general.seeds)})
 
 
 def run_sweep(

@@ -2,7 +2,11 @@
 
 A policy ranks the feasible paths of a request, best first; :meth:`PathPolicy.select_path`
 takes the first. The ranking's second entry is what epsilon-mix takes (:class:`EpsilonMixPolicy`;
-the seed card's :func:`select_path_with_epsilon_mix` is a thin wrapper of it).
+the seed card's :func:`select_path_with_epsilon_mix` is a thin wrapper of it). The heuristics
+themselves live in :mod:`fusion.sim.heuristics`, one registry line each
+(:data:`fusion.config.heuristics.HEURISTICS`); this module gives their usual import path
+(:data:`POLICIES`, :func:`make_policy`, the path-only classes) beside epsilon-mix and the seed
+card's mask function.
 
     >>> mask = [False, True, True, False]
     >>> state = {"paths": [{"path_hops": h, "min_residual_slots": r} for h, r in
@@ -18,10 +22,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
-
-from fusion.config.vocabulary import POLICY_NAMES
-from fusion.sim.heuristics import FAMILY, KSPFFPolicy
+from fusion.sim.heuristics import (
+    POLICIES,
+    KSPFFPolicy,
+    LeastCongestedPolicy,
+    RandomFeasiblePolicy,
+    ShortestFeasiblePolicy,
+    make_policy,
+)
 from fusion.sim.policy import DecisionView, PathPolicy, UniformSource
 from fusion.sim.spectrum import path_feasible
 
@@ -55,6 +63,7 @@ class EpsilonMixPolicy(PathPolicy):
 
     Example::
 
+        >>> import numpy as np
         >>> EpsilonMixPolicy(KSPFFPolicy(), 0.5, np.random.default_rng(0)).select_path({}, [True, True])
         0
         >>> EpsilonMixPolicy(KSPFFPolicy(), 1.0).select_path({}, [True, True])
@@ -122,79 +131,6 @@ def select_path_with_epsilon_mix(
     return EpsilonMixPolicy(policy, epsilon, rng).select_path(state, action_mask)
 
 
-class ShortestFeasiblePolicy(PathPolicy):
-    """The feasible path with the fewest hops; ties go to the shorter (lower) index."""
-
-    name = "shortest_feasible"
-
-    def rank(self, state: Mapping[str, Any], action_mask: Sequence[bool]) -> list[int]:
-        paths = state["paths"]
-        return sorted(
-            (i for i, ok in enumerate(action_mask) if ok), key=lambda i: paths[i]["path_hops"]
-        )
-
-
-class LeastCongestedPolicy(PathPolicy):
-    """The feasible path whose busiest link has the most free slots; ties to the lower index."""
-
-    name = "least_congested"
-
-    def rank(self, state: Mapping[str, Any], action_mask: Sequence[bool]) -> list[int]:
-        paths = state["paths"]
-        return sorted(
-            (i for i, ok in enumerate(action_mask) if ok),
-            key=lambda i: -paths[i]["min_residual_slots"],
-        )
-
-
-class RandomFeasiblePolicy(PathPolicy):
-    """A uniformly random order of the feasible paths, drawn from a seeded generator.
-
-    :param rng: The run's generator (one stream per seed).
-    """
-
-    name = "random_feasible"
-    reads_state = False
-
-    def __init__(self, rng: np.random.Generator | None = None) -> None:
-        self.rng = rng if rng is not None else np.random.default_rng()
-
-    def rank(self, state: Mapping[str, Any], action_mask: Sequence[bool]) -> list[int]:
-        feasible = [i for i, ok in enumerate(action_mask) if ok]
-        if len(feasible) > 1:
-            self.rng.shuffle(feasible)
-        return feasible
-
-    def rank_decision(self, decision: DecisionView) -> list[int]:
-        return self.rank({}, decision.mask)  # the mask alone: the state is never built for it
-
-
-#: The heuristics by config name (:data:`fusion.config.vocabulary.POLICY_NAMES`, in order):
-#: XLRON's family (:mod:`fusion.sim.heuristics`), then the path-only ones above.
-_ALL: tuple[type[PathPolicy], ...] = (
-    *FAMILY,
-    ShortestFeasiblePolicy,
-    LeastCongestedPolicy,
-    RandomFeasiblePolicy,
-)
-POLICIES: dict[str, type[PathPolicy]] = {cls.name: cls for cls in _ALL}
-if tuple(POLICIES) != POLICY_NAMES:  # pragma: no cover - a developer's slip, caught at import
-    raise ImportError(f"policies {tuple(POLICIES)} differ from the config's {POLICY_NAMES}")
-
-
-def make_policy(name: str, rng: np.random.Generator | None = None) -> PathPolicy:
-    """Build a policy by its config name.
-
-    :param name: One of :data:`POLICIES`.
-    :param rng: The generator for policies that draw at random.
-    :raises ValueError: naming the unknown policy and the known ones.
-    """
-    if name not in POLICIES:
-        raise ValueError(f"unknown policy {name!r}; expected one of {sorted(POLICIES)}")
-    cls = POLICIES[name]
-    return cls(rng) if cls is RandomFeasiblePolicy else cls()
-
-
 def compute_action_mask(
     k_paths: Sequence[Sequence[int]],
     k_path_features: Sequence[Mapping[str, Any]],
@@ -202,8 +138,10 @@ def compute_action_mask(
 ) -> list[bool]:
     """The seed card's mask function: :func:`fusion.sim.spectrum.path_feasible` per path.
 
-    The engine computes its masks with :func:`~fusion.sim.spectrum.path_feasible` itself; this
-    wrapper applies the same rule to per-path figures a caller already has.
+    The engine's path scan (:mod:`fusion.sim.scan`) inlines
+    :func:`~fusion.sim.spectrum.path_feasible` on its hot path (``tests/test_engine_rules.py``
+    checks the copy against it); this wrapper applies the rule to per-path figures a caller
+    already has.
 
     :param k_paths: The K candidate paths as node lists.
     :param k_path_features: Per path: ``failure_mask``, ``largest_common_block`` (the longest

@@ -3,7 +3,8 @@
 A policy ranks the feasible candidate paths of a request, best first. Path-only policies
 read the logged state and mask (:meth:`PathPolicy.rank`); the engine asks
 :meth:`PathPolicy.rank_decision`, which also offers the live spectrum
-(:class:`DecisionView`), for the heuristics that weigh it (:mod:`fusion.sim.heuristics`).
+(:class:`DecisionView`), for the heuristics that weigh it (:mod:`fusion.sim.heuristics`,
+one class each, named in :data:`fusion.config.heuristics.HEURISTICS`).
 A policy may bring its own spectrum rule (``spectrum``); ``None`` takes the config's
 ``[policy_settings] spectrum``.
 """
@@ -15,6 +16,8 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from fusion.config.config import Config
 
 
@@ -79,6 +82,16 @@ class PathPolicy(ABC):
     #: family): with nothing logged the engine then stops at that path, never looking at the
     #: rest (the policy is not asked).
     first_feasible: bool = False
+
+    @classmethod
+    def for_run(cls, rng: np.random.Generator | None = None) -> PathPolicy:
+        """The policy a run uses (what :func:`~fusion.sim.policies.make_policy` builds): a
+        policy that draws at random takes the run's seeded generator, the others ignore it.
+
+        :param rng: The run's generator.
+        """
+        del rng  # a deterministic policy draws nothing
+        return cls()
 
     def check_config(self, config: Config) -> None:
         """Refuse a config this policy cannot run under (a learned policy trained on another

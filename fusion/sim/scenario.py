@@ -31,6 +31,7 @@ import orjson
 
 from fusion.config.config import MAX_REQUESTS, MAX_SLOTS, RUN_K_PATHS, Config
 from fusion.config.features import STATE_FEATURES, feature_bounds, path_features
+from fusion.config.heuristics import HEURISTICS
 from fusion.config.vocabulary import BIT_RATES, MAX_LINE_BYTES
 from fusion.errors import ConfigError
 from fusion.sim.failures import plan_failure
@@ -353,11 +354,13 @@ def build_scenario(config: Config) -> Scenario:
         )
     own = POLICIES[config.policy.policy].spectrum
     if own is not None and config.policy.spectrum != "first_fit":
+        path_only = [h.name for h in HEURISTICS if h.spectrum is None]
+        same_rule = [h.name for h in HEURISTICS if h.spectrum == config.policy.spectrum]
         raise ConfigError(
             f"{_where(config, f'[policy_settings] policy = {config.policy.policy}', f'spectrum = {config.policy.spectrum}')}: "
             f"{config.policy.policy} brings its own spectrum rule ({own}); the spectrum key is "
-            "for path-only policies (shortest_feasible, least_congested, random_feasible, "
-            "learned models), or pick the family member with that rule (ksp_lf, ksp_bf, ...)"
+            f"for path-only policies ({', '.join(path_only)}, learned models), or pick one with "
+            f"that rule ({', '.join(same_rule) or 'none has it'})"
         )
     rates = _rates(config)
     _check_slots(config, modulation, rates)

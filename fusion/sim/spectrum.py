@@ -1,8 +1,15 @@
-"""Per-link spectrum state as bitmasks, and first-fit over a path.
+"""Per-link spectrum state as bitmasks, and the rules over a path's slots.
 
 Each link's free slots are one Python int: bit ``i`` set means slot ``i`` is free. The slots
-free on every link of a path are the AND of their masks, so a first-fit search or a
-fragmentation figure over a path costs a handful of big-int operations.
+free on every link of a path are the AND of their masks (:func:`common_free`), so a first-fit
+search or a fragmentation figure over a path costs a handful of big-int operations.
+
+This module is the one home of the rules a decision is made by: the action mask
+(:func:`path_feasible`), the slots free on every link of a path (:func:`common_free`),
+first-fit (:func:`first_fit`, whose last step is :func:`lowest_slot`), a block's length
+(:func:`block_at`, :func:`block_count`) and the spectrum rules (:func:`place`). The engine's
+path scan (:mod:`fusion.sim.scan`) inlines some of them on its hot path;
+``tests/test_engine_rules.py`` checks on random spectra that every inline copy equals these.
 
     >>> s = SpectrumState(num_links=2, slots=8)
     >>> common = s.common_free((0, 1))
@@ -16,7 +23,7 @@ fragmentation figure over a path costs a handful of big-int operations.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 
 def path_feasible(slots_needed: int, failed: bool, longest_free_block: int) -> bool:
@@ -33,6 +40,48 @@ def path_feasible(slots_needed: int, failed: bool, longest_free_block: int) -> b
         (True, False, False)
     """
     return slots_needed > 0 and not failed and longest_free_block >= slots_needed
+
+
+def common_free(free: Sequence[int], links: Iterable[int], full: int) -> int:
+    """The slots free on every one of ``links``: the AND of their free masks.
+
+    :param free: Every link's free-slot bitmask.
+    :param links: The path's link indices.
+    :param full: Every slot free (``(1 << slots) - 1``): the answer for no link.
+
+        >>> bin(common_free([0b1110, 0b0111, 0b0001], (0, 1), 0b1111))
+        '0b110'
+    """
+    mask = full
+    for link in links:
+        mask &= free[link]
+    return mask
+
+
+def lowest_slot(bits: int) -> int:
+    """The lowest set bit of ``bits``, -1 when none: first-fit's pick among the starts where
+    a block fits (:func:`runs_of`).
+
+    :param bits: A bitmask of slots (or of starts).
+
+        >>> lowest_slot(0b1011_0000), lowest_slot(0)
+        (4, -1)
+    """
+    return (bits & -bits).bit_length() - 1
+
+
+def block_at(mask: int, start: int) -> int:
+    """The length of the block of free slots that begins at ``start`` (0: slot ``start`` is
+    taken).
+
+    :param mask: Free-slot bitmask.
+    :param start: A slot index.
+
+        >>> block_at(0b0111_0110, 1), block_at(0b0111_0110, 4), block_at(0b0111_0110, 3)
+        (2, 3, 0)
+    """
+    tail = mask >> start
+    return (~tail & (tail + 1)).bit_length() - 1
 
 
 def runs_of(mask: int, n: int) -> int:
@@ -55,8 +104,7 @@ def first_fit(mask: int, n: int) -> int:
     :param mask: Free-slot bitmask.
     :param n: Slots needed, >= 1.
     """
-    starts = runs_of(mask, n)
-    return (starts & -starts).bit_length() - 1 if starts else -1
+    return lowest_slot(runs_of(mask, n))
 
 
 def longest_run(mask: int) -> int:
@@ -108,9 +156,8 @@ def free_blocks(mask: int) -> list[tuple[int, int]]:
     """
     blocks = []
     while mask:
-        start = (mask & -mask).bit_length() - 1
-        tail = mask >> start
-        length = (~tail & (tail + 1)).bit_length() - 1
+        start = lowest_slot(mask)
+        length = block_at(mask, start)
         blocks.append((start, length))
         mask &= ~(((1 << length) - 1) << start)
     return blocks
@@ -145,7 +192,7 @@ def most_used_fit(mask: int, n: int, usage: Sequence[int]) -> int:
     starts = runs_of(mask, n)
     best, best_use = -1, -1
     while starts:
-        start = (starts & -starts).bit_length() - 1
+        start = lowest_slot(starts)
         if usage[start] > best_use:
             best, best_use = start, usage[start]
         starts &= starts - 1
@@ -191,12 +238,8 @@ class SpectrumState:
         self.usage: list[int] | None = [0] * slots if track_usage else None
 
     def common_free(self, links: Sequence[int]) -> int:
-        """Slots free on every one of ``links``."""
-        mask = self.full
-        free = self.free
-        for link in links:
-            mask &= free[link]
-        return mask
+        """Slots free on every one of ``links`` (:func:`common_free` over this state)."""
+        return common_free(self.free, links, self.full)
 
     def allocate(self, links: Sequence[int], start: int, n: int) -> None:
         """Take slots ``start .. start+n-1`` on every link.

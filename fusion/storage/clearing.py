@@ -33,6 +33,13 @@ from fusion.config.vocabulary import SUFFIXES
 from fusion.errors import DatasetError, ForeignDirectoryError
 from fusion.storage import manifest as mf
 from fusion.storage.ownership import LEASE_NAME, refuse_if_held
+from fusion.storage.shard_entries import check_entry, read_sidecar
+from fusion.storage.shard_names import (
+    ARRAY_CACHE_SUFFIX,
+    SIDECAR_SUFFIX,
+    shard_file_name,
+    sidecar_path,
+)
 from fusion.storage.study_layout import STUDY_FILE, read_study
 
 #: A temp file that :mod:`fusion.storage.atomic` writes before renaming it into ``target``.
@@ -41,8 +48,8 @@ TEMP_RE = re.compile(r"^\.(?P<target>.+)\.[A-Za-z0-9_]{8}\.tmp$")
 
 def _shard_names(name: str) -> set[str]:
     """A shard's own files: plain and compressed, its sidecar, its lock."""
-    plain = mf.sidecar_path(name).name.removesuffix(mf.SIDECAR_SUFFIX)
-    names = {plain, plain + mf.SIDECAR_SUFFIX, plain + ".lock"}
+    plain = sidecar_path(name).name.removesuffix(SIDECAR_SUFFIX)
+    names = {plain, plain + SIDECAR_SUFFIX, plain + ".lock"}
     names.update(plain + suffix for suffix in SUFFIXES.values())
     return names
 
@@ -63,17 +70,17 @@ def dataset_record_files(directory: Path) -> set[str] | None:
         entries = mf.current_entries(directory, manifest)
         seeds = set(manifest.get("planned_seeds", [])) | {int(e["seed"]) for e in entries}
         for seed in seeds:
-            names |= _shard_names(mf.shard_file_name(seed, stem))
+            names |= _shard_names(shard_file_name(seed, stem))
         for entry in entries:
             names |= _shard_names(entry["file"])
-        names |= {mf.MANIFEST_NAME, mf.MANIFEST_NAME + ".lock", stem + mf.ARRAY_CACHE_SUFFIX}
+        names |= {mf.MANIFEST_NAME, mf.MANIFEST_NAME + ".lock", stem + ARRAY_CACHE_SUFFIX}
     for path in _listing(directory):
-        if path.name.endswith(mf.SIDECAR_SUFFIX) and path.name not in names:
-            record = mf.read_sidecar(path)
+        if path.name.endswith(SIDECAR_SUFFIX) and path.name not in names:
+            record = read_sidecar(path)
             if record is None or record.get("format") != mf.FORMAT_NAME:
                 continue
             try:
-                mf.check_entry(path, "the sidecar", record, None)
+                check_entry(path, "the sidecar", record, None)
             except DatasetError:
                 continue
             names |= _shard_names(record["file"])
@@ -203,7 +210,7 @@ def refuse_foreign_shards(directory: Path, stem: str, seeds: Iterable[int]) -> N
     found = sorted(
         name
         for seed in seeds
-        for name in _shard_names(mf.shard_file_name(seed, stem))
+        for name in _shard_names(shard_file_name(seed, stem))
         if name in listing and name not in names and not name.endswith(".lock")
     )
     if found:

@@ -1,16 +1,18 @@
-"""The dataset manifest: one ``manifest.json`` per dataset directory, and per-shard sidecars.
+"""The dataset manifest: one ``manifest.json`` per dataset directory, and its commit protocol.
 
 The protocol, and the invariant it keeps (nothing closed is ever lost, and no reader depends on
 a lock):
 
 1. A shard's **sidecar** (``offline_data.seed3.jsonl.shard.json``) is the truth about a closed
-   shard. Its writer publishes it at close, after the shard is fsynced, by temp file + fsync +
-   ``os.replace``; a new attempt at the seed removes it first. No lock is involved.
+   shard (:mod:`fusion.storage.shard_entries`). Its writer publishes it at close, after the
+   shard is fsynced, by temp file + fsync + ``os.replace``; a new attempt at the seed removes
+   it first. No lock is involved.
 2. ``manifest.json`` is a consolidated index of the sidecars: format, schema version, the
-   resolved config and its sha256 (which never change once written), planned seeds, and one
-   compact entry per shard (< 1 KB: status, counts, size, sha256, headline stats; long series
-   stay in the sidecar), sorted by seed. It is only ever published whole by temp file +
-   ``os.replace``. Its writers: a sweep's driver (batched :func:`commit_entries`; its
+   resolved config and its sha256 (:mod:`fusion.storage.dataset_identity`), the path features
+   its shards hold, planned seeds, and one compact entry per shard (< 1 KB: status, counts,
+   size, sha256, headline stats; long series stay in the sidecar), sorted by seed. The keys
+   that fix the dataset never change once written. It is only ever published whole by temp
+   file + ``os.replace``. Its writers: a sweep's driver (batched :func:`commit_entries`; its
    workers never touch it) or, without a driver, :meth:`DatasetLogger.open_shard` itself.
 3. Readers take the manifest's complete entries and overlay every sidecar of a seed the
    manifest does not list complete (:func:`current_entries`: one directory listing), and every
@@ -18,24 +20,32 @@ a lock):
    stale index, never a lost shard; ``fusion validate --rebuild`` remakes the index from the
    files alone.
 
+**The path features a dataset holds** (``path_features``, a top-level list in the manifest's
+observation order) are recorded once per dataset, never per shard entry: by
+:func:`init_manifest` from the writer's ``[dataset_logging] path_features``
+(:func:`fusion.config.features.path_features`; a sweep, a study's points, ``fusion run``),
+copied into each sidecar (so ``--rebuild`` restores it). A hand-fed writer whose dataset has no
+list records the path features of its first transition's first path (in the declaration's
+order) in its sidecar, and the manifest takes that list when it has none. Readers use it
+(:func:`recorded_path_features`, :func:`fusion.config.features.feature_set_holding`); a dataset
+made before manifests recorded it (or whose hand-fed shards held no path) is guessed from its
+content, as before.
+
 Every field is type-checked on read (:func:`check_manifest`); a seed listed twice is refused.
 
     >>> import tempfile
     >>> d = tempfile.mkdtemp()
-    >>> m = init_manifest(d, {"general_settings": {"erlang": 300.0}})
-    >>> m["format"], m["schema_version"], len(m["shards"])
-    ('fusion-offline-rl', 1, 0)
+    >>> m = init_manifest(d, {"general_settings": {"erlang": 300.0}},
+    ...                   path_features=["path_hops", "min_residual_slots"])
+    >>> m["format"], m["schema_version"], len(m["shards"]), m["path_features"]
+    ('fusion-offline-rl', 1, 0, ['path_hops', 'min_residual_slots'])
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
-import re
-import socket
-import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,85 +53,30 @@ import orjson
 from filelock import FileLock, Timeout
 
 from fusion import __version__
-from fusion.config.config import MAX_SEED
-from fusion.config.config import check_seed as check_seed  # writers check seeds here too
-from fusion.config.identity import describe_content_difference, file_key_of
-from fusion.config.vocabulary import LATER_KEYS, SUFFIXES
+from fusion.config.features import check_path_feature_list
 from fusion.errors import DatasetError, ManifestConflictError, RunConflictError
 from fusion.storage.atomic import write_bytes_atomic
+from fusion.storage.dataset_identity import check_same_config, config_sha256
 from fusion.storage.integrity import count_whole_lines
 from fusion.storage.ownership import Lease, refuse_if_held
+from fusion.storage.shard_entries import (
+    bad_field,
+    check_entry,
+    compact_entry,
+    is_count,
+    is_sha256,
+    now_iso,
+    read_sidecar,
+)
+from fusion.storage.shard_names import DEFAULT_STEM, SIDECAR_SUFFIX, parse_shard_name
+from fusion.storage.statuses import STATUS_COMPLETE, STATUS_WRITING
 
 MANIFEST_NAME = "manifest.json"
 FORMAT_NAME = "fusion-offline-rl"
 SCHEMA_VERSION = 1
-DEFAULT_STEM = "offline_data"
-SIDECAR_SUFFIX = ".shard.json"
-#: The array view's cache beside a dataset's shards: ``<stem>.arrays.npz``.
-ARRAY_CACHE_SUFFIX = ".arrays.npz"
-#: The array in an array cache that holds its key (what tells the cache apart from any .npz).
-ARRAY_CACHE_KEY = "cache_key"
 LOCK_TIMEOUT_S = 120.0
-
-# Every status string fusion records or reports, defined here once.
-STATUS_WRITING = "writing"  # a shard whose writer has not closed it (yet)
-STATUS_COMPLETE = "complete"  # a shard closed whole; a study point whose seeds all are
-STATUS_FAILED = "failed"  # a shard whose writer raised or died; a point with a failed seed
-STATUSES = (STATUS_WRITING, STATUS_COMPLETE, STATUS_FAILED)  # what a shard entry may say
-STATUS_PLANNED = "planned"  # a study point not run yet
-STATUS_INCOMPLETE = "incomplete"  # a study point with seeds still to run
-STATUS_FILE = "file"  # a lone or merged file a reader was given (closed whole by its maker)
-
-_SHARD_RE = re.compile(
-    r"^(?P<stem>.+)\.seed(?P<seed>\d+)\.jsonl(?P<comp>"
-    + "|".join(re.escape(suffix) for suffix in SUFFIXES.values())
-    + ")?$"
-)
-
-
-def shard_file_name(seed: int, stem: str = DEFAULT_STEM) -> str:
-    """Name of the shard of ``seed``: ``offline_data.seed<N>.jsonl``.
-
-    :param seed: The simulation seed.
-    :param stem: The file stem.
-    """
-    return f"{stem}.seed{seed}.jsonl"
-
-
-def parse_shard_name(name: str) -> tuple[str, int] | None:
-    """Split a shard file name into ``(stem, seed)``; ``None`` when it is not a shard name."""
-    match = _SHARD_RE.match(name)
-    if match is None:
-        return None
-    return match.group("stem"), int(match.group("seed"))
-
-
-def sidecar_path(shard_path: str | os.PathLike[str]) -> Path:
-    """The sidecar that records a closed shard, beside the shard's plain ``.jsonl`` name."""
-    path = Path(shard_path)
-    name = path.name
-    for suffix in SUFFIXES.values():
-        name = name.removesuffix(suffix)
-    return path.with_name(name + SIDECAR_SUFFIX)
-
-
-def merged_sidecar_path(out_path: str | os.PathLike[str]) -> Path:
-    """Where a merge's own record goes: ``OUT.manifest.json`` beside the merged file ``OUT``."""
-    out = Path(out_path)
-    return out.with_name(out.name + ".manifest.json")
-
-
-def config_sha256(config: Mapping[str, Any]) -> str:
-    """sha256 of the config's canonical JSON (sorted keys): the dataset's identity.
-
-    :param config: The resolved config as plain JSON values.
-    :raises ValueError: when the config holds a value JSON cannot represent.
-    """
-    try:
-        blob = orjson.dumps(config, option=orjson.OPT_SORT_KEYS)
-    except orjson.JSONEncodeError as exc:
-        raise ValueError(f"the config cannot be recorded as JSON: {exc}") from exc
-    return hashlib.sha256(blob).hexdigest()
+#: The manifest's (and a sidecar's, a merge record's) field listing the path features held.
+PATH_FEATURES_FIELD = "path_features"
 
 
 def manifest_path(dataset_dir: str | os.PathLike[str]) -> Path:
@@ -132,17 +87,6 @@ def manifest_path(dataset_dir: str | os.PathLike[str]) -> Path:
 def manifest_lock(dataset_dir: str | os.PathLike[str]) -> FileLock:
     """The lock that serialises manifest updates within one host (and on most shared disks)."""
     return FileLock(str(manifest_path(dataset_dir)) + ".lock", timeout=LOCK_TIMEOUT_S)
-
-
-def now_iso() -> str:
-    """UTC wall-clock time as ISO 8601 with milliseconds."""
-    t = time.time()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1000):03d}Z"
-
-
-def host_and_pid() -> dict[str, Any]:
-    """Who is writing: host name and process id."""
-    return {"host": socket.gethostname(), "pid": os.getpid()}
 
 
 def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -174,51 +118,19 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
     return data
 
 
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
-
-
-def _bad(file: Path, where: str, expected: str, value: Any) -> DatasetError:
-    return DatasetError(
-        f"{file}: {where} is {value!r}, expected {expected}; "
-        "run `fusion validate --rebuild` to make the manifest again from the shards' sidecars"
-    )
-
-
-def _is_count(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
-def check_entry(file: Path, where: str, entry: Any, stem: str | None) -> None:
-    """Refuse a shard entry (manifest or sidecar) whose fields have the wrong type.
+def check_path_features_field(file: Path, where: str, value: Any) -> tuple[str, ...]:
+    """Refuse a recorded ``path_features`` that is not a list of declared path features, each
+    once (:func:`fusion.config.features.check_path_feature_list`).
 
     :param file: The file it was read from, for the message.
-    :param where: Its place there (``shards[3]``), for the message.
-    :param entry: The parsed entry.
-    :param stem: The dataset's shard stem, when known: the entry's file must be its seed's.
-    :raises DatasetError: naming the file, the field and what was expected.
+    :param where: The field's name there.
+    :param value: The field's value.
+    :raises DatasetError: naming the file, the field and what is wrong.
     """
-    if not isinstance(entry, dict):
-        raise _bad(file, where, "an object", entry)
-    seed = entry.get("seed")
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
-        raise _bad(file, f"{where}.seed", f"an integer in 0 .. {MAX_SEED}", seed)
-    name = entry.get("file")
-    parsed = parse_shard_name(name) if isinstance(name, str) else None
-    if parsed is None or parsed[1] != seed or (stem is not None and parsed[0] != stem):
-        raise _bad(file, f"{where}.file", f"the shard file name of seed {seed}", name)
-    status = entry.get("status")
-    if status not in STATUSES:
-        raise _bad(file, f"{where}.status", f"one of {STATUSES}", status)
-    complete = status == STATUS_COMPLETE
-    for key in ("transitions", "bytes"):
-        value = entry.get(key)
-        if (value is not None or complete) and not _is_count(value):
-            raise _bad(file, f"{where}.{key}", "a whole number >= 0", value)
-    sha = entry.get("sha256")
-    if (sha is not None or complete) and not (isinstance(sha, str) and _HEX64.match(sha)):
-        raise _bad(file, f"{where}.sha256", "64 hex digits", sha)
-    if not isinstance(entry.get("stats", {}), dict):
-        raise _bad(file, f"{where}.stats", "an object", entry.get("stats"))
+    try:
+        return check_path_feature_list(value)
+    except ValueError as exc:
+        raise bad_field(file, where, f"a list of path features, each once ({exc})", value) from None
 
 
 def check_manifest(file: Path, data: dict[str, Any]) -> None:
@@ -230,18 +142,19 @@ def check_manifest(file: Path, data: dict[str, Any]) -> None:
     """
     stem = data.get("stem")
     if not isinstance(stem, str) or not stem or "/" in stem:
-        raise _bad(file, "stem", "a file stem", stem)
+        raise bad_field(file, "stem", "a file stem", stem)
     if not isinstance(data.get("config"), dict):
-        raise _bad(file, "config", "an object", data.get("config"))
-    sha = data.get("config_sha256")
-    if not (isinstance(sha, str) and _HEX64.match(sha)):
-        raise _bad(file, "config_sha256", "64 hex digits", sha)
+        raise bad_field(file, "config", "an object", data.get("config"))
+    if not is_sha256(data.get("config_sha256")):
+        raise bad_field(file, "config_sha256", "64 hex digits", data.get("config_sha256"))
+    if PATH_FEATURES_FIELD in data:
+        check_path_features_field(file, PATH_FEATURES_FIELD, data[PATH_FEATURES_FIELD])
     planned = data.get("planned_seeds", [])
-    if not isinstance(planned, list) or not all(_is_count(s) for s in planned):
-        raise _bad(file, "planned_seeds", "a list of seeds", planned)
+    if not isinstance(planned, list) or not all(is_count(s) for s in planned):
+        raise bad_field(file, "planned_seeds", "a list of seeds", planned)
     shards = data.get("shards")
     if not isinstance(shards, list):
-        raise _bad(file, "shards", "a list of shard entries", shards)
+        raise bad_field(file, "shards", "a list of shard entries", shards)
     seen: set[int] = set()
     for index, entry in enumerate(shards):
         check_entry(file, f"shards[{index}]", entry, stem)
@@ -253,6 +166,20 @@ def check_manifest(file: Path, data: dict[str, Any]) -> None:
         seen.add(entry["seed"])
 
 
+def recorded_path_features(record: Mapping[str, Any] | None) -> tuple[str, ...] | None:
+    """The path features a manifest (or a sidecar, or a merge's record) says its shards
+    hold; ``None`` when it records none (made before manifests recorded them).
+
+    :param record: The manifest as read (checked), or ``None``.
+
+        >>> recorded_path_features({"path_features": ["path_hops"]}), recorded_path_features({})
+        (('path_hops',), None)
+    """
+    if record is None or record.get(PATH_FEATURES_FIELD) is None:
+        return None
+    return tuple(record[PATH_FEATURES_FIELD])
+
+
 def _write_manifest(dataset_dir: Path, manifest: dict[str, Any]) -> None:
     manifest["shards"].sort(key=lambda entry: int(entry["seed"]))
     manifest["updated"] = now_iso()
@@ -261,9 +188,12 @@ def _write_manifest(dataset_dir: Path, manifest: dict[str, Any]) -> None:
 
 
 def _new_manifest(
-    config: Mapping[str, Any], stem: str, planned_seeds: Iterable[int]
+    config: Mapping[str, Any],
+    stem: str,
+    planned_seeds: Iterable[int],
+    path_features: Sequence[str] | None,
 ) -> dict[str, Any]:
-    return {
+    manifest: dict[str, Any] = {
         "format": FORMAT_NAME,
         "schema_version": SCHEMA_VERSION,
         "fusion_version": __version__,
@@ -271,84 +201,40 @@ def _new_manifest(
         "stem": stem,
         "config_sha256": config_sha256(config),
         "config": dict(config),
-        "planned_seeds": sorted({int(s) for s in planned_seeds}),
-        "shards": [],
     }
-
-
-def config_differences(
-    made: Mapping[str, Any], now: Mapping[str, Any]
-) -> list[tuple[str, str, Any, Any]]:
-    """``(section, key, made's value, now's value)`` for each key whose values differ between
-    two configs as manifests record them; a key an identity leaves out has the value it had
-    before it was added (:data:`~fusion.config.vocabulary.LATER_KEYS`), else ``None``.
-
-        >>> config_differences({"g": {"erlang": 300}}, {"g": {"erlang": 250, "k_paths": 4}})
-        [('g', 'erlang', 300, 250), ('g', 'k_paths', None, 4)]
-    """
-    found = []
-    for section in sorted(set(made) | set(now)):
-        a, b = made.get(section), now.get(section)
-        if not (isinstance(a, Mapping) or a is None) or not (isinstance(b, Mapping) or b is None):
-            if a != b:  # (a hand-made config need not have sections)
-                found.append((section, "", a, b))
-            continue
-        a, b = a or {}, b or {}
-        for key in sorted(set(a) | set(b)):
-            earlier = LATER_KEYS.get((section, key))
-            old, new = a.get(key, earlier), b.get(key, earlier)
-            if old != new:
-                found.append((section, key, old, new))
-    return found
-
-
-def check_same_config(where: str, manifest: Mapping[str, Any], config: Mapping[str, Any]) -> None:
-    """Refuse to add to a dataset of another config, naming the keys that differ and the
-    values that would add to it.
-
-    :param where: What the message starts with (the manifest, or the directory).
-    :param manifest: The dataset's manifest.
-    :param config: The writer's config, as a manifest records it.
-    :raises ManifestConflictError: when the config sha256s differ.
-    """
-    want = config_sha256(config)
-    if manifest.get("config_sha256") == want:
-        return
-    differences = config_differences(manifest.get("config") or {}, config)
-    said = "; ".join(
-        describe_content_difference(section, key, made, now, config)
-        or f"{f'[{section}] {key}' if key else section} is {_shown(made)} there, {_shown(now)} here"
-        for section, key, made, now in differences[:6]
-    ) + ("; ..." if len(differences) > 6 else "")
-    sets = " ".join(
-        f"--set {section}.{key}={_shown(made)}"
-        for section, key, made, _ in differences
-        if key and isinstance(made, (bool, int, float, str)) and not file_key_of(section, key)
-    )
-    raise ManifestConflictError(
-        f"{where}: this dataset was made with another config (config sha256 "
-        f"{manifest.get('config_sha256')} there, {want} here)"
-        + (f": {said}" if said else "")
-        + (f"; to add to it, write with the dataset's values ({sets})" if sets else "")
-        + "; or use another directory, or overwrite it"
-    )
-
-
-def _shown(value: Any) -> str:
-    """A config value as an INI line would give it."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return "(absent)" if value is None else str(value)
+    if path_features is not None:
+        manifest[PATH_FEATURES_FIELD] = list(path_features)
+    manifest["planned_seeds"] = sorted({int(s) for s in planned_seeds})
+    manifest["shards"] = []
+    return manifest
 
 
 def _check_same_dataset(
-    file: Path, manifest: Mapping[str, Any], config: Mapping[str, Any], stem: str
-) -> None:
+    file: Path,
+    manifest: dict[str, Any],
+    config: Mapping[str, Any],
+    stem: str,
+    path_features: Sequence[str] | None,
+) -> bool:
+    """Refuse another dataset's writer; ``True`` when the manifest takes ``path_features``
+    (it recorded none: made before manifests recorded them)."""
     check_same_config(str(file), manifest, config)
     if manifest.get("stem") != stem:
         raise ManifestConflictError(
             f"{file}: this dataset's shards are named {manifest.get('stem')!r}, not {stem!r}"
         )
+    if path_features is None:
+        return False
+    recorded = recorded_path_features(manifest)
+    if recorded is None:
+        manifest[PATH_FEATURES_FIELD] = list(path_features)
+        return True
+    if recorded != tuple(path_features):
+        raise ManifestConflictError(
+            f"{file}: this dataset's shards hold the path features {list(recorded)}, this "
+            f"writer's {list(path_features)}; use another directory, or overwrite it"
+        )
+    return False
 
 
 def init_manifest(
@@ -358,21 +244,30 @@ def init_manifest(
     planned_seeds: Iterable[int] = (),
     stem: str = DEFAULT_STEM,
     run_id: str | None = None,
+    path_features: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Create the manifest, or check that an existing one is for the same config.
 
-    The keys that fix a dataset (format, schema version, config sha256, stem) never change once
-    written; planned seeds are added to. ``run_id`` marks the run that now writes the dataset
-    (a sweep's driver checks it at every commit: :func:`commit_entries`).
+    The keys that fix a dataset (format, schema version, config sha256, stem, path features)
+    never change once written; planned seeds are added to, and a manifest that records no
+    path features takes ``path_features``. ``run_id`` marks the run that now writes the
+    dataset (a sweep's driver checks it at every commit: :func:`commit_entries`).
 
     :param dataset_dir: The dataset directory (created if missing).
     :param config: The resolved config, plain JSON values, without the seed.
     :param planned_seeds: Seeds the caller means to write.
     :param stem: The shard file stem.
     :param run_id: The run taking the dataset over (``None``: leave it as it is).
-    :raises ManifestConflictError: when the directory holds a dataset of another config.
+    :param path_features: The path features its shards hold, in order
+        (:func:`fusion.config.features.path_features` of the config's setting); ``None``: the
+        writer does not know (a hand-fed writer: see the module docstring).
+    :raises ManifestConflictError: when the directory holds a dataset of another config, or
+        whose recorded path features differ.
+    :raises ValueError: when ``path_features`` names what is not a path feature.
     :return: The manifest as written.
     """
+    if path_features is not None:
+        path_features = check_path_feature_list(list(path_features))
     directory = Path(dataset_dir)
     directory.mkdir(parents=True, exist_ok=True)
     seeds = [int(s) for s in planned_seeds]
@@ -380,16 +275,20 @@ def init_manifest(
         file = directory / MANIFEST_NAME
         if file.exists():
             manifest = read_manifest(file)
-            _check_same_dataset(file, manifest, config, stem)
+            changed = _check_same_dataset(file, manifest, config, stem, path_features)
             merged = sorted(set(manifest.get("planned_seeds", [])) | set(seeds))
             owner = manifest.get("run_id") if run_id is None else run_id
-            if merged != manifest.get("planned_seeds") or owner != manifest.get("run_id"):
+            if (
+                changed
+                or merged != manifest.get("planned_seeds")
+                or owner != manifest.get("run_id")
+            ):
                 manifest["planned_seeds"] = merged
                 if owner is not None:
                     manifest["run_id"] = owner
                 _write_manifest(directory, manifest)
             return manifest
-        manifest = _new_manifest(config, stem, seeds)
+        manifest = _new_manifest(config, stem, seeds, path_features)
         if run_id is not None:
             manifest["run_id"] = run_id
         _write_manifest(directory, manifest)
@@ -413,6 +312,19 @@ def update_manifest(
         return manifest
 
 
+def _take_path_features(manifest: dict[str, Any], records: Iterable[Mapping[str, Any]]) -> None:
+    """A manifest that records no path features takes the first shard record's (a hand-fed
+    writer's sidecar: see the module docstring); a record's bad list is left out."""
+    if manifest.get(PATH_FEATURES_FIELD) is not None:
+        return
+    for record in records:
+        with contextlib.suppress(ValueError):
+            if record.get(PATH_FEATURES_FIELD) is not None:
+                listed = check_path_feature_list(record[PATH_FEATURES_FIELD])
+                manifest[PATH_FEATURES_FIELD] = list(listed)
+                return
+
+
 def commit_entries(
     dataset_dir: str | os.PathLike[str],
     entries: Iterable[Mapping[str, Any]] = (),
@@ -428,7 +340,8 @@ def commit_entries(
     ahead without it, since no reader depends on it.
 
     :param dataset_dir: The dataset directory.
-    :param entries: Shard records (``seed``, ``file``, ``status`` and the rest), compacted.
+    :param entries: Shard records (``seed``, ``file``, ``status`` and the rest), compacted; a
+        record's ``path_features`` goes to a manifest that records none.
     :param planned_seeds: Seeds to add to ``planned_seeds``.
     :param run_id: The committing run: refused when the manifest names another (that run
         overwrote this dataset meanwhile), so a run never publishes into another's dataset.
@@ -436,7 +349,8 @@ def commit_entries(
     :return: The manifest as written.
     """
     directory = Path(dataset_dir)
-    new = {int(e["seed"]): compact_entry(e) for e in entries}
+    records = sorted(entries, key=lambda e: int(e["seed"]))
+    new = {int(e["seed"]): compact_entry(e) for e in records}
     with _lock_if_possible(directory):
         manifest = read_manifest(directory)
         if run_id is not None and manifest.get("run_id") != run_id:
@@ -448,6 +362,7 @@ def commit_entries(
         by_seed = {e["seed"]: e for e in current_entries(directory, manifest)}
         by_seed.update(new)
         manifest["shards"] = [by_seed[seed] for seed in sorted(by_seed)]
+        _take_path_features(manifest, records)
         planned = {int(s) for s in planned_seeds}
         if planned - set(manifest.get("planned_seeds", [])):
             manifest["planned_seeds"] = sorted(planned | set(manifest.get("planned_seeds", [])))
@@ -476,52 +391,6 @@ def _lock_if_possible(directory: Path) -> Iterator[None]:
         yield
     finally:
         lock.release()
-
-
-#: Entry keys the manifest keeps; everything else of a shard's record stays in its sidecar.
-ENTRY_KEYS = (
-    "seed",
-    "file",
-    "status",
-    "transitions",
-    "bytes",
-    "sha256",
-    "started",
-    "finished",
-    "host",
-    "pid",
-    "compression",
-    "raw_bytes",
-    "raw_sha256",
-    "compression_error",
-    "error",
-    "note",
-)
-#: The headline stats a manifest entry keeps (``fusion inspect`` reads these).
-ENTRY_STATS = (
-    "accepted",
-    "blocked",
-    "blocked_by_reach",
-    "blocking_probability",
-    "per_window",
-    "path_feasible",
-    "path_chosen",
-)
-
-
-def compact_entry(record: Mapping[str, Any]) -> dict[str, Any]:
-    """A shard's manifest entry: its status, counts, checksums and headline stats (< 1 KB).
-
-    Long per-shard series (the simulator's timeline, per-bit-rate tables, path counts) stay
-    in the shard's sidecar, where ``fusion inspect --plot`` reads them.
-
-    :param record: The shard's full record (a sidecar's, or a writer's).
-    """
-    entry = {key: record[key] for key in ENTRY_KEYS if key in record}
-    stats = record.get("stats")
-    if isinstance(stats, Mapping):
-        entry["stats"] = {key: stats[key] for key in ENTRY_STATS if key in stats}
-    return entry
 
 
 def current_entries(dataset_dir: Path, manifest: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -563,22 +432,14 @@ def current_entries(dataset_dir: Path, manifest: Mapping[str, Any]) -> list[dict
     return [by_seed[seed] for seed in sorted(by_seed)]
 
 
-def read_sidecar(path: Path) -> dict[str, Any] | None:
-    """A shard's sidecar record, or ``None`` when it is missing or unreadable."""
-    try:
-        data = orjson.loads(path.read_bytes())
-    except (FileNotFoundError, orjson.JSONDecodeError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
 def rebuild_manifest(
     dataset_dir: str | os.PathLike[str], *, owner: Lease | None = None
 ) -> dict[str, Any]:
     """Make ``manifest.json`` again from the shards and their sidecars alone.
 
     A shard with a sidecar gets the sidecar's record; a shard without one is listed as
-    ``writing`` with its whole lines counted, so it is never taken for complete.
+    ``writing`` with its whole lines counted, so it is never taken for complete. The path
+    features are the first sidecar's that records them (none: a dataset made before).
 
     :param dataset_dir: The dataset directory.
     :param owner: The lease of the run rebuilding it (a resume); ``None``: refused while any
@@ -617,8 +478,9 @@ def rebuild_manifest(
         )
     source = next(iter(configs.values()))
     stem = source.get("stem", stems.pop() if len(stems) == 1 else DEFAULT_STEM)
-    manifest = _new_manifest(source["config"], stem, sorted(set(sidecars) | set(shard_files)))
+    manifest = _new_manifest(source["config"], stem, sorted(set(sidecars) | set(shard_files)), None)
     manifest["rebuilt"] = True
+    _take_path_features(manifest, [sidecars[seed] for seed in sorted(sidecars)])
     for seed in sorted(set(sidecars) | set(shard_files)):
         record = sidecars.get(seed)
         if record is not None:
@@ -637,19 +499,3 @@ def rebuild_manifest(
     with manifest_lock(directory):
         _write_manifest(directory, manifest)
     return manifest
-
-
-_SIDECAR_ONLY = frozenset({"config", "config_sha256", "format", "schema_version", "stem"})
-
-
-def sidecar_record(manifest_like: Mapping[str, Any], entry: Mapping[str, Any]) -> dict[str, Any]:
-    """The sidecar content: the shard's entry plus what identifies its dataset."""
-    record = dict(entry)
-    for key in _SIDECAR_ONLY:
-        record[key] = manifest_like[key]
-    return record
-
-
-def publish_sidecar(shard_path: Path, record: Mapping[str, Any]) -> None:
-    """Write a shard's sidecar atomically (temp file, fsync, ``os.replace``)."""
-    write_bytes_atomic(sidecar_path(shard_path), orjson.dumps(record, option=orjson.OPT_INDENT_2))

@@ -44,8 +44,9 @@ from fusion.storage.compression import (
     open_binary,
 )
 from fusion.storage.integrity import file_sha256
-from fusion.storage.manifest import merged_sidecar_path
 from fusion.storage.outputs import check_output
+from fusion.storage.shard_entries import now_iso
+from fusion.storage.shard_names import merged_sidecar_path
 from fusion.storage.sink import HashingSink
 from fusion.storage.sources import MERGE_FORMAT, Source, resolve
 
@@ -464,10 +465,11 @@ def _merge_record(
         "format": MERGE_FORMAT,
         "schema_version": mf.SCHEMA_VERSION,
         "fusion_version": __version__,
-        "created": mf.now_iso(),
+        "created": now_iso(),
         "source": str(Path(plan.dataset_dir).resolve()),
         "config_sha256": plan.manifest.get("config_sha256"),
         "config": plan.manifest.get("config"),
+        mf.PATH_FEATURES_FIELD: plan.manifest.get(mf.PATH_FEATURES_FIELD),
         "order": plan.order,
         "output": out.name,
         "compression": compress,

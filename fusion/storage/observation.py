@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from fusion.config.features import PATH_FEATURE_SETS
+from fusion.config.features import feature_set_holding
 from fusion.storage.schema import EXTENDED_PATH_FEATURES, PATH_FEATURES, STATE_FEATURES
 
 __all__ = [
@@ -68,21 +68,33 @@ def observation_names(k_paths: int, path_features: Sequence[str] = PATH_FEATURES
     return names
 
 
-def path_features_of(width: int, k_paths: int) -> tuple[str, ...]:
-    """The path features of observations ``width`` wide with K paths (the feature set of
-    that width: seed or extended).
+def path_features_of(
+    width: int, k_paths: int, recorded: Sequence[str] | None = None
+) -> tuple[str, ...]:
+    """The path features of observations ``width`` wide with K paths: the ``recorded`` list
+    (a dataset's manifest's) when given, else the feature set of that width (data made before
+    manifests recorded it): :func:`~fusion.config.features.feature_set_holding` decides.
 
     :param width: The observation's length.
     :param k_paths: K.
-    :raises ValueError: when neither set gives that width.
+    :param recorded: The list the data's manifest records, or ``None``.
+    :raises ValueError: when the width fits neither the recorded list nor any set.
 
         >>> len(path_features_of(5 + 13 * 4, 4))
         13
+        >>> path_features_of(5 + 2 * 4, 4, ["path_hops", "free_slots"])
+        ('path_hops', 'free_slots')
     """
-    for features in PATH_FEATURE_SETS.values():
-        if width == observation_size(k_paths, features):
-            return features
-    raise ValueError(f"an observation of {width} values fits no feature set with K = {k_paths}")
+    extra = width - len(STATE_FEATURES)
+    per_path, rest = divmod(extra, k_paths) if k_paths > 0 else (None, extra)
+    if extra < 0 or rest:
+        raise ValueError(f"an observation of {width} values fits no feature set with K = {k_paths}")
+    try:
+        return feature_set_holding(recorded=recorded, count=per_path)
+    except ValueError as exc:
+        raise ValueError(
+            f"an observation of {width} values with K = {k_paths} does not fit: {exc}"
+        ) from None
 
 
 def observation_rows(

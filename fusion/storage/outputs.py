@@ -50,6 +50,14 @@ from fusion.errors import FusionError, OutputConflictError
 from fusion.storage import manifest as mf
 from fusion.storage.clearing import dataset_record_files, listed_points
 from fusion.storage.ownership import LEASE_NAME
+from fusion.storage.shard_entries import read_sidecar
+from fusion.storage.shard_names import (
+    ARRAY_CACHE_KEY,
+    ARRAY_CACHE_SUFFIX,
+    SIDECAR_SUFFIX,
+    merged_sidecar_path,
+    parse_shard_name,
+)
 from fusion.storage.sources import MERGE_FORMAT, STUDY_MERGE_FORMAT, protected_files
 from fusion.storage.study_layout import STUDY_FILE, STUDY_FORMAT
 
@@ -81,7 +89,7 @@ def check_output(
     for path in paths:
         _check_one(Path(path), kind, overwrite, protected, merged_ok=merge_record)
         if merge_record:
-            record = mf.merged_sidecar_path(path)
+            record = merged_sidecar_path(path)
             _check_one(record, "file", overwrite, protected, record_ok=True)
 
 
@@ -215,11 +223,11 @@ def _own_name(name: str) -> str | None:
     """What ``name`` is in a dataset or study directory (``None``: not one of its names)."""
     if name.endswith(".lock"):
         return "a lock's name" if _own_name(name.removesuffix(".lock")) else None
-    if mf.parse_shard_name(name):
+    if parse_shard_name(name):
         return "a shard's name"
-    if name.endswith(mf.SIDECAR_SUFFIX):
+    if name.endswith(SIDECAR_SUFFIX):
         return "a shard sidecar's name"
-    if name.endswith(mf.ARRAY_CACHE_SUFFIX):
+    if name.endswith(ARRAY_CACHE_SUFFIX):
         return "an array cache's name"
     roles = {mf.MANIFEST_NAME: "the manifest's name", STUDY_FILE: "the study record's name"}
     return roles.get(name, "the run lease's name" if name == LEASE_NAME else None)
@@ -228,7 +236,7 @@ def _own_name(name: str) -> str | None:
 def _format(path: Path) -> Any:
     """The ``format`` a JSON record says it is (``None`` when unreadable or none)."""
     try:
-        record = mf.read_sidecar(path)
+        record = read_sidecar(path)
     except OSError:
         return None
     return None if record is None else record.get("format")
@@ -255,13 +263,13 @@ def _record_says(target: Path, *, merged_ok: bool, record_ok: bool) -> str | Non
         return f"is the manifest of dataset {target.parent}"
     if name == STUDY_FILE and _format(target) == STUDY_FORMAT:
         return f"is the study.json of study {target.parent}"
-    if name.endswith(mf.SIDECAR_SUFFIX) and _format(target) == mf.FORMAT_NAME:
+    if name.endswith(SIDECAR_SUFFIX) and _format(target) == mf.FORMAT_NAME:
         return "is a shard's sidecar"
     if name.endswith(".manifest.json") and not record_ok and _format(target) in _MERGE_FORMATS:
         return "is a merge's record"
-    if name.endswith(mf.ARRAY_CACHE_SUFFIX) and _is_array_cache(target):
+    if name.endswith(ARRAY_CACHE_SUFFIX) and _is_array_cache(target):
         return "is a dataset's array cache"
-    record = mf.merged_sidecar_path(target)
+    record = merged_sidecar_path(target)
     if not merged_ok and record.is_file() and _format(record) in _MERGE_FORMATS:
         return f"is a merged dataset (its record: {record.name})"
     return None
@@ -271,6 +279,6 @@ def _is_array_cache(path: Path) -> bool:
     """Whether an ``.npz`` holds the array cache's key (see :mod:`fusion.datasets.array_cache`)."""
     try:
         with zipfile.ZipFile(path) as npz:
-            return f"{mf.ARRAY_CACHE_KEY}.npy" in npz.namelist()
+            return f"{ARRAY_CACHE_KEY}.npy" in npz.namelist()
     except (OSError, zipfile.BadZipFile):
         return False

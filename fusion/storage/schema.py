@@ -1,65 +1,83 @@
-"""The transition record: its fields, their types, the feature order and the window tags.
+"""The transition record's rule: the one check the writer and the validator share.
 
-This is the one definition the writer's checks, the validator, the array view and the exports
-share. A line is one JSON object with exactly the keys :data:`TOP_KEYS`:
+A line is one JSON object holding exactly the fields the declaration
+(:data:`fusion.config.features.RECORD_FIELDS`) gives a record: ``t``, ``seed``, ``state``,
+``action``, ``reward``, ``next_state``, ``action_mask``, ``meta``. Every rule below is derived
+from that declaration (each field's name, group and kind), not spelled again here:
 
-- ``t`` (int, 0, 1, 2, ... within its seed), ``seed`` (int);
-- ``state``: an object with ``src``, ``dst`` and ``paths`` (a list of objects, one per mask
-  entry), and the request features :data:`STATE_FEATURES` and path features
-  :data:`PATH_FEATURES` (and, logged with ``path_features = extended``,
-  :data:`EXTENDED_PATH_FEATURES` after them) as numbers (upstream FUSION's order: the array
-  view flattens a state as ``STATE_FEATURES + path features x K``); with ``log_spectrum`` the
-  state also holds ``spectrum`` (per link, its occupied slots as a hex number) and each path
-  its ``links``. The engine logs every feature; a state written by
-  hand may leave some out (as the seed card's examples do), and the readers that need one
-  (the array view, the exports) name it when it is missing; but the paths of one state hold
-  the same features (a reader lays them out as K rows of one width).
-  :func:`state_problem` is the one rule, for the writer and the validator alike;
-- ``action`` (int: a feasible path index, or -1 when blocked), ``reward`` (+1.0 routed, -1.0
-  blocked),
-  ``next_state`` (``null`` or an object), ``action_mask`` (booleans, one per path);
-- ``meta``: an object; ``meta.bp_window_tag`` is one of :data:`WINDOW_TAGS` when present
-  (:func:`meta_problem`, again one rule for the writer and the validator).
+- an object of a group (``state``, ``next_state``, each of ``state.paths``, ``meta``) holds
+  only the group's declared fields (``meta`` may also hold a caller's own facts, of any JSON
+  value), each of its declared kind: ``int`` an integer, ``float`` a finite number (an integer
+  too), ``bool``, ``str``, ``hex`` (a hexadecimal number as a string), ``<kind> list``;
+  ``null`` is a value only for ``next_state`` (:data:`NULLABLE`);
+- a state holds :data:`REQUIRED_STATE_KEYS`; the other features may be left out by a writer
+  fed by hand (the seed card's examples do), and the readers that need one name it;
+- a path holds path features (a feature set of
+  :data:`~fusion.config.features.PATH_FEATURE_SETS`, or the list a dataset records), every
+  path of a state the same fields, and every path of a file the features of the file's first
+  transition with paths (a reader lays a file's paths out as rows of one width;
+  :class:`RecordRule` carries that first list along a file);
+- ``action_mask`` is booleans, as many as the state's paths (or any number when it lists
+  none); ``action`` is -1 or the index of a feasible path; ``reward`` +1.0 routed, -1.0
+  blocked; ``meta.bp_window_tag`` one of :data:`WINDOW_TAGS` (:data:`CHOICES`).
 
 A line is at most :data:`MAX_LINE_BYTES` long (the array view parses in blocks of 4 MiB).
+The rule applies to a parsed line; the writer applies it to the line it serialised
+(:class:`fusion.storage.shard_writer.DatasetLogger`), so writer and validator refuse the same
+lines by construction.
 
-    >>> state = {"src": 0, "dst": 1, "paths": []}
-    >>> action, reward, mask = check_transition(state, 0, 1, None, [True], {})
-    >>> action, reward, mask
-    (0, 1.0, [True])
-    >>> check_transition(state, 0, True, None, [True], {})
-    Traceback (most recent call last):
-    ...
-    ValueError: reward must be a finite float (+1.0 routed, -1.0 blocked), got True (bool)
+    >>> rule = RecordRule()
+    >>> line = {"t": 0, "seed": 1, "state": {"src": 0, "dst": 1, "paths": [{"links": [2]}]},
+    ...         "action": 0, "reward": 1.0, "next_state": None, "action_mask": [True],
+    ...         "meta": {"bp_window_tag": "bogus"}}
+    >>> for problem in rule.problems(line):
+    ...     print(problem)
+    state.paths[0] holds no path feature (a path holds the file's list of path features, such as a feature set: seed or extended)
+    meta.bp_window_tag is 'bogus', not one of ('pre', 'fail', 'post')
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 
 from fusion.config import features as _features
+from fusion.config.features import GROUP_KINDS, PATH_FEATURE_SETS, RECORD_FIELDS
 from fusion.config.vocabulary import MAX_LINE_BYTES as MAX_LINE_BYTES  # (the scenario check too)
 
-TOP_KEYS = frozenset(
-    {"t", "seed", "state", "action", "reward", "next_state", "action_mask", "meta"}
-)
+#: The fields of a line, in the order the writer writes them.
+RECORD_KEYS: tuple[str, ...] = tuple(f.name for f in RECORD_FIELDS["record"])
+TOP_KEYS = frozenset(RECORD_KEYS)
 #: The request's features (:mod:`fusion.config.features` describes every feature).
 STATE_FEATURES = _features.STATE_FEATURES
 #: The seed card's five path features; ``path_features = extended`` logs
 #: :data:`EXTENDED_PATH_FEATURES` after them.
 PATH_FEATURES = _features.SEED_PATH_FEATURES
 EXTENDED_PATH_FEATURES = _features.EXTENDED_PATH_FEATURES
-_ALL_PATH_FEATURES = PATH_FEATURES + EXTENDED_PATH_FEATURES
-_PATH_FEATURE_SET = frozenset(_ALL_PATH_FEATURES)
-STATE_KEYS = (*STATE_FEATURES, "paths")
-#: What every state holds, whoever wrote it.
-REQUIRED_STATE_KEYS = ("src", "dst", "paths")
 WINDOW_TAGS = ("pre", "fail", "post")
+
+# What the declaration does not say of a field, and the rule needs:
+#: What every object of a group holds, whoever wrote it (a line holds every field of its own).
+REQUIRED: dict[str, tuple[str, ...]] = {"record": RECORD_KEYS, "state": ("src", "dst", "paths")}
+REQUIRED_STATE_KEYS = REQUIRED["state"]
+#: The fields whose value may be ``null``.
+NULLABLE = frozenset({"next_state"})
+#: The groups that may hold fields the declaration does not name (a caller's own facts).
+OPEN_GROUPS = frozenset({"meta"})
+#: The values a ``str`` field may take, where they are few.
+CHOICES: dict[str, tuple[str, ...]] = {"bp_window_tag": WINDOW_TAGS}
+
+#: The path features of the path group (``links`` is a path's field but no feature).
+_PATH_FEATURE_NAMES = frozenset(name for names in PATH_FEATURE_SETS.values() for name in names)
+_PATH_SETS = {frozenset(names): name for name, names in PATH_FEATURE_SETS.items()}
+_HEX = re.compile(r"[0-9a-fA-F]+")
+
+Check = Callable[[Any, str], "str | None"]
 
 
 def check_window(window: str | None) -> None:
@@ -76,217 +94,294 @@ def _kind(value: Any) -> str:
     return type(value).__name__
 
 
-def _as_action(action: Any, mask: Sequence[Any]) -> int:
-    if action.__class__ is not int:
-        if isinstance(action, (bool, np.bool_)) or not isinstance(action, (int, np.integer)):
-            raise ValueError(
-                f"action must be an integer (a path index or -1), got {action!r} ({_kind(action)})"
-            )
-        action = int(action)
-    if action != -1 and not (0 <= action < len(mask) and mask[action]):
-        raise ValueError(
-            f"action {action!r} is not -1 or the index of a feasible path in "
-            f"action_mask {list(mask)!r}"
-        )
-    return action
+def _is_int(value: Any) -> bool:
+    return value.__class__ is int
 
 
-def _as_reward(reward: Any) -> float:
-    if reward.__class__ is not float:
-        if isinstance(reward, (bool, np.bool_)) or not isinstance(
-            reward, (int, float, np.integer, np.floating)
-        ):
-            raise ValueError(
-                "reward must be a finite float (+1.0 routed, -1.0 blocked), "
-                f"got {reward!r} ({_kind(reward)})"
-            )
-        reward = float(reward)
-    return reward
+def _is_number(value: Any) -> bool:
+    kind = value.__class__
+    return kind is int or (kind is float and value - value == 0.0)  # (inf - inf is nan)
 
 
-def _as_mask(mask: Any) -> list[bool]:
-    if isinstance(mask, np.ndarray):
-        if mask.dtype != np.bool_ or mask.ndim != 1:
-            raise ValueError(f"action_mask must be booleans, got an array of {mask.dtype}")
-        return mask.tolist()
-    if mask.__class__ is not list:
-        if not isinstance(mask, (list, tuple)):
-            raise ValueError(f"action_mask must be a list of booleans, got {_kind(mask)}")
-        mask = list(mask)
-    for entry in mask:
-        if entry.__class__ is not bool:
-            if not isinstance(entry, np.bool_):
-                raise ValueError(
-                    f"action_mask entries must be booleans, got {entry!r} ({_kind(entry)}) "
-                    f"in {mask!r}"
-                )
-            mask = [bool(m) for m in mask]
-            break
-    return mask
+def _is_bool(value: Any) -> bool:
+    return value.__class__ is bool
 
 
-def check_transition(
-    state: Any,
-    action: Any,
-    reward: Any,
-    next_state: Any,
-    action_mask: Any,
-    meta: Any,
-    *,
-    features: bool = True,
-) -> tuple[int, float, list[bool]]:
-    """The writer's check: refuse what a reader would refuse; return the normalised values.
+def _is_str(value: Any) -> bool:
+    return value.__class__ is str
 
-    numpy integers, floats and booleans become Python ones; everything else of the wrong type
-    is refused with a ``ValueError`` naming the field. NaN and infinities are checked after
-    serialisation (:func:`non_finite_field`).
 
-    :param state: The state (a mapping; ``paths``, when present, a list of mappings).
-    :param action: A path index feasible in the mask, or -1.
-    :param reward: +1.0 when routed (``action >= 0``), -1.0 when blocked; any real number type
-        but bool.
-    :param next_state: ``None`` or a mapping.
-    :param action_mask: Booleans, one per path.
-    :param meta: A mapping.
-    :param features: Type-check every feature (see :func:`state_problem`).
-    :return: ``(action, reward, action_mask)`` as written.
-    :raises ValueError: naming the field and what was expected.
-    """
-    # Fast paths first (this runs once per logged transition): exact built-in types pass
-    # with identity checks; anything else takes the general checks below.
-    problem = meta_problem(meta)
-    if problem is not None:
-        raise ValueError(problem)
-    if (
-        next_state is not None
-        and next_state.__class__ is not dict
-        and not isinstance(next_state, Mapping)
-    ):
-        raise ValueError(f"next_state must be None or a dict, got {_kind(next_state)}")
-    mask = action_mask
-    if mask.__class__ is list:
-        for entry in mask:
-            if entry.__class__ is not bool:
-                mask = _as_mask(mask)
-                break
-    else:
-        mask = _as_mask(mask)
-    paths = state.get("paths") if state.__class__ is dict else None
-    if (  # the engine's states pass these identity checks; anything else gets the full rule
-        features
-        or paths.__class__ is not list
-        or "src" not in state
-        or "dst" not in state
-        or (paths and len(paths) != len(mask))
-    ):
-        problem = state_problem(state, len(mask), features=features)
+def _is_hex(value: Any) -> bool:
+    return value.__class__ is str and _HEX.fullmatch(value) is not None
+
+
+#: A scalar kind of the declaration -> (its test on a parsed JSON value, what it is).
+SCALAR_KINDS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "int": (_is_int, "an integer"),
+    "float": (_is_number, "a finite number"),
+    "bool": (_is_bool, "a boolean"),
+    "str": (_is_str, "a string"),
+    "hex": (_is_hex, "a hexadecimal number as a string"),
+}
+
+
+def _scalar_check(kind: str, choices: tuple[str, ...] | None) -> Check:
+    test, what = SCALAR_KINDS[kind]
+
+    def check(value: Any, where: str) -> str | None:
+        if not test(value):
+            return f"{where} is {value!r}, not {what}"
+        if choices is not None and value not in choices:
+            return f"{where} is {value!r}, not one of {choices}"
+        return None
+
+    return check
+
+
+def _list_check(kind: str) -> Check:
+    test, what = SCALAR_KINDS[kind]
+
+    def check(value: Any, where: str) -> str | None:
+        if value.__class__ is not list:
+            return f"{where} is {_kind(value)}, not a list of {kind} values"
+        for index, item in enumerate(value):
+            if not test(item):
+                return f"{where}[{index}] is {item!r}, not {what}"
+        return None
+
+    return check
+
+
+def _group_check(group: str) -> Check:
+    def check(value: Any, where: str) -> str | None:
+        if group == "state":
+            return _state_problem(value, where, None, None)[0]
+        return _object_problem(group, value, where)
+
+    return check
+
+
+def _field_check(feature: _features.Feature) -> Check | None:
+    """The check of one declared field's value, from its kind (``None``: the state's paths,
+    which :func:`_paths_problem` checks with the mask and the file)."""
+    kind = feature.kind
+    if kind in SCALAR_KINDS:
+        return _scalar_check(kind, CHOICES.get(feature.name))
+    if kind in GROUP_KINDS:
+        return _group_check(kind)
+    inner = kind.removesuffix(" list")
+    if inner in SCALAR_KINDS:
+        return _list_check(inner)
+    if inner in GROUP_KINDS:
+        return None
+    raise ValueError(f"field {feature.name!r}: kind {kind!r} is not one the rule knows")
+
+
+#: Every group's declared fields -> the check of their values.
+CHECKS: dict[str, dict[str, Check | None]] = {
+    group: {f.name: _field_check(f) for f in fields} for group, fields in RECORD_FIELDS.items()
+}
+#: The line's own scalar fields -> the test of their kind.
+_LINE_KIND = {
+    f.name: SCALAR_KINDS[f.kind][0] for f in RECORD_FIELDS["record"] if f.kind in SCALAR_KINDS
+}
+_MASK_CHECK = _field_check(next(f for f in RECORD_FIELDS["record"] if f.name == "action_mask"))
+
+
+def _undeclared(group: str, key: Any, where: str) -> str:
+    return (
+        f"{where}.{key} is not a field of {group} (fusion.config.features.RECORD_FIELDS"
+        f"[{group!r}] declares {list(CHECKS[group])})"
+    )
+
+
+def _object_problem(group: str, value: Any, where: str) -> str | None:
+    """What is wrong with an object of ``group`` (its paths aside), or ``None``."""
+    if value.__class__ is not dict:
+        return f"{where} is {_kind(value)}, not an object of {group} fields"
+    required = REQUIRED.get(group, ())
+    lacking = [key for key in required if key not in value]
+    if lacking:
+        return f"{where} lacks {lacking}"
+    checks = CHECKS[group]
+    for key, item in value.items():
+        if key in checks:
+            check = checks[key]
+            problem = None if check is None else check(item, f"{where}.{key}")
+            if problem is not None:
+                return problem
+        elif group not in OPEN_GROUPS:
+            return _undeclared(group, key, where)
+    return None
+
+
+def _set_problem(features: frozenset[str], where: str) -> str | None:
+    """Whether a path holds path features at all (which: the file's first path says, and a
+    dataset records that list: :func:`~fusion.config.features.feature_set_holding`)."""
+    if features:
+        return None
+    return (
+        f"{where} holds no path feature (a path holds the file's list of path features, "
+        f"such as a feature set: {' or '.join(PATH_FEATURE_SETS)})"
+    )
+
+
+def _set_name(features: frozenset[str]) -> str:
+    return _PATH_SETS.get(features) or str(sorted(features))
+
+
+def _paths_problem(
+    paths: Any, where: str, mask_width: int | None, layout: frozenset[str] | None
+) -> tuple[str | None, frozenset[str] | None]:
+    """What is wrong with a state's paths, and the feature set they hold (``None``: none)."""
+    if paths.__class__ is not list:
+        return f"{where}.paths is {_kind(paths)}, not a list of path objects", None
+    if paths and mask_width is not None and len(paths) != mask_width:
+        return f"action_mask has {mask_width} entries but {where}.paths has {len(paths)}", None
+    first: Any = None
+    held: frozenset[str] | None = None
+    for index, path in enumerate(paths):
+        at = f"{where}.paths[{index}]"
+        if path.__class__ is not dict:
+            return f"{at} is {_kind(path)}, not a path object", None
+        keys = path.keys()
+        if first is None:
+            first, held = keys, frozenset(keys & _PATH_FEATURE_NAMES)
+            problem = _set_problem(held, at)
+            if problem is not None:
+                return problem, None
+            if layout is not None and held != layout:
+                return (
+                    f"{at} holds the path features {_set_name(held)}, but the file's first "
+                    f"transition with paths holds {_set_name(layout)} (the paths of a file hold "
+                    "one list of path features)"
+                ), None
+        elif keys != first:
+            lacking = sorted(first - keys)
+            if lacking:
+                return (
+                    f"{at} lacks {lacking}, which {where}.paths[0] holds (the paths of a state "
+                    "hold the same fields)"
+                ), None
+            return (
+                f"{at} holds {sorted(keys - first)}, which {where}.paths[0] lacks (the paths of "
+                "a state hold the same fields)"
+            ), None
+        problem = _object_problem("path", path, at)
         if problem is not None:
-            raise ValueError(problem)
-    if action.__class__ is not int or (
-        action != -1 and not (0 <= action < len(mask) and mask[action])
-    ):
-        action = _as_action(action, mask)
-    if reward.__class__ is not float:
-        reward = _as_reward(reward)
-    if reward != (1.0 if action >= 0 else -1.0):
-        raise ValueError(
-            f"reward {reward!r} does not match action {action} (+1.0 routed, -1.0 blocked)"
-        )
-    return action, reward, mask
+            return problem, None
+    return None, held
+
+
+def _state_problem(
+    state: Any, where: str, mask_width: int | None, layout: frozenset[str] | None
+) -> tuple[str | None, frozenset[str] | None]:
+    """What is wrong with a state, and the feature set its paths hold."""
+    problem = _object_problem("state", state, where)
+    if problem is not None:
+        return problem, None
+    return _paths_problem(state["paths"], where, mask_width, layout)
+
+
+def state_problem(state: Any, mask_width: int | None) -> str | None:
+    """What is wrong with a parsed state, or ``None`` (see the module's rule).
+
+    :param state: The state.
+    :param mask_width: The action mask's length (``None``: not checked).
+
+        >>> state_problem({"src": 0, "dst": 1, "slots_needed": "3", "paths": []}, 1)
+        "state.slots_needed is '3', not an integer"
+    """
+    return _state_problem(state, "state", mask_width, None)[0]
 
 
 def meta_problem(meta: Any) -> str | None:
-    """What is wrong with a transition's ``meta``, or ``None``: the one rule the writer and
-    the validator share (a mapping whose ``bp_window_tag``, when present, is one of
-    :data:`WINDOW_TAGS`: the blocking figures per window are counted by it).
+    """What is wrong with a parsed ``meta``, or ``None``.
 
     :param meta: The ``meta`` object.
 
         >>> meta_problem({"bp_window_tag": "bogus"})
         "meta.bp_window_tag is 'bogus', not one of ('pre', 'fail', 'post')"
     """
-    if meta.__class__ is not dict and not isinstance(meta, Mapping):
-        return f"meta must be a dict, got {_kind(meta)}"
-    tag = meta.get("bp_window_tag", "pre")
-    if tag not in WINDOW_TAGS:
-        return f"meta.bp_window_tag is {tag!r}, not one of {WINDOW_TAGS}"
-    return None
+    return _object_problem("meta", meta, "meta")
 
 
-def _not_a_number(value: Any) -> bool:
-    """Whether a feature value is not a number (bools are not; numpy scalars are)."""
-    kind = value.__class__
-    if kind is int or kind is float:  # the engine's values: the fast path
-        return False
-    return isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating))
+class RecordRule:
+    """The rule over the records of one file, in order: each record's own checks, and the
+    feature set of the file's first transition with paths, which every later one holds.
 
-
-def state_problem(state: Any, mask_width: int | None, *, features: bool = True) -> str | None:
-    """What is wrong with a state, or ``None``: the one rule the writer and validator share.
-
-    A state is a mapping holding :data:`REQUIRED_STATE_KEYS`; ``paths`` is a list of mappings,
-    as many as the mask has entries (or none), each holding the same path features as the
-    first; every feature of :data:`STATE_FEATURES` and of the path feature sets that is
-    present is a number (NaN and infinities are caught after serialisation,
-    :func:`non_finite_field`).
-
-    :param state: The state.
-    :param mask_width: The action mask's length (``None``: not checked).
-    :param features: Also check each path object and feature value (``False``: only the
-        structure, for a writer fed by the engine, whose features are numbers by construction).
-
-        >>> state_problem({"src": 0, "dst": 1, "paths": [{"path_hops": "3"}]}, 1)
-        "state.paths[0].path_hops is '3', not a number"
-        >>> state_problem({"src": 0, "dst": 1, "paths": [{"path_hops": 3}, {}]}, 2)
-        "state.paths[1] lacks ['path_hops'], which state.paths[0] holds (the paths of a state hold the same features)"
+    :param path_features: The file's feature set when known beforehand (``None``: the first
+        transition with paths sets it).
     """
-    if state.__class__ is not dict and not isinstance(state, Mapping):
-        return f"state must be a dict, got {_kind(state)}"
-    if "paths" not in state or "src" not in state or "dst" not in state:
-        return f"state lacks {[key for key in REQUIRED_STATE_KEYS if key not in state]}"
-    paths = state["paths"]
-    if paths.__class__ is not list and not isinstance(paths, (list, tuple)):
-        return f"state.paths must be a list of path dicts, got {_kind(paths)}"
-    if paths and mask_width is not None and len(paths) != mask_width:
-        return f"action_mask has {mask_width} entries but state.paths has {len(paths)}"
-    if not features:
-        return None
-    for key in STATE_FEATURES:
-        if key in state and _not_a_number(state[key]):
-            return f"state.{key} is {state[key]!r}, not a number"
-    first: Any = None
-    for index, path in enumerate(paths):
-        if path.__class__ is not dict and not isinstance(path, Mapping):
-            return f"state.paths[{index}] is {_kind(path)}, not a path dict"
-        if first is None:
-            first = path.keys()
-        elif path.keys() != first:  # (the same keys, the common case: a C-level comparison)
-            problem = _features_differ(index, path.keys(), first)
+
+    def __init__(self, path_features: frozenset[str] | None = None) -> None:
+        self.path_features = path_features
+
+    def problems(
+        self, record: Any, expected_t: int | None = None, expected_seed: int | None = None
+    ) -> list[str]:
+        """The problems of one parsed line (empty when it is valid); a valid line with paths
+        sets the file's feature set if none is set yet.
+
+        :param record: The parsed line.
+        :param expected_t: The ``t`` this line must carry, or ``None`` to skip that check.
+        :param expected_seed: The ``seed`` it must carry, or ``None``.
+        """
+        if record.__class__ is not dict:
+            return ["not a JSON object"]
+        if record.keys() != TOP_KEYS:
+            missing, extra = sorted(TOP_KEYS - record.keys()), sorted(record.keys() - TOP_KEYS)
+            return [f"top-level keys: missing {missing}, unexpected {extra}"]
+        problems = []
+        t, seed, action, reward = record["t"], record["seed"], record["action"], record["reward"]
+        mask = record["action_mask"]
+        is_int, is_number = _LINE_KIND["action"], _LINE_KIND["reward"]
+        if not _LINE_KIND["t"](t) or (expected_t is not None and t != expected_t):
+            problems.append(f"t is {t!r}, expected {expected_t}")
+        if not _LINE_KIND["seed"](seed) or (expected_seed is not None and seed != expected_seed):
+            problems.append(f"seed is {seed!r}, expected {expected_seed}")
+        width = None
+        assert _MASK_CHECK is not None
+        problem = _MASK_CHECK(mask, "action_mask")
+        if problem is not None:
+            problems.append(problem)
+            mask = []
+        else:
+            width = len(mask)
+        problem, held = _state_problem(record["state"], "state", width, self.path_features)
+        if problem is not None:
+            problems.append(problem)
+        if not is_int(action):
+            problems.append(f"action is {action!r}, not an integer")
+        elif action != -1 and not (0 <= action < len(mask) and mask[action]):
+            problems.append(f"action {action} is not -1 nor a feasible index of {mask}")
+        if not is_number(reward):
+            problems.append(f"reward is {reward!r}, not a finite number")
+        elif is_int(action) and reward != (1.0 if action >= 0 else -1.0):
+            problems.append(
+                f"reward {reward} does not match action {action} (+1 routed, -1 blocked)"
+            )
+        next_state = record["next_state"]
+        if next_state is not None:
+            problem = _state_problem(next_state, "next_state", None, None)[0]
             if problem is not None:
-                return problem
-        for key in _ALL_PATH_FEATURES:
-            if key in path and _not_a_number(path[key]):
-                return f"state.paths[{index}].{key} is {path[key]!r}, not a number"
-    return None
+                problems.append(problem)
+        problem = meta_problem(record["meta"])
+        if problem is not None:
+            problems.append(problem)
+        if not problems and held is not None and self.path_features is None:
+            self.path_features = held
+        return problems
 
 
-def _features_differ(index: int, keys: Any, first: Any) -> str | None:
-    """How path ``index``'s features differ from the first path's, or ``None`` (only other
-    keys differ)."""
-    held, wanted = keys & _PATH_FEATURE_SET, first & _PATH_FEATURE_SET
-    lacking = [key for key in _ALL_PATH_FEATURES if key in wanted and key not in held]
-    if lacking:
-        return (
-            f"state.paths[{index}] lacks {lacking}, which state.paths[0] holds (the paths of a "
-            "state hold the same features)"
-        )
-    extra = [key for key in _ALL_PATH_FEATURES if key in held and key not in wanted]
-    if extra:
-        return (
-            f"state.paths[{index}] holds {extra}, which state.paths[0] lacks (the paths of a "
-            "state hold the same features)"
-        )
-    return None
+def check_record(record: Any, expected_t: int | None, expected_seed: int | None) -> list[str]:
+    """Problems of one parsed line on its own (no file around it: see :class:`RecordRule`).
+
+    :param record: The parsed line.
+    :param expected_t: The ``t`` this line must carry, or ``None`` to skip that check.
+    :param expected_seed: The ``seed`` it must carry, or ``None``.
+    """
+    return RecordRule().problems(record, expected_t, expected_seed)
 
 
 def non_finite_field(value: Any, where: str = "") -> str | None:
@@ -320,57 +415,3 @@ def non_finite_field(value: Any, where: str = "") -> str | None:
         if found:
             return found
     return None
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def check_record(record: Any, expected_t: int | None, expected_seed: int | None) -> list[str]:
-    """Problems of one parsed line against the schema (empty when it is valid).
-
-    :param record: The parsed line.
-    :param expected_t: The ``t`` this line must carry, or ``None`` to skip that check.
-    :param expected_seed: The ``seed`` it must carry, or ``None``.
-    """
-    if not isinstance(record, dict):
-        return ["not a JSON object"]
-    keys = set(record)
-    if keys != TOP_KEYS:
-        missing, extra = sorted(TOP_KEYS - keys), sorted(keys - TOP_KEYS)
-        return [f"top-level keys: missing {missing}, unexpected {extra}"]
-    problems = []
-    t, action, reward, mask = record["t"], record["action"], record["reward"], record["action_mask"]
-    if not _is_int(t) or (expected_t is not None and t != expected_t):
-        problems.append(f"t is {t!r}, expected {expected_t}")
-    if not _is_int(record["seed"]) or (
-        expected_seed is not None and record["seed"] != expected_seed
-    ):
-        problems.append(f"seed is {record['seed']!r}, expected {expected_seed}")
-    if not isinstance(mask, list) or not all(isinstance(m, bool) for m in mask):
-        problems.append("action_mask is not a list of booleans")
-        mask = []
-        width = None
-    else:
-        width = len(mask)
-    problem = state_problem(record["state"], width)
-    if problem is not None:
-        problems.append(problem)
-    if not _is_int(action):
-        problems.append(f"action is {action!r}, not an integer")
-    elif action != -1 and not (0 <= action < len(mask) and mask[action]):
-        problems.append(f"action {action} is not -1 nor a feasible index of {mask}")
-    if not _is_number(reward) or not math.isfinite(reward):
-        problems.append(f"reward is {reward!r}, not a finite number")
-    elif _is_int(action) and reward != (1.0 if action >= 0 else -1.0):
-        problems.append(f"reward {reward} does not match action {action} (+1 routed, -1 blocked)")
-    if record["next_state"] is not None and not isinstance(record["next_state"], dict):
-        problems.append("next_state is neither null nor an object")
-    problem = meta_problem(record["meta"])
-    if problem is not None:
-        problems.append(problem)
-    return problems

@@ -5,8 +5,10 @@ The writer knows nothing of the simulator: the simulator builds a transition and
 ``{t, seed, state, action, reward, next_state, action_mask, meta}`` written with orjson into
 an in-memory buffer that is hashed and written out every ``flush_every`` transitions and at
 close. A crash can only lose buffered lines or leave a last line without its newline, which no
-loader takes for a transition. A hand-fed writer checks every transition as it comes; the
-engine's (``trusted``) checks its first in full and the rest in bulk at each flush.
+loader takes for a transition. A hand-fed writer refuses at once every transition that
+``fusion validate`` would refuse (the one rule, :class:`~fusion.storage.schema.RecordRule`,
+applied to the line it serialised); the engine's (``trusted``) checks its first in full and
+the rest in bulk at each flush.
 
     >>> import tempfile, pathlib
     >>> d = pathlib.Path(tempfile.mkdtemp())
@@ -33,6 +35,7 @@ import numpy as np
 import orjson
 from filelock import FileLock, Timeout
 
+from fusion.config.config import check_seed
 from fusion.errors import (
     DatasetError,
     ManifestConflictError,
@@ -43,10 +46,21 @@ from fusion.errors import (
 from fusion.storage import manifest as mf
 from fusion.storage.clearing import refuse_foreign_shards
 from fusion.storage.compression import SUFFIXES, check_compression, compress_file
+from fusion.storage.dataset_identity import config_sha256
 from fusion.storage.ownership import Lease, refuse_if_held
-from fusion.storage.schema import MAX_LINE_BYTES, check_transition, non_finite_field
+from fusion.storage.schema import MAX_LINE_BYTES, RecordRule, non_finite_field
+from fusion.storage.shard_entries import (
+    first_path_features,
+    host_and_pid,
+    now_iso,
+    publish_sidecar,
+    read_sidecar,
+    sidecar_record,
+)
+from fusion.storage.shard_names import DEFAULT_STEM, shard_file_name, sidecar_path
 from fusion.storage.shard_stats import TallyKey, summarise
 from fusion.storage.sink import HashingSink
+from fusion.storage.statuses import STATUS_COMPLETE, STATUS_FAILED, STATUS_WRITING
 from fusion.storage.study_layout import is_study
 from fusion.storage.successors import NextStateLinker
 
@@ -56,6 +70,19 @@ _DUMPS = orjson.dumps
 _OPT = orjson.OPT_APPEND_NEWLINE | orjson.OPT_SERIALIZE_NUMPY
 _MAX_BUFFER = 4 << 20
 _NULL = int.from_bytes(b"null", "little")
+# A line's shape: its bytes with every digit made 0 (what the rule's verdict depends on, the
+# action's and reward's values aside: see _LineCheck).
+_ZEROS = bytes.maketrans(b"123456789", b"000000000")
+_DIGITS = b"0123456789"
+_MAX_SHAPES = 4096
+
+
+def _strings_hold_no_digit(line: bytes) -> bool:
+    """Whether no string of a serialised line (no key, no value) holds a digit or an escape."""
+    if b"\\" in line:
+        return False
+    strings = b"".join(line.split(b'"')[1::2])
+    return len(strings.translate(None, _DIGITS)) == len(strings)
 
 
 def _no_follow(path: str, flags: int) -> int:
@@ -100,6 +127,166 @@ def _null_field(value: Any, where: str = "") -> str | None:
     return None
 
 
+def _kind(value: Any) -> str:
+    return type(value).__name__
+
+
+def _as_action(action: Any, t: int) -> int:
+    if isinstance(action, (bool, np.bool_)) or not isinstance(action, (int, np.integer)):
+        raise ValueError(
+            f"transition t={t}: action must be an integer (a path index or -1), got "
+            f"{action!r} ({_kind(action)})"
+        )
+    return int(action)
+
+
+def _as_reward(reward: Any, t: int) -> float:
+    if isinstance(reward, (bool, np.bool_)) or not isinstance(
+        reward, (int, float, np.integer, np.floating)
+    ):
+        raise ValueError(
+            f"transition t={t}: reward must be a finite number (+1.0 routed, -1.0 blocked), "
+            f"got {reward!r} ({_kind(reward)})"
+        )
+    return float(reward)
+
+
+def _as_mask(mask: Any, t: int) -> list[Any]:
+    if isinstance(mask, np.ndarray):
+        if mask.dtype != np.bool_ or mask.ndim != 1:
+            raise ValueError(
+                f"transition t={t}: action_mask must be booleans, got an array of {mask.dtype}"
+            )
+        return mask.tolist()
+    if not isinstance(mask, (list, tuple)):
+        raise ValueError(
+            f"transition t={t}: action_mask must be a list of booleans, got {_kind(mask)}"
+        )
+    # numpy booleans become Python ones; anything else is left for the rule to name
+    return [bool(m) if isinstance(m, np.bool_) else m for m in mask]
+
+
+def _given(action: Any, reward: Any, mask: Any, meta: Any, t: int) -> tuple[int, float, list[Any]]:
+    """The caller's action, reward and mask as written (numpy scalars and arrays become
+    Python values), refused at once when their values break the rule: what a line's shape
+    does not show (:class:`_LineCheck`).
+
+    :raises ValueError: naming the transition and the field.
+    """
+    if action.__class__ is not int:
+        action = _as_action(action, t)
+    if reward.__class__ is not float:
+        reward = _as_reward(reward, t)
+    if mask.__class__ is not list:  # (numpy booleans in a list are written as booleans)
+        mask = _as_mask(mask, t)
+    if action != -1 and not (0 <= action < len(mask) and mask[action]):
+        raise ValueError(
+            f"transition t={t}: action {action} is not -1 nor the index of a feasible path "
+            f"in action_mask {list(mask)!r}"
+        )
+    if reward != (1.0 if action >= 0 else -1.0):
+        raise ValueError(
+            f"transition t={t}: reward {reward!r} does not match action {action} (+1.0 routed, "
+            "-1.0 blocked)"
+        )
+    if not isinstance(meta, dict):  # (its window tag is tallied)
+        raise ValueError(f"transition t={t}: meta is {_kind(meta)}, not an object of meta fields")
+    return action, reward, mask
+
+
+class _LineCheck:
+    """A hand-fed writer's check of each line it serialised: the rule
+    (:class:`~fusion.storage.schema.RecordRule`, the validator's) applied to the parsed line,
+    after a look for NaN and infinities (which orjson writes as null).
+
+    The rule's verdict on a line depends on its structure, keys, strings and the kind of each
+    number (an integer, or a float with ``.`` or ``e``), never on a number's digits, the
+    action's and reward's values aside (:func:`_given` checks those at every call). So a line
+    whose *shape* (every digit made 0) is that of a line already accepted, holding no null
+    but a missing ``next_state``'s, is accepted too: its nulls sit where the accepted line's
+    are, so it holds no NaN either. Such lines cost a byte translation and a set lookup.
+
+    Lines of varied numbers rarely share a shape; most share a *loose shape* (the digits
+    dropped), and that is as good when neither line holds a digit in a string (a key, a
+    window tag), nor an empty list (``[]``, which ``[7]`` loosely is): then they differ
+    only in their numbers' digits too. Such a line costs a
+    second translation and a look at its strings; the others are parsed and checked in full.
+
+    :param seed: The seed every line carries.
+    """
+
+    def __init__(self, seed: int) -> None:
+        self.rule = RecordRule()
+        self.seed = seed
+        # each accepted shape -> how many of its lines took each action (index action + 1);
+        # the shape fixes the line's window tag and mask, the rest of the writer's tally key
+        self.shapes: dict[bytes, list[int]] = {}
+        self._loose: dict[bytes, list[int]] = {}  # loose shape -> a shape's counts
+        self._entries: list[tuple[Any, tuple[bool, ...], list[int]]] = []  # (tag, mask, counts)
+        self.folded: defaultdict[TallyKey, int] = defaultdict(int)  # of shapes forgotten
+
+    def tally(self) -> dict[TallyKey, int]:
+        """What the remembered shapes' lines add to the writer's tally."""
+        tally = defaultdict(int, self.folded)
+        for tag, mask, counts in self._entries:
+            for index, count in enumerate(counts):
+                if count:
+                    tally[tag, index - 1, mask] += count
+        return tally
+
+    def check(
+        self, record: Mapping[str, Any], line: bytes, shape: bytes | None
+    ) -> list[int] | None:
+        """Refuse ``line``, or accept it (and remember its shape).
+
+        :param record: What was serialised (its objects, to tell a NaN from a ``None``).
+        :param line: The serialised line.
+        :param shape: ``line.translate(_ZEROS)``, or ``None`` not to remember it.
+        :return: The shape's action counts (the caller counts the line there), or ``None``
+            when the shape is not remembered (the caller tallies the line itself).
+        :raises ValueError: naming the transition and the field.
+        """
+        loose = None
+        if shape is not None:
+            loose = line.translate(None, _DIGITS)
+            counts = self._loose.get(loose)
+            if counts is not None and b"[]" not in line and _strings_hold_no_digit(line):
+                if len(self.shapes) < _MAX_SHAPES:  # (the next line of this shape: a lookup)
+                    self.shapes[shape] = counts
+                return counts
+        t = record["t"]
+        nulls = line.count(b"null")
+        explained = record["next_state"] is None
+        if nulls != explained:
+            bad = non_finite_field(record)
+            if bad is not None:
+                raise ValueError(
+                    f"transition t={t}: {bad} is NaN or infinite; a transition holds finite numbers"
+                )
+        problems = self.rule.problems(orjson.loads(line), t, self.seed)
+        if problems:
+            paths = record["state"].get("paths") if isinstance(record["state"], dict) else []
+            if not isinstance(paths, (list, tuple)):  # (an array: written as lists of lists)
+                raise ValueError(
+                    f"transition t={t}: state.paths must be a list of path objects, got "
+                    f"{_kind(paths)}"
+                )
+            raise ValueError(f"transition t={t}: {problems[0]}")
+        if shape is None or nulls != explained:
+            return None
+        if len(self.shapes) >= _MAX_SHAPES:
+            self.folded = defaultdict(int, self.tally())
+            self.shapes.clear()
+            self._loose.clear()
+            self._entries.clear()
+        mask = tuple(record["action_mask"])
+        counts = self.shapes[shape] = [0] * (len(mask) + 1)
+        self._entries.append((record["meta"].get("bp_window_tag"), mask, counts))
+        if loose is not None and b"[]" not in line and _strings_hold_no_digit(line):
+            self._loose.setdefault(loose, counts)
+        return counts
+
+
 def _refuse_bad_line(record: Mapping[str, Any], line: bytes) -> None:
     """Refuse a serialised transition holding NaN or infinity, or longer than a line may be."""
     # orjson writes NaN and infinities as null without a word: look closer only when the
@@ -139,9 +326,10 @@ class DatasetLogger:
         within :data:`~fusion.storage.schema.MAX_LINE_BYTES`); a bad one is then refused by
         that later call (or :meth:`close`), the lines before it written, it and those after it
         dropped. The caller must not change a transition's objects after logging it. The
-        default (``False``) checks each transition as it comes, every feature's type
-        included, as ``fusion validate`` does: the per-transition checks cost about as much
-        as the serialisation itself.
+        default (``False``) checks each transition as it comes and refuses exactly what
+        ``fusion validate`` refuses (every field's kind included): a line shaped like one
+        already accepted (the same but for its numbers' digits) costs a byte translation
+        and a lookup, another one is parsed back and checked in full.
 
     Example::
 
@@ -169,7 +357,15 @@ class DatasetLogger:
         self.output_path.parent.mkdir(parents=True, exist_ok=True)
         self.engine_props = engine_props
         self.transition_count = 0
-        self._seed = engine_props.get("seed")
+        seed = engine_props.get("seed")
+        if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+            raise ValueError(
+                f"engine_props['seed'] must be an integer (every line carries it), got {seed!r}"
+            )
+        self._seed = int(seed)
+        self._check = _LineCheck(self._seed)
+        self._shapes = self._check.shapes
+        self._last: tuple[bytes, list[int] | None] = (b"", None)  # the last line's shape
         self._flush_every = flush_every
         self._trusted = trusted
         self._next_flush = flush_every
@@ -206,7 +402,7 @@ class DatasetLogger:
         seed: int,
         engine_props: Mapping[str, Any],
         *,
-        stem: str = mf.DEFAULT_STEM,
+        stem: str = DEFAULT_STEM,
         overwrite: bool = False,
         flush_every: int = 1000,
         compress: str | None = None,
@@ -214,6 +410,7 @@ class DatasetLogger:
         commit: bool = True,
         trusted: bool = False,
         owner: Lease | None = None,
+        path_features: Sequence[str] | None = None,
     ) -> DatasetLogger:
         """Open the shard ``dataset_dir/<stem>.seed<seed>.jsonl``.
 
@@ -243,6 +440,11 @@ class DatasetLogger:
         :param owner: The lease of the run writing the directory
             (:mod:`~fusion.storage.ownership`), checked now and before the shard's record is
             published; ``None`` (a hand-fed writer): refused while another run holds it.
+        :param path_features: The path features every transition's paths hold, in order
+            (a simulation's, from its config): recorded in the manifest (with ``commit``) and
+            the sidecar. ``None`` (a hand-fed writer): the sidecar records the declared path
+            features of the first transition's first path, which a manifest that records none
+            takes (:mod:`fusion.storage.manifest`).
         :raises ShardBusyError: when another writer holds this seed's shard.
         :raises DirectoryBusyError: when a run holds the directory and ``owner`` is not its.
         :raises RunConflictError: when ``owner`` no longer holds the directory.
@@ -250,7 +452,7 @@ class DatasetLogger:
         :raises ManifestConflictError: when the directory holds a dataset of another config,
             or is a study (a dataset there would be shadowed by it: write into a point).
         """
-        seed = mf.check_seed(seed)
+        seed = check_seed(seed)
         check_compression(compress)
         directory = Path(dataset_dir)
         if is_study(directory):
@@ -265,7 +467,7 @@ class DatasetLogger:
         if commit:  # (a sweep's driver made this check for its workers, once per directory)
             refuse_foreign_shards(directory, stem, [seed])
         directory.mkdir(parents=True, exist_ok=True)
-        shard_path = directory / mf.shard_file_name(seed, stem)
+        shard_path = directory / shard_file_name(seed, stem)
         lock = FileLock(str(shard_path) + ".lock", timeout=0)
         try:
             lock.acquire()
@@ -276,24 +478,31 @@ class DatasetLogger:
         try:
             config = {k: v for k, v in engine_props.items() if k != "seed"}
             if commit:
-                manifest = mf.init_manifest(directory, config, planned_seeds=[seed], stem=stem)
+                manifest = mf.init_manifest(
+                    directory,
+                    config,
+                    planned_seeds=[seed],
+                    stem=stem,
+                    path_features=path_features,
+                )
                 listed = [e for e in manifest["shards"] if e["seed"] == seed]
             else:  # the driver made and checked the manifest; reading it would cost per shard
-                manifest = {"config": config, "config_sha256": mf.config_sha256(config)}
+                manifest = {"config": config, "config_sha256": config_sha256(config)}
                 manifest["stem"] = stem
+                manifest[mf.PATH_FEATURES_FIELD] = path_features
                 listed = []
             _refuse_existing(listed, seed, shard_path, overwrite)
             if shard_path.is_symlink():  # the record's name: the link goes, never its target
                 shard_path.unlink()
-            mf.sidecar_path(shard_path).unlink(missing_ok=True)  # shared by .gz / .zst
+            sidecar_path(shard_path).unlink(missing_ok=True)  # shared by .gz / .zst
             for suffix in SUFFIXES.values():  # compressed files an earlier run left
                 shard_path.with_name(shard_path.name + suffix).unlink(missing_ok=True)
             entry = {
                 "seed": seed,
                 "file": shard_path.name,
-                "status": mf.STATUS_WRITING,
-                "started": mf.now_iso(),
-                **mf.host_and_pid(),
+                "status": STATUS_WRITING,
+                "started": now_iso(),
+                **host_and_pid(),
             }
             if commit:
                 mf.put_shard_entry(directory, entry)
@@ -334,20 +543,27 @@ class DatasetLogger:
         :param next_state: The next state dict, or ``None``.
         :param action_mask: One boolean per path: feasible now.
         :param meta: Metadata (``decision_time_ms``, ``bp_window_tag``, ...).
-        :raises ValueError: naming the field when a value has the wrong type (see
-            :func:`~fusion.storage.schema.check_transition`), the action is illegal for the
-            mask, the mask length differs from the number of paths, any number is NaN or
-            infinite, or the line would be longer than a reader takes.
+        :raises ValueError: naming the transition and the field when the line breaks the
+            record's rule (:mod:`fusion.storage.schema`: a field the declaration does not
+            have or of the wrong kind, a path lacking a feature of its set, paths holding
+            another set than the file's, an action illegal for the mask, a mask as long as no
+            path list, a bad window tag, ...), any number is NaN or infinite, or the line
+            would be longer than a reader takes.
         :raises ShardWriteError: naming the file when writing fails (a full disk); the shard's
             earlier lines stay whole and it is recorded ``failed`` at close.
         """
         if self._closed:
             raise ValueError(f"{self.output_path}: log_transition on a closed DatasetLogger")
         trusted, count = self._trusted, self.transition_count
-        if not trusted or not count:
-            action, reward, action_mask = check_transition(
-                state, action, reward, next_state, action_mask, meta
-            )
+        if (not trusted or not count) and (  # the exact built-in types pass these at once
+            action.__class__ is not int
+            or reward.__class__ is not float
+            or action_mask.__class__ is not list
+            or meta.__class__ is not dict
+            or (action != -1 and not (0 <= action < len(action_mask) and action_mask[action]))
+            or reward != (1.0 if action >= 0 else -1.0)
+        ):
+            action, reward, action_mask = _given(action, reward, action_mask, meta, count)
         record = {
             "t": count,
             "seed": self._seed,
@@ -362,10 +578,26 @@ class DatasetLogger:
             line = _DUMPS(record, None, _OPT)  # (positional: a keyword costs more)
         except orjson.JSONEncodeError as exc:
             raise ValueError(f"transition t={count} is not JSON: {exc}") from exc
-        if not trusted or len(line) > MAX_LINE_BYTES:  # (trusted: NaN checked at flush)
+        if len(line) > MAX_LINE_BYTES:
             _refuse_bad_line(record, line)
-        self._tally[meta.get("bp_window_tag"), action, tuple(action_mask)] += 1  # _tally_keys
-        self.transition_count = count + 1
+        if trusted:
+            if not count:  # the first in full, the rest in bulk at flush
+                self._check.check(record, line, None)
+            self._tally[meta.get("bp_window_tag"), action, tuple(action_mask)] += 1  # _tally_keys
+        else:  # the rule, as validate applies it (see _LineCheck)
+            shape = line.translate(_ZEROS)
+            last_shape, counts = self._last  # (a memcmp: cheaper than hashing the shape)
+            if shape != last_shape:
+                counts = self._shapes.get(shape)
+                if counts is None:
+                    counts = self._check.check(record, line, shape)
+                if counts is not None:
+                    self._last = shape, counts
+            if counts is not None:  # (the shape's window tag and mask are the tally's)
+                counts[action + 1] += 1
+            else:
+                self._tally[meta.get("bp_window_tag"), action, tuple(action_mask)] += 1
+        self.transition_count = count = count + 1
         if self._linker is not None:
             held = self._linker.push(record)
             if held is None:
@@ -373,11 +605,12 @@ class DatasetLogger:
             # Both parts were checked when they were logged: no NaN can hide in this line.
             line = _DUMPS(held, option=_OPT)
             next_state = held["next_state"]
-        if next_state is None:  # (what a trusted writer's bulk check expects)
+        if trusted and next_state is None:  # (what a trusted writer's bulk check expects)
             self._nulls += 1
-        self._buffer += line
+        buffer = self._buffer
+        buffer += line  # (in place)
         self._buffered_lines += 1
-        if self.transition_count >= self._next_flush or len(self._buffer) > _MAX_BUFFER:
+        if count >= self._next_flush or len(buffer) > _MAX_BUFFER:
             self.flush()
 
     def record_summary(self, stats: Mapping[str, Any]) -> None:
@@ -500,7 +733,11 @@ class DatasetLogger:
 
     def stats(self) -> dict[str, Any]:
         """The summary stats of what was logged so far, plus any recorded by the caller."""
-        stats = summarise(self._tally)
+        tally = defaultdict(int, self._tally)
+        if not self._trusted:  # (what _untally took off may be counted by shape)
+            for key, count in self._check.tally().items():
+                tally[key] += count
+        stats = summarise({key: count for key, count in tally.items() if count})
         stats.update(self._extra_stats)
         return stats
 
@@ -563,6 +800,7 @@ class _ShardContext:
         self.record: dict[str, Any] | None = None
         self.identity = {k: manifest[k] for k in ("config", "config_sha256", "stem")}
         self.identity.update(format=mf.FORMAT_NAME, schema_version=mf.SCHEMA_VERSION)
+        self.identity[mf.PATH_FEATURES_FIELD] = manifest.get(mf.PATH_FEATURES_FIELD)
         self.entry = entry
 
     def publish(self, log: DatasetLogger, error: BaseException | None) -> None:
@@ -575,20 +813,24 @@ class _ShardContext:
                 self.owner.check()  # another run's directory now: publish nothing there
             entry = dict(self.entry)
             entry.update(
-                status=mf.STATUS_FAILED if error is not None else mf.STATUS_COMPLETE,
+                status=STATUS_FAILED if error is not None else STATUS_COMPLETE,
                 transitions=log.lines_written,
                 bytes=log.bytes_written,
                 sha256=log.sha256,
-                finished=mf.now_iso(),
+                finished=now_iso(),
                 stats=log.stats(),
             )
             if error is not None:
                 entry["error"] = f"{type(error).__name__}: {error}"
+            if self.identity[mf.PATH_FEATURES_FIELD] is None:  # a hand-fed writer's
+                held = first_path_features(log.output_path)
+                if held is not None:
+                    entry[mf.PATH_FEATURES_FIELD] = list(held)
             published = log.output_path
             if error is None and self.compress is not None:
                 published = self._compressed(log, entry)
             self.record = entry
-            mf.publish_sidecar(published, mf.sidecar_record(self.identity, entry))
+            publish_sidecar(published, sidecar_record(self.identity, entry))
             if self.commit:
                 mf.put_shard_entry(self.directory, entry)
             if published != log.output_path:
@@ -601,7 +843,7 @@ class _ShardContext:
             logger.error("%s: could not record the failure (%s): %s", log.output_path, exc, error)
         finally:
             self.lock.release()
-            if self.record is not None and self.record["status"] == mf.STATUS_COMPLETE:
+            if self.record is not None and self.record["status"] == STATUS_COMPLETE:
                 # a complete shard leaves no lock file (10,000 seeds would leave 10,000): a
                 # writer racing for it meanwhile is what the lock never guaranteed against
                 with contextlib.suppress(OSError):
@@ -633,9 +875,9 @@ def _refuse_existing(
 ) -> None:
     if overwrite:
         return
-    sidecar = mf.read_sidecar(mf.sidecar_path(shard_path))
-    complete = (sidecar is not None and sidecar.get("status") == mf.STATUS_COMPLETE) or any(
-        e.get("status") == mf.STATUS_COMPLETE for e in listed
+    sidecar = read_sidecar(sidecar_path(shard_path))
+    complete = (sidecar is not None and sidecar.get("status") == STATUS_COMPLETE) or any(
+        e.get("status") == STATUS_COMPLETE for e in listed
     )
     if complete:
         raise ShardExistsError(

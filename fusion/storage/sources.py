@@ -48,6 +48,9 @@ from fusion.errors import DatasetError
 from fusion.storage import manifest as mf
 from fusion.storage.compression import open_binary
 from fusion.storage.integrity import sha256_problem, size_problem
+from fusion.storage.shard_entries import read_sidecar
+from fusion.storage.shard_names import merged_sidecar_path, shard_file_name, sidecar_path
+from fusion.storage.statuses import STATUS_COMPLETE, STATUS_FILE
 from fusion.storage.study_layout import (
     StudyPoint,
     check_point_config,
@@ -80,6 +83,8 @@ class Source:
         study merged into one file); ``size`` and ``sha256`` then describe the range.
     :param point: The study point (axis -> value) these lines belong to.
     :param first_line: Lines of ``path`` before the range, so messages give the file's line.
+    :param path_features: The path features its lines hold, as its dataset's manifest (or the
+        merge's record) records them; ``None``: not recorded (made before), readers guess.
     """
 
     path: Path
@@ -95,11 +100,12 @@ class Source:
     byte_range: tuple[int, int] | None = None
     point: Mapping[str, Any] | None = None
     first_line: int = 0
+    path_features: tuple[str, ...] | None = None
 
     @property
     def complete(self) -> bool:
         """Whether the file was closed whole (a complete shard, or a lone file)."""
-        return self.status in (mf.STATUS_COMPLETE, mf.STATUS_FILE)
+        return self.status in (STATUS_COMPLETE, STATUS_FILE)
 
     @property
     def shard_seed(self) -> int:
@@ -282,10 +288,10 @@ def read_merge_record(path: Path) -> dict[str, Any] | None:
     :raises DatasetError: when the record is unreadable or describes another file (readers
         then compare the file's size and line count with it).
     """
-    record_path = mf.merged_sidecar_path(path)
+    record_path = merged_sidecar_path(path)
     if not record_path.exists():
         return None
-    record = mf.read_sidecar(record_path)
+    record = read_sidecar(record_path)
     formats = (MERGE_FORMAT, STUDY_MERGE_FORMAT)
     if record is None or record.get("format") not in formats:
         raise DatasetError(f"{record_path}: not a readable merge record ({' or '.join(formats)})")
@@ -295,6 +301,10 @@ def read_merge_record(path: Path) -> dict[str, Any] | None:
     if not isinstance(parts, list) or not all(isinstance(p, dict) for p in parts):
         raise DatasetError(f"{record_path}: field 'points' is not a list of objects")
     for part in parts:
+        if part.get(mf.PATH_FEATURES_FIELD) is not None:
+            mf.check_path_features_field(
+                record_path, mf.PATH_FEATURES_FIELD, part[mf.PATH_FEATURES_FIELD]
+            )
         shards = part.get("shards")
         if not isinstance(shards, list) or not all(
             isinstance(s, dict)
@@ -341,9 +351,9 @@ def _per_seed(shards: list[dict[str, Any]]) -> dict[int, int]:
 
 def _lone(path: Path) -> Resolved:
     record = read_merge_record(path)
-    by = mf.merged_sidecar_path(path).name
+    by = merged_sidecar_path(path).name
     if record is None:
-        sources = [Source(path, None, mf.STATUS_FILE, promised_by="nothing")]
+        sources = [Source(path, None, STATUS_FILE, promised_by="nothing")]
     elif record["format"] == STUDY_MERGE_FORMAT:
         size = path.stat().st_size
         if size != record["bytes"]:
@@ -355,7 +365,7 @@ def _lone(path: Path) -> Resolved:
             Source(
                 path,
                 None,
-                mf.STATUS_FILE,
+                STATUS_FILE,
                 lines=part["lines"],
                 size=part["byte_end"] - part["byte_start"],
                 sha256=part.get("sha256"),
@@ -365,6 +375,7 @@ def _lone(path: Path) -> Resolved:
                 byte_range=(part["byte_start"], part["byte_end"]),
                 point=dict(part["point"]),
                 first_line=part["line_start"],
+                path_features=mf.recorded_path_features(part),
             )
             for part in record["points"]
         ]
@@ -373,7 +384,7 @@ def _lone(path: Path) -> Resolved:
             Source(
                 path,
                 None,
-                mf.STATUS_FILE,
+                STATUS_FILE,
                 lines=record.get("transitions"),
                 size=record.get(
                     "bytes_file", None if record.get("compression") else record.get("bytes")
@@ -382,6 +393,7 @@ def _lone(path: Path) -> Resolved:
                 promised_by=by,
                 per_seed=_per_seed(record["shards"]),
                 entry=record,
+                path_features=mf.recorded_path_features(record),
             )
         ]
     resolved = Resolved(path, path.parent, lone_stem(path), None, sources)
@@ -390,15 +402,18 @@ def _lone(path: Path) -> Resolved:
     return resolved
 
 
-def _shard(directory: Path, entry: Mapping[str, Any]) -> Source:
+def _shard(
+    directory: Path, entry: Mapping[str, Any], path_features: tuple[str, ...] | None
+) -> Source:
     return Source(
         directory / entry["file"],
         int(entry["seed"]),
         str(entry["status"]),
-        lines=entry.get("transitions") if entry["status"] == mf.STATUS_COMPLETE else None,
-        size=entry.get("bytes") if entry["status"] == mf.STATUS_COMPLETE else None,
-        sha256=entry.get("sha256") if entry["status"] == mf.STATUS_COMPLETE else None,
+        lines=entry.get("transitions") if entry["status"] == STATUS_COMPLETE else None,
+        size=entry.get("bytes") if entry["status"] == STATUS_COMPLETE else None,
+        sha256=entry.get("sha256") if entry["status"] == STATUS_COMPLETE else None,
         entry=entry,
+        path_features=path_features,
     )
 
 
@@ -436,8 +451,9 @@ def resolve(
     sources: list[Source] = []
     skipped: list[tuple[int, str]] = []
     listed = set()
+    recorded = mf.recorded_path_features(manifest)
     for entry in mf.current_entries(directory, manifest):
-        source = _shard(directory, entry)
+        source = _shard(directory, entry, recorded)
         listed.add(source.seed)
         exists = source.path.exists()
         if source.complete and exists:
@@ -561,11 +577,11 @@ def protected_files(path: str | os.PathLike[str]) -> set[Path]:
         if resolved.manifest is not None:
             files.add(resolved.directory / mf.MANIFEST_NAME)
         for source in resolved.sources:
-            files.update({source.path, mf.sidecar_path(source.path)})
-            files.add(mf.merged_sidecar_path(source.path))
+            files.update({source.path, sidecar_path(source.path)})
+            files.add(merged_sidecar_path(source.path))
         for seed, _ in resolved.skipped:
-            shard = resolved.directory / mf.shard_file_name(seed, resolved.stem)
-            files.update({shard, mf.sidecar_path(shard)})
+            shard = resolved.directory / shard_file_name(seed, resolved.stem)
+            files.update({shard, sidecar_path(shard)})
     return {f.resolve() for f in files}
 
 

@@ -29,6 +29,8 @@ from fusion.config.vocabulary import LATER_KEYS
 from fusion.errors import DatasetError, FusionError
 from fusion.storage import manifest as mf
 from fusion.storage.atomic import write_bytes_atomic
+from fusion.storage.dataset_identity import config_differences
+from fusion.storage.statuses import STATUS_COMPLETE
 
 STUDY_FILE = "study.json"
 STUDY_FORMAT = "fusion-study/1"
@@ -193,7 +195,7 @@ def _check_point_seeds(point: StudyPoint, manifest: Mapping[str, Any]) -> None:
     planned = {s for s in manifest.get("planned_seeds") or [] if isinstance(s, int)}
     held = {e.get("seed") for e in manifest.get("shards") or [] if isinstance(e.get("seed"), int)}
     extra = sorted((planned | held) - study)
-    missing = sorted(study - planned) if point.record.get("status") == mf.STATUS_COMPLETE else []
+    missing = sorted(study - planned) if point.record.get("status") == STATUS_COMPLETE else []
     if not extra and not missing:
         return
     what = "; ".join(
@@ -267,9 +269,7 @@ def _sibling_differences(point: StudyPoint, config: Mapping[str, Any]) -> list[s
         return [
             describe_content_difference(section, key, theirs, ours, config)
             or f"[{section}] {key} is {_shown(theirs)} at point {other['dir']}, {_shown(ours)} here"
-            for section, key, theirs, ours in mf.config_differences(
-                made.get("config") or {}, config
-            )
+            for section, key, theirs, ours in config_differences(made.get("config") or {}, config)
             if (section, key) not in axis_keys
         ]
     return []

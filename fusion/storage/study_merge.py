@@ -33,6 +33,8 @@ from fusion.storage.atomic import atomic_output, write_bytes_atomic
 from fusion.storage.compression import check_compression
 from fusion.storage.merge import output_compression, plan_merge, write_merge, write_planned
 from fusion.storage.outputs import check_output
+from fusion.storage.shard_entries import now_iso
+from fusion.storage.shard_names import merged_sidecar_path
 from fusion.storage.sink import HashingSink
 from fusion.storage.sources import STUDY_MERGE_FORMAT
 from fusion.storage.study_layout import axis_names, read_study, study_points, study_root
@@ -130,6 +132,7 @@ def _merge_all(
                         "point": point.coords,
                         "dir": point.record["dir"],
                         "config_sha256": plan.manifest.get("config_sha256"),
+                        mf.PATH_FEATURES_FIELD: plan.manifest.get(mf.PATH_FEATURES_FIELD),
                         "byte_start": start,
                         "byte_end": writer.size,
                         "line_start": line,
@@ -145,12 +148,12 @@ def _merge_all(
                 line += lines
         finally:
             writer.close()
-    mf.merged_sidecar_path(out).unlink(missing_ok=True)  # the new file is out: its old record goes
+    merged_sidecar_path(out).unlink(missing_ok=True)  # the new file is out: its old record goes
     info = {
         "format": STUDY_MERGE_FORMAT,
         "schema_version": mf.SCHEMA_VERSION,
         "fusion_version": __version__,
-        "created": mf.now_iso(),
+        "created": now_iso(),
         "source": str(root.resolve()),
         "output": out.name,
         "axes": axis_names(record),
@@ -162,5 +165,5 @@ def _merge_all(
         "points": parts,
         "partial": any(p["partial"] for p in parts),
     }
-    write_bytes_atomic(mf.merged_sidecar_path(out), orjson.dumps(info, option=orjson.OPT_INDENT_2))
+    write_bytes_atomic(merged_sidecar_path(out), orjson.dumps(info, option=orjson.OPT_INDENT_2))
     return info

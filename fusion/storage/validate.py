@@ -21,10 +21,10 @@ from typing import Any
 import orjson
 
 from fusion.errors import DatasetError
-from fusion.storage import manifest as mf
 from fusion.storage.clearing import dataset_record_files, is_own_temp
 from fusion.storage.integrity import LineCheck
-from fusion.storage.schema import MAX_LINE_BYTES, check_record
+from fusion.storage.schema import MAX_LINE_BYTES, RecordRule
+from fusion.storage.shard_names import parse_shard_name, sidecar_path
 from fusion.storage.sources import Part, Resolved, Source, resolve_parts
 
 MAX_LINE_PROBLEMS = 20
@@ -69,8 +69,11 @@ class ValidationReport:
 
 
 def _check_lines(source: Source, report: ValidationReport) -> int:
-    """Check every line of a file against the schema and its ``(seed, t)`` sequence."""
+    """Check every line of a file against the record's rule (the writer's: one
+    :class:`~fusion.storage.schema.RecordRule` per file, as the file's paths hold one feature
+    set) and its ``(seed, t)`` sequence."""
     path, whole_only = source.path, source.whole_lines_only
+    rule = RecordRule()
     sequence = LineCheck(path, source.seed, None if source.per_seed is None else source.per_seed)
     count = first = source.first_line  # count: the file's line number (a point starts later)
     shown = 0
@@ -89,7 +92,7 @@ def _check_lines(source: Source, report: ValidationReport) -> int:
                 except orjson.JSONDecodeError as exc:
                     found.append(f"not JSON ({exc})")
                 else:
-                    found += check_record(record, None, source.seed)
+                    found += rule.problems(record, None, source.seed)
                     seed = record.get("seed") if isinstance(record, dict) else None
                     if not found:
                         try:
@@ -129,9 +132,9 @@ def _check_source(source: Source, report: ValidationReport) -> None:
         report.problems.append(
             f"{source.path}: {lines} lines, {source.promised_by} says {source.lines}"
         )
-    if source.seed is not None and source.complete and not mf.sidecar_path(source.path).exists():
+    if source.seed is not None and source.complete and not sidecar_path(source.path).exists():
         report.problems.append(
-            f"{mf.sidecar_path(source.path)}: the sidecar of complete seed {source.seed} is "
+            f"{sidecar_path(source.path)}: the sidecar of complete seed {source.seed} is "
             "missing (the manifest could not be rebuilt without it)"
         )
     entry: dict[str, Any] = {
@@ -165,7 +168,7 @@ def _check_listing(resolved: Resolved, report: ValidationReport) -> None:
     listed = {s.path.name for s in resolved.sources}
     listed |= {e["file"] for e in (resolved.manifest or {}).get("shards", [])}
     for item in sorted(resolved.directory.iterdir()):
-        parsed = mf.parse_shard_name(item.name)  # (another stem's file is not this dataset's)
+        parsed = parse_shard_name(item.name)  # (another stem's file is not this dataset's)
         if parsed and parsed[0] == resolved.stem and item.name not in listed:
             report.warnings.append(  # (no record names it: not this dataset's, not read)
                 f"{item}: named like a shard of this dataset, but no manifest entry or sidecar "
@@ -178,10 +181,11 @@ def validate_dataset(path: str | os.PathLike[str]) -> ValidationReport:
 
     Checks: the manifest is readable and well typed; every planned seed has a complete shard
     with its sidecar; files exist and match their record's sha256, size and line count; no
-    shard file is unlisted; every line has the schema's keys and types, is no longer than a
-    reader takes, carries its shard's seed, and ``t`` runs from 0 with no gap per seed (in a
-    merged file too, whichever order merged it), a mask as long as the paths, a legal action
-    and a reward of +1 (routed) or -1 (blocked). Temp files left by killed writers are
+    shard file is unlisted; every line keeps the record's rule (:mod:`fusion.storage.schema`:
+    the declared fields and their kinds, one feature set per file, a mask as long as the
+    paths, a legal action and a reward of +1 (routed) or -1 (blocked): what the hand-fed
+    writer refuses), is no longer than a reader takes, carries its shard's seed, and ``t``
+    runs from 0 with no gap per seed (in a merged file too, whichever order merged it). Temp files left by killed writers are
     reported as warnings.
 
     A study is checked point by point (each point's dataset as above), its problems and
