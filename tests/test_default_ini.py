@@ -18,10 +18,7 @@ from fusion.config.config import (
     load_config,
 )
 
-REGENERATE = (
-    'python -c "import pathlib, fusion.config.config as c; pathlib.Path(c.__file__)'
-    ".with_name('default.ini').write_text(c.default_ini())\""
-)
+REGENERATE = "python scripts/sync_docs.py"
 
 
 def _comments_by_key(text: str) -> dict[tuple[str, str], str]:

@@ -13,6 +13,7 @@ import tomllib
 
 from fusion.config.config import SECTION_ALIASES, SECTIONS
 from fusion.config.features import feature_table
+from fusion.config.heuristics import heuristic_table
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -73,8 +74,8 @@ def test_readme_feature_table_when_built_from_the_declaration_is_it_exactly():
     tables = _tables(section)
     assert len(tables) == 1, "the Features section holds one table"
     assert "\n".join(tables[0]) == feature_table(), (
-        "README.md's feature table is not fusion.config.features.feature_table(): paste its "
-        "output in place of the table"
+        "README.md's feature table is not fusion.config.features.feature_table(): run "
+        "python scripts/sync_docs.py"
     )
 
 
@@ -189,3 +190,14 @@ def test_literature_table_when_read_is_what_each_preset_configures():
         ], label
         assert modulation == {"deeprmsa": "table A", "none": "none"}[cfg.topology.modulation]
         assert ghz == ("-" if cfg.topology.modulation == "none" else f"{cfg.topology.slot_ghz:g}")
+
+
+def test_sync_docs_when_the_copies_match_changes_nothing_and_rewrites_a_drifted_table(tmp_path):
+    from conftest import load_script
+
+    sync = load_script("sync_docs")
+    assert sync.main(["--check"]) == 0  # every derived copy is the declaration's today
+    drifted = README.read_text("utf-8").replace("| `ksp_ff` | the first", "| `ksp_ff` | a first")
+    assert sync.replace_table(drifted, heuristic_table("markdown")) == README.read_text("utf-8")
+    with pytest.raises(ValueError, match="0 tables start with"):
+        sync.replace_table("no table here", feature_table())

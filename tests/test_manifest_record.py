@@ -24,6 +24,7 @@ from fusion.storage.merge import merge_shards
 from fusion.storage.shard_names import merged_sidecar_path, sidecar_path
 from fusion.storage.shard_writer import DatasetLogger
 from fusion.storage.sources import resolve
+from fusion.storage.validate import validate_dataset
 
 ARRAYS = ("observations", "actions", "rewards", "action_masks", "next_observations", "dones")
 
@@ -115,11 +116,17 @@ def test_columns_when_a_list_is_recorded_read_exactly_it(tmp_path):
     assert columns.path_values.tolist() == [[2.0, 7.0], [3.0, 1.0]]
 
 
+@pytest.mark.damages
 def test_columns_when_paths_hold_a_feature_the_list_lacks_raise_naming_the_file(tmp_path):
-    with DatasetLogger.open_shard(tmp_path, 1, {"toy": 1}, path_features=["path_hops"]) as log:
+    held = ["path_hops", "free_slots"]
+    with DatasetLogger.open_shard(tmp_path, 1, {"toy": 1}, path_features=held) as log:
         state = dict(example()["state"])
         state["paths"] = [{"path_hops": 2, "free_slots": 7}]
         log.log_transition(state, 0, 1.0, None, [True], {"bp_window_tag": "pre"})
+    manifest = _manifest(tmp_path)  # a hand edit: the record now lists less than the data
+    manifest["path_features"] = ["path_hops"]
+    (tmp_path / "manifest.json").write_bytes(orjson.dumps(manifest))
+    assert any("free_slots" in p for p in validate_dataset(tmp_path).problems)
     source = resolve(tmp_path).sources[0]
     with pytest.raises(DatasetError, match=r"seed1\.jsonl: state\.paths\[\]: .*free_slots"):
         read_columns(source.path, part=source)

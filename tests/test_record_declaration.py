@@ -92,7 +92,7 @@ def test_feature_set_holding_when_nothing_is_recorded_guesses_by_names_or_count(
 
 
 def test_path_features_of_when_recorded_list_is_given_takes_it_and_checks_the_width():
-    recorded = ("path_hops", "free_slots", "length_km")
+    recorded = ("path_hops", "length_km", "free_slots")  # (in the declaration's order)
     assert path_features_of(5 + 3 * 4, 4, recorded) == recorded
     with pytest.raises(ValueError, match="does not fit"):
         path_features_of(5 + 5 * 4, 4, recorded)
@@ -104,10 +104,11 @@ def test_path_features_of_when_recorded_list_is_given_takes_it_and_checks_the_wi
         (["path_hops", "links"], "not path features"),
         (["path_hops", "src"], "not path features"),
         (["free_slots", "free_slots"], "more than once"),
+        (["free_slots", "path_hops"], "the declaration's order"),
         ("path_hops", "a list"),
     ],
 )
-def test_check_path_feature_list_when_not_declared_or_twice_raises(names, message):
+def test_check_path_feature_list_when_not_declared_twice_or_out_of_order_raises(names, message):
     with pytest.raises(ValueError, match=message):
         check_path_feature_list(names)
 

@@ -456,23 +456,31 @@ def path_features(name: str) -> tuple[str, ...]:
 
 
 def check_path_feature_list(names: Any) -> tuple[str, ...]:
-    """A recorded list of path features, checked: a list of declared path features (of
-    :data:`RECORD_FIELDS` ``path``, whose observation values they are), none twice.
+    """A recorded list of path features, checked: declared path features (of
+    :data:`RECORD_FIELDS` ``path``, whose observation values they are), each once, in the
+    declaration's order (the order every reader lays them out in).
 
     :param names: The list as read (a manifest's or a sidecar's ``path_features``).
     :raises ValueError: saying what is wrong with it.
 
         >>> check_path_feature_list(["path_hops", "free_slots"])
         ('path_hops', 'free_slots')
+        >>> check_path_feature_list(["free_slots", "path_hops"])
+        Traceback (most recent call last):
+        ...
+        ValueError: the declaration's order is ['path_hops', 'free_slots']
     """
     if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
-        raise ValueError(f"expected a list of path feature names, got {names!r}")
+        raise ValueError("not a list of names")
     unknown = [n for n in names if n not in ALL_PATH_FEATURES]
     if unknown:
-        raise ValueError(f"{unknown} are not path features (known: {list(ALL_PATH_FEATURES)})")
+        raise ValueError(f"{unknown} {'is' if len(unknown) == 1 else 'are'} not path features")
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
         raise ValueError(f"{twice} listed more than once")
+    ordered = [n for n in ALL_PATH_FEATURES if n in names]
+    if list(names) != ordered:
+        raise ValueError(f"the declaration's order is {ordered}")
     return tuple(names)
 
 

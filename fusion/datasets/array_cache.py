@@ -45,16 +45,20 @@ def cache_path(directory: Path, stem: str) -> Path:
     return directory / f"{stem}{CACHE_SUFFIX}"
 
 
-def cache_key(files: Sequence[tuple[Path, int | None, str | None]]) -> str:
-    """The key of a set of source files: sha256 over their names, recorded figures and stat.
+def cache_key(
+    files: Sequence[tuple[Path, int | None, str | None, Sequence[str] | None]],
+) -> str:
+    """The key of a set of source files: sha256 over their names, recorded figures, the path
+    features their record lists and stat (a record edited to another list misses the cache).
 
-    :param files: Each source file with its recorded line count and sha256 (``None`` when
-        nothing records them, as for a lone file without a merge record).
+    :param files: Each source file with its recorded line count, sha256 and path features
+        (``None`` when nothing records them, as for a lone file without a merge record).
     """
     parts: list[Any] = [CACHE_VERSION]
-    for path, lines, sha256 in files:
+    for path, lines, sha256, features in files:
         stat = path.stat()
-        parts.append([path.name, sha256, lines, stat.st_size, stat.st_mtime_ns])
+        listed = None if features is None else list(features)
+        parts.append([path.name, sha256, lines, listed, stat.st_size, stat.st_mtime_ns])
     return hashlib.sha256(orjson.dumps(parts)).hexdigest()
 
 

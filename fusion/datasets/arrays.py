@@ -286,7 +286,7 @@ def _from_resolved(
     from_cache = False
     if cacheable:
         target = array_cache.cache_path(resolved.directory, resolved.stem)
-        key = array_cache.cache_key([(s.path, s.lines, s.sha256) for s in sources])
+        key = array_cache.cache_key([(s.path, s.lines, s.sha256, s.path_features) for s in sources])
         hit = array_cache.load_cache(target, key)
         if hit is not None:
             if verify:  # the cache key trusts sizes and line counts; verify trusts bytes only

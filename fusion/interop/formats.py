@@ -66,6 +66,7 @@ class ExportFormat:
     :param needs_output: Whether ``-o`` is required.
     :param default_output: What is written to without ``-o`` (in the summary line).
     :param overwrites: Whether ``--overwrite`` replaces an existing output.
+    :param takes_id: Whether it names what it writes by ``--id`` (refused otherwise).
     :param target: The summary's destination, formatted with ``output``, ``id`` and ``name``.
     :param usage_errors: What ``write`` raises that is the command line's fault (exit 2);
         ``--seeds`` naming seeds the data lacks is always one.
@@ -79,6 +80,7 @@ class ExportFormat:
     needs_output: bool = True
     default_output: str = ""
     overwrites: bool = True
+    takes_id: bool = False
     target: str = "{output} ({name})"
     usage_errors: tuple[type[Exception], ...] = ()
 
@@ -97,6 +99,8 @@ class ExportFormat:
         """
         if self.needs_output and job.output is None:
             raise ValueError(f"--format {self.name} needs -o OUT ({self.output})")
+        if job.dataset_id is not None and not self.takes_id:
+            raise ValueError(f"--id names a Minari dataset; --format {self.name} takes none")
         check = self._hook("check")
         if check is not None:
             check(job)
@@ -153,6 +157,7 @@ FORMATS: dict[str, ExportFormat] = {
             needs_output=False,
             default_output="MINARI_DATASETS_PATH or ~/.minari/datasets",
             overwrites=False,
+            takes_id=True,
             target="Minari dataset {id} (in {output})",
             usage_errors=(MinariIdExistsError, MinariStudyError),
         ),

@@ -69,7 +69,9 @@ def check_dataset_id(dataset_id: str | None) -> None:
 
     :raises ValueError: naming the id and the form Minari takes.
     """
-    if dataset_id is None or not _DATASET_ID.fullmatch(dataset_id):
+    if dataset_id is None:
+        raise ValueError("--format minari needs --id NAMESPACE/NAME-vN (e.g. fusion/nsfnet-v0)")
+    if not _DATASET_ID.fullmatch(dataset_id):
         raise ValueError(
             f"--id {dataset_id!r}: --format minari needs an id Minari accepts, "
             "NAMESPACE/NAME-vN (e.g. fusion/nsfnet-v0): a namespace of two or more letters, "

@@ -280,10 +280,10 @@ def _write_parquet_holding(
                     found = held_fields(parsed)
                     if writer is None:
                         held = held | found
-                        schema = parquet_schema(held, recorded)
+                        schema = _schema_of(source, held, recorded)
                         writer = pq.ParquetWriter(handle, pa.schema([*schema, *axes]))
                     elif not found <= held:
-                        if parquet_schema(held | found, recorded) != schema:
+                        if _schema_of(source, held | found, recorded) != schema:
                             raise _Wider(held | found)
                         held = held | found
                     table = _flat(parsed, schema)
@@ -302,6 +302,16 @@ def _write_parquet_holding(
             if writer is not None:
                 writer.close()
     return rows
+
+
+def _schema_of(
+    source: Source, held: set[tuple[str, str]], recorded: Sequence[str] | None
+) -> pa.Schema:
+    """:func:`parquet_schema`, its refusal naming the file whose data it read last."""
+    try:
+        return parquet_schema(held, recorded)
+    except ValueError as exc:
+        raise DatasetError(f"{source.path}: state.paths[]: {exc}") from None
 
 
 def _axis_fields(parts: list[Part]) -> list[pa.Field]:

@@ -207,7 +207,7 @@ def load_policy(spec: str) -> PathPolicy | None:
     path = Path(spec)
     if not path.is_file():
         raise PolicySpecError(
-            f"policy {spec!r}: not a heuristic ({', '.join(sorted(POLICIES))}) nor a model file"
+            f"policy {spec!r}: not a heuristic ({', '.join(POLICIES)}) nor a model file"
         )
     try:
         with path.open("rb") as head:
@@ -218,7 +218,7 @@ def load_policy(spec: str) -> PathPolicy | None:
         raise PolicySpecError(
             f"policy {spec!r}: not a model file (a model file is the .npz archive a "
             "scripts/train_*.py wrote; this file is no .npz), nor a heuristic "
-            f"({', '.join(sorted(POLICIES))})"
+            f"({', '.join(POLICIES)})"
         )
     try:
         kind = model_kind(path)

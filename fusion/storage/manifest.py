@@ -130,7 +130,9 @@ def check_path_features_field(file: Path, where: str, value: Any) -> tuple[str, 
     try:
         return check_path_feature_list(value)
     except ValueError as exc:
-        raise bad_field(file, where, f"a list of path features, each once ({exc})", value) from None
+        raise bad_field(
+            file, where, f"declared path features, each once, in order ({exc})", value
+        ) from None
 
 
 def check_manifest(file: Path, data: dict[str, Any]) -> None:

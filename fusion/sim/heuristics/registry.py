@@ -67,5 +67,5 @@ def make_policy(name: str, rng: np.random.Generator | None = None) -> PathPolicy
     :raises ValueError: naming the unknown policy and the known ones.
     """
     if name not in POLICIES:
-        raise ValueError(f"unknown policy {name!r}; expected one of {sorted(POLICIES)}")
+        raise ValueError(f"unknown policy {name!r}; expected one of {list(POLICIES)}")
     return POLICIES[name].for_run(rng)
