@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from fusion.config.config import config_from_dict, parse_seeds
+from fusion.datasets.actions import first_feasible_actions
 from fusion.datasets.arrays import to_arrays
 from fusion.errors import FusionError
 from fusion.rl.bc import BCModel, BCPolicy, agreement, train_bc
@@ -125,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         held = data.seeds == test
         obs, masks, actions = data.observations[held], data.action_masks[held], data.actions[held]
-        first_feasible = np.where(masks.any(axis=1), masks.argmax(axis=1), -1)
+        first_feasible = first_feasible_actions(masks)
         print(f"held-out seed {test}: {int(masks.any(axis=1).sum())} decisions")
         print(f"  agreement with the logged actions : {agreement(model, obs, masks, actions):.4f}")
         print(

@@ -20,6 +20,7 @@ import numpy as np
 
 from fusion.config.config import load_config, parse_seeds
 from fusion.config.grid import parse_points
+from fusion.datasets.actions import first_feasible_actions
 from fusion.datasets.arrays import to_arrays
 from fusion.errors import FusionError
 from fusion.rl.fqi import train_fqi_on
@@ -126,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         model.save(args.out, overwrite=args.overwrite)
         chosen = model.act(data.observations, data.action_masks)
-        first = np.where(decisions, data.action_masks.argmax(axis=1), -1)
+        first = first_feasible_actions(data.action_masks)
         print(
             f"model: {args.out} ({len(model.state_value.roots)} + {len(model.advantage.roots)} "
             f"trees for V and A); on the "

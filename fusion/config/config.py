@@ -591,8 +591,10 @@ def _parse_value(source: str, section: str, spec: dataclasses.Field[Any], raw: s
         return spec.metadata["parse"](raw)
     except ValueError as exc:
         detail = str(exc) or "a valid value"
+        if not detail.startswith("one of "):  # (a choice's names say it all; its help repeats)
+            detail += f" ({spec.metadata['help']})"
         raise ConfigError(
-            f"{source}: [{section}] {spec.name} = {raw!r}: expected {detail} ({spec.metadata['help']})"
+            f"{source}: [{section}] {spec.name} = {raw!r}: expected {detail}"
         ) from None
 
 

@@ -33,6 +33,7 @@ __all__ = [
     "env_actions",
     "env_mask",
     "env_masks",
+    "first_feasible_actions",
     "logged_action",
     "logged_actions",
     "logged_masks",
@@ -128,3 +129,16 @@ def logged_masks(masks: np.ndarray) -> np.ndarray:
             "not one env_masks gives"
         )
     return paths
+
+
+def first_feasible_actions(masks: np.ndarray) -> np.ndarray:
+    """KSP-FF's path choice over logged decisions (the first feasible candidate, in the
+    record's encoding: ``-1`` where none is), to compare a learner's actions with.
+
+    :param masks: ``(N, K)`` feasibility, as logged.
+
+        >>> first_feasible_actions(np.array([[False, True], [False, False]])).tolist()
+        [1, -1]
+    """
+    masks = np.asarray(masks, dtype=bool)
+    return np.where(masks.any(axis=1), masks.argmax(axis=1), BLOCKED)
