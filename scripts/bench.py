@@ -251,6 +251,7 @@ def bench_logger_vs_orjson(n: int, work: Path) -> None:
     from fusion.sim.writer import InMemoryWriter
 
     seed_calls = [(SEED_STATE, 0, 1.0, None, SEED_MASK, SEED_META)] * n
+    load = os.getloadavg()[0]  # (a shared machine: the ratios move with what else runs)
     rate, ratios = _same_round_ratios(seed_calls, work, {"hand-fed": False})
     _line("logger: bare orjson loop, seed card's", rate, "transitions/s", 1.0, "")
     each = " ".join(f"{r:.2f}" for r in ratios["hand-fed"])
@@ -260,7 +261,8 @@ def bench_logger_vs_orjson(n: int, work: Path) -> None:
         rate * median,
         "transitions/s",
         median,
-        f"of bare: median of 5 same-round ratios ({each}); acceptance >= 0.50x",
+        f"of bare: median of 5 same-round ratios ({each}); acceptance >= 0.50x; "
+        f"load {load:.1f} -> {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs",
     )
 
     cfg = load_config().replace("general_settings", num_requests=min(n, 50_000))
@@ -910,11 +912,11 @@ BENCHES: dict[str, Callable[[argparse.Namespace, Path], None]] = {
     "arrays": lambda a, w: bench_arrays(a.n or 50_000, w),
     "size": lambda a, w: bench_size(a.n or 50_000, w),
     "scale": lambda a, w: bench_scale(a.n or 10_000, w),
-    "scale-vs": lambda a, w: bench_scale_vs(a.n or 2_000, w),
+    "scale-vs": lambda a, w: bench_scale_vs(a.n or 2_000, w, a.baseline or OWNERSHIP_BASELINE),
     "study": lambda a, w: bench_study(a.n or 5_000, w),
     "rl": lambda a, w: bench_rl(a.n or 20_000, w),
     "features": lambda a, w: bench_features(a.n or 50_000, w),
-    "sim-vs": lambda a, w: bench_sim_vs(a.n or 50_000, w),
+    "sim-vs": lambda a, w: bench_sim_vs(a.n or 50_000, w, a.baseline or SPEED_BASELINE),
     "literature": bench_literature,
 }
 
@@ -924,6 +926,12 @@ def main() -> int:
     parser.add_argument("which", choices=[*BENCHES, "all"])
     parser.add_argument("-n", type=int, default=0, help="size of the run (bench-specific)")
     parser.add_argument("--quick", action="store_true", help="literature: a few points only")
+    parser.add_argument(
+        "--baseline",
+        metavar="REV",
+        help=f"sim-vs, scale-vs: the commit to measure against (default {SPEED_BASELINE}, "
+        f"{OWNERSHIP_BASELINE})",
+    )
     args = parser.parse_args()
     names = [b for b in BENCHES if b != "literature"] if args.which == "all" else [args.which]
     for name in names:

@@ -126,6 +126,10 @@ def _mutated(draw: st.DrawFn, kw: dict[str, Any]) -> dict[str, Any]:
                 "numpy",
                 "digits",
                 "other set",
+                "sign",
+                "exponent",
+                "int to float",
+                "string digits",
                 "none",
             ]
         )
@@ -183,7 +187,30 @@ def _mutated(draw: st.DrawFn, kw: dict[str, Any]) -> dict[str, Any]:
         for index, path in enumerate(bad["state"]["paths"]):
             others = [f for f in PATH_FEATURE_SETS.values() if set(f) != set(path) - {"links"}]
             bad["state"]["paths"][index] = {name: 0 for name in others[0]}
+    else:
+        _renumber(draw, how, group, target, declared)
     return bad
+
+
+def _renumber(
+    draw: st.DrawFn, how: str, group: str, target: dict[str, Any], declared: list[str]
+) -> None:
+    """Mutations a line's *shape* (its digits made 0) may hide: a number's sign or exponent,
+    an integer written as a float, the digits of a string (a hex spectrum, a window tag)."""
+    for key in declared:
+        value, kind = target[key], KINDS[group][key]
+        if how == "sign" and type(value) in (int, float):
+            target[key] = -value
+        elif how == "exponent" and type(value) is float:
+            target[key] = value * draw(st.sampled_from([1e-30, 1e30, 1e-7]))
+        elif how == "int to float" and type(value) is int:
+            target[key] = float(value)
+        elif how == "string digits" and kind in ("str", "hex", "hex list"):
+            digits = st.text("0123456789", min_size=1, max_size=2)
+            if type(value) is str:
+                target[key] = value + draw(digits)
+            elif value:
+                target[key] = [*value[:-1], draw(st.sampled_from(["", "g"])) + draw(digits)]
 
 
 def _writer_refuses(first: dict[str, Any], candidate: dict[str, Any], where: Path) -> bool:
@@ -216,6 +243,47 @@ def test_writer_and_validate_when_record_mutated_refuse_it_alike(data):
     # the candidate is shaped like the first (the writer then has its shape at hand) or not
     base = first if data.draw(st.booleans()) else data.draw(_record(features))
     candidate = data.draw(_mutated(base))
+    with tempfile.TemporaryDirectory() as tmp:
+        where = Path(tmp)
+        writer = _writer_refuses(first, candidate, where)
+        validator = _validate_refuses(first, candidate, where)
+    assert writer == validator, (writer, validator, candidate)
+
+
+def _redigit(line: bytes, edits: list[tuple[int, int, int]]) -> bytes:
+    """``line`` with digits changed, dropped or put in (anywhere: numbers, strings, keys)."""
+    text = bytearray(line)
+    for how, where, digit in edits:
+        positions = [i for i, c in enumerate(text) if 48 <= c <= 57]
+        if how < 2 and positions:
+            at = positions[where % len(positions)]
+            if how == 0:
+                text[at] = 48 + digit
+            else:
+                del text[at]
+        else:
+            text.insert(1 + where % (len(text) - 2), 48 + digit)
+    return bytes(text)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_writer_and_validate_when_line_redigited_refuse_it_alike(data):
+    # What the writer's shortcuts (the last line, a line's shape, its loose shape) rest on:
+    # digits alone never turn a line the rule refuses into one it takes. Lines made from a
+    # valid one by changing, dropping or adding digits, anywhere, with t and seed kept.
+    first = data.draw(_record())
+    line = orjson.dumps({"t": 1, "seed": 1, **first}, option=_OPT)
+    edits = st.tuples(st.integers(0, 2), st.integers(0, 10**6), st.integers(0, 9))
+    try:
+        parsed = orjson.loads(_redigit(line, data.draw(st.lists(edits, min_size=1, max_size=3))))
+    except orjson.JSONDecodeError:
+        return
+    if not isinstance(parsed, dict) or (parsed.get("t"), parsed.get("seed")) != (1, 1):
+        return
+    if parsed.keys() != {"t", "seed", *first}:
+        return
+    candidate = {key: value for key, value in parsed.items() if key not in ("t", "seed")}
     with tempfile.TemporaryDirectory() as tmp:
         where = Path(tmp)
         writer = _writer_refuses(first, candidate, where)

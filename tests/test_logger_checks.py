@@ -12,7 +12,8 @@ from conftest import example
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fusion.storage.shard_writer import DatasetLogger, _count_nulls
+from fusion.storage.line_check import count_nulls
+from fusion.storage.shard_writer import DatasetLogger
 
 
 def _lines(path):
@@ -61,6 +62,57 @@ def test_log_transition_when_action_illegal_raises(tmp_path, action, mask):
     ):
         log.log_transition(**kw)
     assert log.transition_count == 0
+
+
+def test_log_transition_when_one_record_repeated_past_t_ten_writes_and_tallies_each(tmp_path):
+    # the seed card's way: one state logged over and over (the writer compares such a line
+    # with the last one accepted); t gains a digit at 10
+    kw = example(0)
+    with DatasetLogger(tmp_path / "d.jsonl", {"seed": 1}, flush_every=4) as log:
+        for _ in range(12):
+            log.log_transition(**kw)
+    lines = [orjson.loads(line) for line in _lines(tmp_path / "d.jsonl")]
+    assert [r["t"] for r in lines] == list(range(12))
+    assert all({k: r[k] for k in kw} == kw for r in lines)
+    assert log.stats()["accepted"] == 12 and log.stats()["path_chosen"] == [12, 0, 0, 0]
+
+
+@pytest.mark.parametrize("repeats", [1, 10])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"action": 2},  # a digit away from the feasible 0 and 3, the same mask
+        {"action": 1, "action_mask": [True, False, False, True]},  # the mask's shape is the same
+        {"reward": -1.0},  # the sign is no digit
+        {"action": -1},  # (reward +1.0 kept)
+        {"action": 3, "reward": -1.0},
+    ],
+)
+def test_log_transition_when_repeated_record_differs_in_action_or_reward_refuses_it(
+    tmp_path, repeats, change
+):
+    kw = example(0)
+    with DatasetLogger(tmp_path / "d.jsonl", {"seed": 1}) as log:
+        for _ in range(repeats):
+            log.log_transition(**kw)
+        with pytest.raises(ValueError, match=rf"t={repeats}: (action|reward)"):
+            log.log_transition(**{**kw, **change})
+        log.log_transition(**kw)
+    assert log.transition_count == repeats + 1
+
+
+def test_log_transition_when_numpy_or_integer_values_writes_python_kinds(tmp_path):
+    kw = example(0)  # action 0, reward 1.0
+    path = tmp_path / "d.jsonl"
+    with DatasetLogger(path, {"seed": 1}) as log:
+        log.log_transition(**kw)
+        log.log_transition(**{**kw, "reward": 1})  # an integer reward is written 1.0
+        log.log_transition(**{**kw, "action": np.int64(0), "reward": np.float32(1.0)})
+        log.log_transition(**{**kw, "action_mask": np.array(kw["action_mask"])})
+    lines = _lines(path)
+    assert len({line.split(b",", 1)[1] for line in lines}) == 1  # each as the first, t aside
+    assert b'"reward":1.0,' in lines[1]
+    assert log.stats()["path_chosen"] == [4, 0, 0, 0]
 
 
 def test_log_transition_when_mask_length_differs_from_paths_raises(tmp_path):
@@ -253,4 +305,4 @@ def test_trusted_logger_when_null_in_meta_refuses_it(tmp_path):
 def test_count_nulls_when_any_bytes_equals_bytes_count(data):
     alphabet = b"nul\nx"
     text = bytearray(alphabet[c] for c in data)
-    assert _count_nulls(text) == bytes(text).count(b"null")
+    assert count_nulls(text) == bytes(text).count(b"null")

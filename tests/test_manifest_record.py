@@ -152,3 +152,30 @@ def test_merge_when_the_dataset_records_its_features_carries_them_to_the_merged_
     record = json.loads(merged_sidecar_path(out).read_text())
     assert record["path_features"] == list(path_features("seed"))
     assert resolve(out).sources[0].path_features == path_features("seed")
+
+
+def test_hand_fed_writer_when_paths_differ_from_the_recorded_list_refuses_as_validate_does(
+    tmp_path,
+):
+    def paths_of(*names: str) -> dict:
+        kw = example(0)
+        kw["state"]["paths"] = [dict.fromkeys(names, 1) for _ in kw["state"]["paths"]]
+        return kw
+
+    with DatasetLogger.open_shard(tmp_path, 0, {"toy": 1}) as log:  # the first shard's list
+        log.log_transition(**paths_of("path_hops", "free_slots"))
+    assert _manifest(tmp_path)["path_features"] == ["path_hops", "free_slots"]
+    # a later shard of the dataset must hold the list the manifest now records
+    later = DatasetLogger.open_shard(tmp_path, 1, {"toy": 1})
+    with pytest.raises(ValueError, match=r"t=0: .*\['path_hops'\], but the dataset's record"):
+        later.log_transition(**paths_of("path_hops"))
+    later.log_transition(**paths_of("path_hops", "free_slots"))
+    later.close()
+    # a list given to the writer binds it too
+    given = DatasetLogger.open_shard(
+        tmp_path / "given", 0, {"toy": 1}, path_features=path_features("seed")
+    )
+    with pytest.raises(ValueError, match=r"lists the seed set"):
+        given.log_transition(**paths_of("path_hops", "free_slots"))
+    given.close()
+    assert validate_dataset(tmp_path).ok and validate_dataset(tmp_path / "given").ok

@@ -24,13 +24,19 @@ engine's (``trusted``) writer checks its first line in full and the rest in bulk
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import orjson
 
-from fusion.storage.schema import MAX_LINE_BYTES, RecordRule, non_finite_field
+from fusion.storage.schema import (
+    MAX_LINE_BYTES,
+    RecordRule,
+    action_fits,
+    non_finite_field,
+    reward_fits,
+)
 from fusion.storage.shard_stats import TallyKey
 
 _NULL = int.from_bytes(b"null", "little")
@@ -120,12 +126,12 @@ def given(action: Any, reward: Any, mask: Any, meta: Any, t: int) -> tuple[int, 
         reward = _as_reward(reward, t)
     if mask.__class__ is not list:  # (numpy booleans in a list are written as booleans)
         mask = _as_mask(mask, t)
-    if action != -1 and not (0 <= action < len(mask) and mask[action]):
+    if not action_fits(action, mask):
         raise ValueError(
             f"transition t={t}: action {action} is not -1 nor the index of a feasible path "
             f"in action_mask {list(mask)!r}"
         )
-    if reward != (1.0 if action >= 0 else -1.0):
+    if not reward_fits(reward, action):
         raise ValueError(
             f"transition t={t}: reward {reward!r} does not match action {action} (+1.0 routed, "
             "-1.0 blocked)"
@@ -141,11 +147,13 @@ class HandFedCheck:
     after a look for NaN and infinities (which orjson writes as null).
 
     The rule's verdict on a line depends on its structure, keys, strings and the kind of each
-    number (an integer, or a float with ``.`` or ``e``), never on a number's digits, the
-    action's and reward's values aside (:func:`given` checks those at every call). So:
+    number (an integer, or a float with ``.`` or ``e``; a sign is no digit), never on a
+    number's digits, the action's and reward's values aside (:func:`given` checks those
+    before a line comes here). So:
 
     - a line equal to the last accepted one but for its ``t`` (which the writer sets) is
-      accepted; it costs a comparison of bytes (the seed card logs one state over and over);
+      accepted, its action and reward those of that line; it costs the writer a comparison
+      of bytes (:attr:`last`: the seed card logs one state over and over);
     - a line whose *shape* (every digit made 0) is that of a line already accepted, holding
       no null but a missing ``next_state``'s, is accepted too: its nulls sit where the
       accepted line's are, so it holds no NaN either; it costs a translation and a lookup;
@@ -161,8 +169,11 @@ class HandFedCheck:
     def __init__(self, seed: int) -> None:
         self.rule = RecordRule()
         self.seed = seed
-        # the last accepted line from the comma after its t on, and its shape's counts
-        self._last: tuple[bytes, list[int] | None] = (b"", None)
+        #: The last accepted line's length, its bytes from the comma after its ``t`` on, and
+        #: its shape's counts. A line of that length ending with those bytes is that line but
+        #: for its ``t`` (which only grows, so its digits end where the last line's did: a
+        #: longer ``t`` puts a digit where the comma was): the writer counts it there at once.
+        self.last: tuple[int, bytes, list[int] | None] = (-1, b"", None)
         # each accepted shape -> how many of its lines took each action (index action + 1);
         # the shape fixes the line's window tag and mask, the rest of the writer's tally key
         self.shapes: dict[bytes, list[int]] = {}
@@ -180,25 +191,22 @@ class HandFedCheck:
         return tally
 
     def accepted(self, record: Mapping[str, Any], line: bytes) -> list[int] | None:
-        """Refuse ``line``, or accept it.
+        """Refuse ``line``, or accept it (and make it the :attr:`last`).
 
-        :param record: What was serialised (its objects, to tell a NaN from a ``None``).
+        :param record: What was serialised (its objects, to tell a NaN from a ``None``), its
+            action, reward and mask already checked by value (:func:`given`).
         :param line: The serialised line (``t`` first, as the writer writes it).
         :return: The action counts of the line's shape (the caller counts the line at
             ``action + 1``), or ``None`` when no shape is remembered for it (the caller
             tallies the line itself).
         :raises ValueError: naming the transition and the field.
         """
-        cut = line.index(b",", 5)  # (the end of {"t":<digits>)
-        rest, counts = self._last
-        if len(line) - cut == len(rest) and line.startswith(rest, cut):
-            return counts
         shape = line.translate(ZEROS)
         counts = self.shapes.get(shape)
         if counts is None:
             counts = self.check(record, line, shape)
         if counts is not None:
-            self._last = line[cut:], counts
+            self.last = len(line), line[line.index(b",", 5) :], counts  # (after {"t":<digits>)
         return counts
 
     def check(
@@ -329,7 +337,7 @@ def null_field(value: Any, where: str = "") -> str | None:
     return None
 
 
-def first_stray_null(lines: list[bytes]) -> int | None:
+def first_stray_null(lines: Sequence[bytes | bytearray]) -> int | None:
     """The index of the first line holding a null beyond a missing ``next_state``'s (a NaN
     or infinity, as orjson writes them), or ``None``.
 

@@ -41,13 +41,13 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from fusion.config import features as _features
-from fusion.config.features import GROUP_KINDS, PATH_FEATURE_SETS, RECORD_FIELDS
+from fusion.config.features import ALL_PATH_FEATURES, GROUP_KINDS, PATH_FEATURE_SETS, RECORD_FIELDS
 from fusion.config.vocabulary import MAX_LINE_BYTES as MAX_LINE_BYTES  # (the scenario check too)
 
 #: The fields of a line, in the order the writer writes them.
@@ -227,11 +227,25 @@ def _set_problem(features: frozenset[str], where: str) -> str | None:
 
 
 def _set_name(features: frozenset[str]) -> str:
-    return _PATH_SETS.get(features) or str(sorted(features))
+    named = _PATH_SETS.get(features)
+    return f"the {named} set" if named else str([n for n in ALL_PATH_FEATURES if n in features])
+
+
+class Layout(frozenset[str]):
+    """The path features every path of a file holds, and where that was learnt (for the
+    message): the file's first transition with paths, or the dataset's record."""
+
+    origin = "the file's first transition with paths holds"
+
+
+class RecordedLayout(Layout):
+    """A layout the dataset's manifest (or a merge record) lists."""
+
+    origin = "the dataset's record (manifest.json path_features) lists"
 
 
 def _paths_problem(
-    paths: Any, where: str, mask_width: int | None, layout: frozenset[str] | None
+    paths: Any, where: str, mask_width: int | None, layout: Layout | None
 ) -> tuple[str | None, frozenset[str] | None]:
     """What is wrong with a state's paths, and the feature set they hold (``None``: none)."""
     if paths.__class__ is not list:
@@ -252,9 +266,8 @@ def _paths_problem(
                 return problem, None
             if layout is not None and held != layout:
                 return (
-                    f"{at} holds the path features {_set_name(held)}, but the file's first "
-                    f"transition with paths holds {_set_name(layout)} (the paths of a file hold "
-                    "one list of path features)"
+                    f"{at} holds the path features {_set_name(held)}, but {layout.origin} "
+                    f"{_set_name(layout)} (the paths of a file hold one list of path features)"
                 ), None
         elif keys != first:
             lacking = sorted(first - keys)
@@ -274,7 +287,7 @@ def _paths_problem(
 
 
 def _state_problem(
-    state: Any, where: str, mask_width: int | None, layout: frozenset[str] | None
+    state: Any, where: str, mask_width: int | None, layout: Layout | None
 ) -> tuple[str | None, frozenset[str] | None]:
     """What is wrong with a state, and the feature set its paths hold."""
     problem = _object_problem("state", state, where)
@@ -306,16 +319,43 @@ def meta_problem(meta: Any) -> str | None:
     return _object_problem("meta", meta, "meta")
 
 
+def action_fits(action: int, mask: Sequence[Any]) -> bool:
+    """Whether ``action`` is -1 (blocked) or the index of a feasible path of ``mask``.
+
+    :param action: An integer action.
+    :param mask: The action mask.
+
+        >>> action_fits(-1, []), action_fits(1, [True, True]), action_fits(1, [True, False])
+        (True, True, False)
+    """
+    return action == -1 or (0 <= action < len(mask) and bool(mask[action]))
+
+
+def reward_fits(reward: float, action: int) -> bool:
+    """Whether ``reward`` is the one of ``action``: +1.0 routed, -1.0 blocked.
+
+    :param reward: A finite number.
+    :param action: An integer action.
+
+        >>> reward_fits(1.0, 0), reward_fits(1, 0), reward_fits(1.0, -1)
+        (True, True, False)
+    """
+    return reward == (1.0 if action >= 0 else -1.0)
+
+
 class RecordRule:
     """The rule over the records of one file, in order: each record's own checks, and the
     feature set of the file's first transition with paths, which every later one holds.
 
-    :param path_features: The file's feature set when known beforehand (``None``: the first
-        transition with paths sets it).
+    :param path_features: The path features the file's dataset records (its manifest's or
+        merge record's list), which every path must hold; ``None``: the first transition with
+        paths sets them.
     """
 
-    def __init__(self, path_features: frozenset[str] | None = None) -> None:
-        self.path_features = path_features
+    def __init__(self, path_features: Iterable[str] | None = None) -> None:
+        self.path_features: Layout | None = (
+            None if path_features is None else RecordedLayout(path_features)
+        )
 
     def problems(
         self, record: Any, expected_t: int | None = None, expected_seed: int | None = None
@@ -353,11 +393,11 @@ class RecordRule:
             problems.append(problem)
         if not is_int(action):
             problems.append(f"action is {action!r}, not an integer")
-        elif action != -1 and not (0 <= action < len(mask) and mask[action]):
+        elif not action_fits(action, mask):
             problems.append(f"action {action} is not -1 nor a feasible index of {mask}")
         if not is_number(reward):
             problems.append(f"reward is {reward!r}, not a finite number")
-        elif is_int(action) and reward != (1.0 if action >= 0 else -1.0):
+        elif is_int(action) and not reward_fits(reward, action):
             problems.append(
                 f"reward {reward} does not match action {action} (+1 routed, -1 blocked)"
             )
@@ -370,7 +410,7 @@ class RecordRule:
         if problem is not None:
             problems.append(problem)
         if not problems and held is not None and self.path_features is None:
-            self.path_features = held
+            self.path_features = Layout(held)
         return problems
 
 

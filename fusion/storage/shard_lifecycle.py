@@ -229,7 +229,9 @@ def _lock(shard_path: Path, seed: int) -> FileLock:
     try:
         lock.acquire()
     except Timeout as exc:
-        raise ShardBusyError(f"{shard_path}: another writer holds the shard of seed {seed}") from exc
+        raise ShardBusyError(
+            f"{shard_path}: another writer holds the shard of seed {seed}"
+        ) from exc
     return lock
 
 

@@ -13,12 +13,26 @@ how often each path index was feasible and chosen.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fusion.sim.stats import blocking_probability, per_window
 
 TallyKey = tuple[Any, int, tuple[bool, ...]]  # (window tag, action, mask)
+
+
+def tally_keys(records: Sequence[Mapping[str, Any]]) -> list[TallyKey]:
+    """What the writer tallies of each record: ``(bp_window_tag, action, action_mask)``.
+
+    :param records: Transition records (parsed lines).
+
+        >>> tally_keys([{"meta": {"bp_window_tag": "pre"}, "action": 0, "action_mask": [True]}])
+        [('pre', 0, (True,))]
+    """
+    return [
+        (record["meta"].get("bp_window_tag"), record["action"], tuple(record["action_mask"]))
+        for record in records
+    ]
 
 
 def summarise(tally: Mapping[TallyKey, int]) -> dict[str, Any]:

@@ -74,7 +74,7 @@ def _check_lines(source: Source, report: ValidationReport) -> int:
     set) and its ``(seed, t)`` sequence."""
     path, whole_only = source.path, source.whole_lines_only
     recorded = source.path_features  # the manifest's list: every path holds exactly it
-    rule = RecordRule(None if recorded is None else frozenset(recorded))
+    rule = RecordRule(recorded)
     sequence = LineCheck(path, source.seed, None if source.per_seed is None else source.per_seed)
     count = first = source.first_line  # count: the file's line number (a point starts later)
     shown = 0
