@@ -5,10 +5,13 @@ Datasets made by the engine (the seed and the extended feature sets, ``log_spect
 whose points log different fields) are exported; each Parquet row must equal its JSON Lines
 record field by field (``state`` and ``meta`` flattened, as documented; a column the record
 lacks is null), and the npz and Minari exports must carry every array of the array view.
+Hand-fed datasets whose ``meta`` holds keys of the caller's own (a plain one, a study and its
+merge) carry them in ``meta_extra``, a JSON object per row.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -19,9 +22,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from fusion.cli import main
+from fusion.config.features import RECORD_FIELDS, path_features
 from fusion.datasets.arrays import to_arrays
 from fusion.errors import DatasetError
 from fusion.interop.export import export_dataset
+from fusion.storage.shard_writer import DatasetLogger
 from fusion.storage.sources import resolve_parts
 
 SMALL = [
@@ -49,6 +54,58 @@ STUDIES = {  # studies by `fusion sweep --grid`, two seeds a point
     ],
 }
 MADE = [*RUNS, *STUDIES, "merged_study"]
+#: Keys of the caller's own in a hand-fed ``meta``: a row ``i`` holds those whose index
+#: divides ``i`` (so row 0 holds them all and row 1 only the first); rows of :func:`_own`
+#: ``None`` hold none. ``n``'s type varies by row (pyarrow's inference would refuse it).
+OWN = (
+    lambda i: {"n": i if i % 2 else f"n{i}"},
+    lambda i: {"ratio": i / 4, "one": 1.0, "flag": i % 3 == 0},
+    lambda i: {"none": None, "tags": [i, "b", None, 1.5, False], "at": "2024-01-02"},
+    lambda i: {"nested": {"b": [True], "a": {"z": i, "y": None}}, "{": "\u00e9\n"},
+)
+#: The declared ``meta`` keys (a record's others are the caller's own).
+DECLARED_META = {f.name for f in RECORD_FIELDS["meta"]}
+
+
+def _own(seed: int, i: int) -> dict[str, Any] | None:
+    """The caller's own ``meta`` keys of hand-fed row ``i`` of ``seed`` (seed 0: none)."""
+    if seed == 0 or i % 4 == 3:
+        return None
+    return {
+        k: v for index, keys in enumerate(OWN) if i % (index + 1) == 0 for k, v in keys(i).items()
+    }
+
+
+def _hand_fed(directory: Path, seeds: tuple[int, ...], own: bool) -> None:
+    """Six transitions a seed by the hand-fed logger, with :func:`_own`'s keys when ``own``."""
+    from conftest import example
+
+    for seed in seeds:
+        with DatasetLogger.open_shard(directory, seed, {"toy": 1}) as log:
+            for i in range(6):
+                kw = example(i)
+                kw["meta"] |= (_own(seed, i) if own else None) or {}
+                log.log_transition(**kw)
+
+
+@pytest.fixture(scope="module")
+def hand_fed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Hand-fed datasets whose ``meta`` holds keys of the caller's own: ``plain`` (seed 0, the
+    first read, holds none), ``study`` (its first point holds none) and ``merged_study``."""
+    root = tmp_path_factory.mktemp("hand_fed")
+    _hand_fed(root / "plain", (0, 1, 2), own=True)
+    points = []
+    for x in (1, 2):
+        _hand_fed(root / "study" / f"x={x}", (1, 2), own=x == 2)
+        manifest = json.loads((root / "study" / f"x={x}" / "manifest.json").read_text())
+        sha = manifest["config_sha256"]
+        points.append({"point": {"x": x}, "dir": f"x={x}", "config_sha256": sha})
+    axes = [{"section": "toy", "key": "x", "values": [1, 2]}]
+    study = {"format": "fusion-study/1", "axes": axes, "seeds": [1, 2], "points": points}
+    (root / "study" / "study.json").write_text(json.dumps(study))
+    merged = root / "merged.jsonl"
+    assert main(["merge", str(root / "study"), "--all", "-o", str(merged)]) == 0
+    return {"plain": root / "plain", "study": root / "study", "merged_study": merged}
 
 
 @pytest.fixture(scope="module")
@@ -102,41 +159,84 @@ def _same(exported: Any, logged: Any, where: str) -> None:
         assert isinstance(exported, bool) == isinstance(logged, bool), where
 
 
-@pytest.mark.parametrize("name", MADE)
-def test_parquet_export_when_read_back_each_row_equals_its_record_field_by_field(
-    made, name, tmp_path
-):
-    out = tmp_path / "x.parquet"
-    records = _records(made[name])
-    assert export_dataset(made[name], out, "parquet") == len(records)
+def _round_trip(path: Path, out: Path, name: str) -> int:
+    """Export ``path`` to Parquet and check each row against its record field by field, the
+    caller's own ``meta`` keys against ``meta_extra``; return the rows holding such keys."""
+    records = _records(path)
+    assert export_dataset(path, out, "parquet") == len(records)
     table = pq.read_table(out)
-    parts = resolve_parts(made[name])
+    parts = resolve_parts(path)
     axes = list(parts[0].coords or {})
     keys = set()
+    owning = 0
     for row in table.to_pylist():
         point = tuple(sorted((axis, row.pop(axis)) for axis in axes))
         key = (point, row["seed"], row["t"])
         keys.add(key)
         record = records[key]
+        meta = {k: v for k, v in record["meta"].items() if k in DECLARED_META}
+        own = {k: v for k, v in record["meta"].items() if k not in DECLARED_META}
         flat = {k: v for k, v in record.items() if k not in ("state", "meta")}
-        flat |= record["state"] | record["meta"]  # the documented flattening
-        assert len(flat) == len(record) - 2 + len(record["state"]) + len(record["meta"])
+        flat |= record["state"] | meta  # the documented flattening
+        assert len(flat) == len(record) - 2 + len(record["state"]) + len(meta)
+        extra = row.pop("meta_extra", None)
+        if own:
+            owning += 1
+            assert extra == orjson.dumps(own, option=orjson.OPT_SORT_KEYS).decode(), key
+            assert orjson.loads(extra) == own, key
+        else:
+            assert extra is None, f"{name}{list(key)}: meta_extra {extra!r}, the record has none"
         done = row.pop("done")
         missing = sorted(set(flat) - set(row))
         assert not missing, f"{name}: {missing} not exported"
         _same(row, flat, f"{name}{list(key)}")
         assert done == ((point, row["seed"], row["t"] + 1) not in records)  # a seed's last
     assert keys == set(records)
+    assert ("meta_extra" in table.column_names) == (owning > 0)
+    return owning
+
+
+@pytest.mark.parametrize("name", MADE)
+def test_parquet_export_when_read_back_each_row_equals_its_record_field_by_field(
+    made, name, tmp_path
+):
+    assert _round_trip(made[name], tmp_path / "x.parquet", name) == 0
+
+
+@pytest.mark.parametrize("name", ["plain", "study", "merged_study"])
+def test_parquet_export_when_meta_holds_the_callers_own_keys_carries_them_in_meta_extra(
+    hand_fed, name, tmp_path
+):
+    owning = _round_trip(hand_fed[name], tmp_path / "x.parquet", name)
+    # (plain: seeds 1 and 2 hold some; a study: those of point x=2)
+    assert owning == sum(_own(seed, i) is not None for seed in (1, 2) for i in range(6)) > 0
+    schema = pq.read_schema(tmp_path / "x.parquet")
+    assert schema.field("meta_extra").type == "string"
+    assert schema.names.index("meta_extra") == schema.names.index("done") - 1
+
+
+def test_parquet_export_when_the_selected_seeds_hold_no_callers_own_keys_has_no_meta_extra(
+    hand_fed, tmp_path
+):
+    out = tmp_path / "x.parquet"
+    assert export_dataset(hand_fed["plain"], out, "parquet", seeds=[0]) == 6
+    assert "meta_extra" not in pq.read_schema(out).names
+    assert export_dataset(hand_fed["plain"], out, "parquet", seeds=[1], overwrite=True) == 6
+    assert "meta_extra" in pq.read_schema(out).names
+
+
+#: Fields of a path object under each feature set (the declaration's count).
+_SEED, _EXTENDED = len(path_features("seed")), len(path_features("extended"))
 
 
 @pytest.mark.parametrize(
     ("name", "held"),
     [
-        ("seed_set", {"paths": 5, "start_slot": False, "spectrum": False}),
-        ("extended", {"paths": 13, "start_slot": False, "spectrum": False}),
-        ("spectrum", {"paths": 14, "start_slot": False, "spectrum": True}),
-        ("start_slot", {"paths": 13, "start_slot": True, "spectrum": False}),
-        ("mixed_study", {"paths": 14, "start_slot": True, "spectrum": True}),
+        ("seed_set", {"paths": _SEED, "start_slot": False, "spectrum": False}),
+        ("extended", {"paths": _EXTENDED, "start_slot": False, "spectrum": False}),
+        ("spectrum", {"paths": _EXTENDED + 1, "start_slot": False, "spectrum": True}),  # links
+        ("start_slot", {"paths": _EXTENDED, "start_slot": True, "spectrum": False}),
+        ("mixed_study", {"paths": _EXTENDED + 1, "start_slot": True, "spectrum": True}),
     ],
 )
 def test_parquet_export_when_fields_are_optional_has_a_column_exactly_for_those_held(
@@ -149,29 +249,42 @@ def test_parquet_export_when_fields_are_optional_has_a_column_exactly_for_those_
     assert ("start_slot" in schema.names) == held["start_slot"]
     assert ("spectrum" in schema.names) == held["spectrum"]
     assert "next_state" in schema.names
+    assert "meta_extra" not in schema.names  # the engine logs no key of a caller's own
 
 
-@pytest.mark.parametrize(
-    ("meta", "path", "field"),
-    [
-        ({"bp_window_tag": "pre", "colour": "red"}, {}, "meta.colour"),
-        ({"bp_window_tag": "pre"}, {"colour": 1}, "state.paths[0].colour"),
-    ],
-)
+@pytest.mark.parametrize("own", [{}, {"colour": "red"}], ids=["no_own_meta", "own_meta"])
+@pytest.mark.parametrize("field", ["state.paths[0].colour", "state.colour", "colour"])
 def test_parquet_export_when_a_record_holds_an_undeclared_field_refuses_naming_it(
-    tmp_path, meta, path, field
+    tmp_path, own, field
 ):
     from conftest import EXAMPLE_STATE
 
-    state = {**EXAMPLE_STATE, "paths": [{**p, **path} for p in EXAMPLE_STATE["paths"]]}
-    line = {"t": 0, "seed": 0, "state": state, "action": 0, "reward": 1.0}
-    line |= {"next_state": None, "action_mask": [True] * 4, "meta": meta}
-    (tmp_path / "d.jsonl").write_bytes(orjson.dumps(line) + b"\n")  # by hand: whoever wrote it
-    where = re.escape(f"d.jsonl:1: {field} ")
+    lines = []
+    for t in range(3):  # the second line holds the field (each line the caller's own meta)
+        state = {**EXAMPLE_STATE, "paths": [dict(p) for p in EXAMPLE_STATE["paths"]]}
+        line = {"t": t, "seed": 0, "state": state, "action": 0, "reward": 1.0}
+        line |= {"next_state": None, "action_mask": [True] * 4}
+        line |= {"meta": {"bp_window_tag": "pre", **own}}
+        if t == 1:
+            *outer, name = field.replace("[0]", "").split(".")
+            target = {"": line, "state": state, "state.paths": state["paths"][0]}[".".join(outer)]
+            target[name] = 1
+        lines.append(orjson.dumps(line) + b"\n")
+    (tmp_path / "d.jsonl").write_bytes(b"".join(lines))  # by hand: whoever wrote it
+    where = re.escape(f"d.jsonl:2: {field} ")
     with pytest.raises(DatasetError, match=where) as exc:
         export_dataset(tmp_path / "d.jsonl", tmp_path / "x.parquet", "parquet")
     assert "not a field the record declares" in str(exc.value)
     assert not (tmp_path / "x.parquet").exists()
+
+
+def test_record_declaration_when_compared_with_the_export_has_one_open_group_meta():
+    from fusion.interop.parquet_export import EXTRA_COLUMN, parquet_schema
+    from fusion.storage.schema import OPEN_GROUPS
+
+    assert {"meta"} == OPEN_GROUPS  # the group whose undeclared keys meta_extra carries
+    declared = [f.name for group in ("record", "state", "meta") for f in RECORD_FIELDS[group]]
+    assert EXTRA_COLUMN not in declared and EXTRA_COLUMN not in parquet_schema().names
 
 
 @pytest.mark.parametrize("name", [*RUNS, "study", "merged_study"])

@@ -6,35 +6,51 @@ derived from :data:`~fusion.config.features.RECORD_FIELDS`), in the line's order
 ``is_disaster``), ``paths`` (a list of structs holding the dataset's path features, and
 ``links`` when logged), ``spectrum`` when logged, ``action``, ``reward``, ``next_state`` (a
 struct as the line has it, null unless ``link_next_state``), ``action_mask``, each ``meta``
-field the data holds (``decision_time_ms`` ... ``start_slot``), then ``done`` (true at each
-seed's last transition); a study's axes follow, one column each. A field a line lacks is
-null in its row. A line holding a field the record does not declare is refused, naming it
-and its line: nothing is dropped. Shards are written one at a time, so memory holds one
-shard (a study whose points hold different fields is written twice).
+field the data holds (``decision_time_ms`` ... ``start_slot``), ``meta_extra`` when some
+row holds meta keys of the caller's own, then ``done`` (true at each seed's last
+transition); a study's axes follow, one column each. A field a line lacks is null in its row.
+
+``meta`` is the record's one open group (:data:`~fusion.storage.schema.OPEN_GROUPS`): a
+hand-fed transition's ``meta`` may hold keys the record does not declare, and the writer and
+``fusion validate`` accept them. Those go into one string column, ``meta_extra``: the row's
+undeclared ``meta`` keys as one JSON object, as orjson writes it with keys sorted (null on a
+row that has none). The column exists only when some exported row holds such a key, so data
+without them exports exactly as before it existed. A field the record does not declare
+anywhere else (the line, its state, a path) is refused, naming it and its line: nothing is
+dropped. Shards are written one at a time, so memory holds one shard (a study whose points
+hold different fields is written twice).
 
     >>> import json, os, tempfile
     >>> p = os.path.join(tempfile.mkdtemp(), "one.jsonl")
     >>> state = {"src": 0, "dst": 1, "slots_needed": 2, "est_remaining_time": 1.0,
     ...          "is_disaster": 0, "paths": []}
     >>> line = {"t": 0, "seed": 7, "state": state, "action": -1, "reward": -1.0,
-    ...         "next_state": None, "action_mask": [False], "meta": {"colour": "red"}}
+    ...         "next_state": None, "action_mask": [False], "meta": {"colour": "red", "n": 2}}
+    >>> _ = open(p, "w").write(json.dumps(line) + "\\n")
+    >>> write(ExportJob(p, p + ".parquet"))
+    1
+    >>> pq.read_table(p + ".parquet").column("meta_extra").to_pylist()
+    ['{"colour":"red","n":2}']
+    >>> line["state"] = dict(state, colour="red")
     >>> _ = open(p, "w").write(json.dumps(line) + "\\n")
     >>> try:
-    ...     write(ExportJob(p, p + ".parquet"))
+    ...     write(ExportJob(p, p + ".parquet", overwrite=True))
     ... except DatasetError as exc:
     ...     print(str(exc).split(": ", 1)[1])
-    meta.colour is not a field the record declares (fusion.config.features), so the export would lose it
+    state.colour is not a field the record declares (fusion.config.features), so the export would lose it
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
+import orjson
 import pyarrow as pa
+import pyarrow.json as pj
 import pyarrow.parquet as pq
 
 from fusion.config.features import (
@@ -46,13 +62,14 @@ from fusion.config.features import (
     feature_set_holding,
 )
 from fusion.datasets.arrow_types import arrow_type, record_schema
-from fusion.datasets.columns import check_table, explain, read_table
+from fusion.datasets.columns import BLOCK_SIZE, check_table, explain, read_table
 from fusion.errors import DatasetError
 from fusion.interop.export import prepare
 from fusion.interop.formats import ExportJob
 from fusion.storage.atomic import atomic_output
 from fusion.storage.integrity import check_columns, check_line_count
 from fusion.storage.loader import iter_json_lines
+from fusion.storage.schema import OPEN_GROUPS
 from fusion.storage.sources import Part, Source, warn_skipped
 from fusion.storage.successors import episode_ends
 
@@ -61,6 +78,14 @@ from fusion.storage.successors import episode_ends
 RECORD_SCHEMA = record_schema()
 #: Objects whose fields become top-level columns (``next_state`` stays one struct column).
 _FLATTENED = ("state", "meta")
+#: The group whose undeclared keys the export carries: the record's one open group
+#: (:data:`~fusion.storage.schema.OPEN_GROUPS`; a second one would need its own column).
+(_OPEN,) = OPEN_GROUPS
+#: The column of a row's undeclared ``meta`` keys (a JSON object).
+EXTRA_COLUMN = f"{_OPEN}_extra"
+#: ``held``'s entry for :data:`EXTRA_COLUMN` (some row holds a key of the caller's own).
+EXTRA_HELD = (_OPEN, EXTRA_COLUMN)
+_DECLARED_OPEN = frozenset(f.name for f in RECORD_FIELDS[_OPEN])
 #: Fields every file has a column for (the readers refuse a line without them).
 _REQUIRED = {
     "record": frozenset(RECORD_SCHEMA.names),
@@ -77,9 +102,11 @@ def parquet_schema(
     Every field of the line, of its state and the state's request features is a column; a path
     holds the features of its feature set (:func:`~fusion.config.features.feature_set_holding`)
     and ``links`` when held; the state's ``spectrum`` and each ``meta`` field are columns when
-    held. Types are the declaration's (:mod:`fusion.datasets.arrow_types`).
+    held, and :data:`EXTRA_COLUMN` (a string) after ``meta``'s when :data:`EXTRA_HELD` is.
+    Types are the declaration's (:mod:`fusion.datasets.arrow_types`).
 
-    :param held: ``(group, name)`` of each field the data holds (not null somewhere).
+    :param held: ``(group, name)`` of each field the data holds (not null somewhere), and
+        :data:`EXTRA_HELD` when some row holds an undeclared ``meta`` key.
     :param recorded: The path features the data's manifest records (``None``: data made
         before manifests recorded them, or parts recording different lists).
 
@@ -87,6 +114,8 @@ def parquet_schema(
         ['action_mask', 'start_slot', 'done']
         >>> parquet_schema().field("paths").type.value_type.num_fields
         5
+        >>> parquet_schema([EXTRA_HELD]).names[-3:]
+        ['action_mask', 'meta_extra', 'done']
     """
     held = set(held)
     features = feature_set_holding(
@@ -102,16 +131,22 @@ def parquet_schema(
     columns: list[pa.Field] = []
     for field in record_schema(keep):
         columns.extend(field.type if field.name in _FLATTENED else [field])
+        if field.name == _OPEN and EXTRA_HELD in held:
+            columns.append(pa.field(EXTRA_COLUMN, pa.string()))
     return pa.schema([*columns, pa.field("done", pa.bool_())])
 
 
 def held_fields(table: pa.Table) -> set[tuple[str, str]]:
     """``(group, name)`` of each declared field that is not null in every row of ``table``
-    (parsed with :data:`RECORD_SCHEMA`); a ``next_state`` holds ``state`` fields.
+    (parsed with :data:`RECORD_SCHEMA`); a ``next_state`` holds ``state`` fields. With
+    :data:`EXTRA_HELD` when its :data:`EXTRA_COLUMN` is not null in every row.
 
-    :param table: Parsed records.
+    :param table: Parsed records (and :data:`EXTRA_COLUMN`, when :func:`_read` made one).
     """
     held: set[tuple[str, str]] = set()
+    extra = table.column(EXTRA_COLUMN) if EXTRA_COLUMN in table.column_names else None
+    if extra is not None and extra.null_count < len(extra):
+        held.add(EXTRA_HELD)
 
     def visit(group: str, children: Iterable[pa.Array]) -> None:
         for field, child in zip(RECORD_FIELDS[group], children, strict=True):
@@ -151,6 +186,9 @@ def _flat(table: pa.Table, schema: pa.Schema) -> pa.Table:
                     columns[field.name] = child
         else:
             columns[name] = column
+    if EXTRA_COLUMN in schema.names:  # (null in each row of a source that has none)
+        extra = EXTRA_COLUMN in table.column_names
+        columns[EXTRA_COLUMN] = table.column(EXTRA_COLUMN) if extra else pa.nulls(len(table))
     columns["done"] = pa.array(episode_ends(table.column("seed").to_numpy()))
     return pa.table(
         {field.name: columns[field.name].cast(field.type) for field in schema}, schema=schema
@@ -159,8 +197,8 @@ def _flat(table: pa.Table, schema: pa.Schema) -> pa.Table:
 
 def _field_problems(value: Any, field: Feature, where: str) -> list[str]:
     """What in a parsed value does not match its declared field: a field the record does not
-    declare, a value of another kind, a required field missing (JSON null passes, as it
-    parses)."""
+    declare (outside ``meta``, whose undeclared keys the export carries), a value of another
+    kind, a required field missing (JSON null passes, as it parses)."""
     if value is None:
         return []
     kind = field.kind.removesuffix(" list")
@@ -182,7 +220,7 @@ def _field_problems(value: Any, field: Feature, where: str) -> list[str]:
             f"{prefix}{name} is not a field the record declares (fusion.config.features), "
             "so the export would lose it"
             for name in value
-            if name not in declared
+            if name not in declared and kind != _OPEN
         ]
         problems += [
             f"{prefix}{name} is missing"
@@ -208,24 +246,70 @@ def _field_problems(value: Any, field: Feature, where: str) -> list[str]:
 def _refusal(source: Source, exc: pa.ArrowInvalid) -> DatasetError:
     """Why pyarrow refused a source: the first line holding a field the record does not
     declare or a value of another kind, named field by field; else :func:`explain`'s."""
-    with source.open() as handle:  # (closed here, even when a line is found before the end)
+    for number, line in _lines(source):
+        problems = _field_problems(line, _LINE, "")
+        if problems:
+            return DatasetError(f"{source.path}:{number}: {'; '.join(problems)}")
+    return explain(source.path, source.whole_lines_only, exc, source)
+
+
+def _lines(source: Source) -> Iterator[tuple[int, Any]]:
+    """Each line of a source, parsed strictly, with its number in the file."""
+    with source.open() as handle:  # (closed here, even when the caller stops before the end)
         lines = iter_json_lines(
             source.path,
             whole_only=source.whole_lines_only,
             handle=handle,
             first_line=source.first_line,
         )
-        for number, line in enumerate(lines, source.first_line + 1):
-            problems = _field_problems(line, _LINE, "")
-            if problems:
-                return DatasetError(f"{source.path}:{number}: {'; '.join(problems)}")
-    return explain(source.path, source.whole_lines_only, exc, source)
+        yield from enumerate(lines, source.first_line + 1)
+
+
+def _split_extra(source: Source) -> tuple[bytes, list[str | None]] | None:
+    """The source's lines without their undeclared ``meta`` keys (as orjson writes each
+    line), and per line those keys as one JSON object (keys sorted), or ``None``; ``None``
+    for all when no line holds one.
+
+    Read with orjson, not inferred by pyarrow: inference would turn a key a row lacks into a
+    null, promote ``1`` to ``1.0`` beside a float, read a date as a timestamp and refuse a key
+    whose type varies between rows.
+    """
+    lines: list[bytes] = []
+    extras: list[str | None] = []
+    for _, line in _lines(source):
+        own = None
+        meta = line.get(_OPEN) if isinstance(line, dict) else None
+        if isinstance(meta, dict):
+            own = {name: meta.pop(name) for name in list(meta) if name not in _DECLARED_OPEN}
+        extras.append(orjson.dumps(own, option=orjson.OPT_SORT_KEYS).decode() if own else None)
+        lines.append(orjson.dumps(line) + b"\n")
+    if all(extra is None for extra in extras):
+        return None
+    return b"".join(lines), extras
+
+
+def _parse_carrying_extra(source: Source, exc: pa.ArrowInvalid) -> pa.Table:
+    """A source pyarrow refused (``exc``) parsed again without its lines' undeclared ``meta``
+    keys, which become :data:`EXTRA_COLUMN`; refused as before when no line holds one or when
+    the rest still does not parse (a field the record does not declare elsewhere, named)."""
+    split = _split_extra(source)
+    if split is None:
+        raise _refusal(source, exc) from exc
+    data, extras = split
+    options = pj.ParseOptions(explicit_schema=RECORD_SCHEMA, unexpected_field_behavior="error")
+    read = pj.ReadOptions(block_size=BLOCK_SIZE)
+    try:
+        table = pj.read_json(pa.BufferReader(data), read_options=read, parse_options=options)
+    except pa.ArrowInvalid as again:
+        raise _refusal(source, again) from again
+    return table.append_column(pa.field(EXTRA_COLUMN, pa.string()), pa.array(extras, pa.string()))
 
 
 def _read(source: Source) -> pa.Table:
     """One source's records, checked as every reader checks them (the schema, each line's
     seed and ``t``, the line count and size, then the sha256 of a complete source's stored
-    bytes, as ``fusion merge`` does), only the selected seeds."""
+    bytes, as ``fusion merge`` does), only the selected seeds; with :data:`EXTRA_COLUMN`
+    when some line's ``meta`` holds a key the record does not declare."""
     try:
         table = read_table(
             source.path,
@@ -235,7 +319,7 @@ def _read(source: Source) -> pa.Table:
             unexpected="error",
         )
     except pa.ArrowInvalid as exc:
-        raise _refusal(source, exc) from exc
+        table = _parse_carrying_extra(source, exc)
     check_table(source.path, table)
     seeds, t = table.column("seed").to_numpy(), table.column("t").to_numpy()
     allowed = None if source.per_seed is None else list(source.per_seed)
