@@ -16,6 +16,7 @@ from fusion.config.features import (
     FEATURES,
     SEED_PATH_FEATURES,
     feature_table,
+    path_features,
 )
 from fusion.datasets.arrays import to_arrays
 from fusion.datasets.spectrum import spectrum_arrays
@@ -92,7 +93,7 @@ def test_array_view_when_extended_names_every_column_from_the_catalogue(tmp_path
     arrays = to_arrays(tmp_path)
     features = (*SEED_PATH_FEATURES, *EXTENDED_PATH_FEATURES)
     assert arrays.metadata["observation_names"] == observation_names(4, features)
-    assert arrays.observations.shape == (300, 5 + 13 * 4)
+    assert arrays.observations.shape == (300, 5 + len(path_features("extended")) * 4)
     assert all(name.split(".")[-1] in FEATURES for name in arrays.metadata["observation_names"])
 
 
@@ -178,7 +179,8 @@ def test_trained_on_when_k_features_or_scenario_differ_names_both_sides():
         on.check(cfg.replace("general_settings", k_paths=5))
     message = str(caught.value)
     assert "k_paths is 5, the model was trained with K = 4" in message
-    assert "path_features = extended gives 13 features per path" in message
+    extended = len(path_features("extended"))
+    assert f"path_features = extended gives {extended} features per path" in message
     assert "trained on 5 (seed)" in message
     seed_cfg = cfg.replace("dataset_logging", path_features="seed")
     on.check(seed_cfg)  # the same K, features and scenario: fine
@@ -198,7 +200,7 @@ def test_evaluate_when_model_meets_another_k_or_feature_set_exits_2_naming_both(
     assert main([*base, "--set", "general_settings.k_paths=5"]) == 2
     assert "k_paths is 5, the model was trained with K = 4" in capsys.readouterr().err
     assert main([*base, "--set", "dataset_logging.path_features=seed"]) == 2
-    assert "trained on 13 (extended)" in capsys.readouterr().err
+    assert f"trained on {len(path_features('extended'))} (extended)" in capsys.readouterr().err
     assert main([*base, "--set", "dataset_logging.holding_time_known=true"]) == 2
     assert "holding_time_known = True, the model was trained on False" in capsys.readouterr().err
     assert main(base) == 0

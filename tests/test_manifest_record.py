@@ -74,7 +74,7 @@ def test_to_arrays_when_the_manifest_predates_the_field_reads_the_same_arrays(tm
     assert made_now.metadata["path_features"] == made_before.metadata["path_features"]
     for name in ARRAYS:
         assert np.array_equal(getattr(made_now, name), getattr(made_before, name)), name
-    assert made_now.observations.shape[1] == 5 + 13 * 4
+    assert made_now.observations.shape[1] == 5 + len(path_features("extended")) * 4
 
 
 @pytest.mark.damages

@@ -4,8 +4,10 @@
 >>> import fusion.env
 >>> env = gymnasium.make("fusion/EONRouting-v0", overrides={"general_settings": {"num_requests": 50}})
 >>> obs, info = env.reset(seed=1)
->>> obs.shape, info["action_mask"].tolist()  # 5 + 13 extended features x 4 paths
-((57,), [True, True, True, False, False])
+>>> info["action_mask"].tolist()  # K = 4 paths and block
+[True, True, True, False, False]
+>>> obs.shape == (len(env.unwrapped.observation_names),)  # 5 + 4 x the extended set's features
+True
 """
 
 from __future__ import annotations

@@ -80,8 +80,8 @@ def path_features_of(
     :param recorded: The list the data's manifest records, or ``None``.
     :raises ValueError: when the width fits neither the recorded list nor any set.
 
-        >>> len(path_features_of(5 + 13 * 4, 4))
-        13
+        >>> path_features_of(5 + 5 * 4, 4)  # no list: the set of that width
+        ('path_hops', 'min_residual_slots', 'frag_indicator', 'failure_mask', 'dist_to_disaster_centroid')
         >>> path_features_of(5 + 2 * 4, 4, ["path_hops", "free_slots"])
         ('path_hops', 'free_slots')
     """
