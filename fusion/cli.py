@@ -370,8 +370,14 @@ def _inspect_study(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    """``fusion evaluate``: policies on held-out seeds, paired against KSP-FF."""
-    from fusion.run.evaluate import PolicySpecError, evaluate_policies, format_evaluation
+    """``fusion evaluate``: policies on held-out seeds, paired against KSP-FF (``--against``:
+    any policy), with ``--normalize`` their normalized scores."""
+    from fusion.run.evaluate import (
+        BASELINE,
+        PolicySpecError,
+        evaluate_policies,
+        format_evaluation,
+    )
     from fusion.sim.policies import POLICIES
 
     config = _load(args)
@@ -397,6 +403,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                 policies,
                 seeds=seeds,
                 workers=args.workers,
+                against=args.against or [BASELINE],
+                normalize=tuple(args.normalize) if args.normalize else None,
             )
             for load in loads
         ]
@@ -405,7 +413,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(
             [
-                {"erlang": r["erlang"], **{k: v for k, v in p.items() if k != "per_seed"}}
+                {"erlang": r["erlang"], **({"normalize": r["normalize"]} if args.normalize else {})}
+                | p
                 for r in reports
                 for p in r["policies"]
             ]
@@ -450,6 +459,91 @@ def cmd_scenarios(args: argparse.Namespace) -> int:
     print("use one with --config NAME (sweep, run, evaluate; the env's config=NAME)")
     print("fusion scenarios NAME prints its every key, as an INI file --config takes")
     return EXIT_OK
+
+
+def cmd_benchmark_list(args: argparse.Namespace) -> int:
+    """``fusion benchmark list``: the suite's datasets, in its file's order."""
+    from fusion.benchmark.suite import load_suite
+
+    suite = load_suite(quick=args.quick)
+    rows = [spec.describe() for spec in suite.datasets()]
+    if args.json:
+        _print_json(rows)
+        return EXIT_OK
+    print(f"suite {suite.version} ({suite.file.name}){' --quick' if suite.quick else ''}")
+    print(
+        f"{'dataset':<30} {'behaviour':<28} {'erlang':>6}  {'seeds':<10} {'requests':>8} "
+        f"{'warm-up':>7}  features"
+    )
+    for row in rows:
+        seeds = row["seeds"]
+        span = f"{seeds[0]}-{seeds[-1]}" if len(seeds) > 1 else f"{seeds[0]}"
+        print(
+            f"{row['name']:<30} {row['policy']:<28.28} {row['erlang']:>6g}  {span:<10} "
+            f"{row['requests']:>8} {row['warmup_requests']:>7}  {row['path_features']}"
+            + (" +spectrum" if row["log_spectrum"] else "")
+        )
+    tune, held = suite.seeds("tune"), suite.seeds("eval")
+    print(f"expert chosen on seeds {tune[0]}-{tune[-1]}; evaluation seeds {held[0]}-{held[-1]}")
+    return EXIT_OK
+
+
+def cmd_benchmark_build(args: argparse.Namespace) -> int:
+    """``fusion benchmark build``: every dataset of the suite (or of ``--preset``), resumed
+    when a build was killed, then its data card."""
+    from fusion.benchmark.build import BuildResult, build_suite
+    from fusion.benchmark.suite import load_suite
+
+    suite = load_suite(quick=args.quick)
+    unknown = [name for name in args.preset or [] if name not in suite.presets]
+    if unknown:
+        raise UsageError(
+            f"--preset {unknown[0]!r}: not in suite {suite.version}; expected one of "
+            + ", ".join(suite.presets)
+        )
+    specs = suite.datasets(args.preset or None)
+
+    def show(result: BuildResult) -> None:
+        card = result.card
+        size = card.get("size", {})
+        extra = (
+            f" expert {card['policy']}:path_order={card['path_order']}"
+            if result.spec.kind == "expert"
+            else ""
+        )
+        print(
+            f"{result.spec.name}: {result.status}{extra}; {size.get('transitions', 0)} "
+            f"transitions, {size.get('blocked', 0)} blocked, sha256 {card.get('sha256', '')[:16]}… "
+            f"({result.seconds:.1f} s)"
+        )
+
+    results = build_suite(specs, args.out, workers=args.workers, quiet=args.quiet, on_result=show)
+    print(f"benchmark {suite.version}: {len(results)} datasets in {Path(args.out) / suite.version}")
+    return EXIT_OK
+
+
+def _add_benchmark(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "benchmark", help="the benchmark suite: list its datasets, build them with data cards"
+    )
+    bench = p.add_subparsers(dest="benchmark_command", required=True)
+    q = bench.add_parser("list", help="the suite's datasets: preset, behaviour, load, seeds, sizes")
+    q.add_argument("--json", action="store_true", help="print them as JSON")
+    q.add_argument("--quick", action="store_true", help="as --quick builds them")
+    q.set_defaults(func=cmd_benchmark_list)
+    b = bench.add_parser(
+        "build", help="build the datasets (resumes a killed build; skips complete ones) and cards"
+    )
+    b.add_argument(
+        "--preset", action="append", metavar="NAME", help="only this preset (repeatable)"
+    )
+    b.add_argument("--out", default="benchmark", help="output directory (default: benchmark)")
+    b.add_argument(
+        "--quick", action="store_true", help="tiny seeds and requests: every code path in seconds"
+    )
+    b.add_argument("--workers", type=_positive_int, help="parallel tasks (default: all cores)")
+    b.add_argument("--quiet", action="store_true", help="no progress bars")
+    b.set_defaults(func=cmd_benchmark_build)
 
 
 def _add_scenarios(sub: argparse._SubParsersAction) -> None:
@@ -617,7 +711,25 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", help="held-out seeds, e.g. 1000-1002 (default: the config's)")
     p.add_argument("--erlang", help="loads to evaluate at, e.g. 200,300,400 (default: config's)")
     p.add_argument("--workers", type=_positive_int, help="parallel runs (default: all cores)")
-    p.add_argument("--json", action="store_true", help="one JSON object per policy (and load)")
+    p.add_argument(
+        "--against",
+        action="append",
+        metavar="NAME|MODEL",
+        help="pair every policy with this one too: vs_<name> in --json, the first in the table "
+        "(repeatable; default: ksp_ff; vs_ksp_ff is always given)",
+    )
+    p.add_argument(
+        "--normalize",
+        nargs=2,
+        metavar=("RANDOM", "EXPERT"),
+        help="add each policy's normalized score, 100 x (BP_RANDOM - BP) / (BP_RANDOM - "
+        "BP_EXPERT) per seed with its paired 95%% CI (0 = RANDOM, 100 = EXPERT)",
+    )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object per policy (and load), with its per-seed blocking",
+    )
     p.set_defaults(func=cmd_evaluate)
 
 
@@ -630,6 +742,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_export,
     _add_evaluate,
     _add_scenarios,
+    _add_benchmark,
 ]
 
 

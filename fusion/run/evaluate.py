@@ -1,11 +1,15 @@
-"""Policy evaluation on held-out seeds: blocking with 95% intervals, paired against KSP-FF.
+"""Policy evaluation on held-out seeds: blocking with 95% intervals, paired against KSP-FF
+(and any other policy), normalized scores between a random and an expert policy.
 
 Every policy runs the same seeds of one config (no logging, so no epsilon-mix); a seed fixes
 the traffic and the failure, so the policies of a seed see the same requests and the
 difference between two policies on a seed is a paired sample. For each policy the report
 gives blocking overall and per window (mean, std and 95% interval across seeds, Student's
 t) and the relative difference to ``ksp_ff``, ``(bp - bp_ksp_ff) / bp_ksp_ff`` per seed,
-with its interval: negative means less blocking than KSP-FF.
+with its interval: negative means less blocking than KSP-FF. The same pair is given against
+any policy asked for (``against``: ``vs_<name>``), and with ``normalize`` each policy's
+normalized score, D4RL's ``100 x (BP_random - BP) / (BP_random - BP_expert)`` per seed
+(:mod:`fusion.report.scores`: 0 = the random policy, 100 = the expert, paired).
 
 A policy is a heuristic's name (:data:`fusion.sim.policies.POLICIES`) or a model file
 (a :class:`~fusion.rl.bc.BCModel` or :class:`~fusion.rl.fqi.FQIModel`), with the policy's own
@@ -33,6 +37,7 @@ from fusion.config.config import SECTIONS, Config, check_seed, section_fields
 from fusion.errors import ConfigError
 from fusion.errors import PolicySpecError as PolicySpecError  # (its home: errors.py)
 from fusion.report.intervals import PROBABILITY, interval
+from fusion.report.scores import change_interval, seed_scores
 from fusion.rl.model_file import model_kind
 from fusion.run.pool import run_local, sigterm_as_interrupt
 from fusion.sim.engine import SimulationEngine
@@ -309,84 +314,195 @@ def evaluate_policies(
     *,
     seeds: Sequence[int],
     workers: int | None = None,
+    against: Sequence[str] = (BASELINE,),
+    normalize: tuple[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Run each policy on each seed and compare them with KSP-FF (always run, reported first).
+    """Run each policy on each seed and compare them with KSP-FF (always run, reported first)
+    and with each policy of ``against``; with ``normalize``, score each policy between a
+    random and an expert policy (:mod:`fusion.report.scores`).
+
+    Every policy ``against`` or ``normalize`` names is run and reported too (after
+    ``policies``, if not among them), so its own blocking stands beside the pairs.
 
     :param config: The config (its ``[policy_settings]`` is ignored; logging is switched off).
     :param policies: Heuristic names or model files, in the order to report them.
     :param seeds: The held-out seeds.
     :param workers: Processes (default: the CPU count; 1 runs in this process).
+    :param against: Policy specs to pair every policy with, each giving a ``vs_<name>`` key
+        (the first is the one :func:`format_evaluation` shows); ``vs_ksp_ff`` is always given.
+    :param normalize: ``(random, expert)`` policy specs: each policy gets a ``score``, 0 for
+        the first and 100 for the second, per seed.
     :raises TypeError: naming the parameter, for an argument of the wrong type.
-    :raises ValueError: for no seeds, a bad or repeated seed, a bad policy spec.
-    :return: ``{"erlang", "seeds", "requests", "policies": [{"name", "spec", "blocking",
-        "per_window", "vs_ksp_ff", "per_seed"}]}``; ``blocking`` and ``vs_ksp_ff`` are
-        :func:`~fusion.report.inspection.interval` dicts (``vs_ksp_ff`` is relative).
+    :raises ValueError: for no seeds, a bad or repeated seed, a bad policy spec (naming
+        ``against`` or ``normalize`` for theirs), and for a seed on which the random and the
+        expert policies block equally (naming it).
+    :return: ``{"erlang", "seeds", "requests", "against", "normalize", "policies": [{"name",
+        "spec", "blocking", "per_window", "vs_ksp_ff", "vs_<name>"..., "score", "per_seed"}]}``;
+        ``blocking``, the ``vs_`` and ``score`` are :func:`~fusion.report.intervals.interval`
+        dicts (``vs_`` relative; ``score`` only with ``normalize``, else ``None``); ``against``
+        lists the paired names in order, ``normalize`` is ``{"random", "expert"}`` (names) or
+        ``None``; each ``per_seed`` row carries its seed's ``score`` with ``normalize``.
+
+        >>> from fusion.config.config import load_config
+        >>> cfg = load_config().replace("general_settings", num_requests=1000, erlang=600)
+        >>> report = evaluate_policies(cfg, ["kca_ff"], seeds=[1, 2], workers=1,
+        ...     against=["shortest_feasible"], normalize=("random_feasible", "ksp_ff"))
+        >>> report["against"], [p["name"] for p in report["policies"]]
+        (['shortest_feasible'], ['ksp_ff', 'kca_ff', 'shortest_feasible', 'random_feasible'])
+        >>> {p["name"]: p["score"]["mean"] for p in report["policies"]}["random_feasible"]
+        0.0
     """
     config, policies, seeds = _checked_arguments(config, policies, seeds)
-    specs = list(dict.fromkeys([BASELINE, *policies]))
+    against, references = _checked_pairs(against, normalize)
+    specs = list(dict.fromkeys([BASELINE, *policies, *against, *references]))
     # evaluate logs nothing, so no epsilon-mix either (the engine mixes only with a writer):
     # a spec's k_paths=1 is not refused for a mix that never runs
     config = config.replace("dataset_logging", log_offline_dataset=False, epsilon_mix=0)
     check_scenario(config)
+    roles = {spec: "normalize" for spec in references} | {spec: "against" for spec in against}
     for spec in specs:  # a bad spec fails here, before any run
-        policy = load_policy(spec)
-        checked = spec_config(config, spec, policy)
-        if policy is not None:  # a model trained on another K, feature set or scenario
-            try:
-                policy.check_config(checked)
-            except ConfigError as exc:
-                raise PolicySpecError(f"policy {spec!r}: {exc}") from None
+        try:
+            _check_policy(config, spec)
+        except PolicySpecError as exc:
+            if spec in policies or spec not in roles:
+                raise
+            raise PolicySpecError(f"{roles[spec]}: {exc}") from None
     tasks = [(config, spec, seed) for spec in specs for seed in seeds]
     results: list[dict[str, Any]] = [{}] * len(tasks)
     with sigterm_as_interrupt():
         run_local(_run, tasks, workers or os.cpu_count() or 1, results.__setitem__, inline=True)
     by_spec = {spec: results[i * len(seeds) : (i + 1) * len(seeds)] for i, spec in enumerate(specs)}
-    baseline = {r["seed"]: r["blocking"] for r in by_spec[BASELINE]}
+    blocking = {spec: {r["seed"]: r["blocking"] for r in by_spec[spec]} for spec in specs}
+    pairs = {policy_name(spec): spec for spec in dict.fromkeys([BASELINE, *against])}
     report_rows = []
     for spec in specs:
         rows = by_spec[spec]
-        relative = [
-            (r["blocking"] - baseline[r["seed"]]) / baseline[r["seed"]]
-            if baseline[r["seed"]]
-            else 0.0
-            for r in rows
-        ]
-        report_rows.append(
-            {
-                "name": policy_name(spec),
-                "spec": spec,
-                "seeds": list(seeds),
-                "blocking": interval([r["blocking"] for r in rows], PROBABILITY),
-                "per_window": {
-                    tag: interval([r["per_window"][tag] for r in rows], PROBABILITY)
-                    for tag in WINDOWS
-                    if all(tag in r["per_window"] for r in rows)
-                },
-                "vs_ksp_ff": interval(relative),
-                "blocked_by_reach": interval([r["blocked_by_reach"] for r in rows], PROBABILITY),
-                "per_seed": rows,
-            }
-        )
+        row: dict[str, Any] = {
+            "name": policy_name(spec),
+            "spec": spec,
+            "seeds": list(seeds),
+            "blocking": interval([r["blocking"] for r in rows], PROBABILITY),
+            "per_window": {
+                tag: interval([r["per_window"][tag] for r in rows], PROBABILITY)
+                for tag in WINDOWS
+                if all(tag in r["per_window"] for r in rows)
+            },
+        }
+        for name, other in pairs.items():
+            row[f"vs_{name}"] = change_interval(blocking[spec], blocking[other])
+        row["score"] = None
+        if references:
+            scores = seed_scores(blocking[spec], *(blocking[ref] for ref in references))
+            row["score"] = interval(list(scores.values()))
+            rows = [{**r, "score": scores[r["seed"]]} for r in rows]
+        row["blocked_by_reach"] = interval([r["blocked_by_reach"] for r in rows], PROBABILITY)
+        row["per_seed"] = rows
+        report_rows.append(row)
     return {
         "erlang": config.general.erlang,
         "network": config.topology.network,
         "seeds": list(seeds),
         "requests": config.general.num_requests,
+        "against": [policy_name(spec) for spec in against],
+        "normalize": (
+            None
+            if normalize is None
+            else {"random": policy_name(references[0]), "expert": policy_name(references[1])}
+        ),
         "policies": report_rows,
     }
 
 
+def _check_policy(config: Config, spec: str) -> None:
+    """Fail on a bad spec before any run: unknown, a bad override, or a model trained on
+    another K, feature set or scenario.
+
+    :raises PolicySpecError: naming the spec.
+    """
+    policy = load_policy(spec)
+    checked = spec_config(config, spec, policy)
+    if policy is not None:
+        try:
+            policy.check_config(checked)
+        except ConfigError as exc:
+            raise PolicySpecError(f"policy {spec!r}: {exc}") from None
+
+
+def _checked_pairs(against: Any, normalize: Any) -> tuple[list[str], tuple[str, ...]]:
+    """``against`` and ``normalize`` checked: specs (strings or paths), no two ``against``
+    reported under one name, two distinct references.
+
+    :raises TypeError: naming the parameter, for an argument of the wrong type.
+    :raises PolicySpecError: naming the parameter, for two specs under one name, no
+        ``against``, or one policy as both references.
+    """
+    if isinstance(against, (str, bytes, os.PathLike)) or not isinstance(against, Iterable):
+        raise TypeError(
+            f"against: expected a list of policy specs, got {type(against).__name__} "
+            f"{against!r:.60} (write [{against!r:.60}] for one)"
+        )
+    pairs = list(against)
+    if normalize is None:
+        references: list[Any] = []
+    elif isinstance(normalize, (str, bytes, os.PathLike)) or not isinstance(normalize, Iterable):
+        raise TypeError(
+            f"normalize: expected (random, expert) policy specs, got "
+            f"{type(normalize).__name__} {normalize!r:.60}"
+        )
+    else:
+        references = list(normalize)
+        if len(references) != 2:
+            raise TypeError(
+                f"normalize: expected two policy specs (random, expert), got {len(references)}"
+            )
+    for what, specs in (("against", pairs), ("normalize", references)):
+        for spec in specs:
+            if not isinstance(spec, (str, os.PathLike)):
+                raise TypeError(
+                    f"{what}: expected heuristic names or model file paths, got "
+                    f"{type(spec).__name__} {spec!r:.60}"
+                )
+    pairs = list(dict.fromkeys(os.fspath(spec) for spec in pairs))
+    references = [os.fspath(spec) for spec in references]
+    if not pairs:
+        raise PolicySpecError(f"against: no policy to pair with (give at least {BASELINE})")
+    names: dict[str, str] = {}
+    for spec in dict.fromkeys([BASELINE, *pairs]):
+        name = policy_name(spec)
+        if name in names:
+            raise PolicySpecError(
+                f"against: {names[name]!r} and {spec!r} would both be reported as vs_{name}; "
+                "rename one model file"
+            )
+        names[name] = spec
+    if references and policy_name(references[0]) == policy_name(references[1]):
+        raise PolicySpecError(
+            f"normalize: the random ({references[0]!r}) and the expert ({references[1]!r}) "
+            f"would both be reported as {policy_name(references[0])}; a score needs two "
+            "distinct policies"
+        )
+    return pairs, tuple(references)
+
+
 def format_evaluation(report: Mapping[str, Any]) -> str:
-    """The report as a table: blocking [95% CI], per window, and the paired difference.
+    """The report as a table: blocking [95% CI], per window, the paired difference to the
+    first policy of ``against`` (KSP-FF by default) and, with ``normalize``, the score.
 
     :param report: From :func:`evaluate_policies`.
     """
     seeds = report["seeds"]
+    versus_name = (report.get("against") or [BASELINE])[0]
+    normalize = report.get("normalize")
     lines = [
         f"evaluate: {report['network']}, {report['erlang']:g} Erlang, {len(seeds)} seeds "
         f"({', '.join(map(str, seeds))}), {report['requests']} requests each",
         f"{'policy':<28} {'blocking [95% CI]':<26} {'pre':>7} {'fail':>7} {'post':>7}   "
-        "vs ksp_ff (paired, relative) [95% CI]",
+        f"vs {versus_name} (paired, relative) [95% CI]"
+        + (
+            f"   score [95% CI] (paired; 0 = {normalize['random']}, 100 = {normalize['expert']})"
+            if normalize
+            else ""
+        ),
     ]
     reach = report["policies"][0]["blocked_by_reach"]["mean"] if report["policies"] else 0.0
     lines.insert(
@@ -400,16 +516,24 @@ def format_evaluation(report: Mapping[str, Any]) -> str:
             f"{row['per_window'][t]['mean']:7.4f}" if t in row["per_window"] else f"{'-':>7}"
             for t in WINDOWS
         )
-        rel = row["vs_ksp_ff"]
+        rel = row[f"vs_{versus_name}"]
         versus = (
             "(baseline)"
-            if row["spec"] == BASELINE
+            if row["name"] == versus_name
             else (
                 f"{rel['mean']:+.2%} [{rel['ci95_low']:+.2%}, {rel['ci95_high']:+.2%}]"
                 if rel["std"] is not None
                 else f"{rel['mean']:+.2%} (one seed: no interval)"
             )
         )
+        if normalize:
+            score = row["score"]
+            width = len(f"vs {versus_name} (paired, relative) [95% CI]")
+            versus = f"{versus:<{width}}   " + (
+                f"{score['mean']:6.1f} [{score['ci95_low']:.1f}, {score['ci95_high']:.1f}]"
+                if score["std"] is not None
+                else f"{score['mean']:6.1f} (one seed: no interval)"
+            )
         lines.append(
             f"{row['name']:<28} "
             + (

@@ -1,0 +1,154 @@
+"""Normalized scores on blocking probability (D4RL's convention: 0 = random, 100 = expert) and
+the relative change against a baseline, both paired seed by seed.
+
+A policy's score on a seed is ``100 x (BP_random - BP) / (BP_random - BP_expert)``, with the
+random and the expert policies' blocking *on that same seed* (the seed fixes the traffic and
+the failure, so the three met the same requests). The reported figure is the mean of the
+per-seed scores with Student's t 95% interval of that mean (:func:`~fusion.report.intervals.interval`,
+``n - 1`` degrees of freedom, not clipped: a policy may score below 0 or above 100); it is the
+interval fusion gives every paired difference. So the random policy scores exactly 0 and the
+expert exactly 100 on every seed, by construction, with an interval of zero width.
+
+A seed on which the random and the expert policies block equally leaves no room to place a
+policy between them: the score is refused there (:class:`ValueError` naming the seed), never
+made up. A seed on which the expert blocks *more* than the random policy keeps the formula
+(the expert is still 100, the random policy 0); there the score rises with blocking.
+
+The change against a baseline is ``(BP - BP_base) / BP_base`` per seed (negative: less
+blocking than the baseline), with the same interval; a seed on which the baseline blocks
+nothing counts 0 (what ``fusion evaluate``'s ``vs_ksp_ff`` has always done).
+
+    >>> random, expert = {1: 0.25, 2: 0.5}, {1: 0.125, 2: 0.25}
+    >>> seed_scores({1: 0.1875, 2: 0.375}, random, expert)
+    {1: 50.0, 2: 50.0}
+    >>> score_interval(random, random, expert)["mean"], score_interval(expert, random, expert)["mean"]
+    (0.0, 100.0)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from fusion.report.intervals import interval
+
+
+def normalized_score(
+    blocking: float, random: float, expert: float, seed: int | None = None
+) -> float:
+    """One seed's normalized score: ``100 x (random - blocking) / (random - expert)``.
+
+    :param blocking: The policy's blocking probability on the seed.
+    :param random: The random policy's blocking on the same seed (scores 0).
+    :param expert: The expert policy's blocking on the same seed (scores 100).
+    :param seed: The seed, named in the error.
+    :raises ValueError: when ``random == expert`` (no room between the references).
+
+        >>> normalized_score(0.25, 0.4, 0.1)
+        50.0
+        >>> normalized_score(0.1, 0.2, 0.2, seed=7)
+        Traceback (most recent call last):
+        ...
+        ValueError: seed 7: the random and the expert policies both block 0.2000, so no score can place a policy between them (use more requests, a higher load or other seeds)
+    """
+    room = random - expert
+    if room == 0:
+        where = f"seed {seed}: " if seed is not None else ""
+        raise ValueError(
+            f"{where}the random and the expert policies both block {random:.4f}, so no score "
+            "can place a policy between them (use more requests, a higher load or other seeds)"
+        )
+    # the ratio first: x / x is exactly 1 and 0 / x exactly 0, so the references score
+    # exactly 100 and 0 (``+ 0.0`` turns the -0.0 of a negative room into 0.0)
+    return 100.0 * ((random - blocking) / room) + 0.0
+
+
+def relative_change(blocking: float, baseline: float) -> float:
+    """One seed's change against a baseline: ``(blocking - baseline) / baseline``, 0 when the
+    baseline blocks nothing.
+
+    :param blocking: The policy's blocking probability on the seed.
+    :param baseline: The baseline's blocking on the same seed.
+
+        >>> relative_change(0.375, 0.5), relative_change(0.05, 0.0)
+        (-0.25, 0.0)
+    """
+    return (blocking - baseline) / baseline if baseline else 0.0
+
+
+def _paired(what: str, seeds: Mapping[int, float], **references: Mapping[int, float]) -> None:
+    """Refuse references that do not cover the policy's seeds, naming the missing ones."""
+    for name, reference in references.items():
+        missing = sorted(set(seeds) - set(reference))
+        if missing:
+            raise ValueError(
+                f"{what}: the {name} has no blocking on seed(s) {', '.join(map(str, missing))}; "
+                "a paired figure needs every policy on the same seeds"
+            )
+
+
+def seed_scores(
+    blocking: Mapping[int, float], random: Mapping[int, float], expert: Mapping[int, float]
+) -> dict[int, float]:
+    """Each seed's normalized score (:func:`normalized_score`), in the policy's seed order.
+
+    :param blocking: The policy's blocking probability per seed.
+    :param random: The random policy's blocking per seed (a superset of the policy's seeds).
+    :param expert: The expert policy's blocking per seed (likewise).
+    :raises ValueError: naming the seed, for a seed a reference lacks or where
+        ``random == expert``.
+
+        >>> seed_scores({3: 0.75}, {3: 0.5}, {3: 0.25})
+        {3: -100.0}
+    """
+    _paired("normalized score", blocking, **{"random policy": random, "expert policy": expert})
+    return {
+        seed: normalized_score(bp, random[seed], expert[seed], seed)
+        for seed, bp in blocking.items()
+    }
+
+
+def score_interval(
+    blocking: Mapping[int, float], random: Mapping[int, float], expert: Mapping[int, float]
+) -> dict[str, Any]:
+    """The mean normalized score over the seeds with its paired 95% interval: Student's t
+    over the per-seed scores (:func:`~fusion.report.intervals.interval`, unclipped).
+
+    :param blocking: The policy's blocking probability per seed.
+    :param random: The random policy's blocking per seed.
+    :param expert: The expert policy's blocking per seed.
+    :raises ValueError: as :func:`seed_scores`.
+
+        >>> agg = score_interval({1: 0.375, 2: 0.25}, {1: 0.5, 2: 0.5}, {1: 0.25, 2: 0.25})
+        >>> agg["n"], agg["mean"], round(agg["ci95_low"], 1), round(agg["ci95_high"], 1)
+        (2, 75.0, -242.6, 392.6)
+    """
+    return interval(list(seed_scores(blocking, random, expert).values()))
+
+
+def seed_changes(blocking: Mapping[int, float], baseline: Mapping[int, float]) -> dict[int, float]:
+    """Each seed's relative change against the baseline (:func:`relative_change`).
+
+    :param blocking: The policy's blocking probability per seed.
+    :param baseline: The baseline's blocking per seed (a superset of the policy's seeds).
+    :raises ValueError: naming the seeds the baseline lacks.
+
+        >>> seed_changes({1: 0.75, 2: 0.125}, {1: 0.5, 2: 0.125})
+        {1: 0.5, 2: 0.0}
+    """
+    _paired("relative change", blocking, baseline=baseline)
+    return {seed: relative_change(bp, baseline[seed]) for seed, bp in blocking.items()}
+
+
+def change_interval(blocking: Mapping[int, float], baseline: Mapping[int, float]) -> dict[str, Any]:
+    """The mean relative change against the baseline with its paired 95% interval (Student's
+    t over the per-seed changes, unclipped).
+
+    :param blocking: The policy's blocking probability per seed.
+    :param baseline: The baseline's blocking per seed.
+    :raises ValueError: as :func:`seed_changes`.
+
+        >>> change_interval({1: 0.1, 2: 0.2}, {1: 0.1, 2: 0.2})["mean"]
+        0.0
+    """
+    return interval(list(seed_changes(blocking, baseline).values()))
