@@ -522,9 +522,119 @@ def cmd_benchmark_build(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_benchmark_publish(args: argparse.Namespace) -> int:
+    """``fusion benchmark publish``: each built dataset as a Minari dataset with reference
+    scores and an evaluation env (:mod:`fusion.benchmark.minari_publish`)."""
+    from fusion.benchmark.minari_publish import PublishResult, publish_suite
+    from fusion.benchmark.suite import load_suite
+
+    suite = load_suite(quick=args.quick)
+    unknown = [name for name in args.preset or [] if name not in suite.presets]
+    if unknown:
+        raise UsageError(
+            f"--preset {unknown[0]!r}: not in suite {suite.version}; expected one of "
+            + ", ".join(suite.presets)
+        )
+
+    def show(result: PublishResult) -> None:
+        line = f"{result.spec.name}: {result.status} {result.dataset_id}"
+        if result.status == "published" and result.references is not None:
+            refs = result.references
+            line += (
+                f"; {result.steps} steps, ref_min_score {refs['ref_min_score']:g} (random), "
+                f"ref_max_score {refs['ref_max_score']:g} (expert {refs['expert']['spec']}) "
+                f"on {len(refs['seeds'])} evaluation seeds"
+            )
+        elif result.status == "kept":
+            line += " (published before from the same data)"
+        elif result.reason:
+            line += f" ({result.reason})"
+        print(line)
+
+    specs = suite.datasets(args.preset or None)
+    results = publish_suite(
+        specs, args.out, suite.seeds("eval"), workers=args.workers, on_result=show
+    )
+    done = sum(r.status != "skipped" for r in results)
+    print(f"benchmark {suite.version}: {done} of {len(results)} datasets in Minari")
+    return EXIT_OK
+
+
+def cmd_benchmark_evaluate(args: argparse.Namespace) -> int:
+    """``fusion benchmark evaluate``: per preset, the references, KSP-FF and the learners on
+    the evaluation seeds, scored into ``OUT/<version>/<preset>/results.json``."""
+    from fusion.benchmark.evaluate import LEARNERS, EvaluateResult, evaluate_suite
+    from fusion.benchmark.suite import load_suite
+    from fusion.config.config import parse_seeds
+
+    suite = load_suite(quick=args.quick)
+    unknown = [name for name in args.preset or [] if name not in suite.presets]
+    if unknown:
+        raise UsageError(
+            f"--preset {unknown[0]!r}: not in suite {suite.version}; expected one of "
+            + ", ".join(suite.presets)
+        )
+    seeds = None
+    if args.eval_seeds is not None:
+        try:
+            seeds = parse_seeds(args.eval_seeds)
+        except ValueError as exc:
+            raise UsageError(f"--eval-seeds {args.eval_seeds!r}: {exc}") from None
+        if not seeds:
+            raise UsageError(f"--eval-seeds {args.eval_seeds!r}: no seeds")
+
+    def show(result: EvaluateResult) -> None:
+        cells = []
+        for name, entry in result.results["policies"].items():
+            score = entry.get("score")
+            cells.append(
+                f"{name} "
+                + ("not trained" if "error" in entry else f"{score['mean']:.1f}" if score else "-")
+            )
+        print(f"{result.preset}: {result.status}; score {', '.join(cells)} ({result.path})")
+
+    evaluate_suite(
+        suite,
+        args.out,
+        presets=args.preset or None,
+        learners=args.learner or LEARNERS,
+        seeds=seeds,
+        workers=args.workers,
+        on_result=show,
+    )
+    return EXIT_OK
+
+
+def cmd_benchmark_report(args: argparse.Namespace) -> int:
+    """``fusion benchmark report``: the table from the results files, in the suite's order."""
+    from fusion.benchmark.report import collect, format_table, plot_table
+    from fusion.benchmark.suite import load_suite
+
+    if args.plot:
+        suffix = Path(args.plot).suffix.lower()
+        if suffix and suffix not in PLOT_SUFFIXES:
+            raise UsageError(
+                f"--plot {args.plot}: matplotlib writes no {suffix} file; end the name in one of "
+                + ", ".join(sorted(PLOT_SUFFIXES))
+            )
+        from fusion.storage.outputs import check_output
+
+        check_output(args.plot, overwrite=args.overwrite)
+    table = collect(load_suite(), args.out)
+    if args.json:
+        _print_json(table)
+    else:
+        print(format_table(table))
+    if args.plot:
+        _write_plot(lambda tmp: plot_table(table, tmp), args.plot, args.overwrite)
+        print(f"plot written to {args.plot}", file=sys.stderr)
+    return EXIT_OK
+
+
 def _add_benchmark(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "benchmark", help="the benchmark suite: list its datasets, build them with data cards"
+        "benchmark",
+        help="the benchmark suite: list, build (data cards), evaluate, report, publish to Minari",
     )
     bench = p.add_subparsers(dest="benchmark_command", required=True)
     q = bench.add_parser("list", help="the suite's datasets: preset, behaviour, load, seeds, sizes")
@@ -544,6 +654,52 @@ def _add_benchmark(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--workers", type=_positive_int, help="parallel tasks (default: all cores)")
     b.add_argument("--quiet", action="store_true", help="no progress bars")
     b.set_defaults(func=cmd_benchmark_build)
+    m = bench.add_parser(
+        "publish",
+        help="publish the built datasets to Minari (fusion/<preset>/<behaviour>-v0) with "
+        "reference scores and an evaluation env (MINARI_DATASETS_PATH)",
+    )
+    m.add_argument(
+        "--preset", action="append", metavar="NAME", help="only this preset (repeatable)"
+    )
+    m.add_argument("--out", default="benchmark", help="the build's directory (default: benchmark)")
+    m.add_argument(
+        "--quick", action="store_true", help="publish a --quick build (as fusion-quick/...)"
+    )
+    m.add_argument("--workers", type=_positive_int, help="parallel tasks (default: all cores)")
+    m.set_defaults(func=cmd_benchmark_publish)
+    _add_benchmark_scores(bench)
+
+
+def _add_benchmark_scores(bench: argparse._SubParsersAction) -> None:
+    from fusion.benchmark.evaluate import LEARNERS
+
+    e = bench.add_parser(
+        "evaluate",
+        help="score random, expert, ksp-ff and the learners on the evaluation seeds, per preset",
+    )
+    e.add_argument(
+        "--preset", action="append", metavar="NAME", help="only this preset (repeatable)"
+    )
+    e.add_argument("--out", default="benchmark", help="the build's directory (default: benchmark)")
+    e.add_argument(
+        "--learner",
+        action="append",
+        choices=LEARNERS,
+        help="only this learner (repeatable; default: all), trained on the preset's mixed data",
+    )
+    e.add_argument("--eval-seeds", help="evaluation seeds like 2000-2004 (default: the suite's)")
+    e.add_argument("--quick", action="store_true", help="on a --quick build")
+    e.add_argument("--workers", type=_positive_int, help="parallel runs (default: all cores)")
+    e.set_defaults(func=cmd_benchmark_evaluate)
+    r = bench.add_parser(
+        "report", help="the table: preset rows x policy columns (score [95%% CI], blocking)"
+    )
+    r.add_argument("--out", default="benchmark", help="the build's directory (default: benchmark)")
+    r.add_argument("--json", action="store_true", help="print every results file as JSON")
+    r.add_argument("--plot", help="a figure of the scores with their intervals (matplotlib)")
+    _add_overwrite(r, "--plot")
+    r.set_defaults(func=cmd_benchmark_report)
 
 
 def _add_scenarios(sub: argparse._SubParsersAction) -> None:

@@ -153,6 +153,9 @@ def export_minari(
     seeds: Iterable[int] | None = None,
     author: str | None = None,
     include_incomplete: bool = False,
+    eval_config: Mapping[str, Mapping[str, Any]] | None = None,
+    ref_scores: tuple[float, float, int] | None = None,
+    note: str = "",
 ) -> int:
     """Write a dataset as Minari dataset ``dataset_id``; return the steps written.
 
@@ -164,6 +167,12 @@ def export_minari(
     :param author: Recorded in the dataset's metadata.
     :param include_incomplete: Export what is whole of shards not complete (else they are
         refused, naming them, as :func:`~fusion.interop.export.export_dataset` does).
+    :param eval_config: The evaluation env's config (sections of keys, as
+        :meth:`~fusion.config.config.Config.to_dict` gives), recorded as ``eval_env_spec``, so
+        ``recover_environment(eval_env=True)`` builds it (default: the dataset's own config).
+    :param ref_scores: ``(ref_min_score, ref_max_score, episodes)``: the random and the expert
+        policies' mean episode return, over ``episodes`` episodes (default: none recorded).
+    :param note: Added to the dataset's description.
     :raises MinariStudyError: for a study (before anything is created).
     :raises OutputConflictError: for a ``root`` the output guard refuses (a file, a path in a
         dataset or study).
@@ -197,6 +206,10 @@ def export_minari(
     env = env_module.EONRoutingEnv(config=config)
     k = env.k_paths
     spec = dataclasses.replace(gymnasium.spec(env_module.ENV_ID), kwargs={"config": config})
+    eval_spec = spec
+    if eval_config is not None:
+        env_module.EONRoutingEnv(config=eval_config)  # refused here, before any work
+        eval_spec = dataclasses.replace(spec, kwargs={"config": dict(eval_config)})
     buffers = []
     for number, seed in enumerate(np.unique(data.seeds).tolist()):
         rows = np.flatnonzero(data.seeds == seed)
@@ -238,7 +251,21 @@ def export_minari(
         shutil.rmtree(staging)
     staging.mkdir(parents=True)
     try:
-        _create(minari, dataset_id, buffers, spec, env, staging, path, policy, epsilon, author, k)
+        _create(
+            minari,
+            dataset_id,
+            buffers,
+            (spec, eval_spec),
+            env,
+            staging,
+            path,
+            policy,
+            epsilon,
+            author,
+            k,
+            ref_scores,
+            note,
+        )
         target = final_root / dataset_id
         target.parent.mkdir(parents=True, exist_ok=True)
         if target.exists():
@@ -253,7 +280,7 @@ def _create(
     minari: Any,
     dataset_id: str,
     buffers: list[Any],
-    spec: Any,
+    specs: tuple[Any, Any],
     env: Any,
     root: Path,
     path: str | os.PathLike[str],
@@ -261,15 +288,26 @@ def _create(
     epsilon: float,
     author: str | None,
     k: int,
+    ref_scores: tuple[float, float, int] | None = None,
+    note: str = "",
 ) -> None:
-    """Minari writes the dataset under ``root``."""
+    """Minari writes the dataset under ``root`` (``specs``: the env's and the eval env's)."""
+    spec, eval_spec = specs
+    scores: dict[str, Any] = {}
+    if ref_scores is not None:
+        low, high, episodes = ref_scores
+        scores = {
+            "ref_min_score": float(low),
+            "ref_max_score": float(high),
+            "num_episodes_average_score": int(episodes),
+        }
     with _datasets_root(root), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*author_email.*")
         minari.create_dataset_from_buffers(
             dataset_id,
             buffers,
             env=spec,
-            eval_env=spec,
+            eval_env=eval_spec,
             action_space=env.action_space,
             observation_space=env.observation_space,
             algorithm_name=f"{policy} (epsilon_mix {epsilon})",
@@ -279,6 +317,8 @@ def _create(
                 f"fusion offline-RL transitions of {path}: one episode per seed, action "
                 f"{k} = block, infos['action_mask'] = the legal actions, "
                 f"infos['window_tag'] = {_TAGS} (-1: the terminal observation)"
+                + (f"; {note}" if note else "")
             ),
             data_format="hdf5",
+            **scores,
         )

@@ -38,8 +38,8 @@ from tqdm import tqdm
 
 from fusion.config.config import Config, check_seed
 from fusion.config.features import path_features
+from fusion.errors import DatasetError, FusionError, RunConflictError
 from fusion.errors import DatasetExistsError as DatasetExistsError  # (its home: errors.py)
-from fusion.errors import FusionError, RunConflictError
 from fusion.optional import require
 from fusion.run.pool import run_local, sigterm_as_interrupt
 from fusion.run.simulation import run_simulation
@@ -318,8 +318,19 @@ def run_jobs(
                 owner.check()
             return
         for directory, entries in pending.items():
-            if entries:
+            if not entries:
+                continue
+            try:
                 mf.commit_entries(directory, entries, run_id=run_id)
+            except (OSError, DatasetError):
+                # the directory went or changed hands while the manifest was written: that
+                # is a lost lease (named by check), not a broken dataset
+                if owner is None or owner.held():
+                    raise
+                pending.clear()
+                if strict:
+                    owner.check()
+                return
         pending.clear()
 
     def on_done(index: int, outcome: SeedOutcome) -> None:
