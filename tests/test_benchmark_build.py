@@ -120,3 +120,14 @@ def test_mixed_when_a_point_lost_its_shard_resumes_that_point_only(built):
     assert result.status == "built" and (lost / (name + ".zst")).exists()
     assert (other / (name + ".zst")).stat().st_mtime_ns == untouched
     assert result.card["sha256"] == sha
+
+
+def test_build_when_a_shard_changed_since_builds_it_again_not_kept(built):
+    spec = next(s for s in _specs() if s.behaviour == "ksp-ff")
+    directory = dataset_directory(built, spec)
+    sha = read_card(directory)["sha256"]
+    shard = directory / (shard_file_name(spec.seeds[-1], "offline_data") + ".zst")
+    shard.write_bytes(shard.read_bytes()[:-1] + b"\x00")  # one byte changed, same size
+    [result] = build_suite([spec], built, workers=1, quiet=True)
+    assert result.status == "built"  # the card vouched for other bytes: not "kept"
+    assert result.card["sha256"] == sha == content_sha256(directory)

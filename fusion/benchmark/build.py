@@ -38,6 +38,7 @@ from tqdm import tqdm
 from fusion import __version__
 from fusion.benchmark.cards import (
     WALL_CLOCK_FIELD,
+    check_shards,
     content_sha256,
     dataset_size,
     read_card,
@@ -151,7 +152,8 @@ def choose_expert(
 
 def _is_complete(spec: DatasetSpec, directory: Path) -> bool:
     """Whether the dataset was built whole for this very spec: its card names the spec's
-    seeds, sizes and quickness, and every planned shard is still complete."""
+    seeds, sizes and quickness, and every planned shard is still complete and the bytes its
+    manifest records."""
     card = read_card(directory)
     if card is None or not card.get("sha256"):
         return False
@@ -165,7 +167,7 @@ def _is_complete(spec: DatasetSpec, directory: Path) -> bool:
     if any(card.get(k) != v for k, v in wanted.items()):
         return False
     try:
-        dataset_size(directory)  # refuses a planned shard not complete
+        check_shards(directory)  # a planned shard not complete, or changed since: build again
     except (DatasetError, FusionError, OSError, KeyError):
         return False
     return True
