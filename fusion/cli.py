@@ -879,7 +879,8 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
         nargs=2,
         metavar=("RANDOM", "EXPERT"),
         help="add each policy's normalized score, 100 x (BP_RANDOM - BP) / (BP_RANDOM - "
-        "BP_EXPERT) per seed with its paired 95%% CI (0 = RANDOM, 100 = EXPERT)",
+        "BP_EXPERT), mean blockings over the seeds, with its paired 95%% CI (0 = RANDOM, "
+        "100 = EXPERT)",
     )
     p.add_argument(
         "--json",

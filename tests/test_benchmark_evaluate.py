@@ -34,19 +34,16 @@ def _results(out):
     return orjson.loads(results_path(out, "v0", PRESET).read_bytes())
 
 
-def test_evaluate_when_quick_scores_random_0_and_expert_100_on_every_scored_seed(evaluated):
+def test_evaluate_when_quick_scores_random_0_and_expert_100_over_the_seeds(evaluated):
     results = _results(evaluated)
     assert results["seeds"] == list(load_suite(quick=True).seeds("eval"))
     policies = results["policies"]
     random = {r["seed"]: r for r in policies["random"]["per_seed"]}
     expert = {r["seed"]: r for r in policies["expert"]["per_seed"]}
-    tied = [s for s in results["seeds"] if random[s]["blocking"] == expert[s]["blocking"]]
-    assert results["unscored_seeds"] == tied
-    scored = [s for s in results["seeds"] if s not in tied]
-    assert len(scored) >= 2
-    assert [random[s]["score"] for s in scored] == [0.0] * len(scored)
-    assert [expert[s]["score"] for s in scored] == [100.0] * len(scored)
-    assert all(random[s]["score"] is None for s in tied)
+    seeds = results["seeds"]
+    assert results["unscored_seeds"] == []  # the gap is over all seeds: a tied seed still counts
+    assert [random[s]["score"] for s in seeds] == [0.0] * len(seeds)
+    assert sum(expert[s]["score"] for s in seeds) / len(seeds) == pytest.approx(100)
     assert policies["random"]["score"]["mean"] == 0.0
     assert policies["expert"]["score"]["mean"] == 100.0
     assert (
@@ -132,7 +129,7 @@ def test_report_when_results_exist_prints_the_table_and_json(evaluated, capsys):
     assert main(["benchmark", "report", "--out", str(evaluated)]) == 0
     text = capsys.readouterr().out
     row = next(line for line in text.splitlines() if line.startswith(PRESET))
-    assert "0.0 [0.0, 0.0]" in row and "100.0 [100.0, 100.0]" in row and "(quick)" in row
+    assert "0.0 [0.0, 0.0]" in row and "100.0 [" in row and "(quick)" in row
     header = next(line for line in text.splitlines() if line.startswith("preset"))
     assert header.split()[2:] == ["random", "expert", "ksp-ff", *LEARNERS]
     assert "not evaluated: deeprmsa-nsfnet" in text

@@ -35,12 +35,27 @@ DISTINCT = st.tuples(BP, BP).filter(lambda pair: pair[0] != pair[1])
 
 
 @given(st.lists(DISTINCT, min_size=1, max_size=8))
-def test_score_when_policy_is_a_reference_is_exactly_0_or_100_on_every_seed(pairs):
+def test_score_when_policy_is_a_reference_is_exactly_0_or_100_over_the_seeds(pairs):
     random, expert = _references(pairs)
+    if sum(random.values()) == sum(expert.values()):
+        return  # (no room on average: refused, see below)
     assert [str(v) for v in seed_scores(random, random, expert).values()] == ["0.0"] * len(pairs)
-    assert set(seed_scores(expert, random, expert).values()) == {100.0}
     assert score_interval(random, random, expert)["mean"] == 0.0
     assert score_interval(expert, random, expert)["mean"] == 100.0
+    # the expert's parts average 100 (each seed's part is its share of the fixed gap)
+    assert sum(seed_scores(expert, random, expert).values()) / len(pairs) == pytest.approx(100)
+
+
+@given(st.lists(DISTINCT, min_size=1, max_size=8), st.lists(BP, min_size=8, max_size=8))
+def test_score_when_mean_blockings_are_given_is_minaris_ratio_of_means(pairs, policy):
+    random, expert = _references(pairs)
+    if sum(random.values()) == sum(expert.values()):
+        return
+    blocking = {seed: policy[seed] for seed in random}
+    mean = {name: sum(v.values()) / len(v) for name, v in
+            (("bp", blocking), ("random", random), ("expert", expert))}  # fmt: skip
+    expected = 100 * (mean["random"] - mean["bp"]) / (mean["random"] - mean["expert"])
+    assert score_interval(blocking, random, expert)["mean"] == pytest.approx(expected)
 
 
 @given(DISTINCT, BP, BP)
@@ -65,9 +80,17 @@ def test_score_interval_when_seeds_vary_contains_the_mean(rows):
     assert change["ci95_low"] <= change["mean"] <= change["ci95_high"]
 
 
-def test_score_when_references_block_equally_on_a_seed_raises_naming_it():
-    with pytest.raises(ValueError, match=r"seed 5: the random and the expert policies both"):
-        seed_scores({4: 0.1, 5: 0.1}, {4: 0.3, 5: 0.2}, {4: 0.1, 5: 0.2})
+def test_score_when_references_block_equally_on_one_seed_still_scores_over_the_seeds():
+    # seed 5 leaves no room on its own: the fixed gap over both seeds (0.1) still places it
+    assert seed_scores({4: 0.1, 5: 0.1}, {4: 0.3, 5: 0.2}, {4: 0.1, 5: 0.2}) == {
+        4: pytest.approx(200.0),
+        5: pytest.approx(100.0),
+    }
+
+
+def test_score_when_references_block_equally_on_average_raises_naming_the_seeds():
+    with pytest.raises(ValueError, match=r"seeds 4, 5: the random and the expert .* on average"):
+        seed_scores({4: 0.1, 5: 0.1}, {4: 0.3, 5: 0.1}, {4: 0.1, 5: 0.3})
 
 
 def test_score_when_a_reference_lacks_a_seed_raises_naming_it():
@@ -130,13 +153,14 @@ def test_evaluate_json_when_normalized_scores_random_0_and_expert_100(capsys):
     assert by_name["random_feasible"]["score"]["mean"] == 0.0
     assert by_name["ksp_ff"]["score"]["mean"] == 100.0
     assert [s["score"] for s in by_name["random_feasible"]["per_seed"]] == [0.0] * 3
-    assert [s["score"] for s in by_name["ksp_ff"]["per_seed"]] == [100.0] * 3
+    assert sum(s["score"] for s in by_name["ksp_ff"]["per_seed"]) / 3 == pytest.approx(100)
     random, expert = (
         [s["blocking"] for s in by_name[name]["per_seed"]] for name in ("random_feasible", "ksp_ff")
     )
     kca = by_name["kca_ff"]
-    for row, r, e in zip(kca["per_seed"], random, expert, strict=True):
-        assert row["score"] == pytest.approx(100 * (r - row["blocking"]) / (r - e))
+    gap = (sum(random) - sum(expert)) / 3  # the references' gap over the seeds, fixed
+    for row, r in zip(kca["per_seed"], random, strict=True):
+        assert row["score"] == pytest.approx(100 * (r - row["blocking"]) / gap)
     assert kca["score"]["ci95_low"] <= kca["score"]["mean"] <= kca["score"]["ci95_high"]
     assert rows[0]["normalize"] == {"random": "random_feasible", "expert": "ksp_ff"}
 
@@ -146,7 +170,8 @@ def test_evaluate_table_when_normalized_shows_the_score_column(capsys):
     assert main(["evaluate", *argv]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert "score [95% CI] (paired; 0 = random_feasible, 100 = ksp_ff)" in lines[2]
-    assert "100.0 [100.0, 100.0]" in next(line for line in lines if line.startswith("ksp_ff "))
+    assert "100.0 [" in next(line for line in lines if line.startswith("ksp_ff "))
+    assert "0.0 [0.0, 0.0]" in next(line for line in lines if line.startswith("random_feasible "))
 
 
 def test_evaluate_when_normalize_names_one_policy_twice_exits_2(capsys):
@@ -155,12 +180,12 @@ def test_evaluate_when_normalize_names_one_policy_twice_exits_2(capsys):
     assert "normalize" in capsys.readouterr().err
 
 
-def test_evaluate_when_references_block_equally_on_a_seed_fails_naming_it(capsys):
+def test_evaluate_when_references_block_equally_on_average_fails_naming_the_seeds(capsys):
     # 300 requests: every blocked request is blocked by reach, so every policy blocks alike
     argv = ["--seeds", "0", "--set", "general_settings.num_requests=300", "--workers", "1"]
     argv += ["--erlang", "600", "--normalize", "random_feasible", "ksp_ff"]
     assert main(["evaluate", *argv]) == 1
-    assert "seed 0: the random and the expert policies both block" in capsys.readouterr().err
+    assert "seeds 0: the random and the expert policies block" in capsys.readouterr().err
 
 
 def test_evaluate_policies_when_against_is_a_bare_string_raises_naming_it():

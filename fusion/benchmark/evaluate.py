@@ -5,16 +5,16 @@ seeds (paired): ``random`` (``random_feasible``), ``expert`` (the heuristic and 
 build chose, ``expert.choice.json``), ``ksp-ff``, and each learner (:data:`LEARNERS`) trained
 on the preset's ``mixed`` dataset with the hyperparameters :data:`HYPERPARAMETERS` fixes for
 the whole suite. Each gets its blocking, its normalized score (:mod:`fusion.report.scores`:
-0 = random, 100 = expert, per seed, with Student's t 95% interval) and its change against
-KSP-FF, paired.
+0 = random, 100 = expert, the references' mean blocking over the seeds fixed as D4RL's and
+Minari's are, with a paired Student's t 95% interval) and its change against KSP-FF, paired.
 
 A learner trains on the ``mixed`` points of the preset's own path order (:data:`TRAIN_ON`):
 an action is a path index under one order, so pooling the four orders would alias one index
 under four paths; the model then runs under the preset's order, as the references do.
 
-A seed on which ``random`` and ``expert`` block equally (tiny ``--quick`` runs where both block
-nothing) leaves no room for a score: it is left out of every score, named under
-``unscored_seeds``, and kept in the blocking and the change against KSP-FF.
+Evaluation seeds over which ``random`` and ``expert`` block alike on average (tiny ``--quick``
+runs where both block nothing) leave no room for a score: no policy is scored, the seeds are
+named under ``unscored_seeds``, and the blocking and the change against KSP-FF are kept.
 
 Results go to ``OUT/<version>/<preset>/results.json``, models to ``OUT/<version>/<preset>/
 models/<learner>.npz`` with a ``.json`` beside each (the data's sha256 and the
@@ -45,8 +45,7 @@ from fusion.benchmark.cards import read_card
 from fusion.benchmark.suite import DatasetSpec, Suite
 from fusion.config.config import Config
 from fusion.errors import ConfigError, DatasetError, FusionError
-from fusion.report.intervals import interval
-from fusion.report.scores import normalized_score
+from fusion.report.scores import score_interval, seed_scores
 from fusion.run.evaluate import evaluate_policies
 from fusion.storage.atomic import atomic_path
 
@@ -278,15 +277,12 @@ def _scored(
 ) -> dict[str, Any]:
     """One policy's entry: blocking, score over the scored seeds, change against KSP-FF."""
     blocking = {r["seed"]: r["blocking"] for r in row["per_seed"]}
-    scores = {
-        seed: normalized_score(bp, random[seed], expert[seed], seed)
-        for seed, bp in blocking.items()
-        if seed not in unscored
-    }
+    scored = {seed: bp for seed, bp in blocking.items() if seed not in unscored}
+    scores = seed_scores(scored, random, expert) if scored else {}
     return {
         "spec": row["spec"],
         "blocking": row["blocking"],
-        "score": interval(list(scores.values())) if scores else None,
+        "score": score_interval(scored, random, expert) if scored else None,
         "vs_ksp_ff": row["vs_ksp_ff"],
         "per_seed": [
             {"seed": seed, "blocking": bp, "score": scores.get(seed)}
@@ -386,7 +382,8 @@ def evaluate_preset(
         for column, spec in specs_by_column.items()
     }
     random, best = blocking["random"], blocking["expert"]
-    unscored = [seed for seed in held if random[seed] == best[seed]]
+    # the references' gap is over all the seeds: only when it is none is no seed scored
+    unscored = list(held) if sum(random[s] for s in held) == sum(best[s] for s in held) else []
     policies: dict[str, Any] = {}
     for column in POLICY_COLUMNS:
         if column in specs_by_column:
@@ -398,8 +395,8 @@ def evaluate_preset(
         "network": report["network"],
         "unscored_seeds": unscored,
         "unscored_why": (
-            "random and expert block equally on these seeds (no room for a score); they are "
-            "left out of every score, kept in blocking and vs_ksp_ff"
+            "random and expert block alike on average over the evaluation seeds (no room for "
+            "a score); the blocking and vs_ksp_ff are kept"
             if unscored
             else ""
         ),

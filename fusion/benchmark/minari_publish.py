@@ -23,10 +23,9 @@ test never clashes with a real build. Its metadata holds:
 multiply by 100; :mod:`fusion.report.scores` does). With ``N`` the same on every seed (the
 suite's ``requests``), ``R = N (1 - 2 BP)`` is affine in blocking, so Minari's score of a mean
 return is exactly ``normalized_score(mean BP, mean BP_random, mean BP_expert) / 100``: the
-expert's and the random's evaluation returns give 1 and 0, as the report's 100 and 0. For
-any other policy the report averages per-seed scores (each seed against that seed's
-references, with an interval) while Minari normalizes the mean return once against the mean
-references: the two agree to the extent the per-seed room ``BP_random - BP_expert`` is even.
+expert's and the random's evaluation returns give 1 and 0, as the report's 100 and 0, and
+any other policy's mean return gives the report's score / 100 (the report fixes the
+references' mean blocking over the seeds, as Minari's reference scores are fixed).
 
 Mixed datasets (a study over 60 behaviours) are not published: the export takes one
 dataset, and one Minari dataset of a study waits for the behaviour per transition (issue #32,

@@ -1,33 +1,33 @@
 """Normalized scores on blocking probability (D4RL's convention: 0 = random, 100 = expert) and
 the relative change against a baseline, both paired seed by seed.
 
-A policy's score on a seed is ``100 x (BP_random - BP) / (BP_random - BP_expert)``, with the
-random and the expert policies' blocking *on that same seed* (the seed fixes the traffic and
-the failure, so the three met the same requests). The reported figure is the mean of the
-per-seed scores with Student's t 95% interval of that mean (:func:`~fusion.report.intervals.interval`,
-``n - 1`` degrees of freedom, not clipped: a policy may score below 0 or above 100); it is the
-interval fusion gives every paired difference. So the random policy scores exactly 0 and the
-expert exactly 100 on every seed, by construction, with an interval of zero width.
-
-A seed on which the random and the expert policies block equally leaves no room to place a
-policy between them: the score is refused there (:class:`ValueError` naming the seed), never
-made up. A seed on which the expert blocks *more* than the random policy keeps the formula
-(the expert is still 100, the random policy 0); there the score rises with blocking.
+A policy's score over a set of seeds is ``100 x (BP_random - BP) / (BP_random - BP_expert)``
+with each figure the mean over those seeds: the references are fixed numbers, as D4RL's and
+Minari's ``ref_min_score``/``ref_max_score`` are, so the score is the one
+``minari.get_normalized_score`` gives for mean episode returns (an episode of N decisions
+returns ``N (1 - 2 BP)``, so the two agree exactly when N is the same on every seed). Its 95%
+interval is paired: seed by seed, ``100 x (BP_random,s - BP_s) / (BP_random - BP_expert)``
+(the same seed fixes the traffic and the failure for both policies), Student's t over those
+(:func:`~fusion.report.intervals.interval`, ``n - 1`` degrees of freedom, unclipped), the
+reference gap held fixed. So the random policy scores exactly 0 with an interval of zero width
+and the expert exactly 100; a seed on which the two block alike is just one more seed. Only a
+set of seeds over which they block alike *on average* leaves no room for a score (refused,
+naming the seeds, never made up).
 
 The change against a baseline is ``(BP - BP_base) / BP_base`` per seed (negative: less
 blocking than the baseline), with the same interval; a seed on which the baseline blocks
 nothing counts 0 (what ``fusion evaluate``'s ``vs_ksp_ff`` has always done).
 
     >>> random, expert = {1: 0.25, 2: 0.5}, {1: 0.125, 2: 0.25}
-    >>> seed_scores({1: 0.1875, 2: 0.375}, random, expert)
-    {1: 50.0, 2: 50.0}
+    >>> score_interval({1: 0.1875, 2: 0.375}, random, expert)["mean"]
+    50.0
     >>> score_interval(random, random, expert)["mean"], score_interval(expert, random, expert)["mean"]
     (0.0, 100.0)
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from fusion.report.intervals import interval
@@ -87,32 +87,56 @@ def _paired(what: str, seeds: Mapping[int, float], **references: Mapping[int, fl
             )
 
 
+def _mean(values: Mapping[int, float], seeds: Iterable[int]) -> float:
+    """The mean over ``seeds`` (always summed in that order: equal inputs, equal means)."""
+    picked = [values[seed] for seed in seeds]
+    return sum(picked) / len(picked)
+
+
+def _room(
+    seeds: list[int], random: Mapping[int, float], expert: Mapping[int, float]
+) -> tuple[float, float]:
+    """The references' mean blocking over ``seeds``: the random policy's and the gap to the
+    expert's (refused when there is none)."""
+    mean_random = _mean(random, seeds)
+    room = mean_random - _mean(expert, seeds)
+    if room == 0:
+        raise ValueError(
+            f"seeds {', '.join(map(str, seeds))}: the random and the expert policies block "
+            f"{mean_random:.4f} on average, so no score can place a policy between them (use "
+            "more requests, a higher load or other seeds)"
+        )
+    return mean_random, room
+
+
 def seed_scores(
     blocking: Mapping[int, float], random: Mapping[int, float], expert: Mapping[int, float]
 ) -> dict[int, float]:
-    """Each seed's normalized score (:func:`normalized_score`), in the policy's seed order.
+    """Each seed's part of the score: ``100 x (BP_random,s - BP_s) / (BP_random - BP_expert)``
+    with the references' gap over all the policy's seeds fixed; their mean is the score
+    (:func:`score_interval`). The random policy's parts are 0; the expert's average 100.
 
     :param blocking: The policy's blocking probability per seed.
     :param random: The random policy's blocking per seed (a superset of the policy's seeds).
     :param expert: The expert policy's blocking per seed (likewise).
-    :raises ValueError: naming the seed, for a seed a reference lacks or where
-        ``random == expert``.
+    :raises ValueError: naming the seeds a reference lacks, or the seeds over which random and
+        expert block alike on average.
 
-        >>> seed_scores({3: 0.75}, {3: 0.5}, {3: 0.25})
-        {3: -100.0}
+        >>> seed_scores({3: 0.75, 4: 0.25}, {3: 0.5, 4: 0.5}, {3: 0.25, 4: 0.25})
+        {3: -100.0, 4: 100.0}
     """
     _paired("normalized score", blocking, **{"random policy": random, "expert policy": expert})
-    return {
-        seed: normalized_score(bp, random[seed], expert[seed], seed)
-        for seed, bp in blocking.items()
-    }
+    seeds = list(blocking)
+    _, room = _room(seeds, random, expert)
+    return {seed: 100.0 * ((random[seed] - blocking[seed]) / room) + 0.0 for seed in seeds}
 
 
 def score_interval(
     blocking: Mapping[int, float], random: Mapping[int, float], expert: Mapping[int, float]
 ) -> dict[str, Any]:
-    """The mean normalized score over the seeds with its paired 95% interval: Student's t
-    over the per-seed scores (:func:`~fusion.report.intervals.interval`, unclipped).
+    """The normalized score over the policy's seeds (:func:`normalized_score` of the mean
+    blockings) with its paired 95% interval: Student's t over the per-seed parts
+    (:func:`seed_scores`), the reference gap fixed.
 
     :param blocking: The policy's blocking probability per seed.
     :param random: The random policy's blocking per seed.
@@ -123,7 +147,20 @@ def score_interval(
         >>> agg["n"], agg["mean"], round(agg["ci95_low"], 1), round(agg["ci95_high"], 1)
         (2, 75.0, -242.6, 392.6)
     """
-    return interval(list(seed_scores(blocking, random, expert).values()))
+    parts = seed_scores(blocking, random, expert)
+    seeds = list(blocking)
+    result = interval(list(parts.values()))
+    # the point is the references' ratio itself, so random is exactly 0 and expert exactly 100
+    # (the mean of the parts can differ from it in the last bits); the interval moves with it
+    exact = normalized_score(
+        _mean(blocking, seeds), _mean(random, seeds), _mean(expert, seeds), None
+    )
+    shift = exact - result["mean"]
+    result["mean"] = exact
+    if result["ci95_low"] is not None:
+        result["ci95_low"] += shift
+        result["ci95_high"] += shift
+    return result
 
 
 def seed_changes(blocking: Mapping[int, float], baseline: Mapping[int, float]) -> dict[int, float]:

@@ -37,7 +37,7 @@ from fusion.config.config import SECTIONS, Config, check_seed, section_fields
 from fusion.errors import ConfigError
 from fusion.errors import PolicySpecError as PolicySpecError  # (its home: errors.py)
 from fusion.report.intervals import PROBABILITY, interval
-from fusion.report.scores import change_interval, seed_scores
+from fusion.report.scores import change_interval, score_interval, seed_scores
 from fusion.rl.model_file import model_kind
 from fusion.run.pool import run_local, sigterm_as_interrupt
 from fusion.sim.engine import SimulationEngine
@@ -393,7 +393,7 @@ def evaluate_policies(
         row["score"] = None
         if references:
             scores = seed_scores(blocking[spec], *(blocking[ref] for ref in references))
-            row["score"] = interval(list(scores.values()))
+            row["score"] = score_interval(blocking[spec], *(blocking[ref] for ref in references))
             rows = [{**r, "score": scores[r["seed"]]} for r in rows]
         row["blocked_by_reach"] = interval([r["blocked_by_reach"] for r in rows], PROBABILITY)
         row["per_seed"] = rows
