@@ -131,3 +131,14 @@ def test_build_when_a_shard_changed_since_builds_it_again_not_kept(built):
     [result] = build_suite([spec], built, workers=1, quiet=True)
     assert result.status == "built"  # the card vouched for other bytes: not "kept"
     assert result.card["sha256"] == sha == content_sha256(directory)
+
+
+def test_build_when_a_users_file_has_a_cards_name_exits_2_and_keeps_it(tmp_path, capsys):
+    spec = next(s for s in _specs() if s.behaviour == "random")
+    mine = card_path(dataset_directory(tmp_path, spec))
+    mine.parent.mkdir(parents=True)
+    mine.write_text("my notes")
+    argv = ["benchmark", "build", "--preset", PRESET, "--out", str(tmp_path), "--quick"]
+    assert main([*argv, "--workers", "1", "--quiet"]) == 2
+    assert mine.read_text() == "my notes"
+    assert "did not write" in capsys.readouterr().err

@@ -69,7 +69,7 @@ def spectra(draw: st.DrawFn, links: int = 22) -> tuple[list[int], frozenset[int]
 def _set(engine: SimulationEngine, free: list[int], failed: frozenset[int], disaster: bool) -> None:
     engine.spectrum.free[:] = free
     engine.spectrum.free_count[:] = [mask.bit_count() for mask in free]
-    engine._failed, engine._disaster = failed, disaster
+    engine._disaster = disaster
     engine._pairs.set_failed(failed)
 
 
@@ -86,7 +86,7 @@ def _reference_row(
         "path_hops": len(links),
         "min_residual_slots": min(spectrum.free_count[link] for link in links),
         "frag_indicator": fragmentation(longest, total),
-        "failure_mask": int(not engine._failed.isdisjoint(links)),
+        "failure_mask": int(not engine._pairs.failed_links.isdisjoint(links)),
         "dist_to_disaster_centroid": pair.distance[index] if disaster else -1,
         "length_km": pair.lengths[index],
         "path_slots_needed": need,
@@ -107,7 +107,7 @@ def _reference(engine: SimulationEngine, request: int) -> tuple[list[int], list[
     spectrum = engine.spectrum
     commons = [common_free(spectrum.free, links, spectrum.full) for links in pair.links]
     mask = [
-        path_feasible(need, not engine._failed.isdisjoint(links), longest_run(common))
+        path_feasible(need, not engine._pairs.failed_links.isdisjoint(links), longest_run(common))
         for links, need, common in zip(pair.links, needs, commons, strict=True)
     ]
     rows = [
@@ -224,7 +224,7 @@ def _replay_restoration(engine: SimulationEngine, before: dict[int, Any], free: 
     after, moved_elsewhere_by_first_fit = dict(before), 0
     for request in sorted(before):
         links, start, need, src, dst, rate = before[request]
-        if engine._failed.isdisjoint(links):
+        if engine._pairs.failed_links.isdisjoint(links):
             continue
         spectrum.release(links, start, need)
         del after[request]

@@ -147,7 +147,7 @@ def test_path_order_when_hop_based_sorts_the_fewest_hop_candidates_by_its_key(or
     cfg = preset_config("deeprmsa-nsfnet").replace("general_settings", path_order=order)
     engine = SimulationEngine(cfg, 0)
     for src, dst in [(0, 13), (2, 9), (5, 12)]:
-        paths = engine._candidates(src, dst)
+        paths = engine._pairs.candidates(src, dst)
         hops = [p.hops for p in paths]
         assert set(p.nodes for p in paths) == set(
             p.nodes for p in engine.topology.k_paths(src, dst, 5, by="hops")

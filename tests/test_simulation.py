@@ -106,7 +106,7 @@ class BruteForceChecker(PathPolicy):
         rate = engine.traffic.bit_rate[engine._stats.requests].item()
         for index, path in enumerate(paths):
             fit = slots_for(rate, path.length_km)
-            down = bool(engine._failed.intersection(path.links))
+            down = bool(engine._pairs.failed_links.intersection(path.links))
             need = fit[1] + engine.config.topology.guard_slots if fit else 0
             feasible = (
                 bool(need)

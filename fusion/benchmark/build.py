@@ -44,13 +44,13 @@ from fusion.benchmark.cards import (
     read_card,
     write_card,
 )
+from fusion.benchmark.files import write_own_json
 from fusion.benchmark.suite import DatasetSpec, expert_candidates, mixed_grid
 from fusion.config.grid import parse_grid
 from fusion.errors import DatasetError, FusionError
 from fusion.run.evaluate import evaluate_policies, split_spec
 from fusion.run.study import run_study
 from fusion.run.sweep import run_sweep
-from fusion.storage.atomic import atomic_path
 from fusion.storage.dataset_identity import config_sha256
 from fusion.storage.statuses import STATUS_FAILED
 
@@ -145,8 +145,7 @@ def choose_expert(
         "requests": spec.requests,
         "candidates": {r["spec"]: r["blocking"]["mean"] for r in rows},
     }
-    with atomic_path(path, suffix=".json", replace=True) as tmp:
-        Path(tmp).write_bytes(orjson.dumps(choice, option=orjson.OPT_INDENT_2) + b"\n")
+    write_own_json(path, choice, own=("spec", "candidates"))
     return choice
 
 

@@ -34,9 +34,9 @@ from typing import Any
 
 import orjson
 
+from fusion.benchmark.files import write_own_json
 from fusion.errors import DatasetError
 from fusion.storage import manifest as mf
-from fusion.storage.atomic import atomic_path
 from fusion.storage.compression import open_binary
 from fusion.storage.integrity import file_sha256
 from fusion.storage.statuses import STATUS_COMPLETE
@@ -162,18 +162,20 @@ def check_shards(dataset_dir: str | os.PathLike[str]) -> None:
                 )
 
 
+#: Keys every card holds (a file of a card's name without them is not one: never replaced).
+CARD_KEYS = ("dataset", "behaviour", "sha256")
+
+
 def write_card(dataset_dir: str | os.PathLike[str], card: Mapping[str, Any]) -> Path:
     """Write a dataset's card (atomically: a killed build leaves none or a whole one).
 
     :param dataset_dir: The dataset directory the card describes.
     :param card: Its content.
     :return: The card's path.
+    :raises OutputConflictError: when a file there is no card (:func:`write_own_json`).
     """
     path = card_path(dataset_dir)
-    with atomic_path(path, suffix=".json", replace=True) as tmp:
-        Path(tmp).write_bytes(
-            orjson.dumps(dict(card), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
-        )
+    write_own_json(path, card, own=CARD_KEYS, sort_keys=True)
     return path
 
 

@@ -42,12 +42,12 @@ import orjson
 from fusion import __version__
 from fusion.benchmark.build import CHOICE_FILE, dataset_directory, rebuild_command
 from fusion.benchmark.cards import read_card
+from fusion.benchmark.files import write_own_json
 from fusion.benchmark.suite import DatasetSpec, Suite
 from fusion.config.config import Config
 from fusion.errors import ConfigError, DatasetError, FusionError
 from fusion.report.scores import score_interval, seed_scores
 from fusion.run.evaluate import evaluate_policies
-from fusion.storage.atomic import atomic_path
 
 __all__ = [
     "HYPERPARAMETERS",
@@ -264,8 +264,7 @@ def _model(
     started = time.monotonic()
     _train(learner, data_dir, points, model, options)
     record = {**wanted, "train_seconds": round(time.monotonic() - started, 3)}
-    with atomic_path(record_file, suffix=".json", replace=True) as tmp:
-        Path(tmp).write_bytes(orjson.dumps(record, option=orjson.OPT_INDENT_2) + b"\n")
+    write_own_json(record_file, record, own=tuple(wanted))
     return model, record
 
 
@@ -409,8 +408,7 @@ def evaluate_preset(
         "command": _command(preset, out, suite.quick, learners, seeds),
         "fusion_version": __version__,
     }
-    with atomic_path(path, suffix=".json", replace=True) as tmp:
-        Path(tmp).write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2) + b"\n")
+    write_own_json(path, results, own=("policies", "seeds"))
     return EvaluateResult(preset, path, "evaluated", results)
 
 

@@ -70,7 +70,7 @@ from fusion.sim.scan import PathScan, Request
 from fusion.sim.scenario import Scenario, build_scenario
 from fusion.sim.spectrum import SpectrumState, first_fit, lowest_slot, place
 from fusion.sim.stats import RunStats
-from fusion.sim.topology import CandidatePath, Topology
+from fusion.sim.topology import Topology
 from fusion.sim.traffic import Traffic, generate_traffic
 from fusion.sim.writer import TransitionWriter
 
@@ -223,7 +223,6 @@ class SimulationEngine:
             self.policy.first_feasible and self._behaviour is self.policy and not self._eager_state
         )
         self._arrive = self._arrive_first_feasible if self._first_only else self.handle_arrival
-        self._failed: frozenset[int] = frozenset()
         self._disaster = False
         self._pairs = Pairs(
             self.topology,
@@ -328,11 +327,6 @@ class SimulationEngine:
         return None
 
     # -- arrivals and departures ----------------------------------------------------------------
-    def _candidates(self, src: int, dst: int) -> list[CandidatePath]:
-        """The pair's K candidate paths in ``[general_settings] path_order``
-        (:func:`fusion.sim.pairs.candidates`)."""
-        return self._pairs.candidates(src, dst)
-
     def handle_arrival(self, request: int) -> None:
         """Decide, allocate and log request number ``request`` with the behaviour policy.
 
@@ -489,7 +483,6 @@ class SimulationEngine:
         run's spectrum rule or dropped (:func:`~fusion.sim.restoration.restore`)."""
         assert self.failure is not None
         plan = self.failure
-        self._failed = plan.links
         self._disaster = True
         self._pairs.set_failed(plan.links)
         restored, dropped = restore(
@@ -510,9 +503,8 @@ class SimulationEngine:
         )
 
     def _repair(self) -> None:
-        self._failed = frozenset()
         self._disaster = False
-        self._pairs.set_failed(self._failed)
+        self._pairs.set_failed(frozenset())
 
     def _get_bp_window_tag(self, arrival_time: float) -> str:
         """``pre``, ``fail`` or ``post``: where an arrival falls against this run's failure.

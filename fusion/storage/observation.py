@@ -36,8 +36,6 @@ __all__ = [
     "EXTENDED_PATH_FEATURES",
     "PATH_FEATURES",
     "STATE_FEATURES",
-    "legal_actions",
-    "legal_list",
     "observation",
     "observation_names",
     "observation_rows",
@@ -166,29 +164,3 @@ def _getter(path_features: tuple[str, ...]) -> Callable[[Mapping[str, Any]], Seq
         (name,) = path_features
         return lambda path: (path[name],)
     return operator.itemgetter(*path_features)
-
-
-def legal_list(mask: Sequence[bool]) -> list[bool]:
-    """One decision's legal actions as a list (:func:`legal_actions`' rule, without numpy).
-
-    :param mask: The decision's K feasibility flags.
-
-        >>> legal_list([False, True]), legal_list([False, False])
-        ([False, True, False], [False, False, True])
-    """
-    return [*mask, not any(mask)]
-
-
-def legal_actions(masks: np.ndarray | Sequence[bool]) -> np.ndarray:
-    """The legal actions of ``Discrete(K + 1)``: the feasible paths, and block (action K) only
-    where no path is feasible, so a logged ``-1`` is action K and the mask stays exact.
-
-    :param masks: ``(N, K)`` or ``(K,)`` feasibility; the result has one more column.
-
-        >>> legal_actions(np.array([[True, False], [False, False]])).tolist()
-        [[True, False, False], [False, False, True]]
-    """
-    if isinstance(masks, list) and masks and type(masks[0]) is bool:  # one decision's (env)
-        return np.array(legal_list(masks), dtype=bool)
-    masks = np.asarray(masks, dtype=bool)
-    return np.concatenate([masks, ~masks.any(axis=-1, keepdims=True)], axis=-1)
