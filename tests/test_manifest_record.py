@@ -179,3 +179,14 @@ def test_hand_fed_writer_when_paths_differ_from_the_recorded_list_refuses_as_val
         given.log_transition(**paths_of("path_hops", "free_slots"))
     given.close()
     assert validate_dataset(tmp_path).ok and validate_dataset(tmp_path / "given").ok
+
+
+def test_hand_fed_writer_when_the_first_state_has_no_path_records_the_later_ones(tmp_path):
+    empty, later = example(0), example(1)
+    empty["state"]["paths"], empty["action_mask"], empty["action"] = [], [], -1
+    empty["reward"] = -1.0
+    with DatasetLogger.open_shard(tmp_path, 0, {"toy": 1}) as log:
+        log.log_transition(**empty)
+        log.log_transition(**later)
+    held = [n for n in PATH_FEATURE_SETS["extended"] if n in later["state"]["paths"][0]]
+    assert _manifest(tmp_path)["path_features"] == held

@@ -24,7 +24,6 @@ from typing import Any
 import orjson
 
 from fusion.config.config import MAX_SEED
-from fusion.config.features import ALL_PATH_FEATURES
 from fusion.errors import DatasetError
 from fusion.storage.atomic import write_bytes_atomic
 from fusion.storage.shard_names import parse_shard_name, sidecar_path
@@ -36,7 +35,6 @@ __all__ = [
     "bad_field",
     "check_entry",
     "compact_entry",
-    "first_path_features",
     "host_and_pid",
     "is_count",
     "is_sha256",
@@ -188,31 +186,6 @@ def sidecar_record(manifest_like: Mapping[str, Any], entry: Mapping[str, Any]) -
     if manifest_like.get("path_features") is not None:
         record["path_features"] = list(manifest_like["path_features"])
     return record
-
-
-def first_path_features(shard_path: Path) -> tuple[str, ...] | None:
-    """The declared path features the first path of a shard's first line holds, in the
-    declaration's order: what a hand-fed writer records (its config names no feature set).
-    Reads one line; ``None`` when the shard is empty or its first state lists no path.
-
-    :param shard_path: The plain shard (before any compression).
-
-        >>> import tempfile
-        >>> p = Path(tempfile.mkdtemp()) / "s.jsonl"
-        >>> _ = p.write_bytes(b'{"state": {"paths": [{"free_slots": 3, "path_hops": 2}]}}\\n')
-        >>> first_path_features(p)
-        ('path_hops', 'free_slots')
-    """
-    try:
-        with open(shard_path, "rb") as file:
-            first = orjson.loads(file.readline() or b"null")
-    except (OSError, orjson.JSONDecodeError):
-        return None
-    state = first.get("state") if isinstance(first, dict) else None
-    paths = state.get("paths") if isinstance(state, dict) else None
-    if not isinstance(paths, list) or not paths or not isinstance(paths[0], dict):
-        return None
-    return tuple(name for name in ALL_PATH_FEATURES if name in paths[0]) or None
 
 
 def publish_sidecar(shard_path: Path, record: Mapping[str, Any]) -> None:

@@ -41,7 +41,6 @@ from fusion.storage.compression import SUFFIXES, check_compression, compress_fil
 from fusion.storage.dataset_identity import config_sha256
 from fusion.storage.ownership import Lease, refuse_if_held
 from fusion.storage.shard_entries import (
-    first_path_features,
     host_and_pid,
     now_iso,
     publish_sidecar,
@@ -68,6 +67,9 @@ class WrittenShard(Protocol):
     def sha256(self) -> str: ...
 
     def stats(self) -> dict[str, Any]: ...
+
+    @property
+    def path_features(self) -> tuple[str, ...] | None: ...
 
 
 class ShardContext:
@@ -156,7 +158,7 @@ class ShardContext:
         if error is not None:
             entry["error"] = f"{type(error).__name__}: {error}"
         if self.identity[mf.PATH_FEATURES_FIELD] is None:  # a hand-fed writer's
-            held = first_path_features(log.output_path)
+            held = log.path_features
             if held is not None:
                 entry[mf.PATH_FEATURES_FIELD] = list(held)
         return entry

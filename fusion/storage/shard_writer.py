@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from fusion.config.features import ALL_PATH_FEATURES
 from fusion.errors import ShardWriteError
 from fusion.storage.line_check import (
     HandFedCheck,
@@ -254,6 +255,13 @@ class DatasetLogger:
             log._check.rule = RecordRule(listed)
         log._shard = shard
         return log
+
+    @property
+    def path_features(self) -> tuple[str, ...] | None:
+        """The path features every path of the shard holds, in declaration order (as given
+        or recorded, else learnt from the first transition with paths; ``None`` before one)."""
+        held = self._check.rule.path_features
+        return None if held is None else tuple(n for n in ALL_PATH_FEATURES if n in held)
 
     @property
     def record(self) -> dict[str, Any] | None:
