@@ -547,16 +547,13 @@ def cmd_benchmark_publish(args: argparse.Namespace) -> int:
             )
         elif result.status == "kept":
             line += " (published before from the same data)"
-        elif result.reason:
-            line += f" ({result.reason})"
         print(line)
 
     specs = suite.datasets(args.preset or None)
     results = publish_suite(
         specs, args.out, suite.seeds("eval"), workers=args.workers, on_result=show
     )
-    done = sum(r.status != "skipped" for r in results)
-    print(f"benchmark {suite.version}: {done} of {len(results)} datasets in Minari")
+    print(f"benchmark {suite.version}: {len(results)} datasets in Minari")
     return EXIT_OK
 
 
@@ -819,7 +816,10 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "export", help="write a dataset as D4RL-style .npz, as Parquet, or as a Minari dataset"
     )
-    p.add_argument("dataset", help="dataset directory, manifest.json or a .jsonl[.gz|.zst] file")
+    p.add_argument(
+        "dataset",
+        help="dataset directory, manifest.json, a .jsonl[.gz|.zst] file or a study directory",
+    )
     p.add_argument(
         "--format",
         choices=tuple(FORMATS),

@@ -69,7 +69,8 @@ class MinariIdExistsError(DatasetError):
 
 
 class MinariStudyError(DatasetError):
-    """A study was given: a Minari dataset holds one dataset, so one point is exported."""
+    """A study the Minari export refuses: one merged into one file (no config per point), or
+    one whose points differ in more than the behaviour (one dataset, one environment)."""
 
 
 class PolicySpecError(FusionError, ValueError):

@@ -1,8 +1,8 @@
 """Every export carries every field (issue #31, item 3).
 
 Datasets made by the engine (the seed and the extended feature sets, ``log_spectrum``,
-``link_next_state``, a heuristic that logs ``meta.start_slot``, a study, its merge, and a study
-whose points log different fields) are exported; each Parquet row must equal its JSON Lines
+``link_next_state``, another heuristic than KSP-FF (``kca_ff``), a study, its merge, and a
+study whose points log different fields and behaviours) are exported; each Parquet row must equal its JSON Lines
 record field by field (``state`` and ``meta`` flattened, as documented; a column the record
 lacks is null), and the npz and Minari exports must carry every array of the array view.
 Hand-fed datasets whose ``meta`` holds keys of the caller's own (a plain one, a study and its
@@ -46,7 +46,7 @@ RUNS = {  # one seed's dataset each, by `fusion run`
 }
 STUDIES = {  # studies by `fusion sweep --grid`, two seeds a point
     "study": ["--grid", "general_settings.erlang=200,300"],
-    "mixed_study": [  # ksp_ff logs no start_slot, kca_ff does; only one point logs the spectrum
+    "mixed_study": [  # two behaviours (meta.behaviour); only one point logs the spectrum
         "--grid",
         "policy_settings.policy=ksp_ff,kca_ff",
         "--grid",
@@ -232,11 +232,11 @@ _SEED, _EXTENDED = len(path_features("seed")), len(path_features("extended"))
 @pytest.mark.parametrize(
     ("name", "held"),
     [
-        ("seed_set", {"paths": _SEED, "start_slot": False, "spectrum": False}),
-        ("extended", {"paths": _EXTENDED, "start_slot": False, "spectrum": False}),
-        ("spectrum", {"paths": _EXTENDED + 1, "start_slot": False, "spectrum": True}),  # links
-        ("start_slot", {"paths": _EXTENDED, "start_slot": True, "spectrum": False}),
-        ("mixed_study", {"paths": _EXTENDED + 1, "start_slot": True, "spectrum": True}),
+        ("seed_set", {"paths": _SEED, "spectrum": False}),
+        ("extended", {"paths": _EXTENDED, "spectrum": False}),
+        ("spectrum", {"paths": _EXTENDED + 1, "spectrum": True}),  # links
+        ("start_slot", {"paths": _EXTENDED, "spectrum": False}),
+        ("mixed_study", {"paths": _EXTENDED + 1, "spectrum": True}),
     ],
 )
 def test_parquet_export_when_fields_are_optional_has_a_column_exactly_for_those_held(
@@ -246,7 +246,8 @@ def test_parquet_export_when_fields_are_optional_has_a_column_exactly_for_those_
     export_dataset(made[name], out, "parquet")
     schema = pq.read_schema(out)
     assert schema.field("paths").type.value_type.num_fields == held["paths"]
-    assert ("start_slot" in schema.names) == held["start_slot"]
+    # every engine record holds start_slot and what produced its action, whatever the policy
+    assert {"start_slot", "behaviour", "explored", "propensity"} <= set(schema.names)
     assert ("spectrum" in schema.names) == held["spectrum"]
     assert "next_state" in schema.names
     assert "meta_extra" not in schema.names  # the engine logs no key of a caller's own
@@ -326,6 +327,12 @@ def test_minari_export_when_loaded_back_carries_every_array_of_the_array_view(
         "seeds": np.full(steps, metadata["seed"]),
         "t": np.arange(steps),
         "window_tags": infos["window_tag"][:-1],
+        # what produced each action: the behaviour as an index into the dataset's list
+        "behaviour": np.array(loaded.storage.metadata["fusion_behaviours"])[
+            infos["behaviour"][:-1]
+        ],
+        "explored": infos["explored"][:-1],
+        "propensity": infos["propensity"][:-1],
     }
     assert set(carried) == set(arrays.arrays())
     for key, value in carried.items():

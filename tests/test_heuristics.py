@@ -10,7 +10,6 @@ import pytest
 
 from fusion.config.config import load_config
 from fusion.config.heuristics import HEURISTICS
-from fusion.config.vocabulary import ORIGINAL_POLICIES
 from fusion.sim.engine import SimulationEngine
 from fusion.sim.policies import POLICIES, make_policy
 from fusion.sim.spectrum import SpectrumState, longest_run, path_feasible, place
@@ -142,7 +141,7 @@ def test_spectrum_rules_when_blocks_differ_place_as_defined():
     assert place("most_used", mask, 2, [0, 3, 0, 0, 0, 0, 1, 0, 0, 0]) == 1
 
 
-@pytest.mark.parametrize("name", sorted(set(POLICIES) - set(ORIGINAL_POLICIES)))
+@pytest.mark.parametrize("name", sorted(POLICIES))
 def test_every_heuristic_when_run_logs_its_start_slot_and_allocates_within_the_mask(name):
     cfg = load_config().replace("general_settings", num_requests=1500, erlang=600)
     cfg = cfg.replace("policy_settings", policy=name)
@@ -158,35 +157,19 @@ def test_every_heuristic_when_run_logs_its_start_slot_and_allocates_within_the_m
             assert record["meta"]["start_slot"] == -1
 
 
-def test_original_heuristics_when_first_fit_keep_their_records_without_start_slot():
-    cfg = load_config().replace("general_settings", num_requests=200)
-    writer = InMemoryWriter(seed=1)
-    SimulationEngine(cfg, 1, writer=writer).run()
-    assert "start_slot" not in writer.records[0]["meta"]
-    cfg = cfg.replace("policy_settings", policy="shortest_feasible", spectrum="last_fit")
-    writer = InMemoryWriter(seed=1)
-    SimulationEngine(cfg, 1, writer=writer).run()
-    assert "start_slot" in writer.records[0]["meta"]
-
-
 def test_spectrum_heuristic_when_asked_without_the_engine_says_so():
     with pytest.raises(TypeError, match="rank_decision"):
         make_policy("kca_ff").rank({}, [True, True])
 
 
 @pytest.mark.parametrize("line", HEURISTICS, ids=lambda line: line.name)
-def test_registry_start_slot_column_when_run_says_what_the_records_hold(line):
-    # the README's `meta.start_slot` column (Heuristic.start_slot) against the engine's records;
-    # `spectrum` other than first_fit is for path-only heuristics (the scenario check says so)
+def test_registry_spectrum_column_when_run_is_the_rule_each_record_names(line):
+    # the README's spectrum column against the engine's records: meta.behaviour names the
+    # rule the heuristic allocated with, its own or (path-only) [policy_settings] spectrum
     for rule in ("first_fit", "last_fit") if line.spectrum is None else ("first_fit",):
         cfg = load_config().replace("general_settings", num_requests=50)
         cfg = cfg.replace("policy_settings", policy=line.name, spectrum=rule)
         writer = InMemoryWriter(seed=1)
         SimulationEngine(cfg, 1, writer=writer).run()
-        logged = {"start_slot" in record["meta"] for record in writer.records}
-        expected = {
-            "always": True,
-            "never": False,
-            "unless `spectrum = first_fit`": rule != "first_fit",
-        }[line.start_slot]
-        assert logged == {expected}, (line.name, rule)
+        named = {record["meta"]["behaviour"] for record in writer.records}
+        assert named == {f"{line.name}/{line.spectrum or rule}"}, (line.name, rule)

@@ -38,6 +38,10 @@ def test_default_dataset_when_every_new_key_has_its_earlier_value_is_byte_for_by
     run_simulation(cfg, 7, dataset_dir=str(tmp_path))
     data = (tmp_path / "offline_data.seed7.jsonl").read_bytes()
     stripped = re.sub(rb'"decision_time_ms":[^,}]*', b"", data)
+    # and what every record holds since (issue #32): ksp_ff's start slot and its behaviour
+    added = rb',"start_slot":-?\d+,"behaviour":"ksp_ff/first_fit","explored":(?:true|false),'
+    stripped, count = re.subn(added + rb'"propensity":[^,}]*', b"", stripped)
+    assert count == 3000
     assert (
         hashlib.sha256(stripped).hexdigest()
         == "2e9c82b099ffa2e30758cb6b7821f7f9b118304ee0a74555b2d22199dcc19ad8"

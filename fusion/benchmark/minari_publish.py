@@ -4,7 +4,12 @@ with reference scores in Minari's return units and an evaluation env spec.
 Each dataset goes through the existing export (:func:`fusion.interop.minari_export.export_minari`:
 one episode per seed) into Minari's datasets directory (``MINARI_DATASETS_PATH``, default
 ``~/.minari/datasets``); a ``--quick`` build publishes under ``fusion-quick/`` instead, so a
-test never clashes with a real build. Its metadata holds:
+test never clashes with a real build. ``mixed`` (a study over the heuristics x path orders)
+is published as ONE dataset, ``fusion/<preset>/mixed-v0``: one episode per point and seed,
+points in the study's order, ``infos["point"]`` an index into ``metadata["fusion_points"]``
+(each episode's policy and path order), and per step what chose the action
+(``infos["behaviour"]``, ``infos["explored"]``, ``infos["propensity"]``; see
+:mod:`fusion.interop.minari_export`). Its metadata holds:
 
 - ``ref_min_score`` / ``ref_max_score``: the mean episode return of the random policy
   (``random_feasible``) and of the expert (the build's recorded choice) on the suite's
@@ -12,11 +17,14 @@ test never clashes with a real build. Its metadata holds:
   as ``fusion evaluate`` and the benchmark's report run them (each policy routes its own
   warm-up). An episode is one seed's ``N`` measured requests and its rewards are +1 routed,
   -1 blocked, so its return is ``routed - blocked = N (1 - 2 BP)`` (:func:`episode_return`).
+  The four datasets of a preset record the same two figures.
 - ``eval_env_spec``: ``fusion/EONRouting-v0`` with the preset at its load, the suite's
   requests and warm-up, the dataset's path order (so the action space means what the data's
-  actions mean), the evaluation seeds, logging off and a KSP-FF warm-up (the literature's
+  actions mean; ``mixed``, whose points rank paths under every order, takes the preset's own,
+  as ``ksp-ff``), the evaluation seeds, logging off and a KSP-FF warm-up (the literature's
   baseline; the env runs the warm-up before the agent acts), so
-  ``dataset.recover_environment(eval_env=True)`` builds it.
+  ``dataset.recover_environment(eval_env=True)`` builds it. ``mixed``'s env spec is that
+  config too (its points ran under every path order; see the export).
 
 **The two normalizations.** ``minari.get_normalized_score(dataset, R)`` is
 ``(R - ref_min_score) / (ref_max_score - ref_min_score)``, on a 0 .. 1 scale (Minari does not
@@ -27,10 +35,8 @@ expert's and the random's evaluation returns give 1 and 0, as the report's 100 a
 any other policy's mean return gives the report's score / 100 (the report fixes the
 references' mean blocking over the seeds, as Minari's reference scores are fixed).
 
-Mixed datasets (a study over 60 behaviours) are not published: the export takes one
-dataset, and one Minari dataset of a study waits for the behaviour per transition (issue #32,
-item 4). Publishing again is a no-op for an id that records the same card sha256 and is
-refused for an id holding other data (Minari never overwrites an id).
+Publishing again is a no-op for an id that records the same card sha256 and is refused for an
+id holding other data (Minari never overwrites an id).
 """
 
 from __future__ import annotations
@@ -77,11 +83,10 @@ class PublishResult:
 
     :param spec: The dataset.
     :param dataset_id: Its Minari id.
-    :param status: ``published`` (now), ``kept`` (published before with the same card
-        sha256) or ``skipped`` (``reason`` says why).
+    :param status: ``published`` (now) or ``kept`` (published before with the same card
+        sha256).
     :param steps: Steps written (0 unless published now).
     :param references: :func:`reference_returns` of its preset (``None`` unless published now).
-    :param reason: Why it was skipped.
     """
 
     spec: DatasetSpec
@@ -89,7 +94,6 @@ class PublishResult:
     status: str
     steps: int = 0
     references: dict[str, Any] | None = None
-    reason: str = ""
 
 
 def minari_id(spec: DatasetSpec) -> str:
@@ -140,8 +144,9 @@ def _choice(spec: DatasetSpec, out: str | os.PathLike[str]) -> dict[str, Any]:
 
 def eval_config(spec: DatasetSpec, path_order: str, seeds: Sequence[int]) -> Config:
     """The evaluation env's config: the preset at its load with the suite's sizes, the
-    dataset's path order, the evaluation seeds, logging off and a :data:`WARMUP_POLICY`
-    warm-up.
+    dataset's path order, the evaluation seeds, logging off (no epsilon-mix, no spectrum) and
+    a :data:`WARMUP_POLICY` warm-up: the same for every dataset of a preset but the path
+    order.
 
     :param spec: The dataset.
     :param path_order: Its path order (the expert's choice for ``expert``).
@@ -151,10 +156,16 @@ def eval_config(spec: DatasetSpec, path_order: str, seeds: Sequence[int]) -> Con
     >>> cfg = eval_config(load_suite().datasets()[0], "hops", [1000, 1001])
     >>> cfg.general.seeds, cfg.general.path_order, cfg.policy.policy, cfg.dataset.log_offline_dataset
     ((1000, 1001), 'hops', 'ksp_ff', False)
+    >>> mixed = load_suite().datasets()[3]
+    >>> eval_config(mixed, "hops", [1000]).to_dict() == eval_config(
+    ...     load_suite().datasets()[1], "hops", [1000]).to_dict()
+    True
     """
     config = spec.config(WARMUP_POLICY, path_order)
     config = config.replace("general_settings", seeds=format_seeds(list(seeds)))
-    return config.replace("dataset_logging", log_offline_dataset=False, epsilon_mix=0)
+    return config.replace(
+        "dataset_logging", log_offline_dataset=False, epsilon_mix=0, log_spectrum="false"
+    )
 
 
 def reference_returns(
@@ -223,7 +234,8 @@ def publish_suite(
     workers: int | None = None,
     on_result: Callable[[PublishResult], None] | None = None,
 ) -> list[PublishResult]:
-    """Publish each built dataset to Minari (see the module docstring).
+    """Publish each built dataset to Minari, ``mixed`` as one dataset of its study (see the
+    module docstring).
 
     :param specs: The datasets (:meth:`~fusion.benchmark.suite.Suite.datasets`).
     :param out: The build's output directory.
@@ -239,16 +251,7 @@ def publish_suite(
     results = []
     for spec in specs:
         dataset_id = minari_id(spec)
-        if spec.kind == "mixed":
-            result = PublishResult(
-                spec,
-                dataset_id,
-                "skipped",
-                reason="a study of many behaviours: one Minari dataset of it waits for the "
-                "behaviour per transition (issue #32, item 4)",
-            )
-        else:
-            result = _publish_one(spec, dataset_id, out, eval_seeds, workers, references)
+        result = _publish_one(spec, dataset_id, out, eval_seeds, workers, references)
         results.append(result)
         if on_result is not None:
             on_result(result)
@@ -290,11 +293,14 @@ def _publish_one(
     refs = references[spec.preset]
     path_order = choice["path_order"] if spec.kind == "expert" else spec.config().general.path_order
     config = eval_config(spec, path_order, eval_seeds)
+    mixed = spec.kind == "mixed"
+    what = "a study of every heuristic under every path order, " if mixed else ""
     note = (
-        f"benchmark {spec.version} dataset {spec.name}, {_sha_note(card['sha256'])}; "
+        f"benchmark {spec.version} dataset {spec.name}, {what}{_sha_note(card['sha256'])}; "
         f"ref_min_score / ref_max_score: the mean episode return (routed - blocked) of "
         f"{RANDOM_POLICY} and of the expert {choice['spec']} on evaluation seeds "
-        f"{format_seeds(list(eval_seeds))}, each routing its own warm-up; eval env: the preset "
+        f"{format_seeds(list(eval_seeds))}, each routing its own warm-up; "
+        f"{'env and eval env' if mixed else 'eval env'}: the preset "
         f"at {spec.erlang:g} Erlang, path_order {path_order}, a {WARMUP_POLICY} warm-up"
     )
     steps = export_minari(

@@ -11,12 +11,15 @@ object holds the seed card's five features (:data:`SEED_PATH_FEATURES`) and, wit
 (:data:`EXTENDED_PATH_FEATURES`), so a reader of the seed card's schema keeps working.
 :data:`RECORD_FIELDS` declares the rest of a line: its own fields, the state's ``paths`` and
 ``spectrum``, a path's ``links`` (both with ``log_spectrum``) and the ``meta`` fields the
-engine writes (``start_slot`` among them, unless an original heuristic allocates first-fit).
+engine writes (``start_slot`` among them, and what produced the action: ``behaviour``,
+``explored``, ``propensity``).
 
 Each field says since when it exists (:attr:`Feature.since`, one of :data:`EDITIONS`; the
 seed card's fields are the first). A dataset's manifest records the exact list of path features
 its shards hold (``path_features``); :func:`feature_set_holding` is the one rule readers apply,
 taking that list when there is one and guessing only for data made before manifests held it.
+An engine-written dataset's manifest also records the edition its shards hold
+(:data:`RECORD_EDITION`, the newest), and a run refuses to add shards of another edition.
 
 Ranges name the scenario's sizes: ``nodes`` (the topology's node count), ``slots``
 (``[topology_settings] c_band``), ``links`` and ``paths`` (K); ``inf`` is unbounded.
@@ -31,6 +34,8 @@ Ranges name the scenario's sizes: ``nodes`` (the topology's node count), ``slots
     ['t', 'seed', 'state', 'action', 'reward', 'next_state', 'action_mask', 'meta']
     >>> FEATURES["free_slots"].since, FEATURES["path_hops"].since
     ('path_features = extended', 'seed card')
+    >>> META_FIELDS[-4:], RECORD_EDITION
+    (('start_slot', 'behaviour', 'explored', 'propensity'), 'behaviour')
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ __all__ = [
     "GROUP_KINDS",
     "META_FIELDS",
     "PATH_FEATURE_SETS",
+    "RECORD_EDITION",
     "RECORD_FIELDS",
     "SEED_PATH_FEATURES",
     "STATE_FEATURES",
@@ -95,6 +101,7 @@ FIRST_RELEASE = "fusion 0.1.0"
 EXTENDED = "path_features = extended"
 LOG_SPECTRUM = "log_spectrum"
 START_SLOT = "start_slot"
+BEHAVIOUR = "behaviour"
 EDITIONS: dict[str, str] = {
     SEED_CARD: "the seed card's schema: the line's fields, the request's five features, a "
     "path's five and meta's first five (decision_time_ms .. was_groomed)",
@@ -103,7 +110,12 @@ EDITIONS: dict[str, str] = {
     "card's five",
     LOG_SPECTRUM: "[dataset_logging] log_spectrum: the state's spectrum and each path's links",
     START_SLOT: "[policy_settings] spectrum policies: meta's start_slot",
+    BEHAVIOUR: "what produced each action: meta's behaviour, explored and propensity, and "
+    "start_slot for every policy",
 }
+#: The edition the engine writes (the newest): what an engine-written dataset's manifest
+#: records (``record_edition``, :mod:`fusion.storage.manifest`).
+RECORD_EDITION: str = list(EDITIONS)[-1]
 
 
 _STATE = (
@@ -352,10 +364,38 @@ _META = (
         "slot",
         "-1",
         "slots-1",
-        "the first slot allocated, -1 when blocked; logged unless an original heuristic "
-        "allocates first-fit",
+        "the first slot allocated, -1 when blocked",
         kind="int",
         since=START_SLOT,
+    ),
+    Feature(
+        "behaviour",
+        "policy/rule",
+        "",
+        "",
+        "what chose the action: the behaviour policy's name and the spectrum rule the engine "
+        "allocates with, policy/rule (e.g. ksp_ff/first_fit; epsilon-mix's base policy)",
+        kind="str",
+        since=BEHAVIOUR,
+    ),
+    Feature(
+        "explored",
+        "flag",
+        "false",
+        "true",
+        "epsilon-mix took the behaviour policy's second choice ([dataset_logging] epsilon_mix)",
+        kind="bool",
+        since=BEHAVIOUR,
+    ),
+    Feature(
+        "propensity",
+        "probability",
+        "0",
+        "1",
+        "the probability the behaviour policy (epsilon-mix included) gave the action taken, "
+        "in (0, 1]: 1.0 for a deterministic choice and for a block",
+        kind="float",
+        since=BEHAVIOUR,
     ),
 )
 _RECORD = (

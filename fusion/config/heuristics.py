@@ -2,9 +2,8 @@
 
 Each :class:`Heuristic` line names a heuristic (its ``[policy_settings] policy`` value), where
 its class lives in :mod:`fusion.sim.heuristics` (``module:Class``), its spectrum rule, a
-one-line description of its path rule, and whether it is one of XLRON's family or one of the
-original four (whose records keep their first meta). Everything else that lists heuristics
-reads this: :data:`fusion.config.vocabulary.POLICY_NAMES` and ``ORIGINAL_POLICIES``, the
+one-line description of its path rule, and whether it is one of XLRON's family. Everything
+else that lists heuristics reads this: :data:`fusion.config.vocabulary.POLICY_NAMES`, the
 config's check of ``policy`` and its help (the ``default.ini`` comment), the simulator's
 classes by name (:mod:`fusion.sim.heuristics`, which checks each class against its line), and
 the tables of the README and of :mod:`fusion.sim.heuristics` (:func:`heuristic_table`).
@@ -16,7 +15,7 @@ one line in :data:`HEURISTICS`.
     >>> [h.name for h in HEURISTICS][:3], HEURISTICS[0].home
     (['ksp_ff', 'ksp_lf', 'ksp_bf'], 'first_feasible:KSPFFPolicy')
     >>> print(heuristic_table("markdown").splitlines()[2])
-    | `ksp_ff` | the first feasible candidate | `first_fit` | never |
+    | `ksp_ff` | the first feasible candidate | `first_fit` |
 """
 
 from __future__ import annotations
@@ -53,12 +52,10 @@ class Heuristic:
         path-only heuristic, which takes ``[policy_settings] spectrum``.
     :param path: One line: which feasible path it takes.
     :param xlron: Whether it is one of XLRON's family (``xlron/heuristics/heuristics.py``).
-    :param original: Whether it existed before the family: with ``first_fit`` its records keep
-        the original meta (no ``meta.start_slot``), byte for byte.
     :raises ValueError: for a name, home or spectrum rule of the wrong form, naming it.
 
-        >>> Heuristic("toy", "toy:ToyPolicy", None, "the last feasible one", original=True).start_slot
-        'unless `spectrum = first_fit`'
+        >>> Heuristic("toy", "toy:ToyPolicy", None, "the last feasible one").xlron
+        False
         >>> Heuristic("Bad", "m:C", None, "x")
         Traceback (most recent call last):
         ...
@@ -71,7 +68,6 @@ class Heuristic:
     path: str
     _: KW_ONLY
     xlron: bool = False
-    original: bool = False
 
     def __post_init__(self) -> None:
         if not _NAME.fullmatch(self.name):
@@ -91,22 +87,12 @@ class Heuristic:
         if not self.path.strip() or "|" in self.path or "\n" in self.path:
             raise ValueError(f"heuristic {self.name!r}: path must be one line without '|'")
 
-    @property
-    def start_slot(self) -> str:
-        """When its records hold ``meta.start_slot`` (the engine logs it unless an original
-        heuristic allocates first-fit)."""
-        if not self.original:
-            return "always"
-        if self.spectrum is None:
-            return "unless `spectrum = first_fit`"
-        return "never" if self.spectrum == "first_fit" else "always"
-
 
 # fmt: off
 #: Every heuristic, in the order configs, listings and ``fusion evaluate`` give them: XLRON's
 #: family of twelve, ``ksp_ff`` first, then fusion's path-only ones.
 HEURISTICS: tuple[Heuristic, ...] = (
-    Heuristic("ksp_ff", "first_feasible:KSPFFPolicy", "first_fit", "the first feasible candidate", xlron=True, original=True),
+    Heuristic("ksp_ff", "first_feasible:KSPFFPolicy", "first_fit", "the first feasible candidate", xlron=True),
     Heuristic("ksp_lf", "first_feasible:KSPLFPolicy", "last_fit", "the first feasible candidate", xlron=True),
     Heuristic("ksp_bf", "first_feasible:KSPBFPolicy", "best_fit", "the first feasible candidate", xlron=True),
     Heuristic("ksp_mu", "first_feasible:KSPMUPolicy", "most_used", "the first feasible candidate", xlron=True),
@@ -118,9 +104,9 @@ HEURISTICS: tuple[Heuristic, ...] = (
     Heuristic("kmf_ff", "fragmentation:KMFFFPolicy", "first_fit", "fewest free slots stranded just below its first-fit allocation", xlron=True),
     Heuristic("kme_ff", "fragmentation:KMEFFPolicy", "first_fit", "lowest entropy of its links' free blocks after allocation (sum of b/S ln(S/b))", xlron=True),
     Heuristic("kca_ff", "congestion:KCAFFPolicy", "first_fit", "lowest sum over links of km x 1 / (1 - occupied / (slots + 1))", xlron=True),
-    Heuristic("shortest_feasible", "path_only:ShortestFeasiblePolicy", None, "fewest hops", original=True),
-    Heuristic("least_congested", "path_only:LeastCongestedPolicy", None, "most free slots on its busiest link", original=True),
-    Heuristic("random_feasible", "path_only:RandomFeasiblePolicy", None, "a uniformly random feasible candidate (seeded per run)", original=True),
+    Heuristic("shortest_feasible", "path_only:ShortestFeasiblePolicy", None, "fewest hops"),
+    Heuristic("least_congested", "path_only:LeastCongestedPolicy", None, "most free slots on its busiest link"),
+    Heuristic("random_feasible", "path_only:RandomFeasiblePolicy", None, "a uniformly random feasible candidate (seeded per run)"),
 )
 # fmt: on
 
@@ -164,8 +150,8 @@ def policy_help() -> str:
 
 
 def heuristic_table(style: Literal["markdown", "rst"] = "markdown") -> str:
-    """The registry as a table: the README's (``markdown``: name, path rule, spectrum rule and
-    when ``meta.start_slot`` is logged) or :mod:`fusion.sim.heuristics`' (``rst``).
+    """The registry as a table: the README's (``markdown``: name, path rule and spectrum rule)
+    or :mod:`fusion.sim.heuristics`' (``rst``).
 
     :param style: ``markdown`` or ``rst``.
     :raises ValueError: for another style.
@@ -175,12 +161,12 @@ def heuristic_table(style: Literal["markdown", "rst"] = "markdown") -> str:
     """
     if style == "markdown":
         rows = [
-            "| policy | path | spectrum | `meta.start_slot` |",
-            "|---|---|---|---|",
+            "| policy | path | spectrum |",
+            "|---|---|---|",
         ]
         for h in HEURISTICS:
             rule = f"`{h.spectrum}`" if h.spectrum else "`[policy_settings] spectrum`"
-            rows.append(f"| `{h.name}` | {h.path} | {rule} | {h.start_slot} |")
+            rows.append(f"| `{h.name}` | {h.path} | {rule} |")
         return "\n".join(rows)
     if style != "rst":
         raise ValueError(f"table style {style!r}: expected markdown or rst")

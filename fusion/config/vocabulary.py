@@ -23,9 +23,6 @@ BANDWIDTH_MIX = (0.1, 0.1, 0.5, 0.2, 0.1)
 #: (:data:`fusion.config.heuristics.HEURISTICS`: XLRON's family of twelve, then fusion's
 #: path-only ones).
 POLICY_NAMES: tuple[str, ...] = tuple(h.name for h in HEURISTICS)
-#: The heuristics that existed before the family: with ``first_fit`` their records keep the
-#: original meta (no ``start_slot``), byte for byte.
-ORIGINAL_POLICIES: tuple[str, ...] = tuple(h.name for h in HEURISTICS if h.original)
 
 #: ``[general_settings] path_order``: which k paths are the candidates and in what order.
 PATH_ORDERS = ("length", "hops", "hops_length", "spectral_resources")

@@ -30,7 +30,9 @@ from fusion.storage.shard_names import ARRAY_CACHE_KEY, ARRAY_CACHE_SUFFIX
 
 logger = logging.getLogger(__name__)
 
-CACHE_VERSION = 1
+#: 2: the columns of what produced each action (``behaviour``, ``explored``, ``propensity``);
+#: a cache of version 1 lacks them, so it misses.
+CACHE_VERSION = 2
 CACHE_SUFFIX = ARRAY_CACHE_SUFFIX
 _KEY = ARRAY_CACHE_KEY
 _META = "metadata_json"

@@ -14,6 +14,10 @@
   Linking happens before any ``window`` filter, so a transition keeps its true successor.
 - ``seeds``, ``t`` int64; ``window_tags`` int8, an index into ``metadata["window_tags"]``
   (``pre``, ``fail``, ``post``; -1 when a line has none).
+- what produced each action, from ``meta``, when the data holds it (engine records since the
+  ``behaviour`` edition; ``None`` for data made before): ``behaviour`` str
+  (``"ksp_ff/first_fit"``; ``""`` on a line without it), ``explored`` bool, ``propensity``
+  float64 (NaN on a line without it).
 
 Rows are sorted by ``(seed, t)`` whatever order a file holds them in, so a dataset and its
 merge (in either order) give the same arrays. The first call on a dataset writes an ``.npz``
@@ -46,7 +50,13 @@ import numpy as np
 
 from fusion.datasets import array_cache
 from fusion.datasets.actions import env_actions, env_masks
-from fusion.datasets.columns import Columns, check_parsed, read_columns
+from fusion.datasets.columns import (
+    BEHAVIOUR_FIELDS,
+    BEHAVIOUR_FILL,
+    Columns,
+    check_parsed,
+    read_columns,
+)
 from fusion.errors import DatasetError
 from fusion.storage.observation import (
     PATH_FEATURES,
@@ -77,6 +87,10 @@ class TransitionArrays:
     :param seeds: int64 ``(N,)``.
     :param t: int64 ``(N,)``.
     :param window_tags: int8 ``(N,)``, index into ``metadata["window_tags"]``, -1 if none.
+    :param behaviour: str ``(N,)``, ``meta.behaviour`` (the policy and spectrum rule that
+        chose the action); ``None`` when no line holds it.
+    :param explored: bool ``(N,)``, ``meta.explored``; ``None`` when no line holds it.
+    :param propensity: float64 ``(N,)``, ``meta.propensity``; ``None`` when no line holds it.
     :param metadata: Feature order, K, sources and their sha256, filters, cache use.
     :param columns: A study's grid axes, one ``(N,)`` array each (``erlang`` float64,
         ``policy`` str), so training can condition or filter on them; empty otherwise.
@@ -91,6 +105,9 @@ class TransitionArrays:
     seeds: np.ndarray
     t: np.ndarray
     window_tags: np.ndarray
+    behaviour: np.ndarray | None = None
+    explored: np.ndarray | None = None
+    propensity: np.ndarray | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     columns: dict[str, np.ndarray] = field(default_factory=dict)
 
@@ -110,11 +127,12 @@ class TransitionArrays:
         return env_masks(self.action_masks)
 
     def arrays(self) -> dict[str, np.ndarray]:
-        """Every array by name (everything but ``metadata``; a study's axis columns too)."""
+        """Every array by name (everything but ``metadata`` and the arrays the data does not
+        hold; a study's axis columns too)."""
         named = {
             name: getattr(self, name)
             for name in self.__dataclass_fields__
-            if name not in ("metadata", "columns")
+            if name not in ("metadata", "columns") and getattr(self, name) is not None
         }
         return {**named, **self.columns}
 
@@ -170,6 +188,19 @@ def _assemble(parts: list[Columns]) -> dict[str, np.ndarray]:
         "seeds": cat("seeds", np.int64),
         "t": cat("t", np.int64),
         "window_tags": cat("windows", np.int8),
+        **_behaviour(parts),
+    }
+
+
+def _behaviour(parts: list[Columns]) -> dict[str, np.ndarray]:
+    """The ``meta`` fields of what produced each action that some file holds, concatenated (a
+    file without one fills its rows as :data:`~fusion.datasets.columns.BEHAVIOUR_FILL`)."""
+    held = [name for name in BEHAVIOUR_FIELDS if any(name in c.behaviour for c in parts)]
+    return {
+        name: np.concatenate(
+            [c.behaviour.get(name, np.full(len(c), BEHAVIOUR_FILL[name])) for c in parts]
+        )
+        for name in held
     }
 
 
@@ -361,10 +392,19 @@ def _combine(
         for name in names
     }
     first = parts[0][2]
-    own = [k for k in first.arrays() if k not in first.columns]
+    own = [k for k in first.arrays() if k not in first.columns and k not in BEHAVIOUR_FIELDS]
     merged: dict[str, Any] = {
         k: np.concatenate([part.arrays()[k] for _, _, part in parts]) for k in own
     }
+    for name in BEHAVIOUR_FIELDS:  # a point made before the fields existed fills its rows
+        held = [getattr(part, name) for _, _, part in parts]
+        if any(column is not None for column in held):
+            merged[name] = np.concatenate(
+                [
+                    np.full(len(part), BEHAVIOUR_FILL[name]) if column is None else column
+                    for (_, _, part), column in zip(parts, held, strict=True)
+                ]
+            )
     metadata = dict(first.metadata)
     metadata.update(
         source=str(path),

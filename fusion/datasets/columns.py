@@ -1,7 +1,8 @@
 """One JSON Lines file parsed into typed columns with pyarrow's multi-threaded JSON reader.
 
 Only the fields an array view needs are typed (``t``, ``seed``, the state's features, ``action``,
-``reward``, ``action_mask``, ``meta.bp_window_tag``); the rest of each line is parsed and
+``reward``, ``action_mask``, ``meta.bp_window_tag`` and what produced the action,
+``meta.behaviour``, ``meta.explored``, ``meta.propensity``); the rest of each line is parsed and
 dropped. pyarrow reads ``.gz`` and ``.zst`` itself. A line that is not JSON is reported with
 its file and line number (found by a strict re-read); a required field that is missing or of
 the wrong type is reported with the file and field.
@@ -19,7 +20,7 @@ the wrong type is reported with the file and field.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,9 @@ from fusion.storage.schema import WINDOW_TAGS
 from fusion.storage.sources import Source
 
 BLOCK_SIZE = 4 << 20
+#: The ``meta`` fields that say what produced each action (engine records since the
+#: ``behaviour`` edition); the array view carries each under its own name.
+BEHAVIOUR_FIELDS = ("behaviour", "explored", "propensity")
 
 #: The fields the array view reads, typed by the declaration (:mod:`.arrow_types`); the
 #: features (the request's, and every feature a path may hold) as float64, an observation's type.
@@ -48,7 +52,7 @@ SCHEMA = record_schema(
             "record": ("t", "seed", "state", "action", "reward", "action_mask", "meta"),
             "state": (*STATE_FEATURES, "paths"),
             "path": FEATURES,
-            "meta": ("bp_window_tag",),
+            "meta": ("bp_window_tag", *BEHAVIOUR_FIELDS),
         }
     ),
     as_float=("state", "path"),
@@ -71,6 +75,9 @@ class Columns:
     :param mask_values: Every row's mask entries, row after row.
     :param mask_counts: Mask length per row.
     :param windows: Index of ``meta.bp_window_tag`` in :data:`WINDOW_TAGS`, -1 when absent.
+    :param behaviour: :data:`BEHAVIOUR_FIELDS` -> its column (``behaviour`` str, ``explored``
+        bool, ``propensity`` float64; a row without it ``""``, false, NaN), for each field some
+        row holds (none: data made before the fields existed).
     :param path_features: The path features the file's paths hold (the seed card's five, or
         the extended set); ``None`` when it lists no path.
     :param source: The file, for messages.
@@ -86,6 +93,7 @@ class Columns:
     mask_values: np.ndarray
     mask_counts: np.ndarray
     windows: np.ndarray
+    behaviour: dict[str, np.ndarray] = field(default_factory=dict)
     path_features: tuple[str, ...] | None = None
     source: str = ""
 
@@ -258,8 +266,8 @@ def read_columns(
                 "(expected a number)"
             )
         path_matrix[:, j] = field.to_numpy(zero_copy_only=False)
-    tags = table.column("meta").combine_chunks().field("bp_window_tag")
-    windows: Any = pc.fill_null(pc.index_in(tags, value_set=_WINDOW_SET), -1)
+    meta = table.column("meta").combine_chunks()
+    windows: Any = pc.fill_null(pc.index_in(meta.field("bp_window_tag"), value_set=_WINDOW_SET), -1)
     return Columns(
         t=column("t"),
         seeds=column("seed"),
@@ -271,9 +279,39 @@ def read_columns(
         mask_values=np.asarray(masks.to_numpy(zero_copy_only=False), dtype=bool),
         mask_counts=mask_counts,
         windows=windows.to_numpy(zero_copy_only=False).astype(np.int8),
+        behaviour=behaviour_columns(meta),
         path_features=features if len(paths) or (part and part.path_features) else None,
         source=str(source),
     )
+
+
+#: What a row without a :data:`BEHAVIOUR_FIELDS` field holds in its column.
+BEHAVIOUR_FILL: dict[str, Any] = {"behaviour": "", "explored": False, "propensity": np.nan}
+_BEHAVIOUR_DTYPES = {"behaviour": np.str_, "explored": np.bool_, "propensity": np.float64}
+
+
+def behaviour_columns(meta: pa.StructArray) -> dict[str, np.ndarray]:
+    """The :data:`BEHAVIOUR_FIELDS` some row of ``meta`` holds, as numpy columns (rows without
+    one take :data:`BEHAVIOUR_FILL`).
+
+    :param meta: The parsed ``meta`` column (a struct holding those fields).
+
+        >>> meta = pa.array([{"behaviour": "ksp_ff/first_fit", "explored": None},
+        ...                  {"behaviour": None, "explored": None}],
+        ...                 pa.struct([("behaviour", pa.string()), ("explored", pa.bool_())]))
+        >>> behaviour_columns(meta)
+        {'behaviour': array(['ksp_ff/first_fit', ''], dtype='<U16')}
+    """
+    columns: dict[str, np.ndarray] = {}
+    for name in BEHAVIOUR_FIELDS:
+        if meta.type.get_field_index(name) < 0:
+            continue
+        values = meta.field(name)
+        if values.null_count == len(values):
+            continue
+        filled = pc.fill_null(values, BEHAVIOUR_FILL[name]).to_numpy(zero_copy_only=False)
+        columns[name] = np.asarray(filled).astype(_BEHAVIOUR_DTYPES[name])
+    return columns
 
 
 def _feature_set(source: Path, paths: pa.Array, part: Source | None) -> tuple[str, ...]:

@@ -151,7 +151,8 @@ FORMATS: dict[str, ExportFormat] = {
         ExportFormat(
             "minari",
             "fusion.interop.minari_export",
-            help="a Minari dataset (HDF5), one episode per seed; needs --id",
+            help="a Minari dataset (HDF5), one episode per seed; a study over behaviours as one "
+            "dataset (an episode per point and seed); needs --id",
             output="Minari's datasets directory",
             unit="steps",
             needs_output=False,

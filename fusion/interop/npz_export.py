@@ -2,8 +2,11 @@
 
 The file holds ``observations``, ``actions``, ``rewards``, ``terminals``, ``timeouts``,
 ``next_observations`` (D4RL's keys) plus ``action_masks``, ``seeds``, ``t``, ``window_tags``,
-``observation_names`` and, for a study, one ``point.<axis>`` array per axis: every array of
-the array view (:func:`~fusion.datasets.arrays.to_arrays`), its ``dones`` as ``timeouts``. A
+``observation_names``, what produced each action when the data holds it (``behaviour``, a
+string per transition such as ``ksp_ff/first_fit``; ``explored``; ``propensity``, what
+importance sampling needs) and, for a study, one ``point.<axis>`` array per axis: every array of
+the array view (:func:`~fusion.datasets.arrays.to_arrays`), its ``dones`` as ``timeouts``. Data
+made before the behaviour fields existed exports without those three arrays. A
 shard ends because its run ran out of requests, not because the network reached a terminal
 state, so ``terminals`` is all false and ``timeouts`` marks each shard's last transition
 (D4RL's convention for a cut episode). Actions and masks are in the record's encoding

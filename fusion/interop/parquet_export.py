@@ -6,9 +6,10 @@ derived from :data:`~fusion.config.features.RECORD_FIELDS`), in the line's order
 ``is_disaster``), ``paths`` (a list of structs holding the dataset's path features, and
 ``links`` when logged), ``spectrum`` when logged, ``action``, ``reward``, ``next_state`` (a
 struct as the line has it, null unless ``link_next_state``), ``action_mask``, each ``meta``
-field the data holds (``decision_time_ms`` ... ``start_slot``), ``meta_extra`` when some
-row holds meta keys of the caller's own, then ``done`` (true at each seed's last
-transition); a study's axes follow, one column each. A field a line lacks is null in its row.
+field the data holds (``decision_time_ms`` ... ``start_slot``, ``behaviour``, ``explored``,
+``propensity``), ``meta_extra`` when some row holds meta keys of the caller's own, then
+``done`` (true at each seed's last transition); a study's axes follow, one column each. A
+field a line lacks is null in its row.
 
 ``meta`` is the record's one open group (:data:`~fusion.storage.schema.OPEN_GROUPS`): a
 hand-fed transition's ``meta`` may hold keys the record does not declare, and the writer and

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from fusion.config.config import Config
-from fusion.config.features import path_features
+from fusion.config.features import RECORD_EDITION, path_features
 from fusion.errors import ManifestConflictError
 from fusion.sim.engine import SimulationEngine
 from fusion.storage.clearing import listed_points
@@ -67,6 +67,7 @@ def run_simulation(
         trusted=True,  # the engine builds every transition by construction
         owner=owner,
         path_features=path_features(config.dataset.path_features),
+        record_edition=RECORD_EDITION,  # the engine's lines: refused into another edition's
     ) as log:
         stats = SimulationEngine(config, seed, writer=log).run()
         # blocked_by_reach beside the writer's own figures: it goes into the manifest entry

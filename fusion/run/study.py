@@ -31,6 +31,7 @@ import orjson
 
 from fusion import __version__
 from fusion.config.config import Config
+from fusion.config.features import RECORD_EDITION
 from fusion.config.grid import Axis, Point, grid_points
 from fusion.errors import DatasetError, FusionError, ManifestConflictError
 from fusion.run.sweep import (
@@ -249,6 +250,8 @@ def _run_held(
         if point_dir.exists() or point_dir.is_symlink():
             check_point_dir(directory, point_dir)
             refuse_foreign_shards(point_dir, point.config.dataset_stem, planned)
+            if resume:  # (overwrite replaces it whole)
+                mf.refuse_other_edition(point_dir, RECORD_EDITION)
     if overwrite:
         clear_output(directory)  # the old study whole, or a dataset that would shadow it
     write_study(directory, record)  # (first: the points below are the study's from now on)

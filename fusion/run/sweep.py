@@ -8,7 +8,8 @@ seed's cost does not grow with the sweep. A killed driver leaves sidecars, from 
 and ``--resume`` see every shard that was closed. A task is idempotent: a rerun (Ray retries a
 task whose worker died) rewrites its shard from scratch.
 ``resume`` keeps complete shards whose sha256 still matches and reruns every other planned
-seed; it refuses a directory made with another config.
+seed; it refuses a directory made with another config, or whose manifest records another record
+edition (or none: made before manifests recorded it), before any shard is written.
 
 One run owns the directory while it runs (:mod:`fusion.storage.ownership`): the driver takes
 its lease before writing anything, every task checks it once per shard, every commit checks
@@ -37,7 +38,7 @@ from typing import Any
 from tqdm import tqdm
 
 from fusion.config.config import Config, check_seed
-from fusion.config.features import path_features
+from fusion.config.features import RECORD_EDITION, path_features
 from fusion.errors import DatasetError, FusionError, RunConflictError
 from fusion.errors import DatasetExistsError as DatasetExistsError  # (its home: errors.py)
 from fusion.optional import require
@@ -189,6 +190,7 @@ def prepare_dataset(
         except FusionError:
             manifest = mf.rebuild_manifest(directory, owner=owner)
         check_same_config(f"{directory}: cannot resume", manifest, identity)
+        mf.check_record_edition(directory, manifest, RECORD_EDITION)
         for entry in mf.current_entries(directory, manifest):  # sidecars a killed driver left
             path = directory / entry["file"]
             if (
@@ -205,6 +207,7 @@ def prepare_dataset(
         stem=config.dataset_stem,
         run_id=run_id,
         path_features=path_features(config.dataset.path_features),
+        record_edition=RECORD_EDITION,
     )
     return kept
 

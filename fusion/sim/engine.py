@@ -12,7 +12,10 @@ At each arrival the engine builds the seed card's state from the live spectrum, 
 paths that can really carry the request (the path scan, :mod:`fusion.sim.scan`, over the
 pair's candidates, :mod:`fusion.sim.pairs`), lets the policy choose (with epsilon-mix when
 logging), allocates with the policy's spectrum rule (first-fit unless the policy or
-``[policy_settings] spectrum`` says otherwise), and hands the transition to the writer. A
+``[policy_settings] spectrum`` says otherwise), and hands the transition to the writer. Its
+``meta`` says what produced the action: ``behaviour`` (``<policy>/<spectrum rule>``, built once
+per run), ``explored`` and ``propensity`` (as the behaviour policy reports them:
+:attr:`~fusion.sim.policy.PathPolicy.propensity`) and ``start_slot``, for every policy. A
 failure's cut lightpaths are restored with the same rule (:mod:`fusion.sim.restoration`). ``slots_needed`` is the
 slots (guard band included) the request takes on the first of its K paths that a modulation
 format reaches, 0 when none does; ``est_remaining_time`` is the mean holding time, or with
@@ -60,7 +63,6 @@ from typing import Any
 import numpy as np
 
 from fusion.config.config import Config, check_seed
-from fusion.config.vocabulary import ORIGINAL_POLICIES
 from fusion.errors import ConfigError
 from fusion.sim.failures import FailurePlan, plan_failure
 from fusion.sim.pairs import Pair, Pairs
@@ -208,9 +210,8 @@ class SimulationEngine:
         self.spectrum = SpectrumState(
             self.topology.num_links, config.topology.c_band, track_usage=self._rule == "most_used"
         )
-        # meta.start_slot: logged unless an original heuristic allocates first-fit (whose
-        # records stay as they were)
-        self._log_start = not (self.policy.name in ORIGINAL_POLICIES and self._rule == "first_fit")
+        # meta.behaviour: the base policy (never its epsilon-mix) and the rule it allocates with
+        self._behaviour_name = f"{self.policy.name}/{self._rule}"
         self.writer = writer
         self._eager_state = (
             (writer is not None or self.policy.reads_state) if eager_state is None else eager_state
@@ -395,6 +396,10 @@ class SimulationEngine:
         :param decision: The request's decision, from :meth:`observe` or :meth:`next_decision`.
         :param action: A feasible path index, or -1 to block (an infeasible index blocks too).
         :return: Whether the request was routed.
+
+        A logged transition's ``behaviour``, ``explored`` and ``propensity`` are the engine's
+        behaviour policy's, as its last selection set them: a caller that chooses for itself
+        (:meth:`next_decision`, as the environment does) runs without a writer.
         """
         request, mask = decision.request, decision.mask
         # what is logged is the spectrum as observed: built before allocating changes it (a
@@ -432,7 +437,8 @@ class SimulationEngine:
                     backup = True
                     break
         disaster = decision.disaster
-        meta = {
+        behaviour = self._behaviour
+        return {
             "decision_time_ms": decision_ms,
             "restoration_latency_ms": self.config.failure.restoration_latency_ms
             if disaster
@@ -443,10 +449,11 @@ class SimulationEngine:
             "request_id": decision.request - self._warmup,
             "arrival_time": arrival,
             "bit_rate": rate,
+            "start_slot": start,
+            "behaviour": self._behaviour_name,
+            "explored": behaviour.explored,
+            "propensity": behaviour.propensity,
         }
-        if self._log_start:
-            meta["start_slot"] = start
-        return meta
 
     def _carry_out(
         self, request: int, pair: Pair, action: int, start: int, need: int

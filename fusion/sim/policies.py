@@ -56,6 +56,12 @@ class EpsilonMixPolicy(PathPolicy):
     feasible and ``0 < epsilon < 1``; there is no unseeded fallback: without an ``rng`` only
     the certain cases, 0 and 1, are accepted.
 
+    Each selection sets :attr:`explored` (the second choice was taken) and :attr:`propensity`,
+    the probability of the path taken: with two or more ranked paths ``1 - epsilon`` for the
+    first choice and ``epsilon`` for the second, when the base policy is deterministic; a base
+    that draws its order uniformly (``random_feasible``: 1/n) keeps its own, since both its
+    first and second choice are each path with that probability; 1.0 with one path or none.
+
     :param base: The behaviour policy.
     :param epsilon: Probability of the second choice, in [0, 1].
     :param rng: The run's random stream (``None`` only for epsilon 0 or 1).
@@ -68,6 +74,9 @@ class EpsilonMixPolicy(PathPolicy):
         0
         >>> EpsilonMixPolicy(KSPFFPolicy(), 1.0).select_path({}, [True, True])
         1
+        >>> mix = EpsilonMixPolicy(KSPFFPolicy(), 0.25, np.random.default_rng(1))
+        >>> [(mix.select_path({}, [True, True]), mix.explored, mix.propensity) for _ in range(3)]
+        [(0, False, 0.75), (0, False, 0.75), (1, True, 0.25)]
     """
 
     def __init__(self, base: PathPolicy, epsilon: float, rng: UniformSource | None = None) -> None:
@@ -97,15 +106,17 @@ class EpsilonMixPolicy(PathPolicy):
         return self._mix(self.base.rank_decision(decision))
 
     def _mix(self, ranking: list[int]) -> int:
-        if not ranking:
-            return -1
+        drawn = self.base.propensity  # < 1.0: the base drew a uniform order (1/n)
+        if len(ranking) < 2 or self.epsilon <= 0.0:
+            self.explored, self.propensity = False, drawn
+            return ranking[0] if ranking else -1
         # rng is None only when epsilon is 0 or 1: no draw is needed then
-        if (
-            len(ranking) >= 2
-            and self.epsilon > 0.0
-            and (self.rng is None or self.rng.random() < self.epsilon)
-        ):
+        if self.rng is None or self.rng.random() < self.epsilon:
+            self.explored = True
+            self.propensity = self.epsilon if drawn == 1.0 else drawn
             return ranking[1]
+        self.explored = False
+        self.propensity = 1.0 - self.epsilon if drawn == 1.0 else drawn
         return ranking[0]
 
 

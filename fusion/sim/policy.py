@@ -6,7 +6,9 @@ read the logged state and mask (:meth:`PathPolicy.rank`); the engine asks
 (:class:`DecisionView`), for the heuristics that weigh it (:mod:`fusion.sim.heuristics`,
 one class each, named in :data:`fusion.config.heuristics.HEURISTICS`).
 A policy may bring its own spectrum rule (``spectrum``); ``None`` takes the config's
-``[policy_settings] spectrum``.
+``[policy_settings] spectrum``. What the engine logs of a selection besides the path
+(``meta.propensity``, ``meta.explored``) the policy reports as it selects
+(:attr:`PathPolicy.propensity`, :attr:`PathPolicy.explored`).
 """
 
 from __future__ import annotations
@@ -82,6 +84,15 @@ class PathPolicy(ABC):
     #: family): with nothing logged the engine then stops at that path, never looking at the
     #: rest (the policy is not asked).
     first_feasible: bool = False
+    #: The probability the policy gave its last selection's first choice (what a logged
+    #: transition's ``meta.propensity`` holds): 1.0 for a deterministic policy (and for a block).
+    #: A policy that draws at random must set it as it selects, and draw its order uniformly
+    #: (each feasible path as likely at every rank, as a shuffle does), so that epsilon-mix's
+    #: second choice has that probability too (:class:`~fusion.sim.policies.EpsilonMixPolicy`).
+    propensity: float = 1.0
+    #: Whether the last selection took epsilon-mix's branch, the second choice (only
+    #: :class:`~fusion.sim.policies.EpsilonMixPolicy` sets it; ``meta.explored``).
+    explored: bool = False
 
     @classmethod
     def for_run(cls, rng: np.random.Generator | None = None) -> PathPolicy:

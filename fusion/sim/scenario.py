@@ -31,7 +31,7 @@ import orjson
 
 from fusion.config.config import MAX_REQUESTS, MAX_SLOTS, RUN_K_PATHS, Config
 from fusion.config.features import STATE_FEATURES, feature_bounds, path_features
-from fusion.config.heuristics import HEURISTICS
+from fusion.config.heuristics import HEURISTICS, SPECTRUM_RULES
 from fusion.config.vocabulary import BIT_RATES, MAX_LINE_BYTES
 from fusion.errors import ConfigError
 from fusion.sim.failures import plan_failure
@@ -223,6 +223,12 @@ _FLOATS = {"frag_indicator", "mean_block_size", "length_km", "spectral_efficienc
 _ROUNDED = {"frag_indicator", "mean_block_size"}
 
 
+#: ``meta.behaviour`` at its longest: a heuristic's name and a spectrum rule.
+_WIDEST_BEHAVIOUR = "/".join(
+    max(names, key=len) for names in ([h.name for h in HEURISTICS], SPECTRUM_RULES)
+)
+
+
 def _widest(names: tuple[str, ...], nodes: int, slots: int) -> dict[str, float | int]:
     """Each feature at its longest JSON text within its range (the catalogue's bounds)."""
     low, high = feature_bounds(names, nodes=nodes, slots=slots)
@@ -271,6 +277,9 @@ def line_bytes(config: Config, topology: Topology) -> tuple[int, int]:
         "arrival_time": _WIDEST_FLOAT,
         "bit_rate": MAX_SLOTS,
         "start_slot": slots,
+        "behaviour": _WIDEST_BEHAVIOUR,
+        "explored": False,
+        "propensity": _WIDEST_FLOAT,
     }
     record = {
         "t": total,

@@ -31,6 +31,16 @@ order) in its sidecar, and the manifest takes that list when it has none. Reader
 made before manifests recorded it (or whose hand-fed shards held no path) is guessed from its
 content, as before.
 
+**The record edition an engine-written dataset holds** (``record_edition``, a top-level string:
+:data:`fusion.config.features.RECORD_EDITION`, the newest of
+:data:`~fusion.config.features.EDITIONS`) is recorded the same way, by :func:`init_manifest`
+from a sweep, a study's points and ``fusion run``, and copied into each sidecar. A run adds
+shards only to a dataset of its own edition: a manifest that records another, or none (made
+before manifests recorded it, or by a hand-fed writer), is refused before any shard is written
+(:func:`check_record_edition`), so a dataset never holds lines of two editions. Hand-fed
+writers (the caller's records) neither record nor check it; readers ignore it (a field a line
+lacks is absent or null, as ever).
+
 Every field is type-checked on read (:func:`check_manifest`); a seed listed twice is refused.
 
     >>> import tempfile
@@ -39,6 +49,8 @@ Every field is type-checked on read (:func:`check_manifest`); a seed listed twic
     ...                   path_features=["path_hops", "min_residual_slots"])
     >>> m["format"], m["schema_version"], len(m["shards"]), m["path_features"]
     ('fusion-offline-rl', 1, 0, ['path_hops', 'min_residual_slots'])
+    >>> "record_edition" in m  # a hand-fed writer's: none
+    False
 """
 
 from __future__ import annotations
@@ -59,6 +71,7 @@ from fusion.storage.atomic import write_bytes_atomic
 from fusion.storage.dataset_identity import check_same_config, config_sha256
 from fusion.storage.integrity import count_whole_lines
 from fusion.storage.ownership import Lease, refuse_if_held
+from fusion.storage.shard_entries import RECORD_EDITION_FIELD as RECORD_EDITION_FIELD
 from fusion.storage.shard_entries import (
     bad_field,
     check_entry,
@@ -151,6 +164,9 @@ def check_manifest(file: Path, data: dict[str, Any]) -> None:
         raise bad_field(file, "config_sha256", "64 hex digits", data.get("config_sha256"))
     if PATH_FEATURES_FIELD in data:
         check_path_features_field(file, PATH_FEATURES_FIELD, data[PATH_FEATURES_FIELD])
+    edition = data.get(RECORD_EDITION_FIELD, "")
+    if not isinstance(edition, str) or (RECORD_EDITION_FIELD in data and not edition):
+        raise bad_field(file, RECORD_EDITION_FIELD, "the name of a record edition", edition)
     planned = data.get("planned_seeds", [])
     if not isinstance(planned, list) or not all(is_count(s) for s in planned):
         raise bad_field(file, "planned_seeds", "a list of seeds", planned)
@@ -182,6 +198,54 @@ def recorded_path_features(record: Mapping[str, Any] | None) -> tuple[str, ...] 
     return tuple(record[PATH_FEATURES_FIELD])
 
 
+def check_record_edition(directory: Path, manifest: Mapping[str, Any], edition: str) -> None:
+    """Refuse to add an engine's shards of ``edition`` to a dataset whose manifest records
+    another edition, or none (made before manifests recorded it, or by a hand-fed writer).
+
+    :param directory: The dataset directory, for the message.
+    :param manifest: Its manifest as read.
+    :param edition: The edition the run writes (:data:`fusion.config.features.RECORD_EDITION`).
+    :raises ManifestConflictError: naming the directory, both editions and what to do.
+
+        >>> check_record_edition(Path("d"), {"record_edition": "behaviour"}, "behaviour")
+        >>> check_record_edition(Path("d"), {}, "behaviour")
+        Traceback (most recent call last):
+        ...
+        fusion.errors.ManifestConflictError: d: its manifest records no record edition (the dataset was made before manifests recorded one: its shards hold an edition before 'behaviour'), and this run writes edition 'behaviour' (fusion.config.features.EDITIONS): a dataset holds one edition; write to a new directory, or pass --overwrite to replace this one
+    """
+    recorded = manifest.get(RECORD_EDITION_FIELD)
+    if recorded == edition:
+        return
+    if recorded is None:
+        held = (
+            "its manifest records no record edition (the dataset was made before manifests "
+            f"recorded one: its shards hold an edition before {edition!r})"
+        )
+    else:
+        held = f"its shards hold record edition {recorded!r}"
+    raise ManifestConflictError(
+        f"{directory}: {held}, and this run writes edition {edition!r} "
+        "(fusion.config.features.EDITIONS): a dataset holds one edition; write to a new "
+        "directory, or pass --overwrite to replace this one"
+    )
+
+
+def refuse_other_edition(directory: Path, edition: str) -> None:
+    """:func:`check_record_edition` of the dataset in ``directory``, when it has a readable
+    manifest (a study checks every point with it before it writes anything; what has none is
+    checked when its manifest is made again).
+
+    :param directory: A dataset directory (it may not exist).
+    :param edition: The edition the run writes.
+    :raises ManifestConflictError: as :func:`check_record_edition`.
+    """
+    try:
+        manifest = read_manifest(directory / MANIFEST_NAME)
+    except DatasetError:
+        return
+    check_record_edition(directory, manifest, edition)
+
+
 def _write_manifest(dataset_dir: Path, manifest: dict[str, Any]) -> None:
     manifest["shards"].sort(key=lambda entry: int(entry["seed"]))
     manifest["updated"] = now_iso()
@@ -194,6 +258,7 @@ def _new_manifest(
     stem: str,
     planned_seeds: Iterable[int],
     path_features: Sequence[str] | None,
+    record_edition: str | None = None,
 ) -> dict[str, Any]:
     manifest: dict[str, Any] = {
         "format": FORMAT_NAME,
@@ -206,6 +271,8 @@ def _new_manifest(
     }
     if path_features is not None:
         manifest[PATH_FEATURES_FIELD] = list(path_features)
+    if record_edition is not None:
+        manifest[RECORD_EDITION_FIELD] = record_edition
     manifest["planned_seeds"] = sorted({int(s) for s in planned_seeds})
     manifest["shards"] = []
     return manifest
@@ -217,14 +284,18 @@ def _check_same_dataset(
     config: Mapping[str, Any],
     stem: str,
     path_features: Sequence[str] | None,
+    record_edition: str | None = None,
 ) -> bool:
-    """Refuse another dataset's writer; ``True`` when the manifest takes ``path_features``
-    (it recorded none: made before manifests recorded them)."""
+    """Refuse another dataset's writer (another config, stem or record edition); ``True``
+    when the manifest takes ``path_features`` (it recorded none: made before manifests
+    recorded them)."""
     check_same_config(str(file), manifest, config)
     if manifest.get("stem") != stem:
         raise ManifestConflictError(
             f"{file}: this dataset's shards are named {manifest.get('stem')!r}, not {stem!r}"
         )
+    if record_edition is not None:
+        check_record_edition(file.parent, manifest, record_edition)
     if path_features is None:
         return False
     recorded = recorded_path_features(manifest)
@@ -247,11 +318,12 @@ def init_manifest(
     stem: str = DEFAULT_STEM,
     run_id: str | None = None,
     path_features: Sequence[str] | None = None,
+    record_edition: str | None = None,
 ) -> dict[str, Any]:
     """Create the manifest, or check that an existing one is for the same config.
 
-    The keys that fix a dataset (format, schema version, config sha256, stem, path features)
-    never change once written; planned seeds are added to, and a manifest that records no
+    The keys that fix a dataset (format, schema version, config sha256, stem, path features,
+    record edition) never change once written; planned seeds are added to, and a manifest that records no
     path features takes ``path_features``. ``run_id`` marks the run that now writes the
     dataset (a sweep's driver checks it at every commit: :func:`commit_entries`).
 
@@ -263,8 +335,12 @@ def init_manifest(
     :param path_features: The path features its shards hold, in order
         (:func:`fusion.config.features.path_features` of the config's setting); ``None``: the
         writer does not know (a hand-fed writer: see the module docstring).
+    :param record_edition: The record edition the engine writes into its shards
+        (:data:`fusion.config.features.RECORD_EDITION`); ``None``: a hand-fed writer, which
+        neither records nor checks it.
     :raises ManifestConflictError: when the directory holds a dataset of another config, or
-        whose recorded path features differ.
+        whose recorded path features differ, or (given ``record_edition``) whose manifest
+        records another record edition or none.
     :raises ValueError: when ``path_features`` names what is not a path feature.
     :return: The manifest as written.
     """
@@ -277,7 +353,9 @@ def init_manifest(
         file = directory / MANIFEST_NAME
         if file.exists():
             manifest = read_manifest(file)
-            changed = _check_same_dataset(file, manifest, config, stem, path_features)
+            changed = _check_same_dataset(
+                file, manifest, config, stem, path_features, record_edition
+            )
             merged = sorted(set(manifest.get("planned_seeds", [])) | set(seeds))
             owner = manifest.get("run_id") if run_id is None else run_id
             if (
@@ -290,7 +368,7 @@ def init_manifest(
                     manifest["run_id"] = owner
                 _write_manifest(directory, manifest)
             return manifest
-        manifest = _new_manifest(config, stem, seeds, path_features)
+        manifest = _new_manifest(config, stem, seeds, path_features, record_edition)
         if run_id is not None:
             manifest["run_id"] = run_id
         _write_manifest(directory, manifest)
@@ -441,7 +519,8 @@ def rebuild_manifest(
 
     A shard with a sidecar gets the sidecar's record; a shard without one is listed as
     ``writing`` with its whole lines counted, so it is never taken for complete. The path
-    features are the first sidecar's that records them (none: a dataset made before).
+    features (and the record edition) are the first sidecar's that records them (none: a
+    dataset made before).
 
     :param dataset_dir: The dataset directory.
     :param owner: The lease of the run rebuilding it (a resume); ``None``: refused while any
@@ -483,6 +562,10 @@ def rebuild_manifest(
     manifest = _new_manifest(source["config"], stem, sorted(set(sidecars) | set(shard_files)), None)
     manifest["rebuilt"] = True
     _take_path_features(manifest, [sidecars[seed] for seed in sorted(sidecars)])
+    editions = [r.get(RECORD_EDITION_FIELD) for _, r in sorted(sidecars.items())]
+    edition = next((e for e in editions if isinstance(e, str) and e), None)
+    if edition is not None:
+        manifest[RECORD_EDITION_FIELD] = edition
     for seed in sorted(set(sidecars) | set(shard_files)):
         record = sidecars.get(seed)
         if record is not None:

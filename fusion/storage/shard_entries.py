@@ -32,6 +32,7 @@ from fusion.storage.statuses import STATUS_COMPLETE, STATUSES
 __all__ = [
     "ENTRY_KEYS",
     "ENTRY_STATS",
+    "RECORD_EDITION_FIELD",
     "bad_field",
     "check_entry",
     "compact_entry",
@@ -73,6 +74,9 @@ ENTRY_STATS = (
     "path_feasible",
     "path_chosen",
 )
+#: The manifest's (and a sidecar's) field naming the record edition an engine-written
+#: dataset's shards hold (:data:`fusion.config.features.RECORD_EDITION`).
+RECORD_EDITION_FIELD = "record_edition"
 #: What a sidecar holds beside the shard's entry: what identifies its dataset.
 _SIDECAR_ONLY = frozenset({"config", "config_sha256", "format", "schema_version", "stem"})
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -175,7 +179,7 @@ def read_sidecar(path: Path) -> dict[str, Any] | None:
 
 def sidecar_record(manifest_like: Mapping[str, Any], entry: Mapping[str, Any]) -> dict[str, Any]:
     """The sidecar content: the shard's entry plus what identifies its dataset (and the path
-    features its shards hold, when the manifest records them).
+    features its shards hold and their record edition, when the manifest records them).
 
     :param manifest_like: The manifest, or what a writer knows of it.
     :param entry: The shard's record.
@@ -185,6 +189,8 @@ def sidecar_record(manifest_like: Mapping[str, Any], entry: Mapping[str, Any]) -
         record[key] = manifest_like[key]
     if manifest_like.get("path_features") is not None:
         record["path_features"] = list(manifest_like["path_features"])
+    if manifest_like.get(RECORD_EDITION_FIELD) is not None:
+        record[RECORD_EDITION_FIELD] = manifest_like[RECORD_EDITION_FIELD]
     return record
 
 

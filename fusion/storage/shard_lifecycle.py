@@ -107,6 +107,7 @@ class ShardContext:
         self.identity = {k: manifest[k] for k in ("config", "config_sha256", "stem")}
         self.identity.update(format=mf.FORMAT_NAME, schema_version=mf.SCHEMA_VERSION)
         self.identity[mf.PATH_FEATURES_FIELD] = manifest.get(mf.PATH_FEATURES_FIELD)
+        self.identity[mf.RECORD_EDITION_FIELD] = manifest.get(mf.RECORD_EDITION_FIELD)
         self.entry = entry
 
     def publish(self, log: WrittenShard, error: BaseException | None) -> None:
@@ -254,16 +255,23 @@ def _listing(
     stem: str,
     commit: bool,
     path_features: Sequence[str] | None,
+    record_edition: str | None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The manifest (created or checked with ``commit``) and its entries of ``seed``."""
     if commit:
         manifest = mf.init_manifest(
-            directory, config, planned_seeds=[seed], stem=stem, path_features=path_features
+            directory,
+            config,
+            planned_seeds=[seed],
+            stem=stem,
+            path_features=path_features,
+            record_edition=record_edition,
         )
         return manifest, [e for e in manifest["shards"] if e["seed"] == seed]
     # the driver made and checked the manifest; reading it would cost per shard
     manifest = {"config": config, "config_sha256": config_sha256(config), "stem": stem}
     manifest[mf.PATH_FEATURES_FIELD] = path_features
+    manifest[mf.RECORD_EDITION_FIELD] = record_edition
     return manifest, []
 
 
@@ -278,6 +286,7 @@ def open_shard_context(
     commit: bool = True,
     owner: Lease | None = None,
     path_features: Sequence[str] | None = None,
+    record_edition: str | None = None,
 ) -> ShardContext:
     """Prepare the shard ``dataset_dir/<stem>.seed<seed>.jsonl`` for its writer, its lock held
     (see :meth:`fusion.storage.shard_writer.DatasetLogger.open_shard`, which calls this, for
@@ -292,22 +301,27 @@ def open_shard_context(
     :param commit: Create or check the manifest and list the shard there.
     :param owner: The lease of the run writing the directory, or ``None``.
     :param path_features: The path features every transition's paths hold, or ``None``.
+    :param record_edition: The record edition the engine writes, or ``None`` (hand-fed).
     :return: The context; the caller releases its lock if it cannot build the writer.
     :raises ShardBusyError: when another writer holds this seed's shard.
     :raises ShardExistsError: when the shard is complete and ``overwrite`` is false.
-    :raises ManifestConflictError: when the directory holds another config's dataset or is
-        a study.
+    :raises ManifestConflictError: when the directory holds another config's dataset (or,
+        given ``record_edition``, another edition's) or is a study.
     """
     seed = check_seed(seed)
     check_compression(compress)
     directory = Path(dataset_dir)
     _refuse_directory(directory, stem, seed, commit, owner)
+    if commit and record_edition is not None:  # (before the shard's lock file is made)
+        mf.refuse_other_edition(directory, record_edition)
     directory.mkdir(parents=True, exist_ok=True)
     shard_path = directory / shard_file_name(seed, stem)
     lock = _lock(shard_path, seed)
     try:
         config = {k: v for k, v in engine_props.items() if k != "seed"}
-        manifest, listed = _listing(directory, config, seed, stem, commit, path_features)
+        manifest, listed = _listing(
+            directory, config, seed, stem, commit, path_features, record_edition
+        )
         refuse_existing(listed, seed, shard_path, overwrite)
         _clear_leftovers(shard_path)
         entry = {

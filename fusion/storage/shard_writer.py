@@ -185,6 +185,7 @@ class DatasetLogger:
         trusted: bool = False,
         owner: Lease | None = None,
         path_features: Sequence[str] | None = None,
+        record_edition: str | None = None,
     ) -> DatasetLogger:
         """Open the shard ``dataset_dir/<stem>.seed<seed>.jsonl``.
 
@@ -221,12 +222,16 @@ class DatasetLogger:
             path, which the manifest then takes (:mod:`fusion.storage.manifest`). Every path of
             every transition must hold exactly the list (a transition that does not is refused,
             as ``fusion validate`` would refuse its line).
+        :param record_edition: The record edition the engine writes
+            (:data:`fusion.config.features.RECORD_EDITION`): recorded in the manifest (with
+            ``commit``) and the sidecar, and a dataset whose manifest records another (or none)
+            refused. ``None`` (a hand-fed writer): neither recorded nor checked.
         :raises ShardBusyError: when another writer holds this seed's shard.
         :raises DirectoryBusyError: when a run holds the directory and ``owner`` is not its.
         :raises RunConflictError: when ``owner`` no longer holds the directory.
         :raises ShardExistsError: when the shard is complete and ``overwrite`` is false.
-        :raises ManifestConflictError: when the directory holds a dataset of another config,
-            or is a study (a dataset there would be shadowed by it: write into a point).
+        :raises ManifestConflictError: when the directory holds a dataset of another config
+            (or record edition), or is a study (a dataset there would be shadowed by it: write into a point).
         """
         shard = open_shard_context(
             dataset_dir,
@@ -238,6 +243,7 @@ class DatasetLogger:
             commit=commit,
             owner=owner,
             path_features=path_features,
+            record_edition=record_edition,
         )
         try:
             log = cls(

@@ -4,7 +4,8 @@ fusion's path-only ones; one class each, one module per idea, one registry.
 Reference: micdoh/XLRON ``xlron/heuristics/heuristics.py``. Every heuristic ranks the feasible
 candidate paths (the engine's mask) and allocates with its spectrum rule
 (:func:`fusion.sim.spectrum.place`; a path-only one takes ``[policy_settings] spectrum``); the
-action logged is the path index, ``meta.start_slot`` the chosen start. Ties go to the lower
+action logged is the path index, ``meta.start_slot`` the chosen start (for every heuristic) and
+``meta.behaviour`` its name and spectrum rule (``lf_ksp/last_fit``). Ties go to the lower
 path index (and the lower slot), as XLRON's ``argmin``/``argmax`` take the first.
 
 The modules: :mod:`~fusion.sim.heuristics.first_feasible` (``ksp_*``),

@@ -40,9 +40,15 @@ class LeastCongestedPolicy(PathPolicy):
 
 
 class RandomFeasiblePolicy(PathPolicy):
-    """A uniformly random order of the feasible paths, drawn from a seeded generator.
+    """A uniformly random order of the feasible paths, drawn from a seeded generator; each
+    ranking sets :attr:`~fusion.sim.policy.PathPolicy.propensity` to 1/n over its n feasible
+    paths (1.0 for none).
 
     :param rng: The run's generator (one stream per seed).
+
+        >>> policy = RandomFeasiblePolicy(np.random.default_rng(0))
+        >>> sorted(policy.rank({}, [True, False, True, True])), policy.propensity
+        ([0, 2, 3], 0.3333333333333333)
     """
 
     name = "random_feasible"
@@ -59,6 +65,9 @@ class RandomFeasiblePolicy(PathPolicy):
         candidates = feasible(action_mask)
         if len(candidates) > 1:
             self.rng.shuffle(candidates)
+            self.propensity = 1.0 / len(candidates)
+        else:
+            self.propensity = 1.0
         return candidates
 
     def rank_decision(self, decision: DecisionView) -> list[int]:
