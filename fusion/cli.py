@@ -607,7 +607,7 @@ def cmd_benchmark_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_benchmark_report(args: argparse.Namespace) -> int:
     """``fusion benchmark report``: the table from the results files, in the suite's order."""
-    from fusion.benchmark.report import collect, format_table, plot_table
+    from fusion.benchmark.report import collect, format_markdown, format_table, plot_table
     from fusion.benchmark.suite import load_suite
 
     if args.plot:
@@ -623,6 +623,8 @@ def cmd_benchmark_report(args: argparse.Namespace) -> int:
     table = collect(load_suite(), args.out)
     if args.json:
         _print_json(table)
+    elif args.markdown:
+        print(format_markdown(table))
     else:
         print(format_table(table))
     if args.plot:
@@ -696,7 +698,11 @@ def _add_benchmark_scores(bench: argparse._SubParsersAction) -> None:
         "report", help="the table: preset rows x policy columns (score [95%% CI], blocking)"
     )
     r.add_argument("--out", default="benchmark", help="the build's directory (default: benchmark)")
-    r.add_argument("--json", action="store_true", help="print every results file as JSON")
+    shape = r.add_mutually_exclusive_group()
+    shape.add_argument("--json", action="store_true", help="print every results file as JSON")
+    shape.add_argument(
+        "--markdown", action="store_true", help="the table in Markdown (as the README holds it)"
+    )
     r.add_argument("--plot", help="a figure of the scores with their intervals (matplotlib)")
     _add_overwrite(r, "--plot")
     r.set_defaults(func=cmd_benchmark_report)
