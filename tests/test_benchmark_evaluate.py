@@ -83,8 +83,10 @@ def test_evaluate_when_given_other_seeds_scores_on_them_and_reuses_the_model(eva
     model = out / "v0" / PRESET / "models" / "bc.npz"
     trained = model.stat().st_mtime_ns
     argv = ["benchmark", "evaluate", "--preset", PRESET, "--out", str(out), "--quick"]
+    suite_figures = results_path(out, "v0", PRESET).read_bytes()
     assert main([*argv, "--eval-seeds", "2000-2002", "--learner", "bc", "--workers", "1"]) == 0
-    results = _results(out)
+    assert results_path(out, "v0", PRESET).read_bytes() == suite_figures  # beside, not over
+    results = orjson.loads(results_path(out, "v0", PRESET, [2000, 2001, 2002]).read_bytes())
     assert results["seeds"] == [2000, 2001, 2002] and results["learners"] == ["bc"]
     assert [r["seed"] for r in results["policies"]["bc"]["per_seed"]] == [2000, 2001, 2002]
     assert "fqi" not in results["policies"]

@@ -44,7 +44,7 @@ from fusion.benchmark.build import CHOICE_FILE, dataset_directory, rebuild_comma
 from fusion.benchmark.cards import read_card
 from fusion.benchmark.files import write_own_json
 from fusion.benchmark.suite import DatasetSpec, Suite
-from fusion.config.config import Config
+from fusion.config.config import Config, format_seeds
 from fusion.errors import ConfigError, DatasetError, FusionError
 from fusion.report.scores import score_interval, seed_scores
 from fusion.run.evaluate import evaluate_policies
@@ -121,13 +121,25 @@ class EvaluateResult:
     results: dict[str, Any]
 
 
-def results_path(out: str | os.PathLike[str], version: str, preset: str) -> Path:
-    """``OUT/<version>/<preset>/results.json``.
+def results_path(
+    out: str | os.PathLike[str],
+    version: str,
+    preset: str,
+    seeds: Sequence[int] | None = None,
+) -> Path:
+    """``OUT/<version>/<preset>/results.json`` for the suite's evaluation seeds;
+    ``results.seeds-<SEEDS>.json`` for others (``--eval-seeds``), so that a check on seeds
+    nobody tuned on sits beside the suite's figures, never over them.
 
     >>> results_path("b", "v0", "maskrsa-nsfnet").as_posix()
     'b/v0/maskrsa-nsfnet/results.json'
+    >>> results_path("b", "v0", "maskrsa-nsfnet", [2000, 2001, 2002, 2009]).name
+    'results.seeds-2000-2002,2009.json'
     """
-    return Path(out).expanduser() / version / preset / RESULTS_FILE
+    directory = Path(out).expanduser() / version / preset
+    if seeds is None:
+        return directory / RESULTS_FILE
+    return directory / f"results.seeds-{format_seeds(list(seeds))}.json"
 
 
 def _spec(specs: Sequence[DatasetSpec], behaviour: str) -> DatasetSpec:
@@ -328,7 +340,8 @@ def evaluate_preset(
     cards = {spec.behaviour: _built_card(spec, out) for spec in specs}
     expert = _expert_spec(_spec(specs, "expert"), out)
     config = _spec(specs, "ksp-ff").config()
-    path = results_path(out, suite.version, preset)
+    others = None if held == list(suite.seeds("eval")) else held  # (beside the suite's figures)
+    path = results_path(out, suite.version, preset, others)
     identity = {
         "suite": suite.version,
         "preset": preset,

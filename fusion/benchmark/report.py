@@ -14,7 +14,7 @@ shows its reason instead of a score.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,17 +28,20 @@ from fusion.optional import require
 __all__ = ["collect", "format_markdown", "format_table", "plot_table"]
 
 
-def collect(suite: Suite, out: str | os.PathLike[str]) -> dict[str, Any]:
+def collect(
+    suite: Suite, out: str | os.PathLike[str], seeds: Sequence[int] | None = None
+) -> dict[str, Any]:
     """Every preset's results, in the suite's order.
 
     :param suite: The suite.
     :param out: The build's output directory.
+    :param seeds: The evaluation seeds of the results (``--eval-seeds``; default: the suite's).
     :return: ``{"suite", "out", "columns", "rows": [results.json ...], "missing": [preset]}``.
     :raises DatasetError: naming a results file that cannot be read.
     """
     rows, missing = [], []
     for preset in suite.presets:
-        path = results_path(out, suite.version, preset)
+        path = results_path(out, suite.version, preset, seeds)
         if not path.exists():
             missing.append(preset)
             continue
