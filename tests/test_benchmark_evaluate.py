@@ -68,6 +68,20 @@ def test_evaluate_when_quick_gives_ksp_ff_and_each_learner_a_score_with_its_inte
     assert not list((evaluated / "v0" / PRESET / "mixed").rglob("*.npz"))  # no cache written
 
 
+def test_afterstate_expert_when_trained_reranks_the_expert_under_its_path_order(evaluated):
+    choice = orjson.loads((evaluated / "v0" / PRESET / "expert.choice.json").read_bytes())
+    models = evaluated / "v0" / PRESET / "models"
+    record = orjson.loads((models / "afterstate-expert.json").read_bytes())
+    assert record["hyperparameters"]["support_policy"] == choice["policy"]
+    assert record["points"] == {"path_order": [choice["path_order"]]}
+    entry = _results(evaluated)["policies"]["afterstate-expert"]
+    assert entry["spec"].endswith(f"afterstate-expert.npz:path_order={choice['path_order']}")
+    plain = orjson.loads((models / "afterstate.json").read_bytes())
+    assert plain["hyperparameters"]["support_policy"] == "ksp_ff"
+    order = load_suite(quick=True).datasets([PRESET])[1].config().general.path_order
+    assert plain["points"] == {"path_order": [order]}
+
+
 def test_evaluate_when_run_again_keeps_the_results(evaluated, capsys):
     path = results_path(evaluated, "v0", PRESET)
     before = path.stat().st_mtime_ns, path.read_bytes()
