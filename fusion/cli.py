@@ -559,10 +559,10 @@ def cmd_benchmark_publish(args: argparse.Namespace) -> int:
 
 def cmd_benchmark_evaluate(args: argparse.Namespace) -> int:
     """``fusion benchmark evaluate``: per preset, the references, KSP-FF and the learners on
-    the evaluation seeds, scored into ``OUT/<version>/<preset>/results.json``."""
+    the evaluation seeds, scored into ``OUT/<version>/<preset>/results.json`` (other seeds:
+    ``results.seeds-<SEEDS>.json``)."""
     from fusion.benchmark.evaluate import LEARNERS, EvaluateResult, evaluate_suite
     from fusion.benchmark.suite import load_suite
-    from fusion.config.config import parse_seeds
 
     suite = load_suite(quick=args.quick)
     unknown = [name for name in args.preset or [] if name not in suite.presets]
@@ -571,14 +571,7 @@ def cmd_benchmark_evaluate(args: argparse.Namespace) -> int:
             f"--preset {unknown[0]!r}: not in suite {suite.version}; expected one of "
             + ", ".join(suite.presets)
         )
-    seeds = None
-    if args.eval_seeds is not None:
-        try:
-            seeds = parse_seeds(args.eval_seeds)
-        except ValueError as exc:
-            raise UsageError(f"--eval-seeds {args.eval_seeds!r}: {exc}") from None
-        if not seeds:
-            raise UsageError(f"--eval-seeds {args.eval_seeds!r}: no seeds")
+    seeds = _eval_seeds(args.eval_seeds)
 
     def show(result: EvaluateResult) -> None:
         cells = []
@@ -602,9 +595,27 @@ def cmd_benchmark_evaluate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _eval_seeds(text: str | None) -> list[int] | None:
+    """``--eval-seeds`` parsed (``None``: not given).
+
+    :raises UsageError: naming the option and what is wrong.
+    """
+    from fusion.config.config import parse_seeds
+
+    if text is None:
+        return None
+    try:
+        seeds = parse_seeds(text)
+    except ValueError as exc:
+        raise UsageError(f"--eval-seeds {text!r}: {exc}") from None
+    if not seeds:
+        raise UsageError(f"--eval-seeds {text!r}: no seeds")
+    return list(seeds)
+
+
 def cmd_benchmark_report(args: argparse.Namespace) -> int:
     """``fusion benchmark report``: the table from the results files, in the suite's order."""
-    from fusion.benchmark.report import collect, format_table, plot_table
+    from fusion.benchmark.report import collect, format_markdown, format_table, plot_table
     from fusion.benchmark.suite import load_suite
 
     if args.plot:
@@ -617,9 +628,13 @@ def cmd_benchmark_report(args: argparse.Namespace) -> int:
         from fusion.storage.outputs import check_output
 
         check_output(args.plot, overwrite=args.overwrite)
-    table = collect(load_suite(), args.out)
+    seeds = _eval_seeds(args.eval_seeds)
+    suite = load_suite()
+    table = collect(suite, args.out, None if seeds == list(suite.seeds("eval")) else seeds)
     if args.json:
         _print_json(table)
+    elif args.markdown:
+        print(format_markdown(table))
     else:
         print(format_table(table))
     if args.plot:
@@ -693,8 +708,15 @@ def _add_benchmark_scores(bench: argparse._SubParsersAction) -> None:
         "report", help="the table: preset rows x policy columns (score [95%% CI], blocking)"
     )
     r.add_argument("--out", default="benchmark", help="the build's directory (default: benchmark)")
-    r.add_argument("--json", action="store_true", help="print every results file as JSON")
+    shape = r.add_mutually_exclusive_group()
+    shape.add_argument("--json", action="store_true", help="print every results file as JSON")
+    shape.add_argument(
+        "--markdown", action="store_true", help="the table in Markdown (as the README holds it)"
+    )
     r.add_argument("--plot", help="a figure of the scores with their intervals (matplotlib)")
+    r.add_argument(
+        "--eval-seeds", help="the results of evaluate --eval-seeds SEEDS (default: the suite's)"
+    )
     _add_overwrite(r, "--plot")
     r.set_defaults(func=cmd_benchmark_report)
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from fusion.benchmark.build import build_suite, dataset_directory
+from fusion.benchmark import build as build_module
+from fusion.benchmark.build import CHOICE_FILE, build_suite, choose_expert, dataset_directory
 from fusion.benchmark.cards import card_path, content_sha256, read_card
-from fusion.benchmark.suite import load_suite
+from fusion.benchmark.suite import expert_candidates, load_suite
 from fusion.cli import main
 from fusion.config.heuristics import HEURISTICS
 from fusion.config.vocabulary import PATH_ORDERS
@@ -42,7 +43,7 @@ def test_quick_build_when_run_makes_four_datasets_and_their_cards(built):
             assert key in card, (spec.name, key)
         assert card["quick"] is True and card["seeds"] == list(spec.seeds)
         assert card["size"]["transitions"] == card["size"]["episodes"] * spec.requests
-        assert card["rebuild"] == f"fusion benchmark build --preset {PRESET} --out {built} --quick"
+        assert card["rebuild"] == f"fusion benchmark build --preset {PRESET} --out OUT --quick"
 
 
 def test_expert_when_built_records_its_choice_from_every_heuristic_and_path_order(built):
@@ -52,6 +53,28 @@ def test_expert_when_built_records_its_choice_from_every_heuristic_and_path_orde
     assert choice["blocking"] == min(choice["candidates"].values())
     assert (expert["policy"], expert["path_order"]) == (choice["policy"], choice["path_order"])
     assert choice["tune_seeds"] == list(load_suite(quick=True).seeds("tune"))
+    ranked = sorted(expert_candidates(), key=choice["candidates"].get)  # a tie: registry order
+    assert (choice["spec"], choice["runner_up"]) == (ranked[0], ranked[1])
+    assert set(choice["vs_runner_up"]) >= {"mean", "ci95_low", "ci95_high"}
+
+
+def test_expert_choice_when_an_input_changed_is_made_again(built, monkeypatch):
+    spec = next(s for s in _specs() if s.kind == "expert")
+    kept = choose_expert(spec, built, workers=1)
+    assert kept == choose_expert(spec, built, workers=1)  # the same inputs: read back
+    calls = []
+    real = build_module.evaluate_policies
+    monkeypatch.setattr(
+        build_module, "evaluate_policies", lambda *a, **k: calls.append(1) or real(*a, **k)
+    )
+    choose_expert(spec, built, workers=1)
+    assert calls == []
+    path = dataset_directory(built, spec).with_name(CHOICE_FILE)
+    for key in ("warmup_requests", "candidates_sha256", "fusion_version"):
+        stale = {**kept, key: "other"}
+        path.write_bytes(orjson.dumps(stale))
+        assert choose_expert(spec, built, workers=1)[key] == kept[key], key
+    assert len(calls) == 3
 
 
 def test_mixed_when_built_is_a_study_of_every_heuristic_under_every_path_order(built):

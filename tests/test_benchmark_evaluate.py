@@ -68,6 +68,20 @@ def test_evaluate_when_quick_gives_ksp_ff_and_each_learner_a_score_with_its_inte
     assert not list((evaluated / "v0" / PRESET / "mixed").rglob("*.npz"))  # no cache written
 
 
+def test_afterstate_expert_when_trained_reranks_the_expert_under_its_path_order(evaluated):
+    choice = orjson.loads((evaluated / "v0" / PRESET / "expert.choice.json").read_bytes())
+    models = evaluated / "v0" / PRESET / "models"
+    record = orjson.loads((models / "afterstate-expert.json").read_bytes())
+    assert record["hyperparameters"]["support_policy"] == choice["policy"]
+    assert record["points"] == {"path_order": [choice["path_order"]]}
+    entry = _results(evaluated)["policies"]["afterstate-expert"]
+    assert entry["spec"].endswith(f"afterstate-expert.npz:path_order={choice['path_order']}")
+    plain = orjson.loads((models / "afterstate.json").read_bytes())
+    assert plain["hyperparameters"]["support_policy"] == "ksp_ff"
+    order = load_suite(quick=True).datasets([PRESET])[1].config().general.path_order
+    assert plain["points"] == {"path_order": [order]}
+
+
 def test_evaluate_when_run_again_keeps_the_results(evaluated, capsys):
     path = results_path(evaluated, "v0", PRESET)
     before = path.stat().st_mtime_ns, path.read_bytes()
@@ -83,8 +97,10 @@ def test_evaluate_when_given_other_seeds_scores_on_them_and_reuses_the_model(eva
     model = out / "v0" / PRESET / "models" / "bc.npz"
     trained = model.stat().st_mtime_ns
     argv = ["benchmark", "evaluate", "--preset", PRESET, "--out", str(out), "--quick"]
+    suite_figures = results_path(out, "v0", PRESET).read_bytes()
     assert main([*argv, "--eval-seeds", "2000-2002", "--learner", "bc", "--workers", "1"]) == 0
-    results = _results(out)
+    assert results_path(out, "v0", PRESET).read_bytes() == suite_figures  # beside, not over
+    results = orjson.loads(results_path(out, "v0", PRESET, [2000, 2001, 2002]).read_bytes())
     assert results["seeds"] == [2000, 2001, 2002] and results["learners"] == ["bc"]
     assert [r["seed"] for r in results["policies"]["bc"]["per_seed"]] == [2000, 2001, 2002]
     assert "fqi" not in results["policies"]

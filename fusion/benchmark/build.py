@@ -23,6 +23,7 @@ blocking (:func:`choose_expert`, every heuristic under every path order through
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shlex
 import sys
@@ -48,13 +49,14 @@ from fusion.benchmark.files import write_own_json
 from fusion.benchmark.suite import DatasetSpec, expert_candidates, mixed_grid
 from fusion.config.grid import parse_grid
 from fusion.errors import DatasetError, FusionError
+from fusion.report.scores import change_interval
 from fusion.run.evaluate import evaluate_policies, split_spec
 from fusion.run.study import run_study
 from fusion.run.sweep import run_sweep
 from fusion.storage.dataset_identity import config_sha256
 from fusion.storage.statuses import STATUS_FAILED
 
-__all__ = ["BuildResult", "build_suite", "choose_expert", "dataset_directory"]
+__all__ = ["BuildResult", "build_suite", "choice_inputs", "choose_expert", "dataset_directory"]
 
 CHOICE_FILE = "expert.choice.json"
 
@@ -106,33 +108,36 @@ def choose_expert(
     """The expert of a preset: of every heuristic under every path order, the one with the
     lowest blocking on the tuning seeds (each candidate runs the same seeds, so the
     differences are paired; a tie goes to the first in the registry's order). Kept in
-    ``OUT/<version>/<preset>/expert.choice.json`` and read back by a later build.
+    ``OUT/<version>/<preset>/expert.choice.json`` and read back by a later build only when
+    everything the choice depends on is the same (:func:`choice_inputs`: seeds, load, sizes,
+    the candidates, fusion's version); else chosen again.
+
+    The runner-up is recorded with the paired change of the chosen one against it
+    (``vs_runner_up``, a 95 % interval over the tuning seeds): an interval that holds 0 says
+    the choice is a near tie, which a reader of the card should know.
 
     :param spec: The ``expert`` dataset.
     :param out: The build's output directory.
     :param workers: Processes.
     :return: ``{"spec", "policy", "path_order", "blocking", "ksp_ff_blocking",
-        "vs_ksp_ff", "tune_seeds", "requests", "candidates"}``.
+        "vs_ksp_ff", "runner_up", "vs_runner_up", "candidates", **choice_inputs(spec)}``.
     """
     path = dataset_directory(out, spec).with_name(CHOICE_FILE)
+    inputs = choice_inputs(spec)
     try:
         kept = orjson.loads(path.read_bytes())
     except (OSError, orjson.JSONDecodeError):
         kept = None
-    if (
-        isinstance(kept, dict)
-        and kept.get("tune_seeds") == list(spec.tune_seeds)
-        and kept.get("requests") == spec.requests
-        and kept.get("erlang") == spec.erlang
-    ):
+    if isinstance(kept, dict) and all(kept.get(k) == v for k, v in inputs.items()):
         return kept
-    report = evaluate_policies(
-        spec.config(), expert_candidates(), seeds=spec.tune_seeds, workers=workers
-    )
-    rows = [r for r in report["policies"] if r["spec"] in set(expert_candidates())]
-    best = min(rows, key=lambda r: r["blocking"]["mean"])  # min keeps the first of a tie
+    candidates = expert_candidates()
+    report = evaluate_policies(spec.config(), candidates, seeds=spec.tune_seeds, workers=workers)
+    rows = [r for r in report["policies"] if r["spec"] in set(candidates)]
+    ranked = sorted(rows, key=lambda r: r["blocking"]["mean"])  # stable: a tie keeps order
+    best, runner_up = ranked[0], ranked[1]
     baseline = report["policies"][0]
     name, overrides = split_spec(best["spec"])
+    per_seed = {r["spec"]: {s["seed"]: s["blocking"] for s in r["per_seed"]} for r in rows}
     choice = {
         "spec": best["spec"],
         "policy": name,
@@ -140,13 +145,33 @@ def choose_expert(
         "blocking": best["blocking"]["mean"],
         "ksp_ff_blocking": baseline["blocking"]["mean"],
         "vs_ksp_ff": best["vs_ksp_ff"],
-        "erlang": spec.erlang,
-        "tune_seeds": list(spec.tune_seeds),
-        "requests": spec.requests,
+        "runner_up": runner_up["spec"],
+        "vs_runner_up": change_interval(per_seed[best["spec"]], per_seed[runner_up["spec"]]),
+        **inputs,
         "candidates": {r["spec"]: r["blocking"]["mean"] for r in rows},
     }
     write_own_json(path, choice, own=("spec", "candidates"))
     return choice
+
+
+def choice_inputs(spec: DatasetSpec) -> dict[str, Any]:
+    """What the expert's choice depends on, recorded in ``expert.choice.json``: a kept
+    choice is reused only when all of it is the same.
+
+        >>> from fusion.benchmark.suite import load_suite
+        >>> sorted(choice_inputs(load_suite(quick=True).datasets()[2]))
+        ['candidates_sha256', 'erlang', 'fusion_version', 'quick', 'requests', 'tune_seeds', 'warmup_requests']
+    """
+    blob = orjson.dumps(expert_candidates())
+    return {
+        "erlang": spec.erlang,
+        "tune_seeds": list(spec.tune_seeds),
+        "requests": spec.requests,
+        "warmup_requests": spec.warmup_requests,
+        "quick": spec.quick,
+        "candidates_sha256": hashlib.sha256(blob).hexdigest(),
+        "fusion_version": __version__,
+    }
 
 
 def _is_complete(spec: DatasetSpec, directory: Path) -> bool:
@@ -216,7 +241,6 @@ def _run(
 def _card(
     spec: DatasetSpec,
     directory: Path,
-    out: str | os.PathLike[str],
     behaviour: dict[str, Any],
     config_hash: str,
 ) -> dict[str, Any]:
@@ -244,7 +268,9 @@ def _card(
         ),
         "config_sha256": config_hash,
         "directory": spec.behaviour + "/",
-        "rebuild": rebuild_command(spec, out),
+        "rebuild": rebuild_command(spec, "OUT"),
+        "rebuild_out": f"OUT: the directory that holds {spec.version}/ (this card is "
+        f"OUT/{spec.version}/{spec.preset}/{spec.behaviour}.card.json)",
         "fusion_version": __version__,
     }
 
@@ -286,7 +312,7 @@ def build_suite(
                 result = BuildResult(spec, directory, "kept", card, 0.0)
             else:
                 behaviour, config_hash = _run(spec, directory, out, workers, quiet)
-                card = _card(spec, directory, out, behaviour, config_hash)
+                card = _card(spec, directory, behaviour, config_hash)
                 write_card(directory, card)
                 result = BuildResult(spec, directory, "built", card, time.monotonic() - started)
             results.append(result)

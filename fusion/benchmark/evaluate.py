@@ -8,9 +8,13 @@ the whole suite. Each gets its blocking, its normalized score (:mod:`fusion.repo
 0 = random, 100 = expert, the references' mean blocking over the seeds fixed as D4RL's and
 Minari's are, with a paired Student's t 95% interval) and its change against KSP-FF, paired.
 
-A learner trains on the ``mixed`` points of the preset's own path order (:data:`TRAIN_ON`):
-an action is a path index under one order, so pooling the four orders would alias one index
-under four paths; the model then runs under the preset's order, as the references do.
+A learner trains on the ``mixed`` points of one path order (:data:`TRAIN_ON`): an action is
+a path index under one order, so pooling the four orders would alias one index under four
+paths. That order is the preset's own, and the model runs under it as ``ksp-ff`` does; a
+learner whose ``support_policy`` is :data:`EXPERT` (``afterstate-expert``) re-ranks the
+expert's first two choices instead, so it trains on the points of the expert's path order and
+runs under that order, as the expert does. The expert is chosen on the tuning seeds only, so
+this per-preset choice is a rule stated in advance, never a look at the evaluation seeds.
 
 Evaluation seeds over which ``random`` and ``expert`` block alike on average (tiny ``--quick``
 runs where both block nothing) leave no room for a score: no policy is scored, the seeds are
@@ -44,10 +48,10 @@ from fusion.benchmark.build import CHOICE_FILE, dataset_directory, rebuild_comma
 from fusion.benchmark.cards import read_card
 from fusion.benchmark.files import write_own_json
 from fusion.benchmark.suite import DatasetSpec, Suite
-from fusion.config.config import Config
+from fusion.config.config import Config, format_seeds
 from fusion.errors import ConfigError, DatasetError, FusionError
 from fusion.report.scores import score_interval, seed_scores
-from fusion.run.evaluate import evaluate_policies
+from fusion.run.evaluate import evaluate_policies, split_spec
 
 __all__ = [
     "HYPERPARAMETERS",
@@ -60,8 +64,12 @@ __all__ = [
     "results_path",
 ]
 
+#: A learner's ``support_policy`` that stands for the preset's expert: its recorded choice (a
+#: heuristic and a path order, chosen on the tuning seeds) is the support, and the learner
+#: trains on the ``mixed`` points of the expert's path order and runs under it.
+EXPERT = "expert"
 #: The learners ``--learner`` chooses from (``fusion/rl``), in the table's order.
-LEARNERS = ("bc", "fqi", "afterstate")
+LEARNERS = ("bc", "fqi", "afterstate", "afterstate-expert")
 #: Every learner's hyperparameters, fixed for the whole suite: no preset is tuned by hand (the
 #: issue's complaint about the recipes). They are the library's and the training scripts'
 #: defaults: BC as :func:`~fusion.rl.bc.train_bc`; FQI as ``scripts/train_offline.py`` (one
@@ -79,6 +87,12 @@ HYPERPARAMETERS: dict[str, dict[str, Any]] = {
         "seed": 0,
     },
     "afterstate": {"gamma": 0.99, "ridge": 1e-3, "support_policy": "ksp_ff", "support": 2},
+    "afterstate-expert": {
+        "gamma": 0.99,
+        "ridge": 1e-3,
+        "support_policy": EXPERT,
+        "support": 2,
+    },
 }
 #: What ``--quick`` changes (as it shrinks the data): fewer trees, so that every code path runs
 #: in seconds; a quick result is no reference.
@@ -121,13 +135,25 @@ class EvaluateResult:
     results: dict[str, Any]
 
 
-def results_path(out: str | os.PathLike[str], version: str, preset: str) -> Path:
-    """``OUT/<version>/<preset>/results.json``.
+def results_path(
+    out: str | os.PathLike[str],
+    version: str,
+    preset: str,
+    seeds: Sequence[int] | None = None,
+) -> Path:
+    """``OUT/<version>/<preset>/results.json`` for the suite's evaluation seeds;
+    ``results.seeds-<SEEDS>.json`` for others (``--eval-seeds``), so that a check on seeds
+    nobody tuned on sits beside the suite's figures, never over them.
 
     >>> results_path("b", "v0", "maskrsa-nsfnet").as_posix()
     'b/v0/maskrsa-nsfnet/results.json'
+    >>> results_path("b", "v0", "maskrsa-nsfnet", [2000, 2001, 2002, 2009]).name
+    'results.seeds-2000-2002,2009.json'
     """
-    return Path(out).expanduser() / version / preset / RESULTS_FILE
+    directory = Path(out).expanduser() / version / preset
+    if seeds is None:
+        return directory / RESULTS_FILE
+    return directory / f"results.seeds-{format_seeds(list(seeds))}.json"
 
 
 def _spec(specs: Sequence[DatasetSpec], behaviour: str) -> DatasetSpec:
@@ -173,7 +199,7 @@ def _train(
     options: Mapping[str, Any],
 ) -> None:
     """Train one learner on the dataset's points and save it (replacing a stale one)."""
-    if learner == "afterstate":
+    if learner.startswith("afterstate"):
         from fusion.rl.afterstate import train_afterstate
         from fusion.rl.model_file import TrainedOn, scenario_of
         from fusion.storage.sources import resolve_parts
@@ -328,7 +354,8 @@ def evaluate_preset(
     cards = {spec.behaviour: _built_card(spec, out) for spec in specs}
     expert = _expert_spec(_spec(specs, "expert"), out)
     config = _spec(specs, "ksp-ff").config()
-    path = results_path(out, suite.version, preset)
+    others = None if held == list(suite.seeds("eval")) else held  # (beside the suite's figures)
+    path = results_path(out, suite.version, preset, others)
     identity = {
         "suite": suite.version,
         "preset": preset,
@@ -349,27 +376,34 @@ def evaluate_preset(
     if isinstance(kept, dict) and {k: kept.get(k) for k in identity} == identity:
         return EvaluateResult(preset, path, "kept", kept)
     started = time.monotonic()
-    points = {"path_order": [config.general.path_order]}
+    expert_policy, expert_overrides = split_spec(expert)
+    expert_order = next(
+        (v for _, k, v in expert_overrides if k == "path_order"), config.general.path_order
+    )
     models: dict[str, str] = {}
     failures: dict[str, str] = {}
     train_seconds: dict[str, float] = {}
     for name in learners:
+        options = hyperparameters(name, suite.quick)
+        order = config.general.path_order
+        if options.get("support_policy") == EXPERT:  # the expert's support, under its order
+            options, order = {**options, "support_policy": expert_policy}, expert_order
         try:
             model, record = _model(
                 name,
                 path.parent,
                 dataset_directory(out, mixed),
                 cards[TRAIN_ON]["sha256"],
-                points,
-                config,
-                hyperparameters(name, suite.quick),
+                {"path_order": [order]},
+                config.replace("general_settings", path_order=order),
+                options,
             )
         except ConfigError:  # a model file of another scenario in the way: refused, kept
             raise
         except (ValueError, DatasetError) as exc:  # a learner that cannot use these data
             failures[name] = f"cannot train on {mixed.name}: {exc}"
             continue
-        models[name] = os.fspath(model)
+        models[name] = f"{os.fspath(model)}:path_order={order}"
         train_seconds[name] = record.get("train_seconds", 0.0)
     specs_by_column = {"random": REFERENCES["random"], "expert": expert, **models}
     evaluated = time.monotonic()

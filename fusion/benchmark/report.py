@@ -14,7 +14,7 @@ shows its reason instead of a score.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,20 +25,23 @@ from fusion.benchmark.suite import Suite
 from fusion.errors import DatasetError
 from fusion.optional import require
 
-__all__ = ["collect", "format_table", "plot_table"]
+__all__ = ["collect", "format_markdown", "format_table", "plot_table"]
 
 
-def collect(suite: Suite, out: str | os.PathLike[str]) -> dict[str, Any]:
+def collect(
+    suite: Suite, out: str | os.PathLike[str], seeds: Sequence[int] | None = None
+) -> dict[str, Any]:
     """Every preset's results, in the suite's order.
 
     :param suite: The suite.
     :param out: The build's output directory.
+    :param seeds: The evaluation seeds of the results (``--eval-seeds``; default: the suite's).
     :return: ``{"suite", "out", "columns", "rows": [results.json ...], "missing": [preset]}``.
     :raises DatasetError: naming a results file that cannot be read.
     """
     rows, missing = [], []
     for preset in suite.presets:
-        path = results_path(out, suite.version, preset)
+        path = results_path(out, suite.version, preset, seeds)
         if not path.exists():
             missing.append(preset)
             continue
@@ -125,6 +128,54 @@ def format_table(table: Mapping[str, Any]) -> str:
             "not evaluated: " + ", ".join(table["missing"]) + " (fusion benchmark evaluate)"
         )
     return "\n".join(lines + notes)
+
+
+def _markdown_cell(entry: Mapping[str, Any] | None) -> str:
+    """``score [low, high]`` and the blocking in percent, for a Markdown table.
+
+    >>> _markdown_cell({"score": {"mean": 50.0, "std": 1.0, "ci95_low": 40.0, "ci95_high": 60.0},
+    ...        "blocking": {"mean": 0.0123}})
+    '50.0 [40.0, 60.0] · 1.23 %'
+    """
+    if entry is None:
+        return "-"
+    if "error" in entry:
+        return "(not trained)"
+    score, blocking = entry["score"], f"{100 * entry['blocking']['mean']:.2f} %"
+    if score is None:
+        return f"(no score) · {blocking}"
+    if score["std"] is None:
+        return f"{score['mean']:.1f} (one seed) · {blocking}"
+    return f"{score['mean']:.1f} [{score['ci95_low']:.1f}, {score['ci95_high']:.1f}] · {blocking}"
+
+
+def format_markdown(table: Mapping[str, Any]) -> str:
+    """The table in Markdown (what the README holds): one row per preset, its load and its
+    expert, then per policy the normalized score [95% CI] and the mean blocking.
+
+    :param table: From :func:`collect`.
+
+        >>> from fusion.benchmark.suite import load_suite
+        >>> import tempfile
+        >>> print(format_markdown(collect(load_suite(), tempfile.mkdtemp())))
+        | preset | load | expert is |
+        |---|---|---|
+    """
+    columns = table["columns"]
+    lines = [
+        "| " + " | ".join(["preset", "load", "expert is", *columns]) + " |",
+        "|" + "---|" * (3 + len(columns)),
+    ]
+    for row in table["rows"]:
+        quick = " (quick)" if row.get("quick") else ""
+        cells = [
+            f"`{row['preset']}`{quick}",
+            f"{row['erlang']:g} E",
+            f"`{row['expert']}`",
+            *(_markdown_cell(row["policies"].get(c)) for c in columns),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def plot_table(table: Mapping[str, Any], out: str | os.PathLike[str]) -> None:
