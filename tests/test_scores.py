@@ -77,7 +77,8 @@ def test_score_interval_when_seeds_vary_contains_the_mean(rows):
     assert agg["n"] == len(rows)
     assert agg["ci95_low"] <= agg["mean"] <= agg["ci95_high"]
     change = change_interval(blocking, random)
-    assert change["ci95_low"] <= change["mean"] <= change["ci95_high"]
+    if change["n"] >= 2:  # (seeds where only the policy blocks are left out)
+        assert change["ci95_low"] <= change["mean"] <= change["ci95_high"]
 
 
 def test_score_when_references_block_equally_on_one_seed_still_scores_over_the_seeds():
@@ -100,9 +101,20 @@ def test_score_when_a_reference_lacks_a_seed_raises_naming_it():
         seed_changes({9: 0.1}, {1: 0.1})
 
 
-def test_relative_change_when_baseline_blocks_nothing_counts_zero():
-    assert seed_changes({1: 0.375, 2: 0.25}, {1: 0.5, 2: 0.0}) == {1: -0.25, 2: 0.0}
+def test_relative_change_when_neither_blocks_counts_zero():
+    assert seed_changes({1: 0.375, 2: 0.0}, {1: 0.5, 2: 0.0}) == {1: -0.25, 2: 0.0}
     assert relative_change(0.75, 0.5) == 0.5
+    assert "undefined_seeds" not in change_interval({1: 0.375, 2: 0.0}, {1: 0.5, 2: 0.0})
+
+
+def test_relative_change_when_only_the_policy_blocks_is_left_out_and_named():
+    """A baseline that blocks nothing on a seed where the policy blocks some: the policy is
+    worse there by no finite ratio; counting it 0 would hide the loss."""
+    change = change_interval({1: 0.375, 2: 0.25, 3: 0.5}, {1: 0.5, 2: 0.0, 3: 0.25})
+    assert change["undefined_seeds"] == [2]
+    assert change["n"] == 2 and change["mean"] == pytest.approx((-0.25 + 1.0) / 2)
+    only = change_interval({2: 0.25}, {2: 0.0})
+    assert only["n"] == 0 and only["mean"] is None and only["undefined_seeds"] == [2]
 
 
 def _json(capsys, argv: list[str]) -> list[dict]:

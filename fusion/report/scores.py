@@ -15,8 +15,10 @@ set of seeds over which they block alike *on average* leaves no room for a score
 naming the seeds, never made up).
 
 The change against a baseline is ``(BP - BP_base) / BP_base`` per seed (negative: less
-blocking than the baseline), with the same interval; a seed on which the baseline blocks
-nothing counts 0 (what ``fusion evaluate``'s ``vs_ksp_ff`` has always done).
+blocking than the baseline), with the same interval. A seed on which neither blocks counts 0;
+one on which the baseline blocks nothing and the policy blocks some has no relative change
+(it is infinite): it is left out of the mean and the interval and named under
+``undefined_seeds``, never counted as no change.
 
     >>> random, expert = {1: 0.25, 2: 0.5}, {1: 0.125, 2: 0.25}
     >>> score_interval({1: 0.1875, 2: 0.375}, random, expert)["mean"]
@@ -27,6 +29,7 @@ nothing counts 0 (what ``fusion evaluate``'s ``vs_ksp_ff`` has always done).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -64,16 +67,18 @@ def normalized_score(
 
 
 def relative_change(blocking: float, baseline: float) -> float:
-    """One seed's change against a baseline: ``(blocking - baseline) / baseline``, 0 when the
-    baseline blocks nothing.
+    """One seed's change against a baseline: ``(blocking - baseline) / baseline``; 0 when
+    neither blocks, ``inf`` when only the policy does (no ratio to a baseline of nothing).
 
     :param blocking: The policy's blocking probability on the seed.
     :param baseline: The baseline's blocking on the same seed.
 
-        >>> relative_change(0.375, 0.5), relative_change(0.05, 0.0)
-        (-0.25, 0.0)
+        >>> relative_change(0.375, 0.5), relative_change(0.0, 0.0), relative_change(0.05, 0.0)
+        (-0.25, 0.0, inf)
     """
-    return (blocking - baseline) / baseline if baseline else 0.0
+    if baseline:
+        return (blocking - baseline) / baseline
+    return 0.0 if blocking == baseline else math.inf
 
 
 def _paired(what: str, seeds: Mapping[int, float], **references: Mapping[int, float]) -> None:
@@ -179,7 +184,8 @@ def seed_changes(blocking: Mapping[int, float], baseline: Mapping[int, float]) -
 
 def change_interval(blocking: Mapping[int, float], baseline: Mapping[int, float]) -> dict[str, Any]:
     """The mean relative change against the baseline with its paired 95% interval (Student's
-    t over the per-seed changes, unclipped).
+    t over the per-seed changes, unclipped); seeds whose change is undefined (the baseline
+    blocks nothing, the policy some) are left out and listed under ``undefined_seeds``.
 
     :param blocking: The policy's blocking probability per seed.
     :param baseline: The baseline's blocking per seed.
@@ -187,5 +193,13 @@ def change_interval(blocking: Mapping[int, float], baseline: Mapping[int, float]
 
         >>> change_interval({1: 0.1, 2: 0.2}, {1: 0.1, 2: 0.2})["mean"]
         0.0
+        >>> change = change_interval({1: 0.1, 2: 0.2, 3: 0.05}, {1: 0.1, 2: 0.1, 3: 0.0})
+        >>> change["n"], change["mean"], change["undefined_seeds"]
+        (2, 0.5, [3])
     """
-    return interval(list(seed_changes(blocking, baseline).values()))
+    changes = seed_changes(blocking, baseline)
+    result = interval([c for c in changes.values() if c != math.inf])
+    undefined = sorted(seed for seed, c in changes.items() if c == math.inf)
+    if undefined:
+        result["undefined_seeds"] = undefined
+    return result

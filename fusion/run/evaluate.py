@@ -484,6 +484,25 @@ def _checked_pairs(against: Any, normalize: Any) -> tuple[list[str], tuple[str, 
     return pairs, tuple(references)
 
 
+def _change_text(rel: dict[str, Any]) -> str:
+    """A relative change with its interval, and the seeds left out of it.
+
+    >>> _change_text({"n": 1, "mean": 0.5, "std": None, "undefined_seeds": [7]})
+    '+50.00% (one seed: no interval; seed 7 left out: only this policy blocks)'
+    """
+    if rel["mean"] is None:
+        text = "undefined"
+    elif rel["std"] is None:
+        text = f"{rel['mean']:+.2%} (one seed: no interval)"
+    else:
+        text = f"{rel['mean']:+.2%} [{rel['ci95_low']:+.2%}, {rel['ci95_high']:+.2%}]"
+    left = rel.get("undefined_seeds")
+    if left:
+        note = f"seed{'s' if len(left) > 1 else ''} {', '.join(map(str, left))} left out: only this policy blocks"
+        text = text[:-1] + f"; {note})" if text.endswith(")") else f"{text} ({note})"
+    return text
+
+
 def format_evaluation(report: Mapping[str, Any]) -> str:
     """The report as a table: blocking [95% CI], per window, the paired difference to the
     first policy of ``against`` (KSP-FF by default) and, with ``normalize``, the score.
@@ -517,15 +536,7 @@ def format_evaluation(report: Mapping[str, Any]) -> str:
             for t in WINDOWS
         )
         rel = row[f"vs_{versus_name}"]
-        versus = (
-            "(baseline)"
-            if row["name"] == versus_name
-            else (
-                f"{rel['mean']:+.2%} [{rel['ci95_low']:+.2%}, {rel['ci95_high']:+.2%}]"
-                if rel["std"] is not None
-                else f"{rel['mean']:+.2%} (one seed: no interval)"
-            )
-        )
+        versus = "(baseline)" if row["name"] == versus_name else _change_text(rel)
         if normalize:
             score = row["score"]
             width = len(f"vs {versus_name} (paired, relative) [95% CI]")
