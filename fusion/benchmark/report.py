@@ -62,12 +62,14 @@ def collect(
     }
 
 
-def _cell(entry: Mapping[str, Any] | None) -> str:
-    """``score [low, high] / blocking``; a failure's reason; ``-`` when not evaluated.
+def _cell(entry: Mapping[str, Any] | None, markdown: bool = False) -> str:
+    """``score [low, high]`` and the blocking (a fraction as text, a percentage after ``·`` in
+    Markdown); a failure's reason; ``-`` when not evaluated.
 
-    >>> _cell({"score": {"mean": 50.0, "std": 1.0, "ci95_low": 40.0, "ci95_high": 60.0},
-    ...        "blocking": {"mean": 0.0123}})
-    '50.0 [40.0, 60.0] 0.0123'
+    >>> entry = {"score": {"mean": 50.0, "std": 1.0, "ci95_low": 40.0, "ci95_high": 60.0},
+    ...          "blocking": {"mean": 0.0123}}
+    >>> _cell(entry), _cell(entry, markdown=True)
+    ('50.0 [40.0, 60.0] 0.0123', '50.0 [40.0, 60.0] · 1.23 %')
     >>> _cell({"error": "cannot train"}), _cell(None)
     ('(not trained)', '-')
     """
@@ -75,12 +77,13 @@ def _cell(entry: Mapping[str, Any] | None) -> str:
         return "-"
     if "error" in entry:
         return "(not trained)"
-    score, blocking = entry["score"], entry["blocking"]["mean"]
+    score, mean = entry["score"], entry["blocking"]["mean"]
+    blocking = f"· {100 * mean:.2f} %" if markdown else f"{mean:.4f}"
     if score is None:
-        return f"(no score) {blocking:.4f}"
+        return f"(no score) {blocking}"
     if score["std"] is None:
-        return f"{score['mean']:.1f} (one seed) {blocking:.4f}"
-    return f"{score['mean']:.1f} [{score['ci95_low']:.1f}, {score['ci95_high']:.1f}] {blocking:.4f}"
+        return f"{score['mean']:.1f} (one seed) {blocking}"
+    return f"{score['mean']:.1f} [{score['ci95_low']:.1f}, {score['ci95_high']:.1f}] {blocking}"
 
 
 def format_table(table: Mapping[str, Any]) -> str:
@@ -130,25 +133,6 @@ def format_table(table: Mapping[str, Any]) -> str:
     return "\n".join(lines + notes)
 
 
-def _markdown_cell(entry: Mapping[str, Any] | None) -> str:
-    """``score [low, high]`` and the blocking in percent, for a Markdown table.
-
-    >>> _markdown_cell({"score": {"mean": 50.0, "std": 1.0, "ci95_low": 40.0, "ci95_high": 60.0},
-    ...        "blocking": {"mean": 0.0123}})
-    '50.0 [40.0, 60.0] · 1.23 %'
-    """
-    if entry is None:
-        return "-"
-    if "error" in entry:
-        return "(not trained)"
-    score, blocking = entry["score"], f"{100 * entry['blocking']['mean']:.2f} %"
-    if score is None:
-        return f"(no score) · {blocking}"
-    if score["std"] is None:
-        return f"{score['mean']:.1f} (one seed) · {blocking}"
-    return f"{score['mean']:.1f} [{score['ci95_low']:.1f}, {score['ci95_high']:.1f}] · {blocking}"
-
-
 def format_markdown(table: Mapping[str, Any]) -> str:
     """The table in Markdown (what the README holds): one row per preset, its load and its
     expert, then per policy the normalized score [95% CI] and the mean blocking.
@@ -172,7 +156,7 @@ def format_markdown(table: Mapping[str, Any]) -> str:
             f"`{row['preset']}`{quick}",
             f"{row['erlang']:g} E",
             f"`{row['expert']}`",
-            *(_markdown_cell(row["policies"].get(c)) for c in columns),
+            *(_cell(row["policies"].get(c), markdown=True) for c in columns),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
