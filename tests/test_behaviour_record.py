@@ -117,7 +117,7 @@ def test_behaviour_when_the_rule_is_the_heuristics_own_or_the_configs_names_it(
 ):
     records = _run(_config(300, policy=policy, epsilon=0.2, **keys))
     assert {r["meta"]["behaviour"] for r in records} == {expected}
-    assert {r["meta"]["propensity"] for r in records} <= {1.0, 0.8, 0.2}
+    assert {r["meta"]["propensity"] for r in records} == {1.0, 0.8, 0.2}  # the mix fired
 
 
 def _allocated(engine: SimulationEngine) -> dict[int, int]:
@@ -232,6 +232,18 @@ def test_manifest_when_rebuilt_from_the_sidecars_keeps_the_edition(swept, tmp_pa
     out = _copy(swept, tmp_path)
     (out / mf.MANIFEST_NAME).unlink()
     assert mf.rebuild_manifest(out)[mf.RECORD_EDITION_FIELD] == RECORD_EDITION
+
+
+def test_manifest_when_rebuilt_from_sidecars_of_two_editions_is_refused(swept, tmp_path):
+    out = _copy(swept, tmp_path)
+    (out / mf.MANIFEST_NAME).unlink()
+    sidecar = sorted(out.glob("*.shard.json"))[0]
+    record = orjson.loads(sidecar.read_bytes())
+    del record[mf.RECORD_EDITION_FIELD]  # a shard written before editions were recorded
+    sidecar.write_bytes(orjson.dumps(record))
+    with pytest.raises(DatasetError, match="different record editions"):
+        mf.rebuild_manifest(out)
+    assert not (out / mf.MANIFEST_NAME).exists()
 
 
 def test_fusion_run_when_it_makes_a_dataset_records_the_edition(tmp_path):

@@ -3,6 +3,8 @@ the same content sha256 whenever built."""
 
 from __future__ import annotations
 
+import shutil
+
 import orjson
 import pytest
 
@@ -70,11 +72,22 @@ def test_expert_choice_when_an_input_changed_is_made_again(built, monkeypatch):
     choose_expert(spec, built, workers=1)
     assert calls == []
     path = dataset_directory(built, spec).with_name(CHOICE_FILE)
-    for key in ("warmup_requests", "candidates_sha256", "fusion_version"):
+    for key in ("config_sha256", "warmup_requests", "candidates_sha256", "fusion_version"):
         stale = {**kept, key: "other"}
         path.write_bytes(orjson.dumps(stale))
         assert choose_expert(spec, built, workers=1)[key] == kept[key], key
-    assert len(calls) == 3
+    assert len(calls) == 4
+
+
+def test_build_when_the_expert_choice_file_was_lost_restores_it_from_the_card(built, tmp_path):
+    out = tmp_path / "copy"
+    shutil.copytree(built, out)
+    path = out / "v0" / PRESET / CHOICE_FILE
+    kept = orjson.loads(path.read_bytes())
+    path.unlink()
+    argv = ["benchmark", "build", "--preset", PRESET, "--out", str(out), "--quick", "--quiet"]
+    assert main([*argv, "--workers", "1"]) == 0
+    assert orjson.loads(path.read_bytes()) == kept  # evaluate and publish find it again
 
 
 def test_mixed_when_built_is_a_study_of_every_heuristic_under_every_path_order(built):

@@ -109,7 +109,7 @@ def choose_expert(
     lowest blocking on the tuning seeds (each candidate runs the same seeds, so the
     differences are paired; a tie goes to the first in the registry's order). Kept in
     ``OUT/<version>/<preset>/expert.choice.json`` and read back by a later build only when
-    everything the choice depends on is the same (:func:`choice_inputs`: seeds, load, sizes,
+    everything the choice depends on is the same (:func:`choice_inputs`: the preset's config, seeds, load, sizes,
     the candidates, fusion's version); else chosen again.
 
     The runner-up is recorded with the paired change of the chosen one against it
@@ -160,10 +160,11 @@ def choice_inputs(spec: DatasetSpec) -> dict[str, Any]:
 
         >>> from fusion.benchmark.suite import load_suite
         >>> sorted(choice_inputs(load_suite(quick=True).datasets()[2]))
-        ['candidates_sha256', 'erlang', 'fusion_version', 'quick', 'requests', 'tune_seeds', 'warmup_requests']
+        ['candidates_sha256', 'config_sha256', 'erlang', 'fusion_version', 'quick', 'requests', 'tune_seeds', 'warmup_requests']
     """
     blob = orjson.dumps(expert_candidates())
     return {
+        "config_sha256": config_sha256(spec.config().identity()),
         "erlang": spec.erlang,
         "tune_seeds": list(spec.tune_seeds),
         "requests": spec.requests,
@@ -172,6 +173,15 @@ def choice_inputs(spec: DatasetSpec) -> dict[str, Any]:
         "candidates_sha256": hashlib.sha256(blob).hexdigest(),
         "fusion_version": __version__,
     }
+
+
+def _restore_choice(spec: DatasetSpec, directory: Path, card: dict[str, Any]) -> None:
+    """A complete expert dataset whose ``expert.choice.json`` went missing gets it back from
+    its card (which records the choice it was built with), so that evaluate and publish find
+    it; a choice file present is left as it is."""
+    path = directory.with_name(CHOICE_FILE)
+    if spec.kind == "expert" and not path.exists() and isinstance(card.get("expert_choice"), dict):
+        write_own_json(path, card["expert_choice"], own=("spec", "candidates"))
 
 
 def _is_complete(spec: DatasetSpec, directory: Path) -> bool:
@@ -309,6 +319,7 @@ def build_suite(
             bar.set_postfix_str(spec.name)
             if _is_complete(spec, directory):
                 card = read_card(directory) or {}
+                _restore_choice(spec, directory, card)
                 result = BuildResult(spec, directory, "kept", card, 0.0)
             else:
                 behaviour, config_hash = _run(spec, directory, out, workers, quiet)

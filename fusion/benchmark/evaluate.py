@@ -375,6 +375,13 @@ def evaluate_preset(
         kept = None
     if isinstance(kept, dict) and {k: kept.get(k) for k in identity} == identity:
         return EvaluateResult(preset, path, "kept", kept)
+    dropped = [n for n in (kept or {}).get("learners", []) if n not in learners]
+    if isinstance(kept, dict) and dropped:  # the figures of a learner not asked for now
+        raise ConfigError(
+            f"{path}: holds the figures of {', '.join(dropped)}, which this evaluation leaves "
+            f"out (--learner {' '.join(learners)}); evaluating would drop them: give every "
+            "learner the file holds, or evaluate into another --out"
+        )
     started = time.monotonic()
     expert_policy, expert_overrides = split_spec(expert)
     expert_order = next(

@@ -562,9 +562,15 @@ def rebuild_manifest(
     manifest = _new_manifest(source["config"], stem, sorted(set(sidecars) | set(shard_files)), None)
     manifest["rebuilt"] = True
     _take_path_features(manifest, [sidecars[seed] for seed in sorted(sidecars)])
-    editions = [r.get(RECORD_EDITION_FIELD) for _, r in sorted(sidecars.items())]
-    edition = next((e for e in editions if isinstance(e, str) and e), None)
-    if edition is not None:
+    editions = {seed: r.get(RECORD_EDITION_FIELD) for seed, r in sorted(sidecars.items())}
+    if len(set(editions.values())) > 1:  # (a sidecar without one is of an edition before)
+        held = ", ".join(f"seed {seed}: {edition or 'none'}" for seed, edition in editions.items())
+        raise DatasetError(
+            f"{directory}: cannot rebuild the manifest: the sidecars record different record "
+            f"editions ({held}); its shards were written by different fusion versions"
+        )
+    edition = next(iter(editions.values()), None)
+    if isinstance(edition, str) and edition:
         manifest[RECORD_EDITION_FIELD] = edition
     for seed in sorted(set(sidecars) | set(shard_files)):
         record = sidecars.get(seed)
