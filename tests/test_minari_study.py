@@ -265,7 +265,7 @@ def test_minari_export_of_a_study_when_written_reads_one_shard_per_episode_writt
     import fusion.interop.minari_export as minari_export
 
     events: list[tuple[str, Any]] = []
-    read, write = minari_export.to_arrays, hdf5._add_episode_to_group
+    read, write = minari_export.shard_arrays, hdf5._add_episode_to_group
 
     def reading(*args: Any, **kwargs: Any) -> Any:
         data = read(*args, **kwargs)
@@ -277,7 +277,7 @@ def test_minari_export_of_a_study_when_written_reads_one_shard_per_episode_writt
             events.append(("write", None))
         return write(buffer, *args, **kwargs)
 
-    monkeypatch.setattr(minari_export, "to_arrays", reading)
+    monkeypatch.setattr(minari_export, "shard_arrays", reading)
     monkeypatch.setattr(hdf5, "_add_episode_to_group", writing)
     export_minari(exported["study"], "fusion/memory-v0", root=tmp_path / "minari")
     # one shard read, then written, before the next is read: never the whole study at once

@@ -299,6 +299,21 @@ def to_arrays(
     )
 
 
+def shard_arrays(
+    path: str | os.PathLike[str], resolved: Resolved, source: Source
+) -> TransitionArrays:
+    """One shard's arrays, from what :func:`~fusion.storage.sources.resolve` already found
+    (no cache, no second look at the manifest): for a reader that walks a dataset a shard at a
+    time, as the Minari export does, at a cost per shard that does not grow with the dataset.
+
+    :param path: The dataset, for messages.
+    :param resolved: Its sources, as resolved.
+    :param source: The shard, one of ``resolved.sources``.
+    """
+    one = replace(resolved, sources=[source], skipped=[])
+    return _from_resolved(path, one, None, None, cache=False, verify=False)
+
+
 def _from_resolved(
     path: str | os.PathLike[str],
     resolved: Resolved,

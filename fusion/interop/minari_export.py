@@ -76,7 +76,7 @@ import numpy as np
 import orjson
 
 from fusion.datasets.actions import env_actions, env_masks
-from fusion.datasets.arrays import TransitionArrays, to_arrays
+from fusion.datasets.arrays import TransitionArrays, shard_arrays, to_arrays
 from fusion.errors import DatasetError
 from fusion.errors import MinariIdExistsError as MinariIdExistsError  # (its home: errors.py)
 from fusion.errors import MinariStudyError as MinariStudyError
@@ -240,15 +240,14 @@ def _shards(
     resolved = part.resolved
     if resolved.manifest is not None:  # a dataset directory: one shard at a time
         for source in resolved.sources:
-            seed = source.shard_seed
-            data = to_arrays(
-                part.path, seeds=[seed], include_incomplete=include_incomplete, cache=False
-            )
-            yield seed, data, source
+            yield source.shard_seed, shard_arrays(part.path, resolved, source), source
         return
     data = to_arrays(part.path, seeds=seeds, include_incomplete=include_incomplete)
-    for seed in np.unique(data.seeds).tolist():
-        yield int(seed), data.take(data.seeds == seed), resolved.sources[0]
+    # rows in (seed, t) order: each seed's rows are one run
+    found, starts = np.unique(data.seeds, return_index=True)
+    ends = [*starts[1:].tolist(), len(data.seeds)]
+    for seed, start, end in zip(found.tolist(), starts.tolist(), ends, strict=True):
+        yield int(seed), data.take(np.arange(start, end)), resolved.sources[0]
 
 
 class _Episodes:
