@@ -188,17 +188,21 @@ def _assemble(parts: list[Columns]) -> dict[str, np.ndarray]:
         "seeds": cat("seeds", np.int64),
         "t": cat("t", np.int64),
         "window_tags": cat("windows", np.int8),
-        **_behaviour(parts),
+        **_behaviour([(c.behaviour, len(c)) for c in parts]),
     }
 
 
-def _behaviour(parts: list[Columns]) -> dict[str, np.ndarray]:
-    """The ``meta`` fields of what produced each action that some file holds, concatenated (a
-    file without one fills its rows as :data:`~fusion.datasets.columns.BEHAVIOUR_FILL`)."""
-    held = [name for name in BEHAVIOUR_FIELDS if any(name in c.behaviour for c in parts)]
+def _behaviour(parts: Sequence[tuple[Mapping[str, np.ndarray], int]]) -> dict[str, np.ndarray]:
+    """The ``meta`` fields of what produced each action that some part holds, concatenated (a
+    part without one fills its rows as :data:`~fusion.datasets.columns.BEHAVIOUR_FILL`).
+
+    :param parts: Each part's behaviour columns (name -> array; a field it lacks is absent)
+        and its rows.
+    """
+    held = [name for name in BEHAVIOUR_FIELDS if any(name in columns for columns, _ in parts)]
     return {
         name: np.concatenate(
-            [c.behaviour.get(name, np.full(len(c), BEHAVIOUR_FILL[name])) for c in parts]
+            [columns.get(name, np.full(rows, BEHAVIOUR_FILL[name])) for columns, rows in parts]
         )
         for name in held
     }
@@ -411,15 +415,18 @@ def _combine(
     merged: dict[str, Any] = {
         k: np.concatenate([part.arrays()[k] for _, _, part in parts]) for k in own
     }
-    for name in BEHAVIOUR_FIELDS:  # a point made before the fields existed fills its rows
-        held = [getattr(part, name) for _, _, part in parts]
-        if any(column is not None for column in held):
-            merged[name] = np.concatenate(
-                [
-                    np.full(len(part), BEHAVIOUR_FILL[name]) if column is None else column
-                    for (_, _, part), column in zip(parts, held, strict=True)
-                ]
-            )
+    # a point made before the fields existed fills its rows
+    merged.update(
+        _behaviour(
+            [
+                (
+                    {n: getattr(part, n) for n in BEHAVIOUR_FIELDS if getattr(part, n) is not None},
+                    len(part),
+                )
+                for _, _, part in parts
+            ]
+        )
+    )
     metadata = dict(first.metadata)
     metadata.update(
         source=str(path),
