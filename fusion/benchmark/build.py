@@ -56,7 +56,14 @@ from fusion.run.sweep import run_sweep
 from fusion.storage.dataset_identity import config_sha256
 from fusion.storage.statuses import STATUS_FAILED
 
-__all__ = ["BuildResult", "build_suite", "choice_inputs", "choose_expert", "dataset_directory"]
+__all__ = [
+    "BuildResult",
+    "build_suite",
+    "choice_inputs",
+    "choose_expert",
+    "dataset_directory",
+    "read_choice",
+]
 
 CHOICE_FILE = "expert.choice.json"
 
@@ -173,6 +180,27 @@ def choice_inputs(spec: DatasetSpec) -> dict[str, Any]:
         "candidates_sha256": hashlib.sha256(blob).hexdigest(),
         "fusion_version": __version__,
     }
+
+
+def read_choice(spec: DatasetSpec, out: str | os.PathLike[str]) -> dict[str, Any]:
+    """The preset's expert choice, as its build recorded it (``expert.choice.json``).
+
+    :param spec: One of the preset's datasets.
+    :param out: The build's output directory.
+    :raises DatasetError: naming the file and the command that builds it, when it is missing,
+        unreadable or lacks the choice.
+    """
+    path = dataset_directory(out, spec).with_name(CHOICE_FILE)
+    try:
+        choice = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise DatasetError(
+            f"{path}: no expert choice of {spec.preset} ({exc}); build it first: "
+            f"{rebuild_command(spec, out)}"
+        ) from None
+    if not isinstance(choice, dict) or not {"spec", "path_order"} <= choice.keys():
+        raise DatasetError(f"{path}: expected the keys 'spec' and 'path_order' of the choice")
+    return choice
 
 
 def _restore_choice(spec: DatasetSpec, directory: Path, card: dict[str, Any]) -> None:

@@ -44,7 +44,7 @@ from typing import Any
 import orjson
 
 from fusion import __version__
-from fusion.benchmark.build import CHOICE_FILE, dataset_directory, rebuild_command
+from fusion.benchmark.build import dataset_directory, read_choice, rebuild_command
 from fusion.benchmark.cards import read_card
 from fusion.benchmark.files import write_own_json
 from fusion.benchmark.suite import DatasetSpec, Suite
@@ -178,17 +178,6 @@ def _built_card(spec: DatasetSpec, out: str | os.PathLike[str]) -> dict[str, Any
             f"{list(spec.seeds)}: run `{build}` (another --out for the other size)"
         )
     return card
-
-
-def _expert_spec(spec: DatasetSpec, out: str | os.PathLike[str]) -> str:
-    path = dataset_directory(out, spec).with_name(CHOICE_FILE)
-    try:
-        choice = orjson.loads(path.read_bytes())
-        return str(choice["spec"])
-    except (OSError, orjson.JSONDecodeError, KeyError, TypeError):
-        raise FusionError(
-            f"{path}: no expert choice; run `{rebuild_command(spec, out)}` first"
-        ) from None
 
 
 def _train(
@@ -352,7 +341,7 @@ def evaluate_preset(
     held = list(seeds if seeds is not None else suite.seeds("eval"))
     mixed = _spec(specs, TRAIN_ON)
     cards = {spec.behaviour: _built_card(spec, out) for spec in specs}
-    expert = _expert_spec(_spec(specs, "expert"), out)
+    expert = str(read_choice(_spec(specs, "expert"), out)["spec"])
     config = _spec(specs, "ksp-ff").config()
     others = None if held == list(suite.seeds("eval")) else held  # (beside the suite's figures)
     path = results_path(out, suite.version, preset, others)

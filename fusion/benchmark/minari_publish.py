@@ -47,9 +47,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
-
-from fusion.benchmark.build import CHOICE_FILE, dataset_directory, rebuild_command
+from fusion.benchmark.build import dataset_directory, read_choice, rebuild_command
 from fusion.benchmark.cards import read_card
 from fusion.benchmark.suite import DatasetSpec
 from fusion.config.config import Config, format_seeds
@@ -125,21 +123,6 @@ def episode_return(blocking: float, requests: int) -> float:
     """
     blocked = round(blocking * requests)  # (BP is blocked / N: the count comes back exactly)
     return float(requests - 2 * blocked)
-
-
-def _choice(spec: DatasetSpec, out: str | os.PathLike[str]) -> dict[str, Any]:
-    """The preset's expert choice, as its build recorded it."""
-    path = dataset_directory(out, spec).with_name(CHOICE_FILE)
-    try:
-        choice = orjson.loads(path.read_bytes())
-    except (OSError, orjson.JSONDecodeError) as exc:
-        raise DatasetError(
-            f"{path}: no expert choice of {spec.preset} ({exc}); build it first: "
-            f"{rebuild_command(spec, out)}"
-        ) from None
-    if not isinstance(choice, dict) or not {"spec", "path_order"} <= choice.keys():
-        raise DatasetError(f"{path}: expected the keys 'spec' and 'path_order' of the choice")
-    return choice
 
 
 def eval_config(spec: DatasetSpec, path_order: str, seeds: Sequence[int]) -> Config:
@@ -287,7 +270,7 @@ def _publish_one(
             f"(its description does not record {_sha_note(card['sha256'])}); Minari never "
             f"overwrites an id: remove it (minari delete {dataset_id}) to publish this build"
         )
-    choice = _choice(spec, out)
+    choice = read_choice(spec, out)
     if spec.preset not in references:
         references[spec.preset] = reference_returns(spec, choice["spec"], eval_seeds, workers)
     refs = references[spec.preset]
