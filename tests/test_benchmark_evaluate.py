@@ -82,6 +82,22 @@ def test_afterstate_expert_when_trained_reranks_the_expert_under_its_path_order(
     assert plain["points"] == {"path_order": [order]}
 
 
+def test_afterstate_placed_when_trained_chooses_its_placements_on_the_tuning_seeds(evaluated):
+    from fusion.rl.afterstate import PLACEMENTS, AfterstateModel
+
+    models = evaluated / "v0" / PRESET / "models"
+    record = orjson.loads((models / "afterstate-placed.json").read_bytes())
+    tune = list(load_suite(quick=True).seeds("tune"))
+    assert record["hyperparameters"]["placements"] == "tuned" and record["tune_seeds"] == tune
+    model = AfterstateModel.load(models / "afterstate-placed.npz")
+    tuned = model.info["placements_tuned"]
+    assert tuned["seeds"] == tune
+    blocking = tuned["blocking"]  # the support's rule alone, and the three rules weighed
+    assert list(blocking) == ["support rule", ",".join(PLACEMENTS)]
+    best = min(blocking.values())
+    assert model.placements == (() if blocking["support rule"] == best else PLACEMENTS)
+
+
 def test_evaluate_when_run_again_keeps_the_results(evaluated, capsys):
     path = results_path(evaluated, "v0", PRESET)
     before = path.stat().st_mtime_ns, path.read_bytes()
@@ -147,13 +163,28 @@ def test_report_when_results_exist_prints_the_table_and_json(evaluated, capsys):
     row = next(line for line in text.splitlines() if line.startswith(PRESET))
     assert "0.0 [0.0, 0.0]" in row and "100.0 [" in row and "(quick)" in row
     header = next(line for line in text.splitlines() if line.startswith("preset"))
-    assert header.split()[2:] == ["random", "expert", "ksp-ff", *LEARNERS]
+    assert header.split()[2:] == ["random", "expert", "ksp-ff", *LEARNERS, "ceiling"]
     assert "not evaluated: deeprmsa-nsfnet" in text
     assert main(["benchmark", "report", "--out", str(evaluated), "--json"]) == 0
     table = orjson.loads(capsys.readouterr().out)
     assert [r["preset"] for r in table["rows"]] == [PRESET]
     assert table["rows"][0] == _results(evaluated)
     assert table["columns"] == ["random", "expert", "ksp-ff", *LEARNERS]
+
+
+def test_ceiling_when_a_policy_blocks_nothing_is_its_score_and_above_every_policys(evaluated):
+    from fusion.benchmark.report import ceiling
+
+    results = _results(evaluated)
+    top = ceiling(results)
+    blocked = {
+        name: {s["seed"]: s["blocking"] for s in results["policies"][name]["per_seed"]}
+        for name in ("random", "expert")
+    }
+    room = sum(blocked["random"].values()) - sum(blocked["expert"].values())
+    assert top["mean"] == pytest.approx(100 * sum(blocked["random"].values()) / room)
+    for name, entry in results["policies"].items():
+        assert entry["score"]["mean"] <= top["mean"] + 1e-9, name
 
 
 def test_report_when_asked_for_a_plot_writes_the_figure(evaluated, tmp_path):

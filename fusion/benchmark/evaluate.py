@@ -35,11 +35,12 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -52,6 +53,9 @@ from fusion.config.config import Config, format_seeds
 from fusion.errors import ConfigError, DatasetError, FusionError
 from fusion.report.scores import score_interval, seed_scores
 from fusion.run.evaluate import evaluate_policies, split_spec
+
+if TYPE_CHECKING:
+    from fusion.rl.afterstate import AfterstateModel
 
 __all__ = [
     "HYPERPARAMETERS",
@@ -68,8 +72,13 @@ __all__ = [
 #: heuristic and a path order, chosen on the tuning seeds) is the support, and the learner
 #: trains on the ``mixed`` points of the expert's path order and runs under it.
 EXPERT = "expert"
+#: A learner's ``placements`` chosen per preset on the suite's tuning seeds: the support's
+#: spectrum rule alone, or placing each request where the afterstate is worth most among
+#: :data:`~fusion.rl.afterstate.PLACEMENTS`, whichever blocks less there (a tie keeps the
+#: support's rule). A rule stated in advance, applied on seeds no score is measured on.
+TUNED = "tuned"
 #: The learners ``--learner`` chooses from (``fusion/rl``), in the table's order.
-LEARNERS = ("bc", "fqi", "afterstate", "afterstate-expert")
+LEARNERS = ("bc", "fqi", "afterstate", "afterstate-expert", "afterstate-placed")
 #: Every learner's hyperparameters, fixed for the whole suite: no preset is tuned by hand (the
 #: issue's complaint about the recipes). They are the library's and the training scripts'
 #: defaults: BC as :func:`~fusion.rl.bc.train_bc`; FQI as ``scripts/train_offline.py`` (one
@@ -92,6 +101,13 @@ HYPERPARAMETERS: dict[str, dict[str, Any]] = {
         "ridge": 1e-3,
         "support_policy": EXPERT,
         "support": 2,
+    },
+    "afterstate-placed": {
+        "gamma": 0.99,
+        "ridge": 1e-3,
+        "support_policy": EXPERT,
+        "support": 2,
+        "placements": TUNED,
     },
 }
 #: What ``--quick`` changes (as it shrinks the data): fewer trees, so that every code path runs
@@ -180,19 +196,54 @@ def _built_card(spec: DatasetSpec, out: str | os.PathLike[str]) -> dict[str, Any
     return card
 
 
+def _tune_placements(
+    trained: AfterstateModel, config: Config, seeds: Sequence[int], workers: int | None
+) -> AfterstateModel:
+    """:data:`TUNED`: the model with the placements that block less on the tuning ``seeds``
+    (the support's rule on a tie), what each blocked there kept in its ``info``."""
+    from fusion.rl.afterstate import PLACEMENTS
+
+    choices: tuple[tuple[str, ...], ...] = ((), PLACEMENTS)
+    order = config.general.path_order
+    with tempfile.TemporaryDirectory() as tmp:
+        specs = []
+        for n, placements in enumerate(choices):
+            file = Path(tmp) / f"placements{n}.npz"
+            replace(trained, placements=placements).save(file)
+            specs.append(f"{file}:path_order={order}")
+        report = evaluate_policies(config, specs, seeds=seeds, workers=workers)
+    blocking = {row["spec"]: row["blocking"]["mean"] for row in report["policies"]}
+    tried = [blocking[spec] for spec in specs]
+    best = min(range(len(choices)), key=lambda n: (tried[n], n))
+    info = {
+        **trained.info,
+        "placements_tuned": {
+            "seeds": list(seeds),
+            "blocking": {",".join(c) or "support rule": tried[n] for n, c in enumerate(choices)},
+        },
+    }
+    return replace(trained, placements=choices[best], info=info)
+
+
 def _train(
     learner: str,
     data_dir: Path,
     points: dict[str, list[Any]],
     model: Path,
     options: Mapping[str, Any],
+    tune: tuple[Config, Sequence[int], int | None],
 ) -> None:
-    """Train one learner on the dataset's points and save it (replacing a stale one)."""
+    """Train one learner on the dataset's points and save it (replacing a stale one);
+    ``tune``: the config, tuning seeds and workers a :data:`TUNED` choice is made with."""
     if learner.startswith("afterstate"):
         from fusion.rl.afterstate import train_afterstate
         from fusion.rl.model_file import TrainedOn, scenario_of
         from fusion.storage.sources import resolve_parts
 
+        options = dict(options)
+        tuned = options.get("placements") == TUNED
+        if tuned:
+            del options["placements"]
         trained = train_afterstate(data_dir, points=points, **options)
         # train_afterstate records the scenario of the study's first point, not of the first
         # point it read: the record is set to the selected points' (one path order)
@@ -203,6 +254,8 @@ def _train(
                 trained,
                 trained_on=TrainedOn(on.k_paths, on.path_features, scenario_of(manifest["config"])),
             )
+        if tuned:
+            trained = _tune_placements(trained, *tune)
         trained.save(model, overwrite=True)
         return
     from fusion.datasets.arrays import to_arrays
@@ -245,22 +298,26 @@ def _model(
     points: dict[str, list[Any]],
     config: Config,
     options: Mapping[str, Any],
+    tune_seeds: Sequence[int],
+    workers: int | None,
 ) -> tuple[Path, dict[str, Any]]:
-    """The learner's model file: reused when trained on the same data and hyperparameters,
-    else trained now.
+    """The learner's model file: reused when trained on the same data and hyperparameters
+    (and, for a :data:`TUNED` choice, tuning seeds), else trained now.
 
     :return: The file and its record (``.json`` beside it).
     :raises ConfigError: for a model file of another scenario in the way.
     """
     model = preset_dir / "models" / f"{learner}.npz"
     record_file = model.with_suffix(".json")
-    wanted = {
+    wanted: dict[str, Any] = {
         "learner": learner,
         "dataset": TRAIN_ON,
         "dataset_sha256": data_sha256,
         "points": points,
         "hyperparameters": dict(options),
     }
+    if TUNED in options.values():
+        wanted["tune_seeds"] = list(tune_seeds)
     if model.exists():
         try:
             _check_model_scenario(model, config)
@@ -277,7 +334,7 @@ def _model(
             return model, record
     model.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    _train(learner, data_dir, points, model, options)
+    _train(learner, data_dir, points, model, options, (config, tune_seeds, workers))
     record = {**wanted, "train_seconds": round(time.monotonic() - started, 3)}
     write_own_json(record_file, record, own=tuple(wanted))
     return model, record
@@ -393,6 +450,8 @@ def evaluate_preset(
                 {"path_order": [order]},
                 config.replace("general_settings", path_order=order),
                 options,
+                mixed.tune_seeds,
+                workers,
             )
         except ConfigError:  # a model file of another scenario in the way: refused, kept
             raise

@@ -2,7 +2,11 @@
 the ``results.json`` files ``fusion benchmark evaluate`` wrote, in the suite's order.
 
 A preset without results is left out (the table says which); a learner that could not train
-shows its reason instead of a score.
+shows its reason instead of a score. The last column, ``ceiling``, is the score of a policy
+that would block nothing on any seed, with its interval (:func:`ceiling`): the most any
+policy can reach there. Where the random policy's blocking varies from seed to seed as much
+as the expert's lead over it, even that interval reaches below 100, and no policy can show
+with 95 % confidence that it beats the expert.
 
     >>> from fusion.benchmark.suite import load_suite
     >>> import tempfile
@@ -24,8 +28,9 @@ from fusion.benchmark.evaluate import POLICY_COLUMNS, results_path
 from fusion.benchmark.suite import Suite
 from fusion.errors import DatasetError
 from fusion.optional import require
+from fusion.report.scores import score_interval
 
-__all__ = ["collect", "format_markdown", "format_table", "plot_table"]
+__all__ = ["ceiling", "collect", "format_markdown", "format_table", "plot_table"]
 
 
 def collect(
@@ -86,6 +91,35 @@ def _cell(entry: Mapping[str, Any] | None, markdown: bool = False) -> str:
     return f"{score['mean']:.1f} [{score['ci95_low']:.1f}, {score['ci95_high']:.1f}] {blocking}"
 
 
+def ceiling(row: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The score a policy blocking nothing on any of the row's seeds would get, with its paired
+    interval (:func:`~fusion.report.scores.score_interval`); ``None`` for an unscored row.
+
+    :param row: One preset's ``results.json``.
+
+        >>> row = {"policies": {name: {"per_seed": [{"seed": s, "blocking": b[s]}
+        ...        for s in (1, 2)]} for name, b in (("random", {1: 0.1, 2: 0.3}),
+        ...                                           ("expert", {1: 0.05, 2: 0.15}))}}
+        >>> ceiling(row)["mean"]
+        200.0
+    """
+    if row.get("unscored_seeds"):
+        return None
+    per_seed = {
+        name: {s["seed"]: s["blocking"] for s in row["policies"][name]["per_seed"]}
+        for name in ("random", "expert")
+    }
+    nothing = {seed: 0.0 for seed in per_seed["random"]}
+    return score_interval(nothing, per_seed["random"], per_seed["expert"])
+
+
+def _ceiling_cell(row: Mapping[str, Any]) -> str:
+    score = ceiling(row)
+    if score is None or score["std"] is None:
+        return "-"
+    return f"{score['mean']:.1f} [{score['ci95_low']:.1f}, {score['ci95_high']:.1f}]"
+
+
 def format_table(table: Mapping[str, Any]) -> str:
     """The table as text: one row per preset, one column per policy (score [95% CI] and
     blocking), then each failure's reason and each preset's seeds.
@@ -100,7 +134,10 @@ def format_table(table: Mapping[str, Any]) -> str:
     lines = [
         f"benchmark {table['suite']} ({table['out']}): normalized score [95% CI] (0 = random, "
         "100 = expert, paired per seed) and blocking, on the evaluation seeds",
-        (f"{'preset':<20} {'erlang':>6} " + " ".join(f"{c:<{width}}" for c in columns)).rstrip(),
+        (
+            f"{'preset':<20} {'erlang':>6} "
+            + " ".join(f"{c:<{width}}" for c in (*columns, "ceiling"))
+        ).rstrip(),
     ]
     notes = []
     for row in table["rows"]:
@@ -108,6 +145,7 @@ def format_table(table: Mapping[str, Any]) -> str:
         lines.append(
             f"{row['preset']:<20} {row['erlang']:>6g} "
             + " ".join(f"{cells[row['preset'], c]:<{width}}" for c in columns)
+            + f" {_ceiling_cell(row)}"
             + quick
         )
         seeds = row["seeds"]
@@ -135,20 +173,21 @@ def format_table(table: Mapping[str, Any]) -> str:
 
 def format_markdown(table: Mapping[str, Any]) -> str:
     """The table in Markdown (what the README holds): one row per preset, its load and its
-    expert, then per policy the normalized score [95% CI] and the mean blocking.
+    expert, then per policy the normalized score [95% CI] and the mean blocking, and last the
+    ceiling (:func:`ceiling`).
 
     :param table: From :func:`collect`.
 
         >>> from fusion.benchmark.suite import load_suite
         >>> import tempfile
         >>> print(format_markdown(collect(load_suite(), tempfile.mkdtemp())))
-        | preset | load | expert is |
-        |---|---|---|
+        | preset | load | expert is | ceiling |
+        |---|---|---|---|
     """
     columns = table["columns"]
     lines = [
-        "| " + " | ".join(["preset", "load", "expert is", *columns]) + " |",
-        "|" + "---|" * (3 + len(columns)),
+        "| " + " | ".join(["preset", "load", "expert is", *columns, "ceiling"]) + " |",
+        "|" + "---|" * (4 + len(columns)),
     ]
     for row in table["rows"]:
         quick = " (quick)" if row.get("quick") else ""
@@ -157,6 +196,7 @@ def format_markdown(table: Mapping[str, Any]) -> str:
             f"{row['erlang']:g} E",
             f"`{row['expert']}`",
             *(_cell(row["policies"].get(c), markdown=True) for c in columns),
+            _ceiling_cell(row),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -12,7 +12,10 @@ one weight per feature shared by every link, plus a per-link weight of the free 
 constant. The value of a link is
 so a learned, concave-or-not, piecewise-linear function of how much of it is free and how
 whole: the policy reads as learned link prices that rise as a link fills, and a path costs
-what its slots take from the value of the links it crosses.
+what its slots take from the value of the links it crosses. With ``placements`` the policy
+weighs where on the path to put the slots as well (first-, last- or best-fit, whichever
+leaves the afterstate worth most): a choice the features see, as a placement changes a link's
+longest block, its free blocks and its highest slot in use.
 
 Fitting is LSTD(0) on the logged sequence of each seed: ``V(x_t) = r_{t+1} + gamma
 V(x_{t+1})``, the next request's reward (+1 routed, -1 blocked) plus the discounted value of
@@ -61,6 +64,9 @@ from fusion.storage.sources import resolve_parts
 if TYPE_CHECKING:
     from fusion.config.config import Config
 
+#: The spectrum rules a policy may weigh its placements among (a most-used placement needs
+#: the network's slot usage, which the engine keeps only for a most-used run).
+PLACEMENTS = ("first_fit", "last_fit", "best_fit")
 #: The figures of one link's free spectrum, each over the link's slot count.
 LINK_FIGURES = ("free_slots", "free_blocks", "longest_block", "highest_used")
 #: Where the hat functions over a link's figures (shares in [0, 1]) peak.
@@ -165,6 +171,8 @@ class AfterstateModel:
         every feasible path is a candidate).
     :param support: How many of its top choices (epsilon-mix logs the first and second: 2).
     :param info: Training figures.
+    :param placements: Spectrum rules among which the policy places the request where the
+        afterstate is worth most (``()``: by the support heuristic's rule alone).
     """
 
     trained_on: TrainedOn
@@ -174,6 +182,7 @@ class AfterstateModel:
     support_policy: str = ""
     support: int = 0
     info: dict[str, Any] = field(default_factory=dict)
+    placements: tuple[str, ...] = ()
 
     def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> None:
         """Write the model to one ``.npz`` file (atomically, no pickle).
@@ -189,6 +198,7 @@ class AfterstateModel:
             "support_policy": np.array(self.support_policy),
             "support": np.array(self.support),
             "info": np.array(orjson.dumps(self.info).decode()),
+            "placements": np.array(self.placements, dtype=str),
         }
         write_model(path, "afterstate", arrays, self.trained_on, overwrite=overwrite)
 
@@ -210,6 +220,13 @@ class AfterstateModel:
                     f"{path}: an afterstate model over {len(names)} link features, this fusion "
                     f"computes {len(LINK_FEATURES)} ({', '.join(LINK_FEATURES)}); train it again"
                 )
+            placements = (
+                tuple(str(r) for r in npz["placements"]) if "placements" in npz.files else ()
+            )
+            if any(rule not in PLACEMENTS for rule in placements):
+                raise ValueError(
+                    f"{path}: placements {list(placements)}: expected rules of {list(PLACEMENTS)}"
+                )
             return cls(
                 read_trained_on(npz),
                 npz["weights"],
@@ -218,6 +235,7 @@ class AfterstateModel:
                 str(npz["support_policy"]),
                 int(npz["support"]),
                 orjson.loads(str(npz["info"])),
+                placements,
             )
 
 
@@ -243,6 +261,7 @@ def train_afterstate(
     points: Mapping[str, Sequence[Any]] | None = None,
     support_policy: str = "",
     support: int = 2,
+    placements: Sequence[str] = (),
 ) -> AfterstateModel:
     """Fit afterstate values by LSTD(0) on a dataset, merged file or study logged with
     ``log_spectrum = true``.
@@ -255,6 +274,10 @@ def train_afterstate(
         choices the policy re-ranks, the rest following in its order: the paths the logs of
         an epsilon-mixed heuristic cover (``""``: every feasible path, unconstrained).
     :param support: How many of its choices; at least 1.
+    :param placements: Spectrum rules (of :data:`PLACEMENTS`) among which the policy places
+        each request where the afterstate is worth most, as well as choosing the path (default:
+        the support heuristic's rule alone). The value is fitted the same either way: the
+        logs hold every rule's placements.
     :raises ValueError: for bad settings, or data without the spectrum.
     """
     if not 0.0 <= gamma < 1.0:
@@ -267,6 +290,11 @@ def train_afterstate(
         )
     if support < 1:
         raise ValueError(f"support must be at least 1, got {support!r}")
+    odd = [rule for rule in placements if rule not in PLACEMENTS]
+    if odd or len(set(placements)) != len(placements):
+        raise ValueError(
+            f"placements must be distinct rules of {list(PLACEMENTS)}, got {list(placements)!r}"
+        )
     manifest = _first_manifest(path)
     config = manifest["config"] if manifest else None
     slots = int(config["topology_settings"]["c_band"]) if config else 0
@@ -315,7 +343,9 @@ def train_afterstate(
     weights[:, free_hats] += np.outer(w[width : width + links], KNOTS)
     trained_on = TrainedOn(k_paths, (), scenario_of(config) if config else {})
     info = {"gamma": gamma, "ridge": ridge, "rows": int(same.sum())}
-    return AfterstateModel(trained_on, weights, float(w[-1]), slots, support_policy, support, info)
+    return AfterstateModel(
+        trained_on, weights, float(w[-1]), slots, support_policy, support, info, tuple(placements)
+    )
 
 
 class AfterstatePolicy(PathPolicy):
@@ -323,7 +353,10 @@ class AfterstatePolicy(PathPolicy):
     value of the afterstate each leaves (placed by the support heuristic's spectrum rule,
     first-fit without one), best first; ties to the lower index. The candidates are the
     support heuristic's top choices (the model's ``support_policy`` and ``support``; every
-    feasible path without one), the other feasible paths follow in its order. It reads the live spectrum, never the logged state dict.
+    feasible path without one), the other feasible paths follow in its order. With the
+    model's ``placements`` it also places the request itself (:attr:`chooses_start`): each
+    candidate is valued at the best of those rules' starts, and the chosen path gets that
+    start. It reads the live spectrum, never the logged state dict.
 
     :param model: The model, or the path of its file.
     """
@@ -340,6 +373,10 @@ class AfterstatePolicy(PathPolicy):
         )
         # allocate as the support heuristic does, and value the afterstate that placement leaves
         self.spectrum = (self._support.spectrum if self._support else None) or "first_fit"
+        # or weigh the model's placements too, and place where the best afterstate is
+        self.chooses_start = bool(self.model.placements)
+        self._rules = self.model.placements or (self.spectrum,)
+        self._starts: dict[int, int] = {}
         self._weights = self.model.weights.tolist()
 
     def check_config(self, config: Config) -> None:
@@ -354,27 +391,44 @@ class AfterstatePolicy(PathPolicy):
         raise TypeError("the afterstate policy reads the live spectrum: the engine calls it")
 
     def rank_decision(self, decision: DecisionView) -> list[int]:
+        self._starts = {}
         if self._support is None:
             return self._by_value(decision, [i for i, ok in enumerate(decision.mask) if ok])
         order = self._support.rank_decision(decision)
         top = self.model.support
         return self._by_value(decision, order[:top]) + order[top:]
 
+    def start_slot(self, decision: DecisionView, path: int) -> int:
+        start = self._starts.get(path)
+        return self._best(decision, path)[1] if start is None else start
+
+    def _best(self, decision: DecisionView, path: int) -> tuple[float, int]:
+        """The gain in value of the best placement of the request on ``path``, and its start."""
+        free, slots, weights = decision.spectrum.free, self.model.slots, self.model.weights
+        need = decision.needs[path]
+        links = list(decision.links[path])
+        before = basis(_figures([free[link] for link in links], slots))
+        best: tuple[float, int] | None = None
+        for rule in self._rules:
+            start = place(rule, decision.commons[path], need, decision.spectrum.usage)
+            if best is not None and start == best[1]:
+                continue
+            taken = ((1 << need) - 1) << start
+            after = basis(_figures([free[link] & ~taken for link in links], slots))
+            gain = float(((after - before) * weights[links]).sum())
+            if best is None or gain > best[0]:
+                best = (gain, start)
+        assert best is not None
+        return best
+
     def _by_value(self, decision: DecisionView, paths: list[int]) -> list[int]:
         """``paths`` by the value of the afterstate each leaves, best first."""
-        if len(paths) < 2:
+        if len(paths) < 2 and not self.chooses_start:
             return paths
-        free, slots, weights = decision.spectrum.free, self.model.slots, self.model.weights
-        rule = self.spectrum or "first_fit"
         scored = []
         for i in paths:
-            need = decision.needs[i]
-            start = place(rule, decision.commons[i], need, decision.spectrum.usage)
-            taken = ((1 << need) - 1) << start
-            links = list(decision.links[i])
-            before = _figures([free[link] for link in links], slots)
-            after = _figures([free[link] & ~taken for link in links], slots)
-            gain = float(((basis(after) - basis(before)) * weights[links]).sum())
+            gain, start = self._best(decision, i)
+            self._starts[i] = start
             scored.append((-gain, i))
         scored.sort()
         return [i for _, i in scored]

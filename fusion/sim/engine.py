@@ -207,11 +207,18 @@ class SimulationEngine:
         self.failure = self._plan_failure()
         self.failure_history: list[dict[str, Any]] = []
         self._rule = self.policy.spectrum or config.policy.spectrum
+        # a policy that places the request itself is asked where (its rule, first-fit, only
+        # restores): the branch sits behind the rule's test, off KSP-FF's hot path
+        self._chooses_start = self.policy.chooses_start
+        if self._chooses_start:
+            self._rule = "first_fit"
         self.spectrum = SpectrumState(
             self.topology.num_links, config.topology.c_band, track_usage=self._rule == "most_used"
         )
         # meta.behaviour: the base policy (never its epsilon-mix) and the rule it allocates with
-        self._behaviour_name = f"{self.policy.name}/{self._rule}"
+        self._behaviour_name = (
+            f"{self.policy.name}/{'chosen' if self._chooses_start else self._rule}"
+        )
         self.writer = writer
         self._eager_state = (
             (writer is not None or self.policy.reads_state) if eager_state is None else eager_state
@@ -413,6 +420,8 @@ class SimulationEngine:
             need, runs = decision.needs[action], decision.runs
             if self._rule != "first_fit":
                 start = place(self._rule, decision.commons[action], need, self.spectrum.usage)
+            elif self._chooses_start:
+                start = self.policy.start_slot(decision, action)
             elif runs is None:
                 start = first_fit(decision.commons[action], need)
             else:  # the starts observe found: the lowest is first-fit's

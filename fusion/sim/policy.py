@@ -93,6 +93,10 @@ class PathPolicy(ABC):
     #: Whether the last selection took epsilon-mix's branch, the second choice (only
     #: :class:`~fusion.sim.policies.EpsilonMixPolicy` sets it; ``meta.explored``).
     explored: bool = False
+    #: Whether the policy places the request itself (:meth:`start_slot`) rather than by its
+    #: ``spectrum`` rule (a learned policy that weighs placements too); the rule still restores
+    #: a failure's lightpaths.
+    chooses_start: bool = False
 
     @classmethod
     def for_run(cls, rng: np.random.Generator | None = None) -> PathPolicy:
@@ -128,6 +132,15 @@ class PathPolicy(ABC):
         :param decision: The arrival.
         """
         return self.rank(decision.state, decision.mask)
+
+    def start_slot(self, decision: DecisionView, path: int) -> int:
+        """Where to put the request on a feasible ``path`` (asked only of a policy that
+        :attr:`chooses_start`, after it ranked the decision).
+
+        :param decision: The arrival.
+        :param path: The chosen feasible path's index.
+        """
+        raise NotImplementedError(f"{self.name} places by its spectrum rule")
 
     def select_path(self, state: Mapping[str, Any], action_mask: Sequence[bool]) -> int:
         """The best feasible path index, or -1 when none is feasible.
