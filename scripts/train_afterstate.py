@@ -20,7 +20,7 @@ import time
 from fusion.config.grid import parse_points
 from fusion.config.vocabulary import POLICY_NAMES
 from fusion.errors import FusionError
-from fusion.rl.afterstate import train_afterstate
+from fusion.rl.afterstate import PLACEMENTS, train_afterstate
 from fusion.rl.model_file import check_model_output
 from fusion.rl.options import float_in, int_in
 
@@ -48,6 +48,15 @@ def main(argv: list[str] | None = None) -> int:
         "--support", type=int_in(1, 100), default=2, help="how many of its choices (1 .. 100)"
     )
     parser.add_argument(
+        "--placements",
+        default="",
+        metavar="RULE,RULE",
+        help=(
+            "spectrum rules among which the policy places each request where the afterstate "
+            f"is worth most ({','.join(PLACEMENTS)}; default: the support heuristic's rule)"
+        ),
+    )
+    parser.add_argument(
         "--points",
         action="append",
         default=[],
@@ -62,6 +71,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--gamma {args.gamma}: expected a discount in [0, 1)")
     if args.support < 1:
         parser.error(f"--support {args.support}: expected an integer >= 1")
+    placements = tuple(rule for rule in args.placements.split(",") if rule)
+    if any(rule not in PLACEMENTS for rule in placements) or len(set(placements)) < len(placements):
+        parser.error(
+            f"--placements {args.placements}: expected distinct rules of {','.join(PLACEMENTS)}"
+        )
     try:
         points = parse_points(args.points)
         check_model_output(args.dataset, args.out, overwrite=args.overwrite)
@@ -76,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
             points=points or None,
             support_policy=args.support_policy,
             support=args.support,
+            placements=placements,
         )
         model.save(args.out, overwrite=args.overwrite)
     except (FusionError, ValueError, OSError) as exc:

@@ -10,12 +10,19 @@ import numpy as np
 import pytest
 
 from fusion.config.config import load_config
-from fusion.rl.afterstate import PLACEMENTS, AfterstateModel, AfterstatePolicy, train_afterstate
+from fusion.rl.afterstate import (
+    PLACEMENTS,
+    AfterstateModel,
+    AfterstatePolicy,
+    basis,
+    link_figures,
+    train_afterstate,
+)
 from fusion.run.simulation import run_simulation
 from fusion.sim.engine import SimulationEngine
 from fusion.sim.heuristics.first_feasible import KSPFFPolicy
 from fusion.sim.policies import make_policy
-from fusion.sim.spectrum import last_fit, place
+from fusion.sim.spectrum import best_fit, place
 from fusion.sim.writer import InMemoryWriter
 
 
@@ -29,27 +36,30 @@ def _logged(policy, config=None) -> list[dict]:
     return writer.records
 
 
-class _LastFitByHand(KSPFFPolicy):
-    """KSP-FF's path, placed last-fit by :meth:`start_slot` rather than by a rule."""
+class _BestFitByHand(KSPFFPolicy):
+    """KSP-FF's path (a first-feasible policy), placed best-fit by :meth:`start_slot` rather
+    than by a rule (not last-fit: a whole run last-fit mirrors first-fit and blocks alike)."""
 
-    name = "last_fit_by_hand"
+    name = "best_fit_by_hand"
     chooses_start = True
-    first_feasible = False
 
     def start_slot(self, decision, path):
-        return last_fit(decision.commons[path], decision.needs[path])
+        return best_fit(decision.commons[path], decision.needs[path])[0]
 
 
 def test_engine_when_the_policy_chooses_the_start_places_there_and_logs_it():
-    # (no failure: its restoration places by a rule, last-fit for one and first-fit for the
+    # (no failure: its restoration places by a rule, best-fit for one and first-fit for the
     # other, which the comparison is not about)
     config = _config().replace("failure_settings", failure_type="none")
-    chosen = _logged(_LastFitByHand(), config)
-    by_rule = _logged(make_policy("ksp_lf"), config)
+    chosen = _logged(_BestFitByHand(), config)
+    by_rule = _logged(make_policy("ksp_bf"), config)
     assert [(r["action"], r["meta"]["start_slot"]) for r in chosen] == [
         (r["action"], r["meta"]["start_slot"]) for r in by_rule
     ]
-    assert {r["meta"]["behaviour"] for r in chosen} == {"last_fit_by_hand/chosen"}
+    assert {r["meta"]["behaviour"] for r in chosen} == {"best_fit_by_hand/chosen"}
+    # with nothing logged too (a first-feasible policy's fast path must still ask it)
+    unlogged = SimulationEngine(config, 9, policy=_BestFitByHand()).run()
+    assert unlogged == SimulationEngine(config, 9, policy=make_policy("ksp_bf")).run()
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +71,16 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> AfterstateModel:
     return train_afterstate(out, support_policy="ksp_ff", support=2, placements=PLACEMENTS)
 
 
+def _gain(model: AfterstateModel, decision, path: int, start: int) -> float:
+    """The value the afterstate of ``path`` at ``start`` adds, from the model's weights."""
+    links = list(decision.links[path])
+    taken = ((1 << decision.needs[path]) - 1) << start
+    free = decision.spectrum.free
+    before = basis(np.array([link_figures(free[link], model.slots) for link in links]))
+    after = basis(np.array([link_figures(free[link] & ~taken, model.slots) for link in links]))
+    return float(((after - before) * model.weights[links]).sum())
+
+
 def test_afterstate_policy_when_given_placements_puts_each_request_at_the_best_rules_start(model):
     seen: list[tuple[int, set[int]]] = []
 
@@ -70,6 +90,8 @@ def test_afterstate_policy_when_given_placements_puts_each_request_at_the_best_r
             need, common = decision.needs[path], decision.commons[path]
             starts = {place(rule, common, need) for rule in PLACEMENTS}
             assert start in starts and (common >> start) & ((1 << need) - 1) == (1 << need) - 1
+            gains = {s: _gain(model, decision, path, s) for s in starts}
+            assert gains[start] == pytest.approx(max(gains.values()))
             seen.append((start, starts))
             return start
 
@@ -79,6 +101,29 @@ def test_afterstate_policy_when_given_placements_puts_each_request_at_the_best_r
     firsts = [r for r in records if r["action"] >= 0]
     assert any(start != min(starts) for start, starts in seen)
     assert [r["meta"]["start_slot"] for r in firsts] == [start for start, _ in seen]
+
+
+def test_afterstate_policy_when_the_caller_chose_the_path_values_that_decisions_starts(model):
+    policy = AfterstatePolicy(model)
+    config = _config(600).replace("general_settings", warmup_requests=300)
+    engine = SimulationEngine(config, 9, policy=policy)  # warm-up: the policy ranks and places
+    decided = 0
+    while (decision := engine.next_decision()) is not None:
+        feasible = [i for i, ok in enumerate(decision.mask) if ok]
+        if feasible:  # the caller's own choice, never ranked by the policy
+            path = feasible[-1]
+            start = policy.start_slot(decision, path)
+            need, common = decision.needs[path], decision.commons[path]
+            gains = {
+                s: _gain(model, decision, path, s)
+                for s in {place(r, common, need) for r in PLACEMENTS}
+            }
+            assert start in gains and gains[start] == pytest.approx(max(gains.values()))
+            engine.decide(decision, path)  # allocates at the policy's start: it is free
+            decided += 1
+        else:
+            engine.decide(decision, -1)
+    assert decided > 100
 
 
 def test_afterstate_model_when_saved_with_placements_loads_them_and_refuses_an_unknown_rule(

@@ -15,6 +15,9 @@ learner whose ``support_policy`` is :data:`EXPERT` (``afterstate-expert``) re-ra
 expert's first two choices instead, so it trains on the points of the expert's path order and
 runs under that order, as the expert does. The expert is chosen on the tuning seeds only, so
 this per-preset choice is a rule stated in advance, never a look at the evaluation seeds.
+``afterstate-placed`` is ``afterstate-expert`` that may also place each request itself (first-,
+last- or best-fit, where the afterstate is worth most): whether it does is chosen per preset
+on the same tuning seeds (:data:`TUNED`), the model recording what each choice blocked there.
 
 Evaluation seeds over which ``random`` and ``expert`` block alike on average (tiny ``--quick``
 runs where both block nothing) leave no room for a score: no policy is scored, the seeds are
@@ -316,7 +319,7 @@ def _model(
         "points": points,
         "hyperparameters": dict(options),
     }
-    if TUNED in options.values():
+    if options.get("placements") == TUNED:
         wanted["tune_seeds"] = list(tune_seeds)
     if model.exists():
         try:

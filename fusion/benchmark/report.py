@@ -3,10 +3,11 @@ the ``results.json`` files ``fusion benchmark evaluate`` wrote, in the suite's o
 
 A preset without results is left out (the table says which); a learner that could not train
 shows its reason instead of a score. The last column, ``ceiling``, is the score of a policy
-that would block nothing on any seed, with its interval (:func:`ceiling`): the most any
-policy can reach there. Where the random policy's blocking varies from seed to seed as much
-as the expert's lead over it, even that interval reaches below 100, and no policy can show
-with 95 % confidence that it beats the expert.
+that would block nothing on any seed, with its interval (:func:`ceiling`): no policy's score
+is higher. Its interval's width is the random policy's seed-to-seed spread; a policy that
+blocks less than the expert can narrow it only as far as its own blocking moves with the
+random policy's from seed to seed, so where the expert blocks almost nothing and the ceiling's
+interval reaches below 100, no policy's interval is likely to lie above 100.
 
     >>> from fusion.benchmark.suite import load_suite
     >>> import tempfile
@@ -115,8 +116,10 @@ def ceiling(row: Mapping[str, Any]) -> dict[str, Any] | None:
 
 def _ceiling_cell(row: Mapping[str, Any]) -> str:
     score = ceiling(row)
-    if score is None or score["std"] is None:
+    if score is None:
         return "-"
+    if score["std"] is None:
+        return f"{score['mean']:.1f} (one seed)"
     return f"{score['mean']:.1f} [{score['ci95_low']:.1f}, {score['ci95_high']:.1f}]"
 
 

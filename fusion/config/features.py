@@ -374,7 +374,8 @@ _META = (
         "",
         "",
         "what chose the action: the behaviour policy's name and the spectrum rule the engine "
-        "allocates with, policy/rule (e.g. ksp_ff/first_fit; epsilon-mix's base policy)",
+        "allocates with, policy/rule (e.g. ksp_ff/first_fit; epsilon-mix's base policy), or "
+        "policy/chosen for a policy that places the request itself",
         kind="str",
         since=BEHAVIOUR,
     ),

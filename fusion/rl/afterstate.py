@@ -276,8 +276,9 @@ def train_afterstate(
     :param support: How many of its choices; at least 1.
     :param placements: Spectrum rules (of :data:`PLACEMENTS`) among which the policy places
         each request where the afterstate is worth most, as well as choosing the path (default:
-        the support heuristic's rule alone). The value is fitted the same either way: the
-        logs hold every rule's placements.
+        the support heuristic's rule alone). The value is fitted the same either way; it has
+        seen those placements' afterstates only if the logs hold them (the benchmark's
+        ``mixed`` data logs every rule), else it extrapolates to them.
     :raises ValueError: for bad settings, or data without the spectrum.
     """
     if not 0.0 <= gamma < 1.0:
@@ -377,6 +378,10 @@ class AfterstatePolicy(PathPolicy):
         self.chooses_start = bool(self.model.placements)
         self._rules = self.model.placements or (self.spectrum,)
         self._starts: dict[int, int] = {}
+        self._ranked: DecisionView | None = None
+        odd = [rule for rule in self.model.placements if rule not in PLACEMENTS]
+        if odd:
+            raise ValueError(f"placements {odd}: expected rules of {list(PLACEMENTS)}")
         self._weights = self.model.weights.tolist()
 
     def check_config(self, config: Config) -> None:
@@ -391,7 +396,7 @@ class AfterstatePolicy(PathPolicy):
         raise TypeError("the afterstate policy reads the live spectrum: the engine calls it")
 
     def rank_decision(self, decision: DecisionView) -> list[int]:
-        self._starts = {}
+        self._starts, self._ranked = {}, decision
         if self._support is None:
             return self._by_value(decision, [i for i, ok in enumerate(decision.mask) if ok])
         order = self._support.rank_decision(decision)
@@ -399,11 +404,18 @@ class AfterstatePolicy(PathPolicy):
         return self._by_value(decision, order[:top]) + order[top:]
 
     def start_slot(self, decision: DecisionView, path: int) -> int:
-        start = self._starts.get(path)
+        # the start found as this decision was ranked; a decision never ranked here (a caller
+        # that chose the path itself) is valued now
+        start = self._starts.get(path) if decision is self._ranked else None
         return self._best(decision, path)[1] if start is None else start
 
     def _best(self, decision: DecisionView, path: int) -> tuple[float, int]:
-        """The gain in value of the best placement of the request on ``path``, and its start."""
+        """The gain in value of the best placement of the request on ``path``, and its start
+        (of the rules giving the same gain, the first in the model's order).
+
+        :param decision: The arrival.
+        :param path: A feasible path's index.
+        """
         free, slots, weights = decision.spectrum.free, self.model.slots, self.model.weights
         need = decision.needs[path]
         links = list(decision.links[path])

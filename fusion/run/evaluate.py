@@ -166,7 +166,8 @@ def spec_config(config: Config, spec: str, policy: PathPolicy | None = None) -> 
     """The config a policy spec runs with: its heuristic and overrides applied.
 
     A model chooses the path only: it allocates with ``[policy_settings] spectrum``, unless it
-    brings its own rule (the afterstate model places as its support heuristic does), which a
+    brings its own rule (the afterstate model places as its support heuristic does, or where
+    its values say among its ``placements``), which a
     ``spectrum=`` cannot change and is refused. Its config's ``policy`` then names a path-only
     heuristic, never run (the model is passed to the engine), so that the checks take the
     spectrum rule as the model's.

@@ -12,11 +12,14 @@ At each arrival the engine builds the seed card's state from the live spectrum, 
 paths that can really carry the request (the path scan, :mod:`fusion.sim.scan`, over the
 pair's candidates, :mod:`fusion.sim.pairs`), lets the policy choose (with epsilon-mix when
 logging), allocates with the policy's spectrum rule (first-fit unless the policy or
-``[policy_settings] spectrum`` says otherwise), and hands the transition to the writer. Its
-``meta`` says what produced the action: ``behaviour`` (``<policy>/<spectrum rule>``, built once
-per run), ``explored`` and ``propensity`` (as the behaviour policy reports them:
+``[policy_settings] spectrum`` says otherwise; a policy that places the request itself,
+:attr:`~fusion.sim.policy.PathPolicy.chooses_start`, is asked where), and hands the transition
+to the writer. Its ``meta`` says what produced the action: ``behaviour`` (``<policy>/<spectrum
+rule>``, or ``<policy>/chosen`` for a policy that places itself, built once per run),
+``explored`` and ``propensity`` (as the behaviour policy reports them:
 :attr:`~fusion.sim.policy.PathPolicy.propensity`) and ``start_slot``, for every policy. A
-failure's cut lightpaths are restored with the same rule (:mod:`fusion.sim.restoration`). ``slots_needed`` is the
+failure's cut lightpaths are restored with the same rule, first-fit for a policy that places
+itself (:mod:`fusion.sim.restoration`). ``slots_needed`` is the
 slots (guard band included) the request takes on the first of its K paths that a modulation
 format reaches, 0 when none does; ``est_remaining_time`` is the mean holding time, or with
 ``[dataset_logging] holding_time_known`` the request's own. Only what is read is built: with
@@ -207,8 +210,8 @@ class SimulationEngine:
         self.failure = self._plan_failure()
         self.failure_history: list[dict[str, Any]] = []
         self._rule = self.policy.spectrum or config.policy.spectrum
-        # a policy that places the request itself is asked where (its rule, first-fit, only
-        # restores): the branch sits behind the rule's test, off KSP-FF's hot path
+        # a policy that places the request itself is asked where; first-fit then only restores
+        # a failure's lightpaths (the branch costs a first-fit run one test per decision)
         self._chooses_start = self.policy.chooses_start
         if self._chooses_start:
             self._rule = "first_fit"
@@ -228,7 +231,10 @@ class SimulationEngine:
         self._behaviour = self._behaviour_policy(epsilon, epsilon_seq)
         # KSP-FF's family with nothing logged: an arrival stops at the first path that fits
         self._first_only = (
-            self.policy.first_feasible and self._behaviour is self.policy and not self._eager_state
+            self.policy.first_feasible
+            and self._behaviour is self.policy
+            and not self._eager_state
+            and not self._chooses_start
         )
         self._arrive = self._arrive_first_feasible if self._first_only else self.handle_arrival
         self._disaster = False

@@ -94,8 +94,8 @@ class PathPolicy(ABC):
     #: :class:`~fusion.sim.policies.EpsilonMixPolicy` sets it; ``meta.explored``).
     explored: bool = False
     #: Whether the policy places the request itself (:meth:`start_slot`) rather than by its
-    #: ``spectrum`` rule (a learned policy that weighs placements too); the rule still restores
-    #: a failure's lightpaths.
+    #: ``spectrum`` rule (a learned policy that weighs placements too); the engine then
+    #: restores a failure's lightpaths first-fit and logs the behaviour as ``<name>/chosen``.
     chooses_start: bool = False
 
     @classmethod
