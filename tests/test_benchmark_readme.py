@@ -1,7 +1,7 @@
 """The README's benchmark table: what ``fusion benchmark report --markdown`` prints from the
 results committed in ``docs/benchmark``, and one row of it evaluated again here: its
-references and KSP-FF, and one learned figure (BC, trained again on the rebuilt points of the
-``mixed`` dataset it was trained on)."""
+references and KSP-FF, and two learned figures (BC and ``afterstate-placed``, trained again on
+the rebuilt points of the ``mixed`` dataset they were trained on)."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ import orjson
 import pytest
 
 from fusion.benchmark.cards import dataset_size
-from fusion.benchmark.evaluate import TRAIN_ON, _train, hyperparameters, results_path
+from fusion.benchmark.evaluate import EXPERT, TRAIN_ON, _train, hyperparameters, results_path
 from fusion.benchmark.report import collect, format_markdown
 from fusion.benchmark.suite import load_suite, mixed_grid
 from fusion.config.grid import parse_grid
 from fusion.config.heuristics import HEURISTICS
 from fusion.report.scores import score_interval
-from fusion.run.evaluate import evaluate_policies
+from fusion.run.evaluate import evaluate_policies, split_spec
 from fusion.run.study import run_study
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,23 +73,30 @@ def _per_seed(row: dict) -> dict[int, float]:
 
 
 @pytest.mark.parametrize("preset", [PRESET])
-def test_learned_row_when_trained_and_evaluated_again_gives_the_committed_figures(preset, tmp_path):
-    """BC as ``fusion benchmark evaluate`` trains it: on the ``mixed`` points of the preset's
-    own path order, rebuilt here (a point's shards depend only on its config and seed, so
-    the study of that order alone logs the same records as the full study's points of it),
-    with the suite's hyperparameters; then run on the evaluation seeds under that order. The
-    same blocking on every seed and the same score as committed (training is seeded)."""
+def test_learned_rows_when_trained_and_evaluated_again_give_the_committed_figures(preset, tmp_path):
+    """BC and ``afterstate-placed`` as ``fusion benchmark evaluate`` trains them: on the
+    ``mixed`` points of one path order (the preset's for BC, the expert's for the afterstate
+    learner, which re-ranks the expert's choices and chooses its placements on the tuning
+    seeds), rebuilt here (a point's shards depend only on its config and seed, so the study of
+    those orders alone logs the same records as the full study's points of them), with the
+    suite's hyperparameters; then run on the evaluation seeds under that order. The same
+    blocking on every seed and the same score as committed (training is deterministic)."""
     results = orjson.loads(results_path(RESULTS, "v0", preset).read_bytes())
     specs = load_suite().datasets([preset])
     mixed = next(s for s in specs if s.behaviour == TRAIN_ON)
     config = next(s for s in specs if s.behaviour == "ksp-ff").config()
-    order = config.general.path_order
+    expert_policy, expert_overrides = split_spec(results["expert"])
+    orders = {
+        "bc": config.general.path_order,
+        "afterstate-placed": dict((k, v) for _, k, v in expert_overrides)["path_order"],
+    }
     assert results["trained_on"]["dataset"] == TRAIN_ON
-    assert results["hyperparameters"]["bc"] == hyperparameters("bc")
+    for learner in orders:
+        assert results["hyperparameters"][learner] == hyperparameters(learner)
 
-    # the mixed study as the build runs it, its path_order axis cut down to the one order
+    # the mixed study as the build runs it, its path_order axis cut down to those orders
     grid = [
-        f"general_settings.path_order={order}"
+        f"general_settings.path_order={','.join(sorted(set(orders.values())))}"
         if g.startswith("general_settings.path_order=")
         else g
         for g in mixed_grid()
@@ -105,16 +112,24 @@ def test_learned_row_when_trained_and_evaluated_again_gives_the_committed_figure
         quiet=True,
     )
     assert study.ok
-    transitions = len(HEURISTICS) * len(mixed.seeds) * mixed.requests
+    transitions = len(HEURISTICS) * len(mixed.seeds) * mixed.requests * len(set(orders.values()))
     assert dataset_size(data_dir)["transitions"] == transitions
 
-    model = tmp_path / "bc.npz"
-    _train("bc", data_dir, {"path_order": [order]}, model, hyperparameters("bc"))
-    spec = f"{model}:path_order={order}"
-    report = evaluate_policies(config, [spec], seeds=results["seeds"], workers=2)
-    again = _per_seed(next(row for row in report["policies"] if row["spec"] == spec))
-
     committed = results["policies"]
-    assert again == _per_seed(committed["bc"])
-    score = score_interval(again, _per_seed(committed["random"]), _per_seed(committed["expert"]))
-    assert score == committed["bc"]["score"]
+    for learner, order in orders.items():
+        model = tmp_path / f"{learner}.npz"
+        options = hyperparameters(learner)
+        if options.get("support_policy") == EXPERT:
+            options = {**options, "support_policy": expert_policy}
+        under = config.replace("general_settings", path_order=order)
+        _train(
+            learner, data_dir, {"path_order": [order]}, model, options, (under, mixed.tune_seeds, 2)
+        )
+        spec = f"{model}:path_order={order}"
+        report = evaluate_policies(config, [spec], seeds=results["seeds"], workers=2)
+        again = _per_seed(next(row for row in report["policies"] if row["spec"] == spec))
+        assert again == _per_seed(committed[learner]), learner
+        score = score_interval(
+            again, _per_seed(committed["random"]), _per_seed(committed["expert"])
+        )
+        assert score == committed[learner]["score"], learner

@@ -203,8 +203,16 @@ def _tune_placements(
     trained: AfterstateModel, config: Config, seeds: Sequence[int], workers: int | None
 ) -> AfterstateModel:
     """:data:`TUNED`: the model with the placements that block less on the tuning ``seeds``
-    (the support's rule on a tie), what each blocked there kept in its ``info``."""
+    (the support's rule on a tie), what each blocked there kept in its ``info``.
+
+    :param trained: The model as trained (no placements).
+    :param config: The preset's config under the model's path order.
+    :param seeds: The suite's tuning seeds.
+    :param workers: Processes.
+    """
     from fusion.rl.afterstate import PLACEMENTS
+
+    started = time.monotonic()
 
     choices: tuple[tuple[str, ...], ...] = ((), PLACEMENTS)
     order = config.general.path_order
@@ -223,6 +231,7 @@ def _tune_placements(
         "placements_tuned": {
             "seeds": list(seeds),
             "blocking": {",".join(c) or "support rule": tried[n] for n, c in enumerate(choices)},
+            "seconds": round(time.monotonic() - started, 3),
         },
     }
     return replace(trained, placements=choices[best], info=info)
@@ -234,10 +243,18 @@ def _train(
     points: dict[str, list[Any]],
     model: Path,
     options: Mapping[str, Any],
-    tune: tuple[Config, Sequence[int], int | None],
+    tune: tuple[Config, Sequence[int], int | None] | None = None,
 ) -> None:
-    """Train one learner on the dataset's points and save it (replacing a stale one);
-    ``tune``: the config, tuning seeds and workers a :data:`TUNED` choice is made with."""
+    """Train one learner on the dataset's points and save it (replacing a stale one).
+
+    :param learner: Of :data:`LEARNERS`.
+    :param data_dir: The ``mixed`` study.
+    :param points: Its points to train on (one path order).
+    :param model: The model file.
+    :param options: The hyperparameters (an afterstate learner's ``support_policy`` resolved).
+    :param tune: The config (under the points' order), tuning seeds and workers a
+        :data:`TUNED` choice is made with.
+    """
     if learner.startswith("afterstate"):
         from fusion.rl.afterstate import train_afterstate
         from fusion.rl.model_file import TrainedOn, scenario_of
@@ -258,6 +275,8 @@ def _train(
                 trained_on=TrainedOn(on.k_paths, on.path_features, scenario_of(manifest["config"])),
             )
         if tuned:
+            if tune is None:
+                raise ValueError(f"{learner}: placements are tuned, and no tuning seeds given")
             trained = _tune_placements(trained, *tune)
         trained.save(model, overwrite=True)
         return
