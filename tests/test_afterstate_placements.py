@@ -21,7 +21,7 @@ from fusion.rl.afterstate import (
 from fusion.run.simulation import run_simulation
 from fusion.sim.engine import SimulationEngine
 from fusion.sim.heuristics.first_feasible import KSPFFPolicy
-from fusion.sim.policies import make_policy
+from fusion.sim.policies import EpsilonMixPolicy, make_policy
 from fusion.sim.spectrum import best_fit, place
 from fusion.sim.writer import InMemoryWriter
 
@@ -57,6 +57,9 @@ def test_engine_when_the_policy_chooses_the_start_places_there_and_logs_it():
         (r["action"], r["meta"]["start_slot"]) for r in by_rule
     ]
     assert {r["meta"]["behaviour"] for r in chosen} == {"best_fit_by_hand/chosen"}
+    # a mix wrapped by hand (the engine wraps its own) places as its base does
+    mixed = _logged(EpsilonMixPolicy(_BestFitByHand(), 0.0), config)
+    assert [r["meta"]["start_slot"] for r in mixed] == [r["meta"]["start_slot"] for r in chosen]
     # with nothing logged too (a first-feasible policy's fast path must still ask it)
     unlogged = SimulationEngine(config, 9, policy=_BestFitByHand()).run()
     assert unlogged == SimulationEngine(config, 9, policy=make_policy("ksp_bf")).run()

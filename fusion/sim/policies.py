@@ -92,9 +92,13 @@ class EpsilonMixPolicy(PathPolicy):
         self.name = f"{base.name}+epsilon{epsilon}"
         self.spectrum = base.spectrum
         self.reads_state = base.reads_state
+        self.chooses_start = base.chooses_start
 
     def rank(self, state: Mapping[str, Any], action_mask: Sequence[bool]) -> list[int]:
         return self.base.rank(state, action_mask)
+
+    def start_slot(self, decision: DecisionView, path: int) -> int:
+        return self.base.start_slot(decision, path)
 
     def rank_decision(self, decision: DecisionView) -> list[int]:
         return self.base.rank_decision(decision)
