@@ -1,14 +1,17 @@
 """Train an afterstate-value policy on logs recorded with ``log_spectrum = true``.
 
     python scripts/train_afterstate.py DATASET_OR_STUDY -o afterstate.npz \\
-        --support-policy ksp_ff --support 2 [--gamma 0.99] [--points policy_settings.policy=ksp_ff]
+        --support-policy ksp_ff --support 2 [--gamma 0.99] [--points policy_settings.policy=ksp_ff] \\
+        [--placements first_fit,last_fit,best_fit]
 
 Fits per-link prices of spectrum by LSTD on the logged afterstates
 (:mod:`fusion.rl.afterstate`) and saves one ``.npz`` (no pickle) that ``fusion evaluate
 --policy afterstate.npz:path_order=ORDER`` runs (the path order the data was logged with; a
 model meeting another exits 2 naming both). ``--support-policy NAME --support N``: the policy
 re-ranks that heuristic's N first choices by afterstate value and keeps its order for the rest
-(epsilon-mixed logs cover a heuristic's first and second choices: N = 2).
+(epsilon-mixed logs cover a heuristic's first and second choices: N = 2). ``--placements``:
+the policy also places each request itself, wherever among those rules' starts the afterstate
+is worth most (the benchmark's ``afterstate-placed``, where the choice is made on tuning seeds).
 """
 
 from __future__ import annotations
@@ -71,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--gamma {args.gamma}: expected a discount in [0, 1)")
     if args.support < 1:
         parser.error(f"--support {args.support}: expected an integer >= 1")
-    placements = tuple(rule for rule in args.placements.split(",") if rule)
+    placements = tuple(rule.strip() for rule in args.placements.split(",") if rule.strip())
     if any(rule not in PLACEMENTS for rule in placements) or len(set(placements)) < len(placements):
         parser.error(
             f"--placements {args.placements}: expected distinct rules of {','.join(PLACEMENTS)}"
