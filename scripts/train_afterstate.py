@@ -23,7 +23,7 @@ import time
 from fusion.config.grid import parse_points
 from fusion.config.vocabulary import POLICY_NAMES
 from fusion.errors import FusionError
-from fusion.rl.afterstate import PLACEMENTS, train_afterstate
+from fusion.rl.afterstate import PLACEMENTS, check_placements, train_afterstate
 from fusion.rl.model_file import check_model_output
 from fusion.rl.options import float_in, int_in
 
@@ -75,10 +75,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.support < 1:
         parser.error(f"--support {args.support}: expected an integer >= 1")
     placements = tuple(rule.strip() for rule in args.placements.split(",") if rule.strip())
-    if any(rule not in PLACEMENTS for rule in placements) or len(set(placements)) < len(placements):
-        parser.error(
-            f"--placements {args.placements}: expected distinct rules of {','.join(PLACEMENTS)}"
-        )
+    try:
+        check_placements(placements)
+    except ValueError as exc:
+        parser.error(f"--placements {args.placements}: {exc}")
     try:
         points = parse_points(args.points)
         check_model_output(args.dataset, args.out, overwrite=args.overwrite)

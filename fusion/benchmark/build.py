@@ -116,8 +116,8 @@ def choose_expert(
     lowest blocking on the tuning seeds (each candidate runs the same seeds, so the
     differences are paired; a tie goes to the first in the registry's order). Kept in
     ``OUT/<version>/<preset>/expert.choice.json`` and read back by a later build only when
-    everything the choice depends on is the same (:func:`choice_inputs`: the preset's config, seeds, load, sizes,
-    the candidates, fusion's version); else chosen again.
+    everything the choice depends on is the same (:func:`choice_inputs`: the preset's config,
+    seeds, load, sizes, the candidates, fusion's version); else chosen again.
 
     The runner-up is recorded with the paired change of the chosen one against it
     (``vs_runner_up``, a 95 % interval over the tuning seeds): an interval that holds 0 says

@@ -81,6 +81,24 @@ LINK_FEATURES = (
 )
 
 
+def check_placements(placements: Sequence[str]) -> None:
+    """Refuse placements that are not distinct rules of :data:`PLACEMENTS`.
+
+    :param placements: Spectrum rules.
+    :raises ValueError: naming them and the rules expected.
+
+        >>> check_placements(("first_fit", "most_used"))
+        Traceback (most recent call last):
+        ...
+        ValueError: placements must be distinct rules of ['first_fit', 'last_fit', 'best_fit'], got ['first_fit', 'most_used']
+    """
+    unknown = any(rule not in PLACEMENTS for rule in placements)
+    if unknown or len(set(placements)) != len(placements):
+        raise ValueError(
+            f"placements must be distinct rules of {list(PLACEMENTS)}, got {list(placements)!r}"
+        )
+
+
 def link_figures(free: int, slots: int) -> tuple[float, float, float, float]:
     """:data:`LINK_FIGURES` of one link: shares of the slot count.
 
@@ -184,6 +202,9 @@ class AfterstateModel:
     info: dict[str, Any] = field(default_factory=dict)
     placements: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        check_placements(self.placements)
+
     def save(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> None:
         """Write the model to one ``.npz`` file (atomically, no pickle).
 
@@ -223,20 +244,19 @@ class AfterstateModel:
             placements = (
                 tuple(str(r) for r in npz["placements"]) if "placements" in npz.files else ()
             )
-            if any(rule not in PLACEMENTS for rule in placements):
-                raise ValueError(
-                    f"{path}: placements {list(placements)}: expected rules of {list(PLACEMENTS)}"
+            try:
+                return cls(
+                    read_trained_on(npz),
+                    npz["weights"],
+                    float(npz["bias"]),
+                    int(npz["slots"]),
+                    str(npz["support_policy"]),
+                    int(npz["support"]),
+                    orjson.loads(str(npz["info"])),
+                    placements,
                 )
-            return cls(
-                read_trained_on(npz),
-                npz["weights"],
-                float(npz["bias"]),
-                int(npz["slots"]),
-                str(npz["support_policy"]),
-                int(npz["support"]),
-                orjson.loads(str(npz["info"])),
-                placements,
-            )
+            except ValueError as exc:
+                raise ValueError(f"{path}: {exc}") from None
 
 
 def _episodes(
@@ -291,11 +311,7 @@ def train_afterstate(
         )
     if support < 1:
         raise ValueError(f"support must be at least 1, got {support!r}")
-    odd = [rule for rule in placements if rule not in PLACEMENTS]
-    if odd or len(set(placements)) != len(placements):
-        raise ValueError(
-            f"placements must be distinct rules of {list(PLACEMENTS)}, got {list(placements)!r}"
-        )
+    check_placements(placements)
     manifest = _first_manifest(path)
     config = manifest["config"] if manifest else None
     slots = int(config["topology_settings"]["c_band"]) if config else 0
@@ -379,10 +395,6 @@ class AfterstatePolicy(PathPolicy):
         self._rules = self.model.placements or (self.spectrum,)
         self._starts: dict[int, int] = {}
         self._ranked: DecisionView | None = None
-        odd = [rule for rule in self.model.placements if rule not in PLACEMENTS]
-        if odd:
-            raise ValueError(f"placements {odd}: expected rules of {list(PLACEMENTS)}")
-        self._weights = self.model.weights.tolist()
 
     def check_config(self, config: Config) -> None:
         self.model.trained_on.check(config, "the afterstate model")

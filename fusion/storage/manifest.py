@@ -564,7 +564,14 @@ def rebuild_manifest(
     _take_path_features(manifest, [sidecars[seed] for seed in sorted(sidecars)])
     editions = {seed: r.get(RECORD_EDITION_FIELD) for seed, r in sorted(sidecars.items())}
     if len(set(editions.values())) > 1:  # (a sidecar without one is of an edition before)
-        held = ", ".join(f"seed {seed}: {edition or 'none'}" for seed, edition in editions.items())
+        by_edition: dict[str, list[int]] = {}
+        for seed, edition in editions.items():
+            by_edition.setdefault(str(edition or "none"), []).append(seed)
+        held = "; ".join(  # each edition with its count and first seeds, whatever the shards
+            f"{edition}: {len(seeds)} seed(s) ({', '.join(map(str, seeds[:3]))}"
+            f"{', ...' if len(seeds) > 3 else ''})"
+            for edition, seeds in by_edition.items()
+        )
         raise DatasetError(
             f"{directory}: cannot rebuild the manifest: the sidecars record different record "
             f"editions ({held}); its shards were written by different fusion versions"
